@@ -1,0 +1,93 @@
+"""Liveness, readiness and the Prometheus endpoint.
+
+``/healthz`` answers as long as the process serves requests; ``/readyz`` checks the parts a request
+needs (database, Redis) and names the failing one with a 503, so a load balancer or compose can hold
+traffic back without anyone reading a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_prometheus.exports import ExportToDjangoView
+
+logger = logging.getLogger(__name__)
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_redis() -> str:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    return "ok"
+
+
+CHECKS = {"database": _check_database, "redis": _check_redis}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    results: dict[str, str] = {}
+    for name, check in CHECKS.items():
+        try:
+            results[name] = check()
+        except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+            logger.warning("readiness check %s failed: %s", name, exc)
+            results[name] = f"unavailable ({type(exc).__name__})"
+    failing = [name for name, result in results.items() if result != "ok"]
+    body = {"status": "ok" if not failing else "unavailable", "checks": results}
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=503 if failing else 200)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics: with ``METRICS_TOKEN`` set, a bearer token is required; without, loopback only."""
+    token = settings.METRICS_TOKEN
+    if token:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(supplied.encode(), token.encode()):
+            return HttpResponse(
+                "Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'.\n",
+                status=401,
+                content_type="text/plain",
+            )
+    elif not _is_loopback(request.META.get("REMOTE_ADDR", "")):
+        return HttpResponse(
+            "Metrics are served to loopback only; set METRICS_TOKEN to scrape from elsewhere.\n",
+            status=403,
+            content_type="text/plain",
+        )
+    return ExportToDjangoView(request)

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+
+from supportflow import health
+
+admin.site.site_header = "SupportFlow agent console"
+admin.site.site_title = "SupportFlow"
+admin.site.index_title = "Queues and tickets"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="prometheus-django-metrics"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,510 @@
+"""The agent console. Lists and pages are scoped by ``tickets.selectors``; every change — reply, note,
+assignment, escalation, status, triage correction — goes through ``tickets.services``."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timeuntil
+
+from tickets import selectors, services
+from tickets.forms import AgentReplyForm, EscalateForm
+from tickets.models import (
+    AgentProfile,
+    AIRun,
+    Customer,
+    Department,
+    SLAPolicy,
+    SLATarget,
+    Ticket,
+    TicketEvent,
+)
+
+Status = Ticket.Status
+User = get_user_model()
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class TicketEventInline(ReadOnlyInline):
+    model = TicketEvent
+    verbose_name_plural = "Audit log"
+    fields = ("created_at", "kind", "field", "from_value", "to_value", "actor_display", "note")
+    readonly_fields = fields
+    ordering = ("created_at", "pk")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="By")
+    def actor_display(self, event: TicketEvent) -> str:
+        return event.actor.get_username() if event.actor else event.get_actor_kind_display()
+
+
+class AIRunInline(ReadOnlyInline):
+    model = AIRun
+    verbose_name_plural = "AI runs"
+    fields = (
+        "created_at",
+        "kind",
+        "provider",
+        "model",
+        "prompt_version",
+        "status",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "latency_ms",
+        "error",
+    )
+    readonly_fields = fields
+
+
+class SLABreachedFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [("breached", "Breached"), ("ok", "Within target")]
+
+    def queryset(self, request, queryset):
+        breached = selectors.sla_breached_q(timezone.now())
+        if self.value() == "breached":
+            return queryset.filter(breached)
+        if self.value() == "ok":
+            return queryset.exclude(breached)
+        return queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("me", "Me"), ("none", "Unassigned"), ("others", "Someone else")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assignee=request.user)
+        if self.value() == "none":
+            return queryset.filter(assignee__isnull=True)
+        if self.value() == "others":
+            return queryset.exclude(assignee__isnull=True).exclude(assignee=request.user)
+        return queryset
+
+
+PRIORITY_COLOURS = {"low": "#6b7280", "normal": "#2563eb", "high": "#d97706", "urgent": "#dc2626"}
+STATUS_COLOURS = {
+    "new": "#7c3aed",
+    "open": "#2563eb",
+    "pending": "#d97706",
+    "resolved": "#059669",
+    "closed": "#6b7280",
+}
+
+
+def _badge(text: str, colour: str) -> str:
+    return format_html('<span class="sf-badge" style="background:{}">{}</span>', colour, text)
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "subject_short",
+        "customer",
+        "status_badge",
+        "priority_badge",
+        "department",
+        "assignee",
+        "sla_state",
+        "escalated",
+        "updated_at",
+    )
+    list_display_links = ("reference", "subject_short")
+    list_filter = (
+        "status",
+        "priority",
+        "department",
+        AssigneeFilter,
+        "escalated",
+        SLABreachedFilter,
+        "channel",
+    )
+    search_fields = ("=reference", "subject", "customer__email", "customer__name")
+    list_select_related = ("customer", "department", "assignee")
+    list_per_page = 50
+    ordering = ("-updated_at",)
+    date_hierarchy = "created_at"
+    actions = ("assign_to_me", "escalate", "resolve", "close", "reopen")
+    inlines = (TicketEventInline, AIRunInline)
+    fieldsets = (
+        ("Ticket", {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
+        (
+            "Triage",
+            {
+                "fields": (
+                    "category",
+                    "priority",
+                    "department",
+                    "sentiment",
+                    "language",
+                    "needs_human",
+                    "ai_summary",
+                    "escalated",
+                    "escalation_reason",
+                    "escalated_at",
+                )
+            },
+        ),
+        (
+            "SLA",
+            {
+                "fields": (
+                    "first_response_due_at",
+                    "first_response_at",
+                    "resolution_due_at",
+                    "resolved_at",
+                    "closed_at",
+                    "reopen_count",
+                )
+            },
+        ),
+        ("Outcome", {"fields": ("csat_score", "csat_comment", "ai_cost")}),
+    )
+    triage_fields = ("category", "priority", "department", "sentiment", "language")
+    readonly_fields = (
+        "reference",
+        "subject",
+        "customer",
+        "channel",
+        "status",
+        "assignee",
+        "created_at",
+        "needs_human",
+        "ai_summary",
+        "escalated",
+        "escalation_reason",
+        "escalated_at",
+        "first_response_due_at",
+        "first_response_at",
+        "resolution_due_at",
+        "resolved_at",
+        "closed_at",
+        "reopen_count",
+        "csat_score",
+        "csat_comment",
+        "ai_cost",
+    )
+
+    class Media:
+        css = {"all": ["supportflow/admin.css"]}
+
+    # --- scoping and permissions
+
+    def get_queryset(self, request: HttpRequest):
+        return selectors.ticket_queryset_for_user(user=request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Tickets come in through the channels (chat, email, API), each through ticket_create.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+    # --- list columns
+
+    @admin.display(description="Subject", ordering="subject")
+    def subject_short(self, ticket: Ticket) -> str:
+        return ticket.subject if len(ticket.subject) <= 70 else ticket.subject[:69] + "…"
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, ticket: Ticket) -> str:
+        return _badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#6b7280"))
+
+    @admin.display(description="Priority", ordering="priority")
+    def priority_badge(self, ticket: Ticket) -> str:
+        return _badge(ticket.get_priority_display(), PRIORITY_COLOURS.get(ticket.priority, "#6b7280"))
+
+    @admin.display(description="SLA")
+    def sla_state(self, ticket: Ticket) -> str:
+        now = timezone.now()
+        if ticket.first_response_breached or ticket.resolution_breached:
+            return format_html('<span class="sf-sla sf-sla-breached">{}</span>', "Breached")
+        if not ticket.is_active:
+            return "—"
+        if ticket.first_response_at is None and ticket.first_response_due_at:
+            due, what = ticket.first_response_due_at, "reply"
+        elif ticket.sla_paused_at is not None:
+            return format_html('<span class="sf-sla">{}</span>', "Paused")
+        elif ticket.resolution_due_at:
+            due, what = ticket.resolution_due_at, "resolve"
+        else:
+            return "—"
+        if due <= now:
+            return format_html('<span class="sf-sla sf-sla-breached">{} overdue</span>', what.capitalize())
+        css = "sf-sla sf-sla-soon" if (due - now).total_seconds() < 3600 else "sf-sla"
+        return format_html('<span class="{}">{} in {}</span>', css, what.capitalize(), timeuntil(due, now))
+
+    # --- actions (each ticket through the services; failures reported, never half-applied)
+
+    def _apply(self, request: HttpRequest, queryset, verb: str, fn) -> None:
+        done, failed = 0, []
+        for ticket in queryset:
+            try:
+                fn(ticket)
+                done += 1
+            except services.TicketRuleError as exc:
+                failed.append(str(exc))
+        if done:
+            self.message_user(request, f"{verb}: {done} ticket(s).", messages.SUCCESS)
+        for error in failed[:10]:
+            self.message_user(request, error, messages.ERROR)
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            "Assigned to you",
+            lambda t: services.ticket_assign(ticket=t, assignee=request.user, actor=request.user),
+        )
+
+    @admin.action(description="Escalate", permissions=["change"])
+    def escalate(self, request, queryset):
+        reason = f"Escalated from the queue by {request.user.get_username()}"
+        self._apply(
+            request,
+            queryset,
+            "Escalated",
+            lambda t: services.ticket_escalate(ticket=t, reason=reason, actor=request.user),
+        )
+
+    @admin.action(description="Resolve", permissions=["change"])
+    def resolve(self, request, queryset):
+        self._apply(request, queryset, "Resolved", lambda t: services.ticket_resolve(ticket=t, actor=request.user))
+
+    @admin.action(description="Close", permissions=["change"])
+    def close(self, request, queryset):
+        self._apply(request, queryset, "Closed", lambda t: services.ticket_close(ticket=t, actor=request.user))
+
+    @admin.action(description="Reopen", permissions=["change"])
+    def reopen(self, request, queryset):
+        self._apply(request, queryset, "Reopened", lambda t: services.ticket_reopen(ticket=t, actor=request.user))
+
+    # --- the ticket page
+
+    def save_model(self, request, obj: Ticket, form, change: bool) -> None:
+        """Triage corrections go through the service, which writes one event per changed field."""
+        changes = {name: form.cleaned_data[name] for name in self.triage_fields if name in form.changed_data}
+        if changes:
+            try:
+                services.ticket_update_triage(ticket=obj, actor=request.user, **changes)
+            except services.TicketRuleError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """Inlines are read-only records; nothing to save."""
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        extra_context = extra_context or {}
+        if request.method == "POST" and ("_reply" in request.POST or "_ticket_action" in request.POST):
+            ticket = selectors.ticket_get_for_user(user=request.user, pk=object_id)
+            if not self.has_change_permission(request, ticket):
+                return HttpResponse("You may not change this ticket.", status=403)
+            if "_reply" in request.POST:
+                reply_form = AgentReplyForm(request.POST)
+                response = self._reply(request, ticket, reply_form)
+                if response is not None:
+                    return response
+                extra_context["reply_form"] = reply_form
+            else:
+                return self._ticket_action(request, ticket, request.POST["_ticket_action"])
+            request.method = "GET"  # show the page again with the reply box and its errors
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context.setdefault("reply_form", AgentReplyForm())
+            extra_context.update(
+                thread=selectors.ticket_thread(ticket=obj, include_internal=True),
+                escalate_form=EscalateForm(),
+                ticket_actions=self._available_actions(request, obj),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _reply(self, request: HttpRequest, ticket: Ticket, form: AgentReplyForm) -> HttpResponse | None:
+        if not request.user.has_perm("tickets.add_message"):
+            return HttpResponse("You may not reply to tickets.", status=403)
+        if not form.is_valid():
+            return None
+        try:
+            services.message_create(
+                ticket=ticket,
+                author_kind="agent",
+                author_user=request.user,
+                body=form.cleaned_data["body"],
+                is_internal=form.cleaned_data["is_internal"],
+                set_status=form.cleaned_data["then_status"] or None,
+            )
+        except services.TicketRuleError as exc:
+            form.add_error(None, str(exc))
+            return None
+        kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
+        self.message_user(request, f"{kind} on {ticket.reference}.", messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
+
+    def _available_actions(self, request: HttpRequest, ticket: Ticket) -> list[tuple[str, str]]:
+        actions = []
+        if ticket.status != Status.CLOSED and ticket.assignee_id != request.user.pk:
+            actions.append(("assign_me", "Assign to me"))
+        for target, action, label in (
+            (Status.PENDING, "pending", "Set pending"),
+            (Status.RESOLVED, "resolve", "Resolve"),
+            (Status.CLOSED, "close", "Close"),
+        ):
+            if services.can_transition(ticket.status, target):
+                actions.append((action, label))
+        if ticket.status == Status.RESOLVED:
+            actions.append(("reopen", "Reopen"))
+        return actions
+
+    def _ticket_action(self, request: HttpRequest, ticket: Ticket, action: str) -> HttpResponse:
+        user = request.user
+        handlers = {
+            "assign_me": lambda: services.ticket_assign(ticket=ticket, assignee=user, actor=user),
+            "pending": lambda: services.ticket_change_status(ticket=ticket, to_status=Status.PENDING, actor=user),
+            "resolve": lambda: services.ticket_resolve(ticket=ticket, actor=user),
+            "close": lambda: services.ticket_close(ticket=ticket, actor=user),
+            "reopen": lambda: services.ticket_reopen(ticket=ticket, actor=user),
+        }
+        if action == "escalate":
+            form = EscalateForm(request.POST)
+            if not form.is_valid():
+                self.message_user(request, "Say why the ticket is escalated.", messages.ERROR)
+                return HttpResponseRedirect(request.path)
+            handlers["escalate"] = lambda: services.ticket_escalate(
+                ticket=ticket, reason=form.cleaned_data["reason"], actor=user
+            )
+        handler = handlers.get(action)
+        if handler is None:
+            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        try:
+            handler()
+        except services.TicketRuleError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"{ticket.reference}: done ({action.replace('_', ' ')}).", messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "email", "is_vip", "ticket_count", "created_at")
+    list_filter = ("is_vip",)
+    search_fields = ("name", "email")
+    readonly_fields = ("created_at", "tickets_link")
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(num_tickets=Count("tickets"))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    @admin.display(description="Tickets", ordering="num_tickets")
+    def ticket_count(self, customer: Customer) -> int:
+        return customer.num_tickets
+
+    @admin.display(description="Tickets")
+    def tickets_link(self, customer: Customer) -> str:
+        if not customer.email:
+            return "—"
+        url = reverse("admin:tickets_ticket_changelist") + "?q=" + customer.email
+        return format_html('<a href="{}">Tickets of {}</a>', url, customer.email)
+
+
+class SLATargetInline(admin.TabularInline):
+    model = SLATarget
+    extra = 0
+
+
+@admin.register(SLAPolicy)
+class SLAPolicyAdmin(admin.ModelAdmin):
+    list_display = ("name", "business_hours_only", "timezone")
+    inlines = (SLATargetInline,)
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "sla_policy", "is_active")
+    list_select_related = ("sla_policy",)
+    prepopulated_fields = {"slug": ("name",)}
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(AIRun)
+class AIRunAdmin(admin.ModelAdmin):
+    """AI records are evidence: read-only for everyone."""
+
+    list_display = (
+        "created_at",
+        "kind",
+        "provider",
+        "model",
+        "status",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "latency_ms",
+        "ticket",
+    )
+    list_filter = ("kind", "provider", "status")
+    list_select_related = ("ticket",)
+    search_fields = ("=ticket__reference", "key")
+
+    def get_queryset(self, request):
+        visible = selectors.ticket_queryset_for_user(user=request.user)
+        return super().get_queryset(request).filter(ticket__in=visible.values("pk"))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AgentProfileInline(admin.StackedInline):
+    model = AgentProfile
+    can_delete = False
+    filter_horizontal = ("departments",)
+    verbose_name_plural = "Agent profile"
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = (AgentProfileInline,)

@@ -1,0 +1,356 @@
+"""Customers, departments (queues) with SLA policies, tickets, their messages, audit events and AI runs.
+
+Every change to these rows goes through ``tickets.services``; the models hold only single-row,
+side-effect-free logic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    is_vip = models.BooleanField("VIP", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="customer_email_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        if self.name and self.email:
+            return f"{self.name} <{self.email}>"
+        return self.name or self.email or f"Customer {self.pk}"
+
+
+def _default_business_days() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+class SLAPolicy(models.Model):
+    """Response and resolution targets by priority, counted in calendar or business time."""
+
+    name = models.CharField(max_length=100, unique=True)
+    business_hours_only = models.BooleanField(
+        default=False, help_text="Count only business hours (below) towards the targets."
+    )
+    timezone = models.CharField(max_length=64, default="UTC")
+    business_day_start = models.TimeField(default=dt.time(9, 0))
+    business_day_end = models.TimeField(default=dt.time(17, 0))
+    business_days = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]),
+        default=_default_business_days,
+        help_text="Weekdays counted as business days, 0 = Monday … 6 = Sunday.",
+    )
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."}) from exc
+        if self.business_hours_only:
+            if not self.business_days:
+                raise ValidationError({"business_days": "Pick at least one business day."})
+            if self.business_day_end <= self.business_day_start:
+                raise ValidationError({"business_day_end": "The business day must end after it starts."})
+
+
+class SLATarget(models.Model):
+    policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "priority"], name="sla_target_one_per_priority"),
+        ]
+        verbose_name = "SLA target"
+
+    def __str__(self) -> str:
+        return f"{self.policy} / {self.priority}"
+
+
+class Department(models.Model):
+    """A queue of tickets, worked by its agents, measured against its SLA policy."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    email = models.EmailField(blank=True, help_text="Where escalation notices for this queue go.")
+    sla_policy = models.ForeignKey(
+        SLAPolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="departments"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    departments = models.ManyToManyField(Department, related_name="agents", blank=True)
+    max_open_tickets = models.PositiveSmallIntegerField(default=20, help_text="Capacity used by automatic assignment.")
+    is_available = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending (waiting on customer)"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed"
+
+    class Channel(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EMAIL = "email", "Email"
+        API = "api", "API"
+        SLACK = "slack", "Slack"
+        DISCORD = "discord", "Discord"
+
+    class Sentiment(models.TextChoices):
+        NEGATIVE = "negative", "Negative"
+        NEUTRAL = "neutral", "Neutral"
+        POSITIVE = "positive", "Positive"
+
+    ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
+
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    subject = models.CharField(max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CHAT)
+    category = models.CharField(max_length=100, blank=True)
+    sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+    escalated = models.BooleanField(default=False)
+    escalation_reason = models.CharField(max_length=255, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    needs_human = models.BooleanField(default=False)
+    ai_summary = models.TextField("AI summary", blank=True)
+
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sla_paused_minutes = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Time spent waiting on the customer, not counted for resolution."
+    )
+    first_response_breached = models.BooleanField(default=False, editable=False)
+    resolution_breached = models.BooleanField(default=False, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+
+    csat_score = models.PositiveSmallIntegerField(
+        "CSAT score", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    csat_comment = models.TextField("CSAT comment", blank=True)
+    csat_at = models.DateTimeField(null=True, blank=True)
+
+    ai_cost = models.DecimalField("AI cost (USD)", max_digits=12, decimal_places=6, default=Decimal(0))
+    last_message_seq = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "priority"], name="ticket_status_priority"),
+            models.Index(fields=["department", "status"], name="ticket_department_status"),
+            models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
+            models.Index(fields=["updated_at"], name="ticket_updated_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(csat_score__isnull=True) | models.Q(csat_score__range=(1, 5)),
+                name="ticket_csat_score_1_to_5",
+            ),
+        ]
+        permissions = [
+            ("assign_others_ticket", "Can assign tickets to other agents"),
+            ("view_all_departments_ticket", "Can see tickets of every department"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.subject}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class Message(models.Model):
+    class AuthorKind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Agent"
+        AI = "ai", "AI"
+        SYSTEM = "system", "System"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(help_text="Position in the ticket's thread: 1, 2, 3… without gaps.")
+    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_messages",
+    )
+    body = models.TextField()
+    is_internal = models.BooleanField(
+        "internal note", default=False, help_text="Seen by agents only, never sent to the customer."
+    )
+    ai_confidence = models.FloatField(
+        "AI confidence",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    citations = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ticket", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "seq"], name="message_seq_unique_per_ticket"),
+            models.CheckConstraint(
+                condition=~models.Q(is_internal=True, author_kind="customer"),
+                name="message_customer_never_internal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}#{self.seq} ({self.author_kind})"
+
+
+class ActorKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    AGENT = "agent", "Agent"
+    AI = "ai", "AI"
+    SYSTEM = "system", "System"
+
+
+class TicketEvent(models.Model):
+    """Audit log: one row per change of a ticket's state, assignment, priority, routing or rating."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        PRIORITY_CHANGED = "priority_changed", "Priority changed"
+        DEPARTMENT_CHANGED = "department_changed", "Department changed"
+        TRIAGE_CHANGED = "triage_changed", "Triage field changed"
+        ESCALATED = "escalated", "Escalated"
+        FIRST_RESPONSE = "first_response", "First response"
+        CSAT_RECORDED = "csat_recorded", "CSAT recorded"
+        SLA_BREACHED = "sla_breached", "SLA breached"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    field = models.CharField(max_length=50, blank=True)
+    from_value = models.CharField(max_length=255, blank=True)
+    to_value = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_events",
+    )
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, default=ActorKind.SYSTEM)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ticket", "created_at", "pk"]
+        indexes = [models.Index(fields=["kind", "created_at"], name="event_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.from_value} → {self.to_value}"
+
+
+class AIRun(models.Model):
+    """One AI call (triage, reply, embedding…), its cost and outcome. ``key`` makes reruns no-ops."""
+
+    class Kind(models.TextChoices):
+        TRIAGE = "triage", "Triage"
+        REPLY = "reply", "Reply draft"
+        SUMMARY = "summary", "Summary"
+        EMBEDDING = "embedding", "Embedding"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    key = models.CharField(max_length=200, unique=True, help_text="What this run serves, e.g. triage:message:42.")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="ai_runs")
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_runs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal(0))
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "AI run"
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.provider} ({self.status})"

@@ -1,0 +1,61 @@
+"""Reads of tickets, scoped to who is asking. Every list, page and action in the agent console goes
+through ``ticket_queryset_for_user`` so an agent never reaches a ticket outside their queues.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from tickets.models import Message, Ticket, TicketEvent
+
+Status = Ticket.Status
+
+
+def user_sees_all_departments(user: AbstractBaseUser) -> bool:
+    return (
+        user.is_superuser
+        or settings.FEATURE_AGENTS_SEE_ALL_DEPARTMENTS
+        or user.has_perm("tickets.view_all_departments_ticket")
+    )
+
+
+def ticket_queryset_for_user(*, user: AbstractBaseUser) -> QuerySet[Ticket]:
+    """Tickets this staff user may see: everything for managers, else their queues, unrouted and own."""
+    tickets = Ticket.objects.all()
+    if not (user.is_active and user.is_staff and user.has_perm("tickets.view_ticket")):
+        return tickets.none()
+    if user_sees_all_departments(user):
+        return tickets
+    return tickets.filter(Q(department__agents__user=user) | Q(department__isnull=True) | Q(assignee=user)).distinct()
+
+
+def ticket_get_for_user(*, user: AbstractBaseUser, pk: int | str) -> Ticket:
+    """The ticket if this user may see it; otherwise 404 (never reveal that it exists)."""
+    try:
+        return ticket_queryset_for_user(user=user).select_related("customer", "department", "assignee").get(pk=pk)
+    except (Ticket.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such ticket.") from exc
+
+
+def ticket_thread(*, ticket: Ticket, include_internal: bool) -> QuerySet[Message]:
+    messages = ticket.messages.select_related("author_user").order_by("seq")
+    return messages if include_internal else messages.filter(is_internal=False)
+
+
+def ticket_events(*, ticket: Ticket) -> QuerySet[TicketEvent]:
+    return ticket.events.select_related("actor").order_by("created_at", "pk")
+
+
+def sla_breached_q(now: dt.datetime) -> Q:
+    """Tickets whose SLA is breached at ``now``: first response or resolution late, answered or not."""
+    return (
+        Q(first_response_breached=True)
+        | Q(resolution_breached=True)
+        | Q(first_response_at__isnull=True, first_response_due_at__lt=now, status__in=Ticket.ACTIVE_STATUSES)
+        | Q(resolution_due_at__lt=now, sla_paused_at__isnull=True, status__in=[Status.NEW, Status.OPEN])
+    )

@@ -1,0 +1,641 @@
+"""Every write to tickets: creation, messages, the status state machine, assignment, escalation,
+triage corrections, CSAT and the SLA sweep. Each writes its ``TicketEvent`` in the same transaction.
+
+Preconditions are checked here, not in views: a service raises ``TicketRuleError`` (a message a
+person can act on) and changes nothing when a rule is broken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tickets import sla
+from tickets.models import (
+    ActorKind,
+    Customer,
+    Department,
+    Message,
+    Priority,
+    SLATarget,
+    Ticket,
+    TicketEvent,
+)
+
+Status = Ticket.Status
+AuthorKind = Message.AuthorKind
+
+MESSAGE_MAX_LENGTH = getattr(settings, "MESSAGE_MAX_LENGTH", 10_000)
+SUBJECT_MAX_LENGTH = Ticket._meta.get_field("subject").max_length
+
+# The ticket state machine. ``closed`` is final: a closed ticket is archived with its figures, and a
+# customer writing again starts a new ticket. ``resolved → open`` is a reopen.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.NEW: frozenset({Status.OPEN, Status.PENDING, Status.RESOLVED, Status.CLOSED}),
+    Status.OPEN: frozenset({Status.PENDING, Status.RESOLVED, Status.CLOSED}),
+    Status.PENDING: frozenset({Status.OPEN, Status.RESOLVED, Status.CLOSED}),
+    Status.RESOLVED: frozenset({Status.OPEN, Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+
+# Hooks later pipelines register to react to committed changes (AI triage, live broadcast, webhooks).
+# Each is called on commit as hook(kind, **payload); kept here so services stay the one place of writes.
+_on_commit_hooks: list[Callable[..., None]] = []
+
+
+class TicketRuleError(Exception):
+    """A request that breaks a ticket rule. ``str(error)`` is safe to show to the person who asked."""
+
+
+def register_on_commit_hook(hook: Callable[..., None]) -> None:
+    if hook not in _on_commit_hooks:
+        _on_commit_hooks.append(hook)
+
+
+def _notify(kind: str, **payload: Any) -> None:
+    for hook in list(_on_commit_hooks):
+        transaction.on_commit(lambda hook=hook: hook(kind, **payload))
+
+
+def _actor_kind(actor: AbstractBaseUser | None) -> str:
+    return ActorKind.AGENT if actor is not None else ActorKind.SYSTEM
+
+
+def _event(
+    ticket: Ticket,
+    kind: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    actor_kind: str | None = None,
+    field: str = "",
+    from_value: Any = "",
+    to_value: Any = "",
+    note: str = "",
+) -> TicketEvent:
+    return TicketEvent.objects.create(
+        ticket=ticket,
+        kind=kind,
+        field=field,
+        from_value="" if from_value is None else str(from_value)[:255],
+        to_value="" if to_value is None else str(to_value)[:255],
+        note=note,
+        actor=actor,
+        actor_kind=actor_kind or _actor_kind(actor),
+    )
+
+
+def _locked(ticket: Ticket) -> Ticket:
+    """Re-read the ticket under a row lock; every service decides on fresh state, never a stale copy."""
+    return Ticket.objects.select_for_update().get(pk=ticket.pk)
+
+
+def _next_reference() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('tickets_ticket_reference_seq')")
+        (number,) = cursor.fetchone()
+    return f"SF-{number:06d}"
+
+
+# --- SLA ------------------------------------------------------------------------------------------
+
+
+def _sla_target(department: Department | None, priority: str) -> SLATarget | None:
+    if department is None or department.sla_policy_id is None:
+        return None
+    return (
+        SLATarget.objects.select_related("policy").filter(policy_id=department.sla_policy_id, priority=priority).first()
+    )
+
+
+def _apply_sla(ticket: Ticket) -> None:
+    """Due times from the ticket's creation, its priority and queue, plus time credited while pending."""
+    target = _sla_target(ticket.department, ticket.priority)
+    if target is None:
+        ticket.first_response_due_at = ticket.resolution_due_at = None
+        return
+    calendar = sla.BusinessCalendar.from_policy(target.policy)
+    ticket.first_response_due_at = sla.add_minutes(ticket.created_at, target.first_response_minutes, calendar)
+    ticket.resolution_due_at = sla.add_minutes(
+        ticket.created_at, target.resolution_minutes + ticket.sla_paused_minutes, calendar
+    )
+
+
+def _sla_resume(ticket: Ticket, now: dt.datetime) -> None:
+    """Leaving ``pending``: the time spent waiting on the customer does not count against resolution."""
+    if ticket.sla_paused_at is None:
+        return
+    target = _sla_target(ticket.department, ticket.priority)
+    calendar = sla.BusinessCalendar.from_policy(target.policy) if target else None
+    ticket.sla_paused_minutes += round(sla.minutes_between(ticket.sla_paused_at, now, calendar))
+    ticket.sla_paused_at = None
+    _apply_sla(ticket)
+
+
+# --- Customers and tickets -----------------------------------------------------------------------
+
+
+def customer_get_or_create(*, email: str = "", name: str = "") -> Customer:
+    """The customer with this email (case-insensitive), created if new; race-safe by the unique index."""
+    email = email.strip()
+    name = name.strip()[:200]
+    if not email:
+        return Customer.objects.create(name=name)
+    existing = Customer.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        if name and not existing.name:
+            Customer.objects.filter(pk=existing.pk).update(name=name)
+            existing.name = name
+        return existing
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(email=email, name=name)
+    except Exception:
+        # Another writer created it between our read and insert.
+        return Customer.objects.get(email__iexact=email)
+
+
+def _clean_body(body: str) -> str:
+    if not isinstance(body, str):
+        raise TicketRuleError("A message must be text.")
+    body = body.replace("\x00", "").strip()
+    if not body:
+        raise TicketRuleError("A message cannot be empty.")
+    if len(body) > MESSAGE_MAX_LENGTH:
+        raise TicketRuleError(
+            f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters; this one has {len(body):,}."
+        )
+    return body
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    customer: Customer,
+    subject: str,
+    body: str,
+    channel: str = Ticket.Channel.CHAT,
+    priority: str = Priority.NORMAL,
+    department: Department | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Ticket:
+    """Open a ticket with the customer's first message (seq 1) and its SLA clock started."""
+    body = _clean_body(body)
+    subject = " ".join(subject.replace("\x00", "").split())[:SUBJECT_MAX_LENGTH] or body.splitlines()[0][:80]
+    if channel not in Ticket.Channel.values:
+        raise TicketRuleError(f"Unknown channel {channel!r}.")
+    if priority not in Priority.values:
+        raise TicketRuleError(f"Unknown priority {priority!r}.")
+    now = timezone.now()
+    ticket = Ticket(
+        reference=_next_reference(),
+        subject=subject,
+        customer=customer,
+        channel=channel,
+        priority=priority,
+        department=department,
+        created_at=now,
+        last_customer_message_at=now,
+        last_message_seq=1,
+    )
+    _apply_sla(ticket)
+    ticket.save()
+    message = Message.objects.create(ticket=ticket, seq=1, author_kind=AuthorKind.CUSTOMER, body=body)
+    _event(
+        ticket,
+        TicketEvent.Kind.CREATED,
+        actor=actor,
+        actor_kind=ActorKind.AGENT if actor else ActorKind.CUSTOMER,
+        to_value=channel,
+    )
+    _notify("ticket.created", ticket_id=ticket.pk, message_id=message.pk)
+    return ticket
+
+
+@transaction.atomic
+def message_create(
+    *,
+    ticket: Ticket,
+    author_kind: str,
+    body: str,
+    author_user: AbstractBaseUser | None = None,
+    is_internal: bool = False,
+    ai_confidence: float | None = None,
+    citations: list | None = None,
+    set_status: str | None = None,
+) -> Message:
+    """Append a message with the next gap-free sequence number and apply its effect on the ticket.
+
+    - customer: a pending or resolved ticket opens again (a resolved one counts as reopened);
+      a closed ticket refuses new messages.
+    - agent / AI public reply: the first one is the ticket's first response; ``new`` becomes ``open``.
+    - internal notes change nothing but the thread. ``set_status`` moves the ticket afterwards
+      (e.g. reply and set pending) through the state machine.
+    """
+    body = _clean_body(body)
+    if author_kind not in AuthorKind.values:
+        raise TicketRuleError(f"Unknown author kind {author_kind!r}.")
+    if is_internal and author_kind == AuthorKind.CUSTOMER:
+        raise TicketRuleError("Customers cannot write internal notes.")
+    if author_kind == AuthorKind.AGENT and author_user is None:
+        raise TicketRuleError("An agent message needs its author.")
+    if ai_confidence is not None and not 0.0 <= ai_confidence <= 1.0:
+        raise TicketRuleError("AI confidence must be between 0 and 1.")
+
+    ticket = _locked(ticket)
+    if ticket.status == Status.CLOSED:
+        raise TicketRuleError(f"{ticket.reference} is closed; start a new conversation.")
+    now = timezone.now()
+    seq = ticket.last_message_seq + 1
+    message = Message.objects.create(
+        ticket=ticket,
+        seq=seq,
+        author_kind=author_kind,
+        author_user=author_user,
+        body=body,
+        is_internal=is_internal,
+        ai_confidence=ai_confidence,
+        citations=citations or [],
+    )
+    ticket.last_message_seq = seq
+    changed = ["last_message_seq", "updated_at"]
+    actor_kind = {
+        AuthorKind.CUSTOMER: ActorKind.CUSTOMER,
+        AuthorKind.AI: ActorKind.AI,
+        AuthorKind.SYSTEM: ActorKind.SYSTEM,
+    }.get(author_kind, ActorKind.AGENT)
+
+    if author_kind == AuthorKind.CUSTOMER:
+        ticket.last_customer_message_at = now
+        changed.append("last_customer_message_at")
+        if ticket.status in (Status.PENDING, Status.RESOLVED):
+            changed += _transition(ticket, Status.OPEN, now=now, actor=None, actor_kind=ActorKind.CUSTOMER)
+    elif author_kind in (AuthorKind.AGENT, AuthorKind.AI) and not is_internal:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            changed.append("first_response_at")
+            if ticket.first_response_due_at and now > ticket.first_response_due_at:
+                ticket.first_response_breached = True
+                changed.append("first_response_breached")
+            _event(
+                ticket,
+                TicketEvent.Kind.FIRST_RESPONSE,
+                actor=author_user,
+                actor_kind=actor_kind,
+                to_value=author_kind,
+            )
+        if ticket.status == Status.NEW:
+            changed += _transition(ticket, Status.OPEN, now=now, actor=author_user, actor_kind=actor_kind)
+
+    if set_status and set_status != ticket.status:
+        changed += _transition(ticket, set_status, now=now, actor=author_user, actor_kind=actor_kind)
+    ticket.save(update_fields=sorted(set(changed)))
+    _notify("message.created", ticket_id=ticket.pk, message_id=message.pk)
+    return message
+
+
+# --- The state machine ----------------------------------------------------------------------------
+
+
+def can_transition(from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+def _transition(
+    ticket: Ticket,
+    to_status: str,
+    *,
+    now: dt.datetime,
+    actor: AbstractBaseUser | None,
+    actor_kind: str | None = None,
+    note: str = "",
+) -> list[str]:
+    """Apply one legal transition to a locked ticket (not saved); return the fields it changed."""
+    from_status = ticket.status
+    if to_status not in Status.values:
+        raise TicketRuleError(f"Unknown status {to_status!r}.")
+    if not can_transition(from_status, to_status):
+        raise TicketRuleError(
+            f"{ticket.reference} cannot go from {Status(from_status).label.lower()} "
+            f"to {Status(to_status).label.lower()}."
+        )
+    changed = ["status"]
+    if from_status == Status.PENDING:
+        _sla_resume(ticket, now)
+        changed += ["first_response_due_at", "resolution_due_at", "sla_paused_at", "sla_paused_minutes"]
+    if to_status == Status.PENDING and ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+        changed.append("sla_paused_at")
+    if to_status == Status.RESOLVED:
+        ticket.resolved_at = now
+        changed.append("resolved_at")
+        if ticket.resolution_due_at and now > ticket.resolution_due_at:
+            ticket.resolution_breached = True
+            changed.append("resolution_breached")
+    if to_status == Status.CLOSED:
+        ticket.closed_at = now
+        changed.append("closed_at")
+        if ticket.resolved_at is None:
+            ticket.resolved_at = now
+            changed.append("resolved_at")
+    if from_status == Status.RESOLVED and to_status == Status.OPEN:
+        ticket.reopen_count = F("reopen_count") + 1
+        ticket.resolved_at = None
+        changed += ["reopen_count", "resolved_at"]
+    ticket.status = to_status
+    _event(
+        ticket,
+        TicketEvent.Kind.STATUS_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field="status",
+        from_value=from_status,
+        to_value=to_status,
+        note=note,
+    )
+    return changed
+
+
+@transaction.atomic
+def ticket_change_status(
+    *, ticket: Ticket, to_status: str, actor: AbstractBaseUser | None = None, note: str = ""
+) -> Ticket:
+    ticket = _locked(ticket)
+    if ticket.status == to_status:
+        return ticket
+    changed = _transition(ticket, to_status, now=timezone.now(), actor=actor, note=note)
+    ticket.save(update_fields=sorted({*changed, "updated_at"}))
+    ticket.refresh_from_db()
+    _notify("ticket.status_changed", ticket_id=ticket.pk, status=to_status)
+    return ticket
+
+
+def ticket_resolve(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
+    return ticket_change_status(ticket=ticket, to_status=Status.RESOLVED, actor=actor, note=note)
+
+
+def ticket_close(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
+    return ticket_change_status(ticket=ticket, to_status=Status.CLOSED, actor=actor, note=note)
+
+
+def ticket_reopen(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
+    if ticket.status != Status.RESOLVED:
+        raise TicketRuleError(f"Only resolved tickets can be reopened; {ticket.reference} is {ticket.status}.")
+    return ticket_change_status(ticket=ticket, to_status=Status.OPEN, actor=actor, note=note)
+
+
+# --- Assignment, escalation, triage ---------------------------------------------------------------
+
+
+def user_is_agent(user: AbstractBaseUser | None) -> bool:
+    return bool(
+        user is not None
+        and user.is_active
+        and user.is_staff
+        and (user.is_superuser or user.groups.filter(name__in=["Agents", "Managers"]).exists())
+    )
+
+
+def _agent_serves(user: AbstractBaseUser, department: Department | None) -> bool:
+    if department is None or user.is_superuser:
+        return True
+    return department.agents.filter(user=user).exists() or user.has_perm("tickets.view_all_departments_ticket")
+
+
+@transaction.atomic
+def ticket_assign(
+    *, ticket: Ticket, assignee: AbstractBaseUser | None, actor: AbstractBaseUser | None = None
+) -> Ticket:
+    """Assign (or, with ``assignee=None``, unassign). Assigning someone else needs the right to."""
+    if assignee is not None and not user_is_agent(assignee):
+        raise TicketRuleError(f"{assignee.get_username()} is not an active agent.")
+    if actor is not None and assignee != actor and not actor.has_perm("tickets.assign_others_ticket"):
+        raise TicketRuleError("You can assign tickets to yourself only.")
+    ticket = _locked(ticket)
+    if ticket.status == Status.CLOSED:
+        raise TicketRuleError(f"{ticket.reference} is closed.")
+    if assignee is not None and not _agent_serves(assignee, ticket.department):
+        raise TicketRuleError(f"{assignee.get_username()} does not work the {ticket.department} queue.")
+    if ticket.assignee_id == (assignee.pk if assignee else None):
+        return ticket
+    previous = ticket.assignee
+    ticket.assignee = assignee
+    ticket.save(update_fields=["assignee", "updated_at"])
+    _event(
+        ticket,
+        TicketEvent.Kind.ASSIGNED,
+        actor=actor,
+        field="assignee",
+        from_value=previous.get_username() if previous else "",
+        to_value=assignee.get_username() if assignee else "",
+    )
+    _notify("ticket.assigned", ticket_id=ticket.pk, assignee_id=assignee.pk if assignee else None)
+    return ticket
+
+
+@transaction.atomic
+def ticket_escalate(
+    *,
+    ticket: Ticket,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+    actor_kind: str | None = None,
+    department: Department | None = None,
+    priority: str | None = None,
+) -> Ticket:
+    """Hand the ticket to humans: flag it, record why, optionally re-route and raise its priority."""
+    reason = " ".join(reason.split())[:255]
+    if not reason:
+        raise TicketRuleError("Say why the ticket is escalated.")
+    ticket = _locked(ticket)
+    if not ticket.is_active:
+        raise TicketRuleError(f"{ticket.reference} is {ticket.status}; reopen it before escalating.")
+    now = timezone.now()
+    changed = ["escalated", "escalation_reason", "escalated_at", "needs_human", "updated_at"]
+    ticket.escalated, ticket.escalation_reason, ticket.escalated_at, ticket.needs_human = True, reason, now, True
+    _event(ticket, TicketEvent.Kind.ESCALATED, actor=actor, actor_kind=actor_kind, note=reason)
+    changed += _change_routing(ticket, actor=actor, actor_kind=actor_kind, department=department, priority=priority)
+    ticket.save(update_fields=sorted(set(changed)))
+    _notify("ticket.escalated", ticket_id=ticket.pk, reason=reason)
+    return ticket
+
+
+def _change_routing(
+    ticket: Ticket,
+    *,
+    actor: AbstractBaseUser | None,
+    actor_kind: str | None,
+    department: Department | None = None,
+    priority: str | None = None,
+) -> list[str]:
+    changed: list[str] = []
+    if priority is not None and priority != ticket.priority:
+        if priority not in Priority.values:
+            raise TicketRuleError(f"Unknown priority {priority!r}.")
+        _event(
+            ticket,
+            TicketEvent.Kind.PRIORITY_CHANGED,
+            actor=actor,
+            actor_kind=actor_kind,
+            field="priority",
+            from_value=ticket.priority,
+            to_value=priority,
+        )
+        ticket.priority = priority
+        changed.append("priority")
+    if department is not None and department.pk != ticket.department_id:
+        _event(
+            ticket,
+            TicketEvent.Kind.DEPARTMENT_CHANGED,
+            actor=actor,
+            actor_kind=actor_kind,
+            field="department",
+            from_value=ticket.department or "",
+            to_value=department,
+        )
+        ticket.department = department
+        changed.append("department")
+        if ticket.assignee_id and not _agent_serves(ticket.assignee, department):
+            _event(
+                ticket,
+                TicketEvent.Kind.ASSIGNED,
+                actor=actor,
+                actor_kind=actor_kind,
+                field="assignee",
+                from_value=ticket.assignee.get_username(),
+                to_value="",
+                note="Assignee does not work the new queue.",
+            )
+            ticket.assignee = None
+            changed.append("assignee")
+    if changed:
+        _apply_sla(ticket)
+        changed += ["first_response_due_at", "resolution_due_at"]
+    return changed
+
+
+TRIAGE_TEXT_FIELDS = ("category", "sentiment", "language", "ai_summary")
+
+
+@transaction.atomic
+def ticket_update_triage(
+    *,
+    ticket: Ticket,
+    actor: AbstractBaseUser | None = None,
+    actor_kind: str | None = None,
+    **fields: Any,
+) -> Ticket:
+    """Change triage fields (category, sentiment, language, AI summary, priority, department).
+
+    Each change is an event; a change by an agent to what the AI set is the label the triage model
+    later learns from. Priority or department changes recompute the SLA due times.
+    """
+    unknown = set(fields) - {*TRIAGE_TEXT_FIELDS, "priority", "department"}
+    if unknown:
+        raise TicketRuleError(f"Not triage fields: {', '.join(sorted(unknown))}.")
+    ticket = _locked(ticket)
+    changed: list[str] = []
+    for name in TRIAGE_TEXT_FIELDS:
+        if name not in fields or fields[name] is None:
+            continue
+        value = str(fields[name]).strip()
+        if name == "sentiment" and value and value not in Ticket.Sentiment.values:
+            raise TicketRuleError(f"Unknown sentiment {value!r}.")
+        if value != getattr(ticket, name):
+            if name != "ai_summary":
+                _event(
+                    ticket,
+                    TicketEvent.Kind.TRIAGE_CHANGED,
+                    actor=actor,
+                    actor_kind=actor_kind,
+                    field=name,
+                    from_value=getattr(ticket, name),
+                    to_value=value,
+                )
+            setattr(ticket, name, value)
+            changed.append(name)
+    changed += _change_routing(
+        ticket,
+        actor=actor,
+        actor_kind=actor_kind,
+        department=fields.get("department"),
+        priority=fields.get("priority"),
+    )
+    if changed:
+        ticket.save(update_fields=sorted({*changed, "updated_at"}))
+        _notify("ticket.updated", ticket_id=ticket.pk, fields=sorted(set(changed)))
+    return ticket
+
+
+# --- CSAT -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_record_csat(*, ticket: Ticket, score: int, comment: str = "") -> Ticket:
+    """The customer's rating (1–5) of a resolved or closed ticket; a later rating replaces it."""
+    try:
+        score = int(score)
+    except (TypeError, ValueError) as exc:
+        raise TicketRuleError("A rating is a whole number from 1 to 5.") from exc
+    if not 1 <= score <= 5:
+        raise TicketRuleError("A rating is a whole number from 1 to 5.")
+    comment = comment.replace("\x00", "").strip()
+    if len(comment) > 2000:
+        raise TicketRuleError("A rating comment can be at most 2,000 characters.")
+    ticket = _locked(ticket)
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        raise TicketRuleError("A conversation can be rated once it is resolved.")
+    previous = ticket.csat_score
+    ticket.csat_score, ticket.csat_comment, ticket.csat_at = score, comment, timezone.now()
+    ticket.save(update_fields=["csat_score", "csat_comment", "csat_at", "updated_at"])
+    _event(
+        ticket,
+        TicketEvent.Kind.CSAT_RECORDED,
+        actor_kind=ActorKind.CUSTOMER,
+        field="csat_score",
+        from_value=previous or "",
+        to_value=score,
+        note=comment[:500],
+    )
+    _notify("ticket.rated", ticket_id=ticket.pk, score=score)
+    return ticket
+
+
+# --- SLA sweep (beat) -----------------------------------------------------------------------------
+
+
+def ticket_sla_sweep(*, now: dt.datetime | None = None) -> int:
+    """Flag tickets whose SLA clock ran out, once each, with an event. Idempotent; returns flags set.
+
+    The flag is set by compare-and-set, so two sweeps running at once (two beats by mistake) still
+    write one event per breach.
+    """
+    now = now or timezone.now()
+    flagged = 0
+    overdue_first = Ticket.objects.filter(
+        first_response_breached=False,
+        first_response_at__isnull=True,
+        first_response_due_at__lt=now,
+        status__in=Ticket.ACTIVE_STATUSES,
+    ).values_list("pk", flat=True)
+    overdue_resolution = Ticket.objects.filter(
+        resolution_breached=False,
+        resolution_due_at__lt=now,
+        sla_paused_at__isnull=True,
+        status__in=[Status.NEW, Status.OPEN],
+    ).values_list("pk", flat=True)
+    for field, pks in (("first_response_breached", overdue_first), ("resolution_breached", overdue_resolution)):
+        for pk in list(pks[:1000]):
+            with transaction.atomic():
+                if Ticket.objects.filter(pk=pk, **{field: False}).update(**{field: True}) == 1:
+                    ticket = Ticket.objects.get(pk=pk)
+                    _event(ticket, TicketEvent.Kind.SLA_BREACHED, field=field.removesuffix("_breached"))
+                    _notify("ticket.sla_breached", ticket_id=pk, field=field)
+                    flagged += 1
+    return flagged
