@@ -303,7 +303,22 @@ def _pump(name: str, stream, lock: threading.Lock) -> None:
             sys.stdout.flush()
 
 
+def _ensure_secret_key(env: dict[str, str]) -> None:
+    """A local install gets its own random SECRET_KEY once, kept in .data/ (settings read it there)."""
+    if env.get("SECRET_KEY") or env.get("SECRET_KEY_FILE"):
+        return
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        import secrets
+
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    env["SECRET_KEY_FILE"] = str(path)
+
+
 def _run_app(env: dict[str, str]) -> int:
+    _ensure_secret_key(env)
     host = os.environ.get("SF_HOST", "127.0.0.1")
     port = os.environ.get("SF_PORT", "8000")
     manage = str(BASE_DIR / "manage.py")

@@ -319,9 +319,6 @@ class TicketAdmin(admin.ModelAdmin):
             except services.TicketRuleError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
 
-    def save_related(self, request, form, formsets, change) -> None:
-        """Inlines are read-only records; nothing to save."""
-
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         extra_context = extra_context or {}
         if request.method == "POST" and ("_reply" in request.POST or "_ticket_action" in request.POST):

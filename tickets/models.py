@@ -256,7 +256,7 @@ class Message(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
     )
     citations = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["ticket", "seq"]

@@ -206,7 +206,7 @@ def ticket_create(
     )
     _apply_sla(ticket)
     ticket.save()
-    message = Message.objects.create(ticket=ticket, seq=1, author_kind=AuthorKind.CUSTOMER, body=body)
+    message = Message.objects.create(ticket=ticket, seq=1, author_kind=AuthorKind.CUSTOMER, body=body, created_at=now)
     _event(
         ticket,
         TicketEvent.Kind.CREATED,
@@ -255,6 +255,7 @@ def message_create(
     seq = ticket.last_message_seq + 1
     message = Message.objects.create(
         ticket=ticket,
+        created_at=now,
         seq=seq,
         author_kind=author_kind,
         author_user=author_user,

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- builder: the virtualenv, from the pinned requirements only (app code changes don't reinstall it).
+FROM ${PYTHON_IMAGE} AS builder
+# torch==2.13.0 resolves to 2.13.0+cpu from the PyTorch CPU index (a local version sorts above
+# PyPI's CUDA build), so no nvidia-* wheels are pulled.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu \
+    PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install -r /tmp/requirements.txt \
+ && python -c "import importlib.metadata as m, sys; cuda = sorted(d.name for d in m.distributions() if d.name.lower().startswith(('nvidia', 'triton'))); sys.exit(f'CUDA packages installed: {cuda}' if cuda else 0)"
+
+# --- runtime
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    DJANGO_SETTINGS_MODULE=supportflow.settings \
+    STATIC_MANIFEST=1 \
+    SF_DATA_DIR=/data \
+    MEDIA_ROOT=/data/media
+
+# /data/media is owned by the app user so a fresh named volume mounted there inherits that owner.
+RUN groupadd --gid 10001 supportflow \
+ && useradd --uid 10001 --gid supportflow --create-home --shell /usr/sbin/nologin supportflow \
+ && install -d -o supportflow -g supportflow /data /data/media
+
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/entrypoint.sh
+# App code and collected static files stay root-owned: the app user can read but not change them.
+COPY . .
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+
+USER supportflow
+EXPOSE 8000
+# Liveness only; compose checks /readyz (database + Redis) for the web service.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+ENTRYPOINT ["entrypoint.sh"]
+CMD ["python", "-m", "uvicorn", "supportflow.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off"]

@@ -1,0 +1,49 @@
+# SupportFlow: the two commands a new user needs are `make run` and `make test`.
+# Both create .venv, install the pinned requirements, and start the embedded PostgreSQL + pgvector
+# and Redis unless DATABASE_URL / REDIS_URL are set.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint format check services-up services-down clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: the whole app (web + worker + beat) on embedded services, with demo data. Ctrl-C stops it all.
+run: $(VENV)/.runtime
+	$(BIN)/python -m supportflow.devservices run
+
+## test: the test suite against real PostgreSQL + pgvector and Redis.
+test: $(VENV)/.dev
+	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+services-up: $(VENV)/.runtime
+	$(BIN)/python -m supportflow.devservices up
+
+services-down: $(VENV)/.runtime
+	$(BIN)/python -m supportflow.devservices down
+
+clean:
+	-$(BIN)/python -m supportflow.devservices down
+	rm -rf $(VENV) .data staticfiles .pytest_cache .ruff_cache

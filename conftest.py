@@ -1,0 +1,41 @@
+"""Suite-wide fixtures. The suite runs against the real PostgreSQL + pgvector and Redis that
+`make test` starts (or DATABASE_URL / REDIS_URL); nothing here replaces them."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def department(db):
+    from tickets.tests.factories import DepartmentFactory
+
+    return DepartmentFactory()
+
+
+@pytest.fixture
+def other_department(db):
+    from tickets.tests.factories import DepartmentFactory
+
+    return DepartmentFactory()
+
+
+@pytest.fixture
+def agent(department):
+    from tickets.tests.factories import make_agent
+
+    return make_agent(department)
+
+
+@pytest.fixture
+def manager(db):
+    from tickets.tests.factories import make_manager
+
+    return make_manager()
+
+
+@pytest.fixture
+def ticket(department):
+    from tickets.tests.factories import make_ticket
+
+    return make_ticket(department=department)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import socket
+
+import pytest
+from django.urls import reverse
+
+from supportflow.devservices import EmbeddedRedis
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    """A real Redis server of our own, so the test can stop it without touching the suite's Redis."""
+    server = EmbeddedRedis(data_dir=tmp_path / "redis", port=_free_port())
+    assert server.start() is True
+    yield server
+    server.stop()
+
+
+def test_healthz_is_alive(client):
+    response = client.get(reverse("healthz"))
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.django_db
+def test_readyz_is_ready_with_database_and_redis(client):
+    response = client.get(reverse("readyz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_reports_a_stopped_redis_as_503(client, settings, throwaway_redis):
+    settings.REDIS_URL = throwaway_redis.url
+    assert client.get(reverse("readyz")).status_code == 200
+
+    throwaway_redis.stop()
+    response = client.get(reverse("readyz"))
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["redis"]
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("unavailable")
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_failing_database_check(client, monkeypatch):
+    """The view's error path; a real PostgreSQL restart is exercised by the fault battery."""
+    from django.db import OperationalError
+
+    from supportflow import health
+
+    def broken() -> str:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", broken)
+    response = client.get(reverse("readyz"))
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["database"]
+
+
+def test_metrics_are_served_to_loopback(client):
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 200
+    assert b"django_http_requests_total_by_method_total" in response.content
+
+
+def test_metrics_refuse_other_addresses_without_a_token(client):
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 403
+    assert b"METRICS_TOKEN" in response.content
+
+
+def test_metrics_token_is_required_when_set(client, settings):
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong", REMOTE_ADDR="203.0.113.9").status_code == 401
+    ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token", REMOTE_ADDR="203.0.113.9")
+    assert ok.status_code == 200
+
+
+def test_health_endpoints_refuse_post(client):
+    assert client.post(reverse("healthz")).status_code == 405

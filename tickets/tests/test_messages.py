@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+
+from tickets import services
+from tickets.models import Message, Ticket
+from tickets.tests.factories import CustomerFactory, make_ticket
+
+
+@pytest.mark.django_db
+def test_ticket_create_stores_first_message_reference_and_event(department):
+    ticket = services.ticket_create(
+        customer=CustomerFactory(),
+        subject="  Can't   log in ",
+        body="  Password reset mail never arrives. ",
+        department=department,
+    )
+    assert ticket.reference.startswith("SF-")
+    assert len(ticket.reference) >= 9
+    assert ticket.subject == "Can't log in"
+    assert list(ticket.messages.values_list("seq", "author_kind", "body")) == [
+        (1, "customer", "Password reset mail never arrives.")
+    ]
+    assert list(ticket.events.values_list("kind", "actor_kind")) == [("created", "customer")]
+    assert ticket.last_message_seq == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [("", "cannot be empty"), ("   \n ", "cannot be empty"), ("x" * 10_001, "at most 10,000"), (None, "must be text")],
+)
+def test_bad_bodies_are_refused_and_nothing_is_stored(body, error, department):
+    with pytest.raises(services.TicketRuleError, match=error):
+        services.ticket_create(customer=CustomerFactory(), subject="s", body=body, department=department)
+    assert Ticket.objects.count() == 0
+
+    ticket = make_ticket(department=department)
+    with pytest.raises(services.TicketRuleError, match=error):
+        services.message_create(ticket=ticket, author_kind="customer", body=body)
+    assert ticket.messages.count() == 1
+
+
+@pytest.mark.django_db
+def test_sequence_numbers_are_gap_free_in_a_thread(ticket, agent):
+    services.message_create(ticket=ticket, author_kind="agent", author_user=agent, body="Hi")
+    services.message_create(ticket=ticket, author_kind="agent", author_user=agent, body="note", is_internal=True)
+    with pytest.raises(services.TicketRuleError):
+        services.message_create(ticket=ticket, author_kind="customer", body="")
+    services.message_create(ticket=ticket, author_kind="customer", body="Thanks")
+    assert list(ticket.messages.values_list("seq", flat=True)) == [1, 2, 3, 4]
+
+
+@pytest.mark.django_db
+def test_first_response_is_the_first_public_agent_or_ai_reply(ticket, agent):
+    services.message_create(ticket=ticket, author_kind="customer", body="Anyone?")
+    services.message_create(ticket=ticket, author_kind="agent", author_user=agent, body="Looking", is_internal=True)
+    ticket.refresh_from_db()
+    assert ticket.first_response_at is None
+    assert ticket.status == Ticket.Status.NEW
+
+    reply = services.message_create(ticket=ticket, author_kind="ai", body="Try this", ai_confidence=0.9)
+    ticket.refresh_from_db()
+    assert ticket.first_response_at == reply.created_at
+    assert ticket.status == Ticket.Status.OPEN
+    assert ticket.events.filter(kind="first_response", actor_kind="ai").count() == 1
+
+    services.message_create(ticket=ticket, author_kind="agent", author_user=agent, body="Also this")
+    ticket.refresh_from_db()
+    assert ticket.first_response_at == reply.created_at
+    assert ticket.events.filter(kind="first_response").count() == 1
+
+
+@pytest.mark.django_db
+def test_customers_cannot_write_internal_notes(ticket):
+    with pytest.raises(services.TicketRuleError, match="internal"):
+        services.message_create(ticket=ticket, author_kind="customer", body="x", is_internal=True)
+    assert Message.objects.filter(ticket=ticket).count() == 1
+
+
+@pytest.mark.django_db
+def test_customer_email_is_unique_case_insensitively():
+    first = services.customer_get_or_create(email="Ana@Example.com", name="Ana")
+    again = services.customer_get_or_create(email="ana@example.com")
+    assert first.pk == again.pk
+    assert again.name == "Ana"

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from tickets.models import Department, Ticket
+
+
+@pytest.mark.django_db
+def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
+    settings.DATA_DIR = tmp_path
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    counts = (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count())
+
+    call_command("seed_demo")
+    second = capsys.readouterr().out
+
+    assert counts == (4, 7, 4)
+    assert (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count()) == counts
+    passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
+    assert set(passwords) == {"admin", "alice", "bob", "maria"}
+    for out in (first, second):
+        assert all(f"{user:<6} / {pw}" in out for user, pw in passwords.items())
+    assert "already loaded" in second
+    assert get_user_model().objects.get(username="alice").check_password(passwords["alice"])
+    statuses = set(Ticket.objects.values_list("status", flat=True))
+    assert statuses == {"new", "open", "pending", "resolved", "closed"}
+    assert Ticket.objects.filter(escalated=True).count() == 1
+    assert Ticket.objects.exclude(csat_score=None).count() == 1
