@@ -319,6 +319,7 @@ def _ensure_secret_key(env: dict[str, str]) -> None:
 
 def _run_app(env: dict[str, str]) -> int:
     _ensure_secret_key(env)
+    (BASE_DIR / "staticfiles").mkdir(exist_ok=True)  # whitenoise serves from the finders; it wants the root
     host = os.environ.get("SF_HOST", "127.0.0.1")
     port = os.environ.get("SF_PORT", "8000")
     manage = str(BASE_DIR / "manage.py")
@@ -411,6 +412,25 @@ def _run_app(env: dict[str, str]) -> int:
     return exit_code
 
 
+def _call(cmd: list[str], env: dict[str, str]) -> int:
+    """Run ``cmd`` to the end; on Ctrl-C let it stop first, so services never vanish under it."""
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supportflow.devservices")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -433,8 +453,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     services = Services(fast=getattr(args, "fast", False))
-    # Turn SIGTERM into the same clean shutdown as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both mean a clean shutdown. Installed explicitly: a process started in the
+    # background by a non-interactive shell inherits SIGINT as ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         env = services.up()
     except ServiceError as exc:
@@ -453,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("exec needs a command")
         if shutil.which(cmd[0], path=env.get("PATH")) is None and not Path(cmd[0]).exists():
             parser.error(f"command not found: {cmd[0]}")
-        return subprocess.call(cmd, env=env)
+        return _call(cmd, env)
     except KeyboardInterrupt:
         return 130
     finally:

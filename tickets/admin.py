@@ -128,13 +128,12 @@ class TicketAdmin(admin.ModelAdmin):
     list_display = (
         "reference",
         "subject_short",
-        "customer",
+        "customer_name",
         "status_badge",
         "priority_badge",
         "department",
         "assignee",
         "sla_state",
-        "escalated",
         "updated_at",
     )
     list_display_links = ("reference", "subject_short")
@@ -232,11 +231,18 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.display(description="Subject", ordering="subject")
     def subject_short(self, ticket: Ticket) -> str:
-        return ticket.subject if len(ticket.subject) <= 70 else ticket.subject[:69] + "…"
+        return ticket.subject if len(ticket.subject) <= 60 else ticket.subject[:59] + "…"
+
+    @admin.display(description="Customer", ordering="customer__name")
+    def customer_name(self, ticket: Ticket) -> str:
+        return ticket.customer.name or ticket.customer.email or "—"
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, ticket: Ticket) -> str:
-        return _badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#6b7280"))
+        badge = _badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#6b7280"))
+        if ticket.escalated:
+            return format_html("{} {}", badge, _badge("Escalated", "#dc2626"))
+        return badge
 
     @admin.display(description="Priority", ordering="priority")
     def priority_badge(self, ticket: Ticket) -> str:
