@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from tickets import sla
 from tickets.models import (
     ActorKind,
+    AIRun,
     Customer,
     Department,
     Message,
@@ -156,7 +158,7 @@ def customer_get_or_create(*, email: str = "", name: str = "") -> Customer:
     try:
         with transaction.atomic():
             return Customer.objects.create(email=email, name=name)
-    except Exception:
+    except IntegrityError:
         # Another writer created it between our read and insert.
         return Customer.objects.get(email__iexact=email)
 
@@ -640,3 +642,66 @@ def ticket_sla_sweep(*, now: dt.datetime | None = None) -> int:
                     _notify("ticket.sla_breached", ticket_id=pk, field=field)
                     flagged += 1
     return flagged
+
+
+# --- AI runs --------------------------------------------------------------------------------------
+
+
+def ai_run_begin(
+    *,
+    key: str,
+    kind: str,
+    provider: str,
+    ticket: Ticket | None = None,
+    message: Message | None = None,
+    model: str = "",
+    prompt_version: str = "",
+) -> tuple[AIRun, bool]:
+    """Claim the run identified by ``key``; ``(run, False)`` means it already exists: do not call again.
+
+    The unique key makes a retried or duplicated task a no-op instead of a second paid call.
+    """
+    try:
+        with transaction.atomic():
+            run = AIRun.objects.create(
+                key=key,
+                kind=kind,
+                provider=provider,
+                ticket=ticket,
+                message=message,
+                model=model,
+                prompt_version=prompt_version,
+            )
+        return run, True
+    except IntegrityError:
+        return AIRun.objects.get(key=key), False
+
+
+@transaction.atomic
+def ai_run_finish(
+    *,
+    run: AIRun,
+    succeeded: bool,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    cost: Decimal | float | str = 0,
+    latency_ms: int | None = None,
+    error: str = "",
+    model: str | None = None,
+) -> AIRun:
+    """Record the outcome once (a pending run only) and add its cost to the ticket's AI cost."""
+    cost = Decimal(str(cost))
+    updated = AIRun.objects.filter(pk=run.pk, status=AIRun.Status.PENDING).update(
+        status=AIRun.Status.SUCCEEDED if succeeded else AIRun.Status.FAILED,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=cost,
+        latency_ms=latency_ms,
+        error=error[:5000],
+        finished_at=timezone.now(),
+        **({"model": model} if model else {}),
+    )
+    if updated and run.ticket_id and cost:
+        Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
+    run.refresh_from_db()
+    return run
