@@ -39,3 +39,11 @@ def ticket(department):
     from tickets.tests.factories import make_ticket
 
     return make_ticket(department=department)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters live in the (test-only) Redis cache; each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -2,4 +2,16 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.conf import settings
+from django.urls import path
+
+from supportflow.consumers import EchoConsumer
+from tickets.consumers import AgentTicketConsumer, CustomerChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/<str:token>/", CustomerChatConsumer.as_asgi()),
+    path("ws/agent/tickets/<int:ticket_id>/", AgentTicketConsumer.as_asgi()),
+]
+
+if settings.BENCH_ENDPOINTS:
+    websocket_urlpatterns.append(path("ws/bench/echo/<str:room>/", EchoConsumer.as_asgi()))

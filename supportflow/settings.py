@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "supportflow.middleware.ContentSecurityPolicyMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -91,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "supportflow.context_processors.site",
             ],
         },
     },
@@ -136,7 +138,16 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [redis_db_url(REDIS_URL, REDIS_CHANNELS_DB)],
+            # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis's blocking
+            # BZPOPMIN: an idle consumer's read would time out and kill it. Reads must outlast it.
+            "hosts": [
+                {
+                    "address": redis_db_url(REDIS_URL, REDIS_CHANNELS_DB),
+                    "socket_timeout": 30,
+                    "socket_connect_timeout": 5,
+                    "health_check_interval": 15,
+                }
+            ],
             # channels_redis drops group messages past capacity; persistence + resync covers it.
             "capacity": 1000,
             "expiry": 60,
@@ -172,6 +183,20 @@ EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 FEATURE_AI_AUTO_REPLY = env.bool("FEATURE_AI_AUTO_REPLY", default=True)
 # When off, agents only see tickets of their own departments (plus unrouted ones and their own).
 FEATURE_AGENTS_SEE_ALL_DEPARTMENTS = env.bool("FEATURE_AGENTS_SEE_ALL_DEPARTMENTS", default=False)
+
+SITE_NAME = env("SITE_NAME", default="SupportFlow")
+
+# --- Chat limits
+MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=10_000)
+# "count/seconds": sends per conversation, sends per client address, conversations started per address.
+CHAT_RATE_PER_CONVERSATION = env("CHAT_RATE_PER_CONVERSATION", default="20/60")
+CHAT_RATE_PER_IP = env("CHAT_RATE_PER_IP", default="60/60")
+CHAT_RATE_START_PER_IP = env("CHAT_RATE_START_PER_IP", default="10/600")
+# X-Forwarded-For is ignored unless the app runs behind this many trusted proxies.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+CHAT_COOKIE_NAME = "sf_chat"
+# Benchmark-only endpoints (a bare websocket echo); never on in production.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # --- Observability
 METRICS_TOKEN = env_secret("METRICS_TOKEN", default="") or ""

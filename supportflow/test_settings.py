@@ -13,4 +13,4 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Separate Redis databases so a test run never touches a running `make run`'s queues or cache.
 CELERY_BROKER_URL = CELERY_RESULT_BACKEND = redis_db_url(REDIS_URL, 10)
 CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 11)  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [redis_db_url(REDIS_URL, 12)]  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_db_url(REDIS_URL, 12)  # noqa: F405

@@ -3,12 +3,17 @@ assignment, escalation, status, triage correction — goes through ``tickets.ser
 
 from __future__ import annotations
 
+import datetime as dt
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
 
@@ -314,6 +319,38 @@ class TicketAdmin(admin.ModelAdmin):
     def reopen(self, request, queryset):
         self._apply(request, queryset, "Reopened", lambda t: services.ticket_reopen(ticket=t, actor=request.user))
 
+    # --- the queue: a cheap poll tells an open list that conversations changed
+
+    def get_urls(self):
+        custom = [
+            path(
+                "changes/",
+                self.admin_site.admin_view(self.queue_changes_view),
+                name="tickets_ticket_changes",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {**(extra_context or {}), "queue_loaded_at": timezone.now().isoformat()}
+        return super().changelist_view(request, extra_context)
+
+    def queue_changes_view(self, request: HttpRequest) -> HttpResponse:
+        """How many visible tickets changed since the list was loaded (one indexed COUNT).
+
+        Polling rather than a websocket push: it reuses the exact scoping of the list, costs one
+        query per open list every 10 s, and cannot miss an update the way a dropped push can.
+        """
+        if not self.has_view_permission(request):
+            return HttpResponse("You may not view tickets.", status=403)
+        since = parse_datetime(request.GET.get("since", "")) or timezone.now()
+        if timezone.is_naive(since):
+            since = timezone.make_aware(since, dt.UTC)
+        count = self.get_queryset(request).filter(updated_at__gt=since).count()
+        poll_url = reverse("admin:tickets_ticket_changes") + "?" + urlencode({"since": since.isoformat()})
+        context = {"count": count, "poll_url": poll_url}
+        return TemplateResponse(request, "admin/tickets/ticket/queue_updates.html", context)
+
     # --- the ticket page
 
     def save_model(self, request, obj: Ticket, form, change: bool) -> None:
@@ -334,6 +371,8 @@ class TicketAdmin(admin.ModelAdmin):
             if "_reply" in request.POST:
                 reply_form = AgentReplyForm(request.POST)
                 response = self._reply(request, ticket, reply_form)
+                if request.headers.get("HX-Request") == "true":
+                    return self._reply_fragment(request, ticket, reply_form, sent=response is not None)
                 if response is not None:
                     return response
                 extra_context["reply_form"] = reply_form
@@ -343,12 +382,25 @@ class TicketAdmin(admin.ModelAdmin):
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context.setdefault("reply_form", AgentReplyForm())
+            scheme = "wss" if request.is_secure() else "ws"
             extra_context.update(
+                ws_url=f"{scheme}://{request.get_host()}/ws/agent/tickets/{obj.pk}/",
                 thread=selectors.ticket_thread(ticket=obj, include_internal=True),
                 escalate_form=EscalateForm(),
                 ticket_actions=self._available_actions(request, obj),
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _reply_fragment(self, request: HttpRequest, ticket: Ticket, form: AgentReplyForm, *, sent: bool):
+        """The reply box alone (htmx): cleared after a send — the message itself arrives over the
+        websocket like everyone else's — or with its errors and the agent's text kept."""
+        if sent:
+            kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
+            form, note = AgentReplyForm(), f"{kind}."
+        else:
+            note = ""
+        context = {"reply_form": form, "original": ticket, "reply_sent": note, "request": request}
+        return TemplateResponse(request, "admin/tickets/ticket/reply_form.html", context)
 
     def _reply(self, request: HttpRequest, ticket: Ticket, form: AgentReplyForm) -> HttpResponse | None:
         if not request.user.has_perm("tickets.add_message"):
@@ -367,8 +419,9 @@ class TicketAdmin(admin.ModelAdmin):
         except services.TicketRuleError as exc:
             form.add_error(None, str(exc))
             return None
-        kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
-        self.message_user(request, f"{kind} on {ticket.reference}.", messages.SUCCESS)
+        if request.headers.get("HX-Request") != "true":
+            kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
+            self.message_user(request, f"{kind} on {ticket.reference}.", messages.SUCCESS)
         return HttpResponseRedirect(request.path)
 
     def _available_actions(self, request: HttpRequest, ticket: Ticket) -> list[tuple[str, str]]:

@@ -14,3 +14,7 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         # Permissions are created by post_migrate too; run after them (and after every migrate).
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="tickets.sync_roles")
+
+        from tickets import realtime, services
+
+        services.register_on_commit_hook(realtime.on_ticket_change)

@@ -39,3 +39,35 @@ class EscalateForm(forms.Form):
         max_length=255,
         error_messages={"required": "Say why the ticket is escalated."},
     )
+
+
+class ChatStartForm(forms.Form):
+    name = forms.CharField(
+        label="Your name", max_length=200, error_messages={"required": "Tell us your name so we know who we talk to."}
+    )
+    email = forms.EmailField(
+        label="Email", required=False, max_length=254, error_messages={"invalid": "That email address looks wrong."}
+    )
+    body = forms.CharField(
+        label="How can we help?",
+        max_length=MESSAGE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={
+            "required": "Write your question.",
+            "max_length": f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters.",
+        },
+    )
+
+
+class ChatSendForm(forms.Form):
+    body = forms.CharField(strip=False)  # the service strips, validates and says what is wrong
+    client_id = forms.CharField(required=False, max_length=64)
+
+
+class CsatForm(forms.Form):
+    score = forms.TypedChoiceField(
+        choices=[(n, str(n)) for n in range(1, 6)],
+        coerce=int,
+        error_messages={"required": "Pick a rating from 1 to 5.", "invalid_choice": "Pick a rating from 1 to 5."},
+    )
+    comment = forms.CharField(required=False, max_length=2000)

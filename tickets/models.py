@@ -7,6 +7,7 @@ side-effect-free logic.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import zoneinfo
 from decimal import Decimal
 
@@ -130,6 +131,10 @@ class AgentProfile(models.Model):
         return self.user.get_username()
 
 
+def new_access_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class Ticket(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"
@@ -153,6 +158,13 @@ class Ticket(models.Model):
     ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
 
     reference = models.CharField(max_length=20, unique=True, editable=False)
+    access_key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_access_key,
+        editable=False,
+        help_text="Secret behind the customer's signed conversation link; rotate it to revoke the link.",
+    )
     subject = models.CharField(max_length=255)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
@@ -256,12 +268,22 @@ class Message(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
     )
     citations = models.JSONField(default=list, blank=True)
+    client_msg_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Sender's id for this message; a resend with the same id is not stored twice.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["ticket", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="message_seq_unique_per_ticket"),
+            models.UniqueConstraint(
+                fields=["ticket", "client_msg_id"],
+                condition=~models.Q(client_msg_id=""),
+                name="message_client_id_unique_per_ticket",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(is_internal=True, author_kind="customer"),
                 name="message_customer_never_internal",

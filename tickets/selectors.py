@@ -8,12 +8,41 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from tickets.models import Message, Ticket, TicketEvent
 
 Status = Ticket.Status
+CUSTOMER_TOKEN_SALT = "supportflow.chat.conversation"  # noqa: S105 — a namespace, not a secret
+CUSTOMER_TOKEN_MAX_AGE = 60 * 60 * 24 * 90  # a conversation link works for 90 days
+
+
+def ticket_customer_token(*, ticket: Ticket) -> str:
+    """The customer's bearer credential for one conversation: the ticket's random access key, signed.
+
+    It carries no id; rotating ``access_key`` revokes every link and cookie made from it.
+    """
+    return signing.dumps(ticket.access_key, salt=CUSTOMER_TOKEN_SALT, compress=False)
+
+
+def ticket_get_for_customer(*, token: str) -> Ticket:
+    """The conversation this token opens, or 404 for anything else (bad signature, expired, revoked)."""
+    try:
+        key = signing.loads(token, salt=CUSTOMER_TOKEN_SALT, max_age=CUSTOMER_TOKEN_MAX_AGE)
+        return Ticket.objects.select_related("customer").get(access_key=key)
+    except (signing.BadSignature, Ticket.DoesNotExist, TypeError, ValueError) as exc:
+        raise Http404("This conversation link is not valid.") from exc
+
+
+def ticket_customer_messages(*, ticket: Ticket, after_seq: int = 0, limit: int = 500) -> list[Message]:
+    """What the customer may see: public messages only, in order, after a sequence number."""
+    return list(
+        ticket.messages.filter(is_internal=False, seq__gt=after_seq)
+        .select_related("author_user")
+        .order_by("seq")[:limit]
+    )
 
 
 def user_sees_all_departments(user: AbstractBaseUser) -> bool:

@@ -8,6 +8,7 @@ person can act on) and changes nothing when a rule is broken.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ Status = Ticket.Status
 AuthorKind = Message.AuthorKind
 
 MESSAGE_MAX_LENGTH = getattr(settings, "MESSAGE_MAX_LENGTH", 10_000)
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUBJECT_MAX_LENGTH = Ticket._meta.get_field("subject").max_length
 
 # The ticket state machine. ``closed`` is final: a closed ticket is archived with its figures, and a
@@ -231,6 +233,7 @@ def message_create(
     ai_confidence: float | None = None,
     citations: list | None = None,
     set_status: str | None = None,
+    client_msg_id: str = "",
 ) -> Message:
     """Append a message with the next gap-free sequence number and apply its effect on the ticket.
 
@@ -239,7 +242,13 @@ def message_create(
     - agent / AI public reply: the first one is the ticket's first response; ``new`` becomes ``open``.
     - internal notes change nothing but the thread. ``set_status`` moves the ticket afterwards
       (e.g. reply and set pending) through the state machine.
+
+    ``client_msg_id`` makes a resend idempotent: the message already stored under that id is
+    returned and nothing else happens (checked under the ticket's row lock, so race-free). The
+    returned message's ``was_created`` says which case it was.
     """
+    if client_msg_id and not CLIENT_ID_RE.fullmatch(client_msg_id):
+        raise TicketRuleError("The message id must be 1–64 letters, digits, '-' or '_'.")
     body = _clean_body(body)
     if author_kind not in AuthorKind.values:
         raise TicketRuleError(f"Unknown author kind {author_kind!r}.")
@@ -251,6 +260,11 @@ def message_create(
         raise TicketRuleError("AI confidence must be between 0 and 1.")
 
     ticket = _locked(ticket)
+    if client_msg_id:
+        existing = Message.objects.filter(ticket=ticket, client_msg_id=client_msg_id).first()
+        if existing is not None:
+            existing.was_created = False
+            return existing
     if ticket.status == Status.CLOSED:
         raise TicketRuleError(f"{ticket.reference} is closed; start a new conversation.")
     now = timezone.now()
@@ -265,6 +279,7 @@ def message_create(
         is_internal=is_internal,
         ai_confidence=ai_confidence,
         citations=citations or [],
+        client_msg_id=client_msg_id,
     )
     ticket.last_message_seq = seq
     changed = ["last_message_seq", "updated_at"]
@@ -300,6 +315,7 @@ def message_create(
         changed += _transition(ticket, set_status, now=now, actor=author_user, actor_kind=actor_kind)
     ticket.save(update_fields=sorted(set(changed)))
     _notify("message.created", ticket_id=ticket.pk, message_id=message.pk)
+    message.was_created = True
     return message
 
 

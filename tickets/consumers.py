@@ -1,0 +1,237 @@
+"""Websocket consumers: they authenticate, join groups, validate and call services — nothing else.
+
+Protocol (client → server, JSON; htmx's ws extension sends the form's fields plus ``HEADERS``):
+- ``{"type": "message", "body": "...", "client_id": "..."}``: a customer message. Stored first, then
+  broadcast to the conversation (the sender's own copy is its confirmation). A resend with the same
+  ``client_id`` is answered with the stored message, never stored twice.
+- ``{"type": "resync", "after": 12}``: everything after sequence 12 (sent on every (re)connect).
+- ``{"type": "typing"}``: the other side sees "… is typing".
+Server → client: htmx out-of-band HTML fragments (``tickets/chat.html`` partials).
+
+Refusals close before accepting, with code 4403: bad or missing token, a conversation that is not
+the token's, staff without access to the ticket, or (via ``AllowedHostsOriginValidator``) a
+foreign origin. Nothing is joined in those cases.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import Http404
+
+from supportflow import ratelimit
+from tickets import realtime, selectors, services
+from tickets.models import Ticket
+
+REFUSED = 4403
+MAX_FRAME_CHARS = 64_000
+TYPING_EVERY_SECONDS = 2.0
+RESYNC_BATCH = 200
+
+
+def db(fn):
+    """Run ORM work on the thread pool, not Channels' single shared thread: each call is a
+    self-contained transaction, so it needs no thread affinity, and sockets must not queue behind
+    each other's database work."""
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
+def _limit(spec: str) -> ratelimit.Limit:
+    count, seconds = spec.split("/")
+    return ratelimit.Limit(int(count), int(seconds))
+
+
+class ChatSocket(AsyncWebsocketConsumer):
+    """Shared by both audiences: group membership, fragments out, JSON requests in."""
+
+    group: str | None = None
+    ticket_id: int | None = None
+    _last_typing = 0.0
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def chat_html(self, event: dict) -> None:
+        if event.get("exclude") != self.channel_name and event.get("html"):
+            await self.send(text_data=event["html"])
+
+    async def send_error(self, text: str, *, client_id: str = "") -> None:
+        await self.send(text_data=await db(_render_error)(text, client_id))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            await self.send_error("That message is too large to send.")
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            await self.send_error("The request could not be read; please reload the page.")
+            return
+        if not isinstance(data, dict):
+            await self.send_error("The request could not be read; please reload the page.")
+            return
+        kind = data.get("type")
+        if kind == "resync":
+            await self.resync(data.get("after"))
+        elif kind == "typing":
+            await self.typing()
+        elif kind == "message":
+            await self.message(data)
+        else:
+            await self.send_error("Unknown request.")
+
+    async def resync(self, after) -> None:
+        try:
+            after = max(0, int(after or 0))
+        except (TypeError, ValueError):
+            after = 0
+        while True:
+            html, last = await db(self.render_after)(after)
+            if html:
+                await self.send(text_data=html)
+            if last is None:
+                return
+            after = last
+
+    async def typing(self) -> None:
+        now = time.monotonic()
+        if now - self._last_typing < TYPING_EVERY_SECONDS:
+            return
+        self._last_typing = now
+        await self.channel_layer.group_send(self.typing_group(), {"type": "chat.html", "html": self.typing_html})
+
+    async def message(self, data: dict) -> None:
+        await self.send_error("Replies from the console go through the reply box.")
+
+    def render_after(self, after: int) -> tuple[str, int | None]:
+        raise NotImplementedError
+
+    def typing_group(self) -> str:
+        raise NotImplementedError
+
+
+def _render_error(text: str, client_id: str) -> str:
+    return realtime.render_notice("chat-error", text, client_id=client_id)
+
+
+class CustomerChatConsumer(ChatSocket):
+    """A customer's conversation, opened with its signed token (``/ws/chat/<token>/``)."""
+
+    async def connect(self) -> None:
+        ticket = await db(_ticket_for_token)(self.scope["url_route"]["kwargs"]["token"])
+        if ticket is None:
+            await self.close(code=REFUSED)
+            return
+        self.ticket_id = ticket.pk
+        self.customer_name = ticket.customer.name or "The customer"
+        self.typing_html = realtime.render_notice("typing", f"{self.customer_name} is typing…", expires_ms=4000)
+        self.group = realtime.customer_group(ticket.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    def typing_group(self) -> str:
+        return realtime.agent_group(self.ticket_id)
+
+    def render_after(self, after: int) -> tuple[str, int | None]:
+        ticket = Ticket.objects.get(pk=self.ticket_id)
+        messages = selectors.ticket_customer_messages(ticket=ticket, after_seq=after, limit=RESYNC_BATCH)
+        html = realtime.render_messages(messages, viewer="customer")
+        if len(messages) < RESYNC_BATCH:
+            return html + realtime.render_status(ticket), None
+        return html, messages[-1].seq
+
+    async def message(self, data: dict) -> None:
+        client_id = str(data.get("client_id") or "")[:64]
+        body = data.get("body")
+        for scope, key, spec, what in (
+            ("chat-conversation", str(self.ticket_id), settings.CHAT_RATE_PER_CONVERSATION, "this conversation"),
+            ("chat-ip", ratelimit.scope_ip(self.scope), settings.CHAT_RATE_PER_IP, "your network"),
+        ):
+            verdict = await db(ratelimit.hit)(scope, key, _limit(spec))
+            if not verdict.allowed:
+                await self.send_error(
+                    f"Too many messages from {what}. Wait {verdict.retry_after} s and send again; "
+                    "your message is still in the box.",
+                    client_id=client_id,
+                )
+                return
+        try:
+            html = await db(_store_customer_message)(self.ticket_id, body, client_id)
+        except services.TicketRuleError as exc:
+            await self.send_error(str(exc), client_id=client_id)
+            return
+        if html:  # a resend of an already stored message: confirm it to this socket only
+            await self.send(text_data=html)
+
+
+def _ticket_for_token(token: str) -> Ticket | None:
+    try:
+        return selectors.ticket_get_for_customer(token=token)
+    except Http404:
+        return None
+
+
+def _store_customer_message(ticket_id: int, body, client_id: str) -> str:
+    ticket = Ticket.objects.get(pk=ticket_id)
+    message = services.message_create(ticket=ticket, author_kind="customer", body=body, client_msg_id=client_id)
+    if message.was_created:
+        return ""  # the on-commit broadcast delivers it to every socket, this one included
+    return realtime.render_messages([message], viewer="customer")
+
+
+class AgentTicketConsumer(ChatSocket):
+    """The agent console's live thread for one ticket (``/ws/agent/tickets/<id>/``), session-authenticated."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        ticket = await db(_ticket_for_agent)(user, self.scope["url_route"]["kwargs"]["ticket_id"])
+        if ticket is None:
+            await self.close(code=REFUSED)
+            return
+        self.ticket_id = ticket.pk
+        self.agent_name = realtime.agent_display_name(user)
+        self.customer_name = ticket.customer.name or "The customer"
+        self.typing_html = realtime.render_notice("typing", f"{self.agent_name} is typing…", expires_ms=4000)
+        self.group = realtime.agent_group(ticket.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.channel_layer.group_send(
+            realtime.customer_group(ticket.pk),
+            {
+                "type": "chat.html",
+                "html": realtime.render_notice("presence", f"{self.agent_name} joined the conversation"),
+            },
+        )
+
+    async def disconnect(self, code: int) -> None:
+        if self.ticket_id is not None:
+            await self.channel_layer.group_send(
+                realtime.customer_group(self.ticket_id),
+                {"type": "chat.html", "html": realtime.render_notice("presence", f"{self.agent_name} left")},
+            )
+        await super().disconnect(code)
+
+    def typing_group(self) -> str:
+        return realtime.customer_group(self.ticket_id)
+
+    def render_after(self, after: int) -> tuple[str, int | None]:
+        ticket = Ticket.objects.select_related("customer").get(pk=self.ticket_id)
+        messages = list(
+            selectors.ticket_thread(ticket=ticket, include_internal=True).filter(seq__gt=after)[:RESYNC_BATCH]
+        )
+        html = realtime.render_messages(messages, viewer="agent", customer_name=ticket.customer.name)
+        return html, (messages[-1].seq if len(messages) == RESYNC_BATCH else None)
+
+
+def _ticket_for_agent(user, ticket_id) -> Ticket | None:
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        return selectors.ticket_get_for_user(user=user, pk=ticket_id)
+    except Http404:
+        return None

@@ -1,0 +1,104 @@
+"""Live delivery: what a committed change sends to the sockets of a conversation.
+
+Two audiences per ticket, two Channels groups:
+- ``chat.<ticket id>``: the customer's sockets. Public messages only, rendered for the customer.
+- ``agent.<ticket id>``: the agent console's sockets. Everything, internal notes included.
+
+Messages are rendered with the same partial the pages use (``tickets/chat.html#message``) and sent
+as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
+is already stored, and every client resyncs from its last sequence number when it (re)connects.
+
+The AI pipeline's hook: a Celery worker stores its reply with ``services.message_create(author_kind=
+"ai", …)`` — which broadcasts on commit like any other message — and calls ``ai_status()`` around the
+work so the customer sees that an answer is being prepared.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
+
+from tickets.models import Message, Ticket
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_TEMPLATE = "tickets/chat.html#message_batch"
+STATUS_TEMPLATE = "tickets/chat.html#status"
+NOTICE_TEMPLATE = "tickets/chat.html#notice"
+
+
+def customer_group(ticket_id: int) -> str:
+    return f"chat.{ticket_id}"
+
+
+def agent_group(ticket_id: int) -> str:
+    return f"agent.{ticket_id}"
+
+
+def agent_display_name(user) -> str:
+    """What a customer sees of an agent: a first name, never a username."""
+    return (user.first_name if user is not None else "") or "Support"
+
+
+def render_messages(messages: list[Message], *, viewer: str, customer_name: str = "") -> str:
+    if not messages:
+        return ""
+    return render_to_string(MESSAGE_TEMPLATE, {"messages": messages, "viewer": viewer, "customer_name": customer_name})
+
+
+def render_status(ticket: Ticket, *, token: str = "") -> str:
+    from tickets.selectors import ticket_customer_token
+
+    token = token or ticket_customer_token(ticket=ticket)
+    return render_to_string(STATUS_TEMPLATE, {"ticket": ticket, "oob": True, "token": token})
+
+
+def render_notice(target: str, text: str, *, expires_ms: int = 0, client_id: str = "") -> str:
+    """A one-line notice swapped into an element by id (typing, presence, AI status, errors)."""
+    return render_to_string(
+        NOTICE_TEMPLATE, {"target": target, "text": text, "expires_ms": expires_ms, "client_id": client_id}
+    )
+
+
+def send_html(group: str, html: str, *, exclude: str = "") -> None:
+    """Send a fragment to every socket of a group (``exclude``: a channel that should not get it)."""
+    async_to_sync(get_channel_layer().group_send)(group, {"type": "chat.html", "html": html, "exclude": exclude})
+
+
+def broadcast_message(message_id: int) -> None:
+    message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
+    customer_name = message.ticket.customer.name
+    send_html(agent_group(message.ticket_id), render_messages([message], viewer="agent", customer_name=customer_name))
+    if not message.is_internal:
+        send_html(customer_group(message.ticket_id), render_messages([message], viewer="customer"))
+
+
+def broadcast_status(ticket_id: int) -> None:
+    """The conversation's state changed (resolved, closed, rated): customers get the new status block."""
+    ticket = Ticket.objects.get(pk=ticket_id)
+    send_html(customer_group(ticket_id), render_status(ticket))
+
+
+def ai_status(ticket_id: int, *, working: bool) -> None:
+    """Hook for the AI pipeline (runs in a Celery worker): show or clear 'the assistant is working'."""
+    text = "The assistant is preparing an answer…" if working else ""
+    html = render_notice("ai-status", text)
+    send_html(customer_group(ticket_id), html)
+    send_html(agent_group(ticket_id), html)
+
+
+def on_ticket_change(kind: str, **payload) -> None:
+    """Registered with ``services.register_on_commit_hook``: runs after each committed change.
+
+    A failure here is logged and swallowed: the change is committed, clients catch up on reconnect.
+    """
+    try:
+        if kind == "message.created":
+            broadcast_message(payload["message_id"])
+        elif kind in {"ticket.status_changed", "ticket.rated"}:
+            broadcast_status(payload["ticket_id"])
+    except Exception:
+        logger.exception("live delivery of %s failed (stored; clients will resync)", kind)

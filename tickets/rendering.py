@@ -1,0 +1,53 @@
+"""Message text to safe HTML: a small markdown subset (paragraphs, line breaks, emphasis, links,
+lists, inline code and code blocks), then sanitised by nh3 with an allowlist.
+
+Raw HTML in a message is never passed through: markdown-it runs with ``html=False`` (it escapes
+it) and nh3 removes anything outside the allowlist as a second line of defence, including for text
+an LLM wrote.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+
+ALLOWED_TAGS = {"p", "br", "a", "ul", "ol", "li", "code", "pre", "em", "strong", "blockquote"}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+ALLOWED_SCHEMES = {"http", "https", "mailto"}
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    md = MarkdownIt("zero", {"html": False, "linkify": False, "breaks": True, "typographer": False})
+    md.enable(
+        [
+            "paragraph",
+            "newline",
+            "emphasis",
+            "link",
+            "autolink",
+            "list",
+            "backticks",
+            "fence",
+            "code",
+            "blockquote",
+            "escape",
+            "entity",
+        ]
+    )
+    md.validateLink = lambda url: url.strip().lower().startswith(("http://", "https://", "mailto:"))
+    return md
+
+
+def render_message(text: str) -> str:
+    html = _markdown().render(text or "")
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_SCHEMES,
+        link_rel="noopener nofollow noreferrer",
+        strip_comments=True,
+    )

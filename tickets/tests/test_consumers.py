@@ -1,0 +1,429 @@
+"""The chat websockets through the full ASGI stack (origin check, session auth, routing) and the real
+Redis channel layer; consumers reach the real database from their own threads."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import redis
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from supportflow.asgi import application
+from tickets import realtime, selectors, services
+from tickets.consumers import db  # returns each thread's connection to the pool, like the consumers
+from tickets.models import Message
+from tickets.tests.factories import DepartmentFactory, UserFactory, make_agent, make_ticket
+
+ORIGIN = (b"origin", b"http://localhost")  # asgi.py captured ALLOWED_HOSTS before "testserver" was added
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def seqs(html: str) -> list[int]:
+    return [int(s) for s in re.findall(r'data-seq="(\d+)"', html)]
+
+
+def customer_socket(ticket, *, origin=ORIGIN, token: str | None = None, client=("10.0.0.1", 5000)):
+    token = token if token is not None else selectors.ticket_customer_token(ticket=ticket)
+    communicator = WebsocketCommunicator(application, f"/ws/chat/{token}/", headers=[origin] if origin else [])
+    communicator.scope["client"] = client
+    return communicator
+
+
+def agent_socket(user, ticket):
+    """Build in sync code (it logs the user in), then connect inside the scenario."""
+    browser = Client()
+    browser.force_login(user)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    return WebsocketCommunicator(application, f"/ws/agent/tickets/{ticket.pk}/", headers=[ORIGIN, (b"cookie", cookie)])
+
+
+def group_size(group: str) -> int:
+    layer_url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"]
+    return redis.Redis.from_url(layer_url).zcard(f"asgi:group:{group}")
+
+
+async def receive_until(communicator, pattern: str, *, frames: int = 10) -> str:
+    for _ in range(frames):
+        frame = await communicator.receive_from(timeout=3)
+        if re.search(pattern, frame):
+            return frame
+    raise AssertionError(f"no frame matching {pattern!r}")
+
+
+def run(coro_fn):
+    return async_to_sync(coro_fn)()
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer_and_pool():
+    """Each test runs on its own event loop: the layer singleton keeps loop-bound receive state, and
+    executor threads of a finished loop can strand pooled connections (seen only under this harness;
+    40 live websocket sessions against the real server hold its connection count flat)."""
+    from channels.layers import channel_layers
+    from django.db import connection
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+    connection.close()
+    connection.close_pool()
+
+
+@pytest.fixture
+def chat(department):
+    return make_ticket(department=department, body="My sync is stuck")
+
+
+# --- joining and refusing --------------------------------------------------------------------------
+
+
+def test_customer_joins_with_the_token_and_resyncs_from_zero(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        connected, _ = await ws.connect(timeout=5)
+        assert connected
+        await ws.send_json_to({"type": "resync", "after": 0})
+        frame = await ws.receive_from(timeout=3)
+        assert seqs(frame) == [1]
+        assert "My sync is stuck" in frame
+        assert 'id="chat-status"' in frame
+        await ws.disconnect()
+
+    run(scenario)
+    assert group_size(realtime.customer_group(chat.pk)) == 0
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "not-a-token", "InRhbXBlcmVkIg:1vQ2x3:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+)
+def test_a_bad_token_is_refused_and_nothing_is_joined(chat, token):
+    async def scenario():
+        ws = customer_socket(chat, token=token or "x")
+        connected, code = await ws.connect(timeout=5)
+        assert (connected, code) == (False, 4403)
+
+    run(scenario)
+    assert group_size(realtime.customer_group(chat.pk)) == 0
+
+
+def test_a_foreign_origin_is_refused(chat):
+    async def scenario():
+        ws = customer_socket(chat, origin=(b"origin", b"http://evil.example"))
+        connected, _ = await ws.connect(timeout=5)
+        assert connected is False
+
+    run(scenario)
+    assert group_size(realtime.customer_group(chat.pk)) == 0
+
+
+def test_another_customers_token_opens_only_that_conversation(chat, department):
+    other = make_ticket(department=department, body="Someone else's secret")
+
+    async def scenario():
+        ws = customer_socket(other)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to({"type": "resync", "after": 0})
+        frame = await ws.receive_from(timeout=3)
+        assert "Someone else's secret" in frame
+        assert "My sync is stuck" not in frame
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_a_revoked_link_is_refused(chat):
+    token = selectors.ticket_customer_token(ticket=chat)
+    type(chat).objects.filter(pk=chat.pk).update(access_key="rotated-key")
+
+    async def scenario():
+        ws = customer_socket(chat, token=token)
+        assert (await ws.connect(timeout=5)) == (False, 4403)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("who", ["anonymous", "customer-user", "agent-of-another-queue"])
+def test_agent_socket_refuses_users_without_access(chat, who):
+    user = {
+        "anonymous": lambda: None,
+        "customer-user": lambda: UserFactory(is_staff=False),
+        "agent-of-another-queue": lambda: make_agent(DepartmentFactory()),
+    }[who]()
+    if user is None:
+        ws = WebsocketCommunicator(application, f"/ws/agent/tickets/{chat.pk}/", headers=[ORIGIN])
+    else:
+        ws = agent_socket(user, chat)
+
+    async def scenario():
+        assert (await ws.connect(timeout=5)) == (False, 4403)
+
+    run(scenario)
+    assert group_size(realtime.agent_group(chat.pk)) == 0
+
+
+# --- sending ---------------------------------------------------------------------------------------
+
+
+def test_customer_message_is_stored_then_broadcast_to_both_sides(chat, agent):
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        assert (await console.connect(timeout=5))[0]
+        await customer.receive_from(timeout=3)  # "<agent> joined the conversation"
+        await customer.send_json_to({"type": "message", "body": "Still **stuck**", "client_id": "c-1"})
+
+        to_agent = await receive_until(console, r'data-client-id="c-1"')
+        to_customer = await receive_until(customer, r'data-client-id="c-1"')
+        assert seqs(to_agent) == seqs(to_customer) == [2]
+        assert "<strong>stuck</strong>" in to_agent
+        assert ">You<" in to_customer
+        await customer.disconnect()
+        await console.disconnect()
+
+    run(scenario)
+    stored = Message.objects.get(ticket=chat, seq=2)
+    assert (stored.author_kind, stored.body, stored.client_msg_id) == ("customer", "Still **stuck**", "c-1")
+
+
+def test_a_resend_with_the_same_client_id_is_stored_once_and_confirmed(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        for _ in range(2):
+            await ws.send_json_to({"type": "message", "body": "hello", "client_id": "same-id"})
+            frame = await receive_until(ws, r'data-client-id="same-id"')
+            assert seqs(frame) == [2]
+        await ws.disconnect()
+
+    run(scenario)
+    assert Message.objects.filter(ticket=chat).count() == 2
+
+
+def test_internal_notes_reach_agents_but_never_the_customer(chat, agent):
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        assert (await console.connect(timeout=5))[0]
+        await customer.receive_from(timeout=3)  # presence
+        await db(services.message_create)(
+            ticket=chat, author_kind="agent", author_user=agent, body="secret note", is_internal=True
+        )
+        frame = await receive_until(console, "secret note")
+        assert "Internal note" in frame
+        assert await customer.receive_nothing(timeout=0.5)
+        await customer.disconnect()
+        await console.disconnect()
+
+    run(scenario)
+
+
+def test_agent_reply_reaches_the_customer_live_with_the_agent_first_name(chat, department):
+    agent = make_agent(department)
+    type(agent).objects.filter(pk=agent.pk).update(first_name="Alice")
+    agent.refresh_from_db()
+
+    customer = customer_socket(chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        await db(services.message_create)(
+            ticket=chat, author_kind="agent", author_user=agent, body="Try restarting sync"
+        )
+        frame = await receive_until(customer, "Try restarting sync")
+        assert ">Alice<" in frame
+        assert agent.username not in frame
+        await customer.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"type": "message", "body": "", "client_id": "e1"}, "cannot be empty"),
+        ({"type": "message", "body": "x" * 10_001, "client_id": "e1"}, "at most 10,000"),
+        ({"type": "message", "body": "hi", "client_id": "bad id!"}, "message id"),
+        ({"type": "message", "body": ["not", "text"], "client_id": "e1"}, "must be text"),
+        ({"type": "delete_everything"}, "Unknown request"),
+    ],
+)
+def test_bad_messages_get_a_clear_error_and_nothing_is_stored(chat, payload, error):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to(payload)
+        frame = await ws.receive_from(timeout=3)
+        assert 'id="chat-error"' in frame
+        assert error in frame
+        await ws.disconnect()
+
+    run(scenario)
+    assert Message.objects.filter(ticket=chat).count() == 1
+
+
+def test_garbage_frames_get_an_error(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_to(text_data="{not json")
+        assert "could not be read" in await ws.receive_from(timeout=3)
+        await ws.send_to(text_data="x" * 70_000)
+        assert "too large" in await ws.receive_from(timeout=3)
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_rate_limit_per_conversation_refuses_with_the_wait_and_stores_nothing_more(chat, settings):
+    settings.CHAT_RATE_PER_CONVERSATION = "2/60"
+
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        for n in range(2):
+            await ws.send_json_to({"type": "message", "body": f"m{n}", "client_id": f"r{n}"})
+            await receive_until(ws, f'data-client-id="r{n}"')
+        await ws.send_json_to({"type": "message", "body": "one too many", "client_id": "r2"})
+        frame = await ws.receive_from(timeout=3)
+        assert 'data-client-id="r2"' in frame
+        assert "Too many messages from this conversation" in frame
+        assert "still in the box" in frame
+        await ws.disconnect()
+
+    run(scenario)
+    assert list(Message.objects.filter(ticket=chat).values_list("body", flat=True)) == ["My sync is stuck", "m0", "m1"]
+
+
+def test_rate_limit_per_address_spans_conversations(department, settings):
+    settings.CHAT_RATE_PER_IP = "3/60"
+    tickets = [make_ticket(department=department) for _ in range(2)]
+
+    async def scenario():
+        sockets = [customer_socket(t, client=("203.0.113.7", 1)) for t in tickets]
+        for ws in sockets:
+            assert (await ws.connect(timeout=5))[0]
+        for n in range(3):
+            ws = sockets[n % 2]
+            await ws.send_json_to({"type": "message", "body": "x", "client_id": f"ip{n}"})
+            await receive_until(ws, f'data-client-id="ip{n}"')
+        await sockets[1].send_json_to({"type": "message", "body": "x", "client_id": "ip3"})
+        assert "your network" in await sockets[1].receive_from(timeout=3)
+        for ws in sockets:
+            await ws.disconnect()
+
+    run(scenario)
+    assert Message.objects.filter(ticket__in=tickets).count() == 2 + 3
+
+
+# --- reconnect, presence, typing, the AI hook -----------------------------------------------------
+
+
+def test_reconnect_catches_up_from_the_last_sequence_exactly_once(chat, agent):
+    for n in range(5):
+        services.message_create(ticket=chat, author_kind="agent", author_user=agent, body=f"while away {n}")
+    services.message_create(ticket=chat, author_kind="agent", author_user=agent, body="hidden", is_internal=True)
+
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to({"type": "resync", "after": 2})
+        frame = await ws.receive_from(timeout=3)
+        assert seqs(frame) == [3, 4, 5, 6]
+        assert "hidden" not in frame
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_resync_pages_through_long_histories(chat, agent):
+    for n in range(230):
+        services.message_create(ticket=chat, author_kind="agent", author_user=agent, body=f"m{n}")
+
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to({"type": "resync", "after": 0})
+        got = seqs(await ws.receive_from(timeout=5)) + seqs(await ws.receive_from(timeout=5))
+        assert got == list(range(1, 232))
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_agent_presence_and_typing_both_ways(chat, department):
+    agent = make_agent(department)
+    type(agent).objects.filter(pk=agent.pk).update(first_name="Bob")
+    agent.refresh_from_db()
+
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        assert (await console.connect(timeout=5))[0]
+        assert "Bob joined the conversation" in await customer.receive_from(timeout=3)
+
+        await customer.send_json_to({"type": "typing"})
+        assert "is typing" in await console.receive_from(timeout=3)
+        assert await customer.receive_nothing(timeout=0.3)
+
+        await console.send_json_to({"type": "typing"})
+        assert "Bob is typing" in await customer.receive_from(timeout=3)
+
+        await console.disconnect()
+        assert "Bob left" in await customer.receive_from(timeout=3)
+        await customer.disconnect()
+
+    run(scenario)
+
+
+def test_the_ai_hook_pushes_status_and_reply_from_sync_worker_code(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+
+        def worker_side():  # what a Celery task does: plain sync code, no event loop
+            realtime.ai_status(chat.pk, working=True)
+            services.message_create(ticket=chat, author_kind="ai", body="Try **Settings → Sync**", ai_confidence=0.9)
+            realtime.ai_status(chat.pk, working=False)
+
+        await db(worker_side)()
+        frames = [await ws.receive_from(timeout=3) for _ in range(3)]
+        assert "preparing an answer" in frames[0]
+        assert seqs(frames[1]) == [2]
+        assert ">Assistant<" in frames[1]
+        assert 'id="ai-status"' in frames[2]
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_resolving_pushes_the_rating_form_and_closed_disables(chat, agent):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await db(services.ticket_resolve)(ticket=chat, actor=agent)
+        frame = await receive_until(ws, 'id="chat-status"')
+        assert 'data-status="resolved"' in frame
+        assert "How did we do?" in frame
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_messages_are_json_requests_only(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_to(text_data=json.dumps(["message"]))
+        assert "could not be read" in await ws.receive_from(timeout=3)
+        await ws.disconnect()
+
+    run(scenario)

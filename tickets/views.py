@@ -1,0 +1,184 @@
+"""The customer's chat pages. The websocket (``tickets.consumers``) is the live path; these views
+serve the page, the plain-POST fallback when websockets are unavailable, catch-up polling, and
+the rating. Every view opens the conversation only through its signed token."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from supportflow import ratelimit
+from tickets import realtime, selectors, services
+from tickets.forms import ChatSendForm, ChatStartForm, CsatForm
+from tickets.models import Ticket
+
+COOKIE_MAX_AGE = selectors.CUSTOMER_TOKEN_MAX_AGE
+
+
+def _limit(spec: str) -> ratelimit.Limit:
+    count, seconds = spec.split("/")
+    return ratelimit.Limit(int(count), int(seconds))
+
+
+def _is_fragment_request(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _remember(response: HttpResponse, token: str) -> HttpResponse:
+    response.set_cookie(
+        settings.CHAT_COOKIE_NAME,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/chat/",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+def _cookie_ticket(request: HttpRequest) -> tuple[Ticket | None, str]:
+    token = request.COOKIES.get(settings.CHAT_COOKIE_NAME, "")
+    if not token:
+        return None, ""
+    try:
+        return selectors.ticket_get_for_customer(token=token), token
+    except Http404:  # a bad, expired or revoked cookie simply means "no conversation yet"
+        return None, ""
+
+
+@require_http_methods(["GET", "POST"])
+def chat_start(request: HttpRequest) -> HttpResponse:
+    ticket, token = _cookie_ticket(request)
+    resume_url = reverse("chat:conversation", args=[token]) if ticket and ticket.status != "closed" else ""
+    if request.method == "GET" and resume_url and "new" not in request.GET:
+        return redirect(resume_url)
+
+    form = ChatStartForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        verdict = ratelimit.hit("chat-start", ratelimit.request_ip(request), _limit(settings.CHAT_RATE_START_PER_IP))
+        if not verdict.allowed:
+            form.add_error(None, f"Too many new conversations from your network. Try again in {verdict.retry_after} s.")
+            status = 429
+        else:
+            try:
+                customer = services.customer_get_or_create(
+                    email=form.cleaned_data["email"], name=form.cleaned_data["name"]
+                )
+                ticket = services.ticket_create(
+                    customer=customer, subject="", body=form.cleaned_data["body"], channel=Ticket.Channel.CHAT
+                )
+            except services.TicketRuleError as exc:
+                form.add_error("body", str(exc))
+                status = 400
+            else:
+                token = selectors.ticket_customer_token(ticket=ticket)
+                return _remember(redirect("chat:conversation", token=token), token)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "tickets/chat_start.html", {"form": form, "resume_url": resume_url}, status=status)
+
+
+def _conversation_page(
+    request: HttpRequest, ticket: Ticket, token: str, *, error: str = "", draft: str = "", status: int = 200
+) -> HttpResponse:
+    messages = selectors.ticket_customer_messages(ticket=ticket)
+    scheme = "wss" if request.is_secure() else "ws"
+    context = {
+        "ticket": ticket,
+        "token": token,
+        "messages": messages,
+        "viewer": "customer",
+        "ws_url": f"{scheme}://{request.get_host()}/ws/chat/{token}/",
+        "max_length": settings.MESSAGE_MAX_LENGTH,
+        "error": error,
+        "draft": draft,
+    }
+    return _remember(render(request, "tickets/chat.html", context, status=status), token)
+
+
+@require_GET
+def chat_conversation(request: HttpRequest, token: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_customer(token=token)
+    return _conversation_page(request, ticket, token)
+
+
+def _send_refusal(request, ticket, token, text: str, client_id: str, body: str, status: int) -> HttpResponse:
+    if _is_fragment_request(request):
+        return HttpResponse(realtime.render_notice("chat-error", text, client_id=client_id), status=status)
+    return _conversation_page(request, ticket, token, error=text, draft=body, status=status)
+
+
+@require_POST
+def chat_send(request: HttpRequest, token: str) -> HttpResponse:
+    """The fallback path: a plain form POST (no JS) or the page's script when the websocket is down."""
+    ticket = selectors.ticket_get_for_customer(token=token)
+    form = ChatSendForm(request.POST)
+    body = request.POST.get("body", "")
+    client_id = request.POST.get("client_id", "")[:64]
+    if not form.is_valid():
+        return _send_refusal(request, ticket, token, "Write a message before sending.", client_id, body, 400)
+    for scope, key, spec, what in (
+        ("chat-conversation", str(ticket.pk), settings.CHAT_RATE_PER_CONVERSATION, "this conversation"),
+        ("chat-ip", ratelimit.request_ip(request), settings.CHAT_RATE_PER_IP, "your network"),
+    ):
+        verdict = ratelimit.hit(scope, key, _limit(spec))
+        if not verdict.allowed:
+            text = (
+                f"Too many messages from {what}. Wait {verdict.retry_after} s and send again; "
+                "your message is still in the box."
+            )
+            response = _send_refusal(request, ticket, token, text, client_id, body, 429)
+            response["Retry-After"] = str(verdict.retry_after)
+            return response
+    try:
+        message = services.message_create(
+            ticket=ticket,
+            author_kind="customer",
+            body=form.cleaned_data["body"],
+            client_msg_id=form.cleaned_data["client_id"],
+        )
+    except services.TicketRuleError as exc:
+        return _send_refusal(request, ticket, token, str(exc), client_id, body, 400)
+    if _is_fragment_request(request):
+        return HttpResponse(realtime.render_messages([message], viewer="customer"))
+    return redirect(reverse("chat:conversation", args=[token]) + f"#msg-{message.seq}")
+
+
+@require_GET
+def chat_messages(request: HttpRequest, token: str) -> HttpResponse:
+    """Catch-up while the websocket is down: public messages after ``after`` plus the status block."""
+    ticket = selectors.ticket_get_for_customer(token=token)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        return HttpResponse("'after' must be a whole number (the last message number you have).", status=400)
+    messages = selectors.ticket_customer_messages(ticket=ticket, after_seq=after, limit=200)
+    html = realtime.render_messages(messages, viewer="customer") + realtime.render_status(ticket, token=token)
+    return HttpResponse(html)
+
+
+@require_POST
+def chat_rate(request: HttpRequest, token: str) -> HttpResponse:
+    ticket = selectors.ticket_get_for_customer(token=token)
+    form = CsatForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            ticket = services.ticket_record_csat(
+                ticket=ticket, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
+            )
+        except services.TicketRuleError as exc:
+            error = str(exc)
+    else:
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+    if _is_fragment_request(request):
+        context = {"ticket": ticket, "token": token, "rating_error": error}
+        return render(request, "tickets/chat.html#status", context, status=400 if error else 200)
+    if error:
+        return _conversation_page(request, ticket, token, error=error, status=400)
+    return redirect("chat:conversation", token=token)
