@@ -26,8 +26,17 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(BIN)/python -m supportflow.devservices run
 
-## test: the test suite against real PostgreSQL + pgvector and Redis.
-test: $(VENV)/.dev
+# Browser tests use Debian's chromium (never `playwright install`); installed once, as root.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; \
+	fi
+
+## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
+test: $(VENV)/.dev $(CHROMIUM)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -1,6 +1,6 @@
-"""Fixed-window rate limits in Redis (the default cache), shared by every web process.
+"""Fixed-window rate limits in Redis (the cache's database), shared by every web process.
 
-``hit()`` counts one event for a key and says whether it is within the limit. It fails open: if
+``hit()`` / ``hit_all()`` count one event per limit and say whether it is within it. They fail open: if
 Redis is unreachable, the request goes through (the message is still validated and stored), because
 refusing every customer while Redis restarts would lose more than it protects.
 """
@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +29,52 @@ class Verdict:
     retry_after: int = 0
 
 
+def parse(spec: str) -> Limit:
+    """``"20/60"`` → 20 events per 60 seconds (the format of the ``CHAT_RATE_*`` settings)."""
+    count, seconds = spec.split("/")
+    return Limit(int(count), int(seconds))
+
+
 def hit(scope: str, key: str, limit: Limit) -> Verdict:
-    window = int(time.time() // limit.seconds)
-    cache_key = f"rl:{scope}:{key}:{window}"
+    return hit_all([(scope, key, limit)])[0]
+
+
+def hit_all(checks: list[tuple[str, str, Limit]]) -> tuple[Verdict, int]:
+    """Count one event for several limits in one Redis round trip.
+
+    Returns the first refusal (and which check it was) or ``(Verdict(True), -1)``. Fails open like
+    ``hit``.
+    """
+    now = time.time()
+    keys = [f"rl:{scope}:{key}:{int(now // limit.seconds)}" for scope, key, limit in checks]
     try:
-        cache.add(cache_key, 0, timeout=limit.seconds + 1)
-        count = cache.incr(cache_key)
-    except Exception:  # Redis down or slow: fail open, loudly
-        logger.warning("rate limit store unavailable; allowing %s", scope, exc_info=True)
-        return Verdict(True)
-    if count > limit.count:
-        retry_after = limit.seconds - int(time.time()) % limit.seconds
-        return Verdict(False, max(1, retry_after))
-    return Verdict(True)
+        pipe = _redis().pipeline(transaction=False)
+        for cache_key, (_, _, limit) in zip(keys, checks, strict=True):
+            pipe.set(cache_key, 0, ex=limit.seconds + 1, nx=True)
+            pipe.incr(cache_key)
+        counts = pipe.execute()[1::2]
+    except Exception:
+        logger.warning("rate limit store unavailable; allowing", exc_info=True)
+        return Verdict(True), -1
+    for index, (count, (_, _, limit)) in enumerate(zip(counts, checks, strict=True)):
+        if count > limit.count:
+            return Verdict(False, max(1, limit.seconds - int(now) % limit.seconds)), index
+    return Verdict(True), -1
+
+
+_client = None
+
+
+def _redis():
+    """One client (and connection pool) per process for the counters, on the cache's Redis DB."""
+    global _client
+    if _client is None:
+        import redis
+
+        _client = redis.Redis.from_url(
+            settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2
+        )
+    return _client
 
 
 def client_ip(*, remote_addr: str, forwarded_for: str = "") -> str:

@@ -136,21 +136,23 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # Pub/sub: one PUBLISH per group send, pushed to subscribers; no per-process inbox capacity
+        # that silently drops under load and no TTL'd group sets to go stale. Delivery is at most
+        # once either way, which the design already assumes: messages are stored first and every
+        # client resyncs from its last sequence number on (re)connect.
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
-            # redis-py 8 defaults to a 5 s socket timeout, the same as channels_redis's blocking
-            # BZPOPMIN: an idle consumer's read would time out and kill it. Reads must outlast it.
             "hosts": [
                 {
                     "address": redis_db_url(REDIS_URL, REDIS_CHANNELS_DB),
+                    # redis-py 8 defaults to a 5 s socket timeout and a pool of 100 that fails
+                    # instead of waiting; both are set explicitly.
                     "socket_timeout": 30,
                     "socket_connect_timeout": 5,
                     "health_check_interval": 15,
+                    "max_connections": 1000,
                 }
             ],
-            # channels_redis drops group messages past capacity; persistence + resync covers it.
-            "capacity": 1000,
-            "expiry": 60,
         },
     }
 }

@@ -20,11 +20,10 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.http import Http404
 
 from supportflow import ratelimit
-from tickets import realtime, selectors, services
+from tickets import limits, realtime, selectors, services
 from tickets.models import Ticket
 
 REFUSED = 4403
@@ -40,11 +39,6 @@ def db(fn):
     return database_sync_to_async(fn, thread_sensitive=False)
 
 
-def _limit(spec: str) -> ratelimit.Limit:
-    count, seconds = spec.split("/")
-    return ratelimit.Limit(int(count), int(seconds))
-
-
 class ChatSocket(AsyncWebsocketConsumer):
     """Shared by both audiences: group membership, fragments out, JSON requests in."""
 
@@ -57,7 +51,7 @@ class ChatSocket(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def chat_html(self, event: dict) -> None:
-        if event.get("exclude") != self.channel_name and event.get("html"):
+        if event.get("html"):
             await self.send(text_data=event["html"])
 
     async def send_error(self, text: str, *, client_id: str = "") -> None:
@@ -147,26 +141,10 @@ class CustomerChatConsumer(ChatSocket):
 
     async def message(self, data: dict) -> None:
         client_id = str(data.get("client_id") or "")[:64]
-        body = data.get("body")
-        for scope, key, spec, what in (
-            ("chat-conversation", str(self.ticket_id), settings.CHAT_RATE_PER_CONVERSATION, "this conversation"),
-            ("chat-ip", ratelimit.scope_ip(self.scope), settings.CHAT_RATE_PER_IP, "your network"),
-        ):
-            verdict = await db(ratelimit.hit)(scope, key, _limit(spec))
-            if not verdict.allowed:
-                await self.send_error(
-                    f"Too many messages from {what}. Wait {verdict.retry_after} s and send again; "
-                    "your message is still in the box.",
-                    client_id=client_id,
-                )
-                return
-        try:
-            html = await db(_store_customer_message)(self.ticket_id, body, client_id)
-        except services.TicketRuleError as exc:
-            await self.send_error(str(exc), client_id=client_id)
-            return
-        if html:  # a resend of an already stored message: confirm it to this socket only
-            await self.send(text_data=html)
+        ip = ratelimit.scope_ip(self.scope)
+        reply = await db(_store_customer_message)(self.ticket_id, data.get("body"), client_id, ip)
+        if reply:  # an error, or the stored copy of a resend: for this socket only
+            await self.send(text_data=reply)
 
 
 def _ticket_for_token(token: str) -> Ticket | None:
@@ -176,12 +154,20 @@ def _ticket_for_token(token: str) -> Ticket | None:
         return None
 
 
-def _store_customer_message(ticket_id: int, body, client_id: str) -> str:
-    ticket = Ticket.objects.get(pk=ticket_id)
-    message = services.message_create(ticket=ticket, author_kind="customer", body=body, client_msg_id=client_id)
-    if message.was_created:
-        return ""  # the on-commit broadcast delivers it to every socket, this one included
-    return realtime.render_messages([message], viewer="customer")
+def _store_customer_message(ticket_id: int, body, client_id: str, ip: str) -> str:
+    """Limits, then store — one trip to a worker thread per message. Returns what only the sender
+    should get: an error, or the stored copy of a resend. A new message reaches every socket of the
+    conversation, this one included, through the on-commit broadcast."""
+    verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket_id, ip=ip))
+    if not verdict.allowed:
+        return realtime.render_notice("chat-error", limits.too_many(refused, verdict), client_id=client_id)
+    try:
+        message = services.message_create(
+            ticket=Ticket(pk=ticket_id), author_kind="customer", body=body, client_msg_id=client_id
+        )
+    except services.TicketRuleError as exc:
+        return realtime.render_notice("chat-error", str(exc), client_id=client_id)
+    return "" if message.was_created else realtime.render_messages([message], viewer="customer")
 
 
 class AgentTicketConsumer(ChatSocket):
@@ -209,12 +195,14 @@ class AgentTicketConsumer(ChatSocket):
         )
 
     async def disconnect(self, code: int) -> None:
-        if self.ticket_id is not None:
-            await self.channel_layer.group_send(
-                realtime.customer_group(self.ticket_id),
-                {"type": "chat.html", "html": realtime.render_notice("presence", f"{self.agent_name} left")},
-            )
-        await super().disconnect(code)
+        try:
+            if self.ticket_id is not None:
+                left = realtime.render_notice("presence", f"{self.agent_name} left")
+                await self.channel_layer.group_send(
+                    realtime.customer_group(self.ticket_id), {"type": "chat.html", "html": left}
+                )
+        finally:
+            await super().disconnect(code)
 
     def typing_group(self) -> str:
         return realtime.customer_group(self.ticket_id)

@@ -18,7 +18,7 @@ class AgentReplyForm(forms.Form):
     body = forms.CharField(
         label="Message",
         max_length=MESSAGE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write a reply…"}),
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write a reply…", "data-typing": ""}),
         error_messages={
             "required": "Write something before sending.",
             "max_length": f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters.",

@@ -63,31 +63,39 @@ def render_notice(target: str, text: str, *, expires_ms: int = 0, client_id: str
     )
 
 
-def send_html(group: str, html: str, *, exclude: str = "") -> None:
-    """Send a fragment to every socket of a group (``exclude``: a channel that should not get it)."""
-    async_to_sync(get_channel_layer().group_send)(group, {"type": "chat.html", "html": html, "exclude": exclude})
+def send_html(*sends: tuple[str, str]) -> None:
+    """Send fragments to groups — ``(group, html)`` pairs — in one hop to the event loop."""
+
+    async def publish() -> None:
+        layer = get_channel_layer()
+        for group, html in sends:
+            await layer.group_send(group, {"type": "chat.html", "html": html})
+
+    async_to_sync(publish)()
 
 
-def broadcast_message(message_id: int) -> None:
-    message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
+def broadcast_message(message_id: int, message: Message | None = None) -> None:
+    """``message``: the instance the service just stored (saves re-reading it), else fetched by id."""
+    if message is None:
+        message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
     customer_name = message.ticket.customer.name
-    send_html(agent_group(message.ticket_id), render_messages([message], viewer="agent", customer_name=customer_name))
+    sends = [(agent_group(message.ticket_id), render_messages([message], viewer="agent", customer_name=customer_name))]
     if not message.is_internal:
-        send_html(customer_group(message.ticket_id), render_messages([message], viewer="customer"))
+        sends.append((customer_group(message.ticket_id), render_messages([message], viewer="customer")))
+    send_html(*sends)
 
 
 def broadcast_status(ticket_id: int) -> None:
     """The conversation's state changed (resolved, closed, rated): customers get the new status block."""
     ticket = Ticket.objects.get(pk=ticket_id)
-    send_html(customer_group(ticket_id), render_status(ticket))
+    send_html((customer_group(ticket_id), render_status(ticket)))
 
 
 def ai_status(ticket_id: int, *, working: bool) -> None:
     """Hook for the AI pipeline (runs in a Celery worker): show or clear 'the assistant is working'."""
     text = "The assistant is preparing an answer…" if working else ""
     html = render_notice("ai-status", text)
-    send_html(customer_group(ticket_id), html)
-    send_html(agent_group(ticket_id), html)
+    send_html((customer_group(ticket_id), html), (agent_group(ticket_id), html))
 
 
 def on_ticket_change(kind: str, **payload) -> None:
@@ -97,7 +105,7 @@ def on_ticket_change(kind: str, **payload) -> None:
     """
     try:
         if kind == "message.created":
-            broadcast_message(payload["message_id"])
+            broadcast_message(payload["message_id"], payload.get("message"))
         elif kind in {"ticket.status_changed", "ticket.rated"}:
             broadcast_status(payload["ticket_id"])
     except Exception:

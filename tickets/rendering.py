@@ -20,7 +20,7 @@ ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
-    md = MarkdownIt("zero", {"html": False, "linkify": False, "breaks": True, "typographer": False})
+    md = MarkdownIt("zero", {"html": False, "linkify": True, "breaks": True, "typographer": False})
     md.enable(
         [
             "paragraph",
@@ -28,6 +28,7 @@ def _markdown() -> MarkdownIt:
             "emphasis",
             "link",
             "autolink",
+            "linkify",
             "list",
             "backticks",
             "fence",
@@ -35,13 +36,16 @@ def _markdown() -> MarkdownIt:
             "blockquote",
             "escape",
             "entity",
+            "text_join",
         ]
     )
     md.validateLink = lambda url: url.strip().lower().startswith(("http://", "https://", "mailto:"))
     return md
 
 
+@lru_cache(maxsize=512)
 def render_message(text: str) -> str:
+    """Cached: a broadcast renders each new message for two audiences, a resync re-renders history."""
     html = _markdown().render(text or "")
     return nh3.clean(
         html,

@@ -96,8 +96,11 @@ def _event(
 
 
 def _locked(ticket: Ticket) -> Ticket:
-    """Re-read the ticket under a row lock; every service decides on fresh state, never a stale copy."""
-    return Ticket.objects.select_for_update().get(pk=ticket.pk)
+    """Re-read the ticket under a row lock; every service decides on fresh state, never a stale copy.
+
+    The customer comes along (unlocked) because the on-commit broadcast renders their name.
+    """
+    return Ticket.objects.select_for_update(of=("self",)).select_related("customer").get(pk=ticket.pk)
 
 
 def _next_reference() -> str:
@@ -314,7 +317,7 @@ def message_create(
     if set_status and set_status != ticket.status:
         changed += _transition(ticket, set_status, now=now, actor=author_user, actor_kind=actor_kind)
     ticket.save(update_fields=sorted(set(changed)))
-    _notify("message.created", ticket_id=ticket.pk, message_id=message.pk)
+    _notify("message.created", ticket_id=ticket.pk, message_id=message.pk, message=message)
     message.was_created = True
     return message
 

@@ -11,16 +11,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from supportflow import ratelimit
-from tickets import realtime, selectors, services
+from tickets import limits, realtime, selectors, services
 from tickets.forms import ChatSendForm, ChatStartForm, CsatForm
 from tickets.models import Ticket
 
 COOKIE_MAX_AGE = selectors.CUSTOMER_TOKEN_MAX_AGE
-
-
-def _limit(spec: str) -> ratelimit.Limit:
-    count, seconds = spec.split("/")
-    return ratelimit.Limit(int(count), int(seconds))
 
 
 def _is_fragment_request(request: HttpRequest) -> bool:
@@ -60,7 +55,9 @@ def chat_start(request: HttpRequest) -> HttpResponse:
     form = ChatStartForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
-        verdict = ratelimit.hit("chat-start", ratelimit.request_ip(request), _limit(settings.CHAT_RATE_START_PER_IP))
+        verdict = ratelimit.hit(
+            "chat-start", ratelimit.request_ip(request), ratelimit.parse(settings.CHAT_RATE_START_PER_IP)
+        )
         if not verdict.allowed:
             form.add_error(None, f"Too many new conversations from your network. Try again in {verdict.retry_after} s.")
             status = 429
@@ -122,19 +119,11 @@ def chat_send(request: HttpRequest, token: str) -> HttpResponse:
     client_id = request.POST.get("client_id", "")[:64]
     if not form.is_valid():
         return _send_refusal(request, ticket, token, "Write a message before sending.", client_id, body, 400)
-    for scope, key, spec, what in (
-        ("chat-conversation", str(ticket.pk), settings.CHAT_RATE_PER_CONVERSATION, "this conversation"),
-        ("chat-ip", ratelimit.request_ip(request), settings.CHAT_RATE_PER_IP, "your network"),
-    ):
-        verdict = ratelimit.hit(scope, key, _limit(spec))
-        if not verdict.allowed:
-            text = (
-                f"Too many messages from {what}. Wait {verdict.retry_after} s and send again; "
-                "your message is still in the box."
-            )
-            response = _send_refusal(request, ticket, token, text, client_id, body, 429)
-            response["Retry-After"] = str(verdict.retry_after)
-            return response
+    verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket.pk, ip=ratelimit.request_ip(request)))
+    if not verdict.allowed:
+        response = _send_refusal(request, ticket, token, limits.too_many(refused, verdict), client_id, body, 429)
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
     try:
         message = services.message_create(
             ticket=ticket,

@@ -223,16 +223,15 @@
     });
   }
 
-  var typingBox = document.querySelector("textarea[data-typing]");
-  if (typingBox) {
-    typingBox.addEventListener("input", function () {
-      var now = Date.now();
-      if (open && socket && now - lastTyping > 2000) {
-        lastTyping = now;
-        socket.send(JSON.stringify({ type: "typing" }));
-      }
-    });
-  }
+  /* Delegated: the console's reply box is swapped by htmx after each send. */
+  document.addEventListener("input", function (e) {
+    if (!e.target.matches || !e.target.matches("textarea[data-typing]")) { return; }
+    var now = Date.now();
+    if (open && socket && now - lastTyping > 2000) {
+      lastTyping = now;
+      socket.send(JSON.stringify({ type: "typing" }));
+    }
+  });
 
   normalize();
   handleNotices();

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import redis
+import redis.asyncio
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -42,9 +43,17 @@ def agent_socket(user, ticket):
     return WebsocketCommunicator(application, f"/ws/agent/tickets/{ticket.pk}/", headers=[ORIGIN, (b"cookie", cookie)])
 
 
-def group_size(group: str) -> int:
-    layer_url = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"]
-    return redis.Redis.from_url(layer_url).zcard(f"asgi:group:{group}")
+async def subscribers(group: str) -> int:
+    """Sockets joined to a group, as Redis sees them (PUBSUB NUMSUB on the layer's group channel)."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    name = f"{layer._get_layer().prefix}__group__{group}"
+    client = redis.asyncio.Redis.from_url(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"])
+    try:
+        return dict(await client.pubsub_numsub(name)).get(name.encode(), 0)
+    finally:
+        await client.aclose()
 
 
 async def receive_until(communicator, pattern: str, *, frames: int = 10) -> str:
@@ -87,6 +96,7 @@ def test_customer_joins_with_the_token_and_resyncs_from_zero(chat):
         ws = customer_socket(chat)
         connected, _ = await ws.connect(timeout=5)
         assert connected
+        assert await subscribers(realtime.customer_group(chat.pk)) == 1
         await ws.send_json_to({"type": "resync", "after": 0})
         frame = await ws.receive_from(timeout=3)
         assert seqs(frame) == [1]
@@ -95,7 +105,6 @@ def test_customer_joins_with_the_token_and_resyncs_from_zero(chat):
         await ws.disconnect()
 
     run(scenario)
-    assert group_size(realtime.customer_group(chat.pk)) == 0
 
 
 @pytest.mark.parametrize(
@@ -107,9 +116,9 @@ def test_a_bad_token_is_refused_and_nothing_is_joined(chat, token):
         ws = customer_socket(chat, token=token or "x")
         connected, code = await ws.connect(timeout=5)
         assert (connected, code) == (False, 4403)
+        assert await subscribers(realtime.customer_group(chat.pk)) == 0
 
     run(scenario)
-    assert group_size(realtime.customer_group(chat.pk)) == 0
 
 
 def test_a_foreign_origin_is_refused(chat):
@@ -117,9 +126,9 @@ def test_a_foreign_origin_is_refused(chat):
         ws = customer_socket(chat, origin=(b"origin", b"http://evil.example"))
         connected, _ = await ws.connect(timeout=5)
         assert connected is False
+        assert await subscribers(realtime.customer_group(chat.pk)) == 0
 
     run(scenario)
-    assert group_size(realtime.customer_group(chat.pk)) == 0
 
 
 def test_another_customers_token_opens_only_that_conversation(chat, department):
@@ -162,9 +171,9 @@ def test_agent_socket_refuses_users_without_access(chat, who):
 
     async def scenario():
         assert (await ws.connect(timeout=5)) == (False, 4403)
+        assert await subscribers(realtime.agent_group(chat.pk)) == 0
 
     run(scenario)
-    assert group_size(realtime.agent_group(chat.pk)) == 0
 
 
 # --- sending ---------------------------------------------------------------------------------------
