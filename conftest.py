@@ -6,6 +6,18 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_pool_before_dropping_the_test_database(django_db_setup):
+    """Idle pooled connections would keep the test database busy when pytest-django drops it."""
+    yield
+    from django.db import connections
+
+    for connection in connections.all():
+        connection.close()
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
+
+
 @pytest.fixture
 def department(db):
     from tickets.tests.factories import DepartmentFactory

@@ -176,7 +176,11 @@
 
   document.body.addEventListener("htmx:wsClose", function () {
     open = false;
-    setConnection("Reconnecting…", "closed");
+    if (everOpened) {
+      setConnection("Reconnecting…", "closed");
+    } else {
+      setConnection("Live updates unavailable; checking every few seconds", "polling");
+    }
     startPolling();
   });
 
@@ -233,6 +237,7 @@
     }
   });
 
+  setConnection("Connecting…", "connecting");
   normalize();
   handleNotices();
   startPolling();  // until the socket opens; stopped on open
