@@ -71,3 +71,10 @@ class CsatForm(forms.Form):
         error_messages={"required": "Pick a rating from 1 to 5.", "invalid_choice": "Pick a rating from 1 to 5."},
     )
     comment = forms.CharField(required=False, max_length=2000)
+
+
+class ChatEmailForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254,
+        error_messages={"required": "Type your email address.", "invalid": "That email address looks wrong."},
+    )

@@ -168,6 +168,41 @@ def customer_get_or_create(*, email: str = "", name: str = "") -> Customer:
         return Customer.objects.get(email__iexact=email)
 
 
+@transaction.atomic
+def ticket_set_customer_email(*, ticket: Ticket, email: str) -> Ticket:
+    """The customer gave their email after starting (chat). Unverified, as with any chat or email.
+
+    If another customer already has that address, the ticket moves to them (the way an email from
+    that address would arrive), and an event records it; the customer record that started the chat
+    keeps no email. Access to each conversation stays with its own link either way.
+    """
+    email = email.strip()
+    ticket = _locked(ticket)
+    current = ticket.customer
+    if current.email.lower() == email.lower():
+        return ticket
+    if current.email:
+        raise TicketRuleError("This conversation already has an email address.")
+    existing = Customer.objects.filter(email__iexact=email).exclude(pk=current.pk).first()
+    if existing is None:
+        Customer.objects.filter(pk=current.pk).update(email=email)
+        note = "Email added in chat (unverified)."
+    else:
+        ticket.customer = existing
+        ticket.save(update_fields=["customer", "updated_at"])
+        note = "Email given in chat matches an existing customer; ticket moved to them (unverified)."
+    _event(
+        ticket,
+        TicketEvent.Kind.TRIAGE_CHANGED,
+        actor_kind=ActorKind.CUSTOMER,
+        field="customer_email",
+        to_value=email,
+        note=note,
+    )
+    ticket.refresh_from_db()
+    return ticket
+
+
 def _clean_body(body: str) -> str:
     if not isinstance(body, str):
         raise TicketRuleError("A message must be text.")

@@ -10,4 +10,5 @@ urlpatterns = [
     path("c/<str:token>/send/", views.chat_send, name="send"),
     path("c/<str:token>/messages/", views.chat_messages, name="messages"),
     path("c/<str:token>/rate/", views.chat_rate, name="rate"),
+    path("c/<str:token>/email/", views.chat_email, name="email"),
 ]

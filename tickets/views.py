@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from supportflow import ratelimit
 from tickets import limits, realtime, selectors, services
-from tickets.forms import ChatSendForm, ChatStartForm, CsatForm
+from tickets.forms import ChatEmailForm, ChatSendForm, ChatStartForm, CsatForm
 from tickets.models import Ticket
 
 COOKIE_MAX_AGE = selectors.CUSTOMER_TOKEN_MAX_AGE
@@ -168,6 +168,27 @@ def chat_rate(request: HttpRequest, token: str) -> HttpResponse:
     if _is_fragment_request(request):
         context = {"ticket": ticket, "token": token, "rating_error": error}
         return render(request, "tickets/chat.html#status", context, status=400 if error else 200)
+    if error:
+        return _conversation_page(request, ticket, token, error=error, status=400)
+    return redirect("chat:conversation", token=token)
+
+
+@require_POST
+def chat_email(request: HttpRequest, token: str) -> HttpResponse:
+    """Email later: replies can then reach the customer by email too (the email channel comes later)."""
+    ticket = selectors.ticket_get_for_customer(token=token)
+    form = ChatEmailForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            ticket = services.ticket_set_customer_email(ticket=ticket, email=form.cleaned_data["email"])
+        except services.TicketRuleError as exc:
+            error = str(exc)
+    else:
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+    if _is_fragment_request(request):
+        context = {"ticket": ticket, "token": token, "email_error": error, "email_value": request.POST.get("email", "")}
+        return render(request, "tickets/chat.html#email", context, status=400 if error else 200)
     if error:
         return _conversation_page(request, ticket, token, error=error, status=400)
     return redirect("chat:conversation", token=token)

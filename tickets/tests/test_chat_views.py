@@ -171,3 +171,37 @@ def test_a_message_never_leaks_into_another_conversation(client, department):
     client.post(link(mine, "send"), {"body": "hello mine"})
     assert "theirs" not in client.get(link(mine)).content.decode()
     assert Message.objects.filter(ticket=theirs).count() == 1
+
+
+@pytest.mark.django_db
+def test_email_later_is_saved_on_the_customer(client):
+    client.post(START, {"name": "Kim", "body": "hi"})
+    ticket = Ticket.objects.get()
+    response = client.post(link(ticket, "email"), {"email": "kim@example.com"}, **HTMX)
+    assert response.status_code == 200
+    assert "Replies also go to kim@example.com" in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.customer.email == "kim@example.com"
+    assert ticket.events.filter(field="customer_email", to_value="kim@example.com").count() == 1
+
+
+@pytest.mark.django_db
+def test_email_later_with_a_known_address_moves_the_ticket_to_that_customer(client):
+    known = Customer.objects.create(name="Kim", email="kim@example.com")
+    client.post(START, {"name": "Kim", "body": "hi"})
+    ticket = Ticket.objects.get()
+    client.post(link(ticket, "email"), {"email": "KIM@example.com"}, **HTMX)
+    ticket.refresh_from_db()
+    assert ticket.customer == known
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("email", "error"), [("", "Type your email"), ("nope", "looks wrong")])
+def test_bad_email_later_says_what_is_wrong(client, ticket, email, error):
+    ticket.customer.email = ""
+    ticket.customer.save()
+    response = client.post(link(ticket, "email"), {"email": email}, **HTMX)
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    ticket.customer.refresh_from_db()
+    assert ticket.customer.email == ""
