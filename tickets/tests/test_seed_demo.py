@@ -12,11 +12,11 @@ from tickets.models import Department, Ticket
 @pytest.mark.django_db
 def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     settings.DATA_DIR = tmp_path
-    call_command("seed_demo")
+    call_command("seed_demo", "--no-kb")
     first = capsys.readouterr().out
     counts = (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count())
 
-    call_command("seed_demo")
+    call_command("seed_demo", "--no-kb")
     second = capsys.readouterr().out
 
     assert counts == (4, 7, 4)

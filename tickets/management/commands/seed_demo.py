@@ -164,10 +164,20 @@ def _credentials_path() -> Path:
     return Path(settings.DATA_DIR) / "demo-credentials.json"
 
 
+DEMO_KB = Path(__file__).resolve().parents[3] / "knowledge" / "demo_kb"
+
+
 class Command(BaseCommand):
-    help = "Load the demo queues, staff and conversations once; print the demo logins."
+    help = "Load the demo queues, staff, conversations and knowledge base once; print the demo logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-kb", action="store_true", help="Skip the demo knowledge base (embedding takes ~15 s)."
+        )
 
     def handle(self, *args, **options) -> None:
+        if not options["no_kb"]:
+            self._load_kb()
         path = _credentials_path()
         if User.objects.filter(username="admin").exists():
             self.stdout.write("Demo data already loaded.")
@@ -178,6 +188,19 @@ class Command(BaseCommand):
             os.chmod(path, 0o600)
             self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self._print_logins(path)
+
+    def _load_kb(self) -> None:
+        from knowledge.models import Article
+        from knowledge.services import ingest_files
+
+        if Article.objects.filter(namespace="default").exists():
+            return
+        files = sorted(DEMO_KB.glob("*.md"))
+        self.stdout.write(f"Indexing the demo knowledge base ({len(files)} articles)…")
+        report = ingest_files(((f.name, f.read_bytes()) for f in files), default_status="published", source="written")
+        for name, error in report.failed:
+            self.stderr.write(f"  skipped {name}: {error}")
+        self.stdout.write(f"Knowledge base: {report.ok} articles, {report.embedded} chunks embedded.")
 
     def _print_logins(self, path: Path) -> None:
         if not path.exists():

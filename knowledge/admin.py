@@ -1,0 +1,130 @@
+"""Knowledge base in the console. Saving goes through ``knowledge.services`` (re-index on commit)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from knowledge import services
+from knowledge.models import Article, Category
+from tickets.rendering import render_message
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "position")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Article)
+class ArticleAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "category",
+        "status",
+        "language",
+        "namespace",
+        "chunk_count",
+        "view_count",
+        "helpful_yes",
+        "helpful_no",
+        "indexed_at",
+        "updated_at",
+    )
+    list_filter = ("status", "category", "language", "source", "namespace")
+    search_fields = ("title", "body", "tags")
+    readonly_fields = (
+        "preview",
+        "source",
+        "source_name",
+        "view_count",
+        "helpful_yes",
+        "helpful_no",
+        "published_at",
+        "indexed_at",
+        "created_at",
+        "updated_at",
+    )
+    fields = (
+        "title",
+        "slug",
+        "status",
+        "category",
+        "tags",
+        "language",
+        "body",
+        "preview",
+        "source",
+        "source_name",
+        "view_count",
+        "helpful_yes",
+        "helpful_no",
+        "published_at",
+        "indexed_at",
+    )
+    actions = ("publish", "archive", "reindex")
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).select_related("category").annotate(num_chunks=Count("chunks"))
+
+    @admin.display(description="Chunks", ordering="num_chunks")
+    def chunk_count(self, article: Article) -> int:
+        return article.num_chunks
+
+    @admin.display(description="Preview")
+    def preview(self, article: Article) -> str:
+        if not article.pk:
+            return "Save to see the preview."
+        return format_html('<div class="sf-article-preview">{}</div>', render_message(article.body))
+
+    def save_model(self, request, obj: Article, form, change: bool) -> None:
+        try:
+            saved = services.article_save(
+                article=obj if change else None,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                status=form.cleaned_data["status"],
+                category=form.cleaned_data["category"],
+                tags=form.cleaned_data["tags"],
+                language=form.cleaned_data["language"],
+                slug=form.cleaned_data.get("slug") or "",
+            )
+            obj.pk = saved.pk
+        except services.KnowledgeRuleError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def delete_model(self, request, obj: Article) -> None:
+        services.article_delete(article=obj)
+
+    @admin.action(description="Publish")
+    def publish(self, request, queryset):
+        for article in queryset:
+            services.article_save(
+                article=article,
+                title=article.title,
+                body=article.body,
+                status="published",
+                category=article.category,
+                tags=article.tags,
+                language=article.language,
+            )
+
+    @admin.action(description="Archive")
+    def archive(self, request, queryset):
+        for article in queryset:
+            services.article_save(
+                article=article,
+                title=article.title,
+                body=article.body,
+                status="archived",
+                category=article.category,
+                tags=article.tags,
+                language=article.language,
+            )
+
+    @admin.action(description="Re-index now")
+    def reindex(self, request, queryset):
+        embedded = sum(services.article_reindex(article_id=a.pk) for a in queryset)
+        self.message_user(request, f"Re-indexed {queryset.count()} article(s); {embedded} chunk(s) embedded.")

@@ -1,0 +1,188 @@
+"""Reads of the knowledge base. ``kb_search`` is the one retrieval entry point for chat suggestions,
+the help center, the agent console and the AI pipeline.
+
+Hybrid retrieval: the nearest chunks by embedding (pgvector, cosine) and the best full-text matches
+(any of the question's words, each quoted, so any text a person types is a valid query) are fused by
+reciprocal rank (RRF, k=60). Customer-facing calls search only ``is_public`` chunks: published
+articles of the default namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from knowledge import embeddings
+from knowledge.models import DEFAULT_NAMESPACE
+from knowledge.services import fts_config
+
+RRF_K = 60
+MAX_QUERY_CHARS = 1000
+MODES = ("hybrid", "vector", "fts")
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    article_id: int
+    title: str
+    slug: str
+    heading_path: str
+    text: str
+    char_start: int
+    char_end: int
+    score: float
+    vector_rank: int | None
+    fts_rank: int | None
+    vector_similarity: float | None
+    snippet: SafeString
+
+    @property
+    def url(self) -> str:
+        return f"/help/articles/{self.slug}/"
+
+
+def _clean(query: str) -> str:
+    if not isinstance(query, str):
+        return ""
+    return " ".join(query.replace("\x00", " ").split())[:MAX_QUERY_CHARS]
+
+
+def _scope(namespace: str, public_only: bool) -> tuple[str, list]:
+    if public_only:
+        return "is_public AND namespace = %s", [namespace]
+    return "namespace = %s", [namespace]
+
+
+def _vector_candidates(vector: list[float], where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # pgvector 0.6 filters after the HNSW scan: look at enough neighbours for `limit` survivors.
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, min(1000, limit * 2))])
+        cursor.execute(
+            f"SELECT id, 1 - (embedding <=> %s::vector) FROM knowledge_chunk "  # noqa: S608 — fixed clauses
+            f"WHERE {where} AND embedding IS NOT NULL ORDER BY embedding <=> %s::vector LIMIT %s",
+            [str(vector), *params, str(vector), limit],
+        )
+        return cursor.fetchall()
+
+
+# Any of the question's words (normalised by the language's dictionary, each quoted so no input is
+# query syntax), ranked by cover density: a question is not a boolean AND of all its words.
+ANY_WORD_TSQUERY = (
+    "to_tsquery(%s::regconfig, coalesce((SELECT string_agg(quote_literal(lexeme), ' | ') "
+    "FROM unnest(to_tsvector(%s::regconfig, %s))), ''))"
+)
+
+
+def _fts_candidates(query: str, config: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, ts_rank_cd(search_vector, q) FROM knowledge_chunk, {ANY_WORD_TSQUERY} q "  # noqa: S608
+            f"WHERE {where} AND search_vector @@ q ORDER BY 2 DESC, id LIMIT %s",
+            [config, config, query, *params, limit],
+        )
+        return cursor.fetchall()
+
+
+def _snippets(ids: list[int], query: str, config: str) -> dict[int, str]:
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id, ts_headline(%s::regconfig, c.text, {ANY_WORD_TSQUERY}, "  # noqa: S608
+            "'StartSel=\x02, StopSel=\x03, MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=1') "
+            "FROM knowledge_chunk c WHERE c.id = ANY(%s)",
+            [config, config, config, query, ids],
+        )
+        return dict(cursor.fetchall())
+
+
+def _mark(text: str) -> SafeString:
+    """Escape a headline and turn its match markers into <mark>: nothing from the text is ever HTML."""
+    return mark_safe(escape(text).replace("\x02", "<mark>").replace("\x03", "</mark>"))  # noqa: S308
+
+
+def kb_search(
+    query: str,
+    *,
+    k: int = 5,
+    language: str = "en",
+    namespace: str = DEFAULT_NAMESPACE,
+    public_only: bool = True,
+    mode: str = "hybrid",
+    candidates: int = 50,
+    query_vector: list[float] | None = None,
+) -> list[Hit]:
+    """The best ``k`` chunks for ``query``. Empty or unusable queries return ``[]``, never an error."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    query = _clean(query)
+    if not query or k <= 0:
+        return []
+    k = min(k, 100)
+    candidates = max(candidates, k)
+    config = fts_config(language)
+    where, params = _scope(namespace, public_only)
+    vector_hits: list[tuple[int, float]] = []
+    fts_hits: list[tuple[int, float]] = []
+    if mode in ("hybrid", "vector"):
+        vector = query_vector if query_vector is not None else embeddings.embed_query(query)
+        vector_hits = _vector_candidates(vector, where, params, candidates)
+    if mode in ("hybrid", "fts"):
+        fts_hits = _fts_candidates(query, config, where, params, candidates)
+
+    vector_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(vector_hits, start=1)}
+    similarity = dict(vector_hits)
+    fts_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(fts_hits, start=1)}
+    scores: dict[int, float] = {}
+    for ranks in (vector_rank, fts_rank):
+        for chunk_id, rank in ranks.items():
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
+    if not best:
+        return []
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.id, c.article_id, a.title, a.slug, c.heading_path, c.text, c.char_start, c.char_end "
+            "FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id WHERE c.id = ANY(%s)",
+            [best],
+        )
+        rows = {row[0]: row for row in cursor.fetchall()}
+    snippets = _snippets([cid for cid in best if cid in fts_rank], query, config)
+    hits = []
+    for chunk_id in best:
+        _, article_id, title, slug, heading_path, text, start, end = rows[chunk_id]
+        snippet = snippets.get(chunk_id) or (text[:240] + ("…" if len(text) > 240 else ""))
+        hits.append(
+            Hit(
+                chunk_id=chunk_id,
+                article_id=article_id,
+                title=title,
+                slug=slug,
+                heading_path=heading_path,
+                text=text,
+                char_start=start,
+                char_end=end,
+                score=scores[chunk_id],
+                vector_rank=vector_rank.get(chunk_id),
+                fts_rank=fts_rank.get(chunk_id),
+                vector_similarity=similarity.get(chunk_id),
+                snippet=_mark(snippet),
+            )
+        )
+    return hits
+
+
+def best_per_article(hits: list[Hit]) -> list[Hit]:
+    """Keep each article's best chunk, in order: what a list of suggested articles shows."""
+    seen: set[int] = set()
+    out = []
+    for hit in hits:
+        if hit.article_id not in seen:
+            seen.add(hit.article_id)
+            out.append(hit)
+    return out

@@ -1,0 +1,234 @@
+"""Writes to the knowledge base: saving and deleting articles, (re)indexing them, ingesting files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from knowledge import chunking, embeddings
+from knowledge.ingest import Document, IngestError, parse
+from knowledge.models import DEFAULT_NAMESPACE, Article, Category, Chunk
+
+logger = logging.getLogger(__name__)
+
+FTS_CONFIGS = {
+    "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
+    "nl": "dutch", "pt": "portuguese", "sv": "swedish", "da": "danish", "fi": "finnish",
+}  # fmt: skip
+
+
+class KnowledgeRuleError(Exception):
+    """A request that breaks a knowledge-base rule; the message is safe to show."""
+
+
+def fts_config(language: str) -> str:
+    """The PostgreSQL text-search configuration for a language code ('simple' when unknown)."""
+    return FTS_CONFIGS.get((language or "").split("-")[0].lower(), "simple")
+
+
+def _unique_slug(namespace: str, base: str, exclude_pk: int | None) -> str:
+    base = (slugify(base) or "article")[:240]
+    slug, n = base, 1
+    taken = Article.objects.filter(namespace=namespace).exclude(pk=exclude_pk)
+    while taken.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def category_for(name: str) -> Category | None:
+    name = (name or "").strip()
+    if not name:
+        return None
+    category, _ = Category.objects.get_or_create(slug=slugify(name)[:100] or "general", defaults={"name": name[:100]})
+    return category
+
+
+@transaction.atomic
+def article_save(
+    *,
+    article: Article | None = None,
+    title: str,
+    body: str,
+    status: str = Article.Status.DRAFT,
+    category: Category | None = None,
+    tags: Iterable[str] = (),
+    language: str = "en",
+    source: str = Article.Source.WRITTEN,
+    source_name: str = "",
+    slug: str = "",
+    namespace: str = DEFAULT_NAMESPACE,
+    external_id: str = "",
+    reindex: str = "async",
+) -> Article:
+    """Create or update an article and schedule its re-index on commit.
+
+    ``reindex``: "async" (a Celery task), "now" (in this process, after commit) or "none" (the
+    caller indexes in bulk). Visibility changes take effect at once: chunks of an article that
+    stops being public are hidden in this transaction, before any re-index runs.
+    """
+    title = " ".join((title or "").split())[:255]
+    if not title:
+        raise KnowledgeRuleError("An article needs a title.")
+    if not (body or "").strip():
+        raise KnowledgeRuleError("An article needs a body.")
+    if status not in Article.Status.values:
+        raise KnowledgeRuleError(f"Unknown status {status!r}.")
+    article = article or Article(namespace=namespace)
+    article.title, article.body, article.status = title, body.replace("\x00", ""), status
+    article.category, article.tags = category, [t.strip()[:50] for t in tags if t.strip()]
+    article.language, article.source, article.source_name = (language or "en")[:16], source, source_name[:255]
+    article.external_id = external_id[:100]
+    article.slug = (
+        _unique_slug(article.namespace, slug or title, article.pk) if (slug or not article.slug) else article.slug
+    )
+    if status == Article.Status.PUBLISHED and article.published_at is None:
+        article.published_at = timezone.now()
+    article.save()
+    Chunk.objects.filter(article=article).update(is_public=article.is_public)
+    if reindex == "async":
+        from knowledge.tasks import reindex_article
+
+        transaction.on_commit(lambda pk=article.pk: reindex_article.delay(pk))
+    elif reindex == "now":
+        transaction.on_commit(lambda pk=article.pk: article_reindex(article_id=pk))
+    return article
+
+
+def article_delete(*, article: Article) -> None:
+    """Deleting an article removes its chunks with it (same transaction): it is gone from search at once."""
+    article.delete()
+
+
+def _embedding_text(article: Article, piece: chunking.Chunk) -> str:
+    return "\n".join(part for part in (article.title, piece.heading_path, piece.text) if part)
+
+
+def article_reindex(*, article_id: int) -> int:
+    """Rebuild an article's chunks; embeddings of unchanged text are reused. Returns texts embedded.
+
+    Idempotent: running it twice leaves the same chunks and embeds nothing the second time. No
+    transaction is held while the model runs.
+    """
+    article = Article.objects.filter(pk=article_id).first()
+    if article is None:
+        return 0
+    pieces = chunking.chunk_markdown(article.body)
+    texts = [_embedding_text(article, piece) for piece in pieces]
+    hashes = [embeddings.content_hash(text) for text in texts]
+    known = dict(
+        Chunk.objects.filter(content_hash__in=set(hashes), embedding__isnull=False)
+        .values_list("content_hash", "embedding")
+        .distinct("content_hash")
+        .order_by("content_hash")
+    )
+    missing = [i for i, h in enumerate(hashes) if h not in known]
+    vectors = embeddings.embed([texts[i] for i in missing]) if missing else []
+    for i, vector in zip(missing, vectors, strict=True):
+        known[hashes[i]] = vector
+    with transaction.atomic():
+        article = Article.objects.select_for_update().filter(pk=article_id).first()
+        if article is None:
+            return 0
+        Chunk.objects.filter(article=article).delete()
+        Chunk.objects.bulk_create(
+            Chunk(
+                article=article,
+                namespace=article.namespace,
+                is_public=article.is_public,
+                language=article.language,
+                position=piece.position,
+                heading_path=piece.heading_path[:500],
+                text=piece.text,
+                char_start=piece.start,
+                char_end=piece.end,
+                token_count=piece.tokens,
+                content_hash=content_hash,
+                embedding=known[content_hash],
+            )
+            for piece, content_hash in zip(pieces, hashes, strict=True)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE knowledge_chunk SET search_vector =
+                    setweight(to_tsvector(%s::regconfig, %s || ' ' || heading_path), 'A')
+                    || setweight(to_tsvector(%s::regconfig, text), 'B')
+                WHERE article_id = %s
+                """,
+                [fts_config(article.language), article.title, fts_config(article.language), article.pk],
+            )
+        Article.objects.filter(pk=article.pk).update(indexed_at=timezone.now())
+    return len(missing)
+
+
+@dataclass
+class IngestReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    embedded: int = 0
+
+    @property
+    def ok(self) -> int:
+        return len(self.created) + len(self.updated)
+
+
+def document_save(
+    *,
+    document: Document,
+    namespace: str = DEFAULT_NAMESPACE,
+    default_status: str = Article.Status.DRAFT,
+    source: str = Article.Source.UPLOAD,
+    reindex: str = "async",
+) -> tuple[Article, bool]:
+    """Save a parsed document as an article: the same file name (or front-matter slug) updates it."""
+    slug = slugify(document.slug or Path(document.source_name).stem or document.title)[:240]
+    existing = Article.objects.filter(namespace=namespace, slug=slug).first()
+    status = document.status if document.status in Article.Status.values else default_status
+    article = article_save(
+        article=existing,
+        title=document.title,
+        body=document.body,
+        status=status,
+        category=category_for(document.category),
+        tags=document.tags,
+        language=document.language,
+        source=source,
+        source_name=document.source_name,
+        slug=slug,
+        namespace=namespace,
+        reindex=reindex,
+    )
+    return article, existing is None
+
+
+def ingest_files(
+    files: Iterable[tuple[str, bytes]],
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    default_status: str = Article.Status.DRAFT,
+    source: str = Article.Source.UPLOAD,
+    progress: Callable[[str, int], None] | None = None,
+) -> IngestReport:
+    """Parse, save and index each file; a bad file is reported and the rest go on."""
+    report = IngestReport()
+    for index, (name, data) in enumerate(files, start=1):
+        try:
+            document = parse(name, data)
+            article, created = document_save(
+                document=document, namespace=namespace, default_status=default_status, source=source, reindex="none"
+            )
+            report.embedded += article_reindex(article_id=article.pk)
+            (report.created if created else report.updated).append(name)
+        except (IngestError, KnowledgeRuleError) as exc:
+            report.failed.append((name, str(exc)))
+        if progress is not None:
+            progress(name, index)
+    return report

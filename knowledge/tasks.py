@@ -1,0 +1,17 @@
+"""Celery tasks of the knowledge base: thin wrappers over services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from knowledge import services
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=5, retry_jitter=True, max_retries=3,
+    soft_time_limit=300, time_limit=360,
+)  # fmt: skip
+def reindex_article(article_id: int) -> int:
+    """Re-chunk and re-embed one article after it was saved. Idempotent (embeddings reused by hash)."""
+    return services.article_reindex(article_id=article_id)
