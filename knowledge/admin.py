@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from knowledge import services
 from knowledge.models import Article, Category
-from tickets.rendering import render_message
+from tickets.rendering import render_article
 
 
 @admin.register(Category)
@@ -77,7 +78,8 @@ class ArticleAdmin(admin.ModelAdmin):
     def preview(self, article: Article) -> str:
         if not article.pk:
             return "Save to see the preview."
-        return format_html('<div class="sf-article-preview">{}</div>', render_message(article.body))
+        # render_article output is nh3-sanitised HTML: safe to embed as markup.
+        return format_html('<div class="sf-article-preview">{}</div>', mark_safe(render_article(article.body)))  # noqa: S308
 
     def save_model(self, request, obj: Article, form, change: bool) -> None:
         try:

@@ -101,3 +101,38 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.article_id}#{self.position}"
+
+
+class ArticleVote(models.Model):
+    """One "was this helpful?" answer per visitor and article (the visitor is a random cookie id)."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="votes")
+    visitor = models.CharField(max_length=64)
+    helpful = models.BooleanField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["article", "visitor"], name="article_vote_once_per_visitor")]
+
+    def __str__(self) -> str:
+        return f"{self.article_id}: {'yes' if self.helpful else 'no'}"
+
+
+class SuggestionImpression(models.Model):
+    """An article suggested to someone (chat, help search): shown, and maybe clicked. Counts deflection."""
+
+    class Place(models.TextChoices):
+        CHAT_START = "chat_start", "Chat start form"
+        CHAT = "chat", "Chat conversation"
+        HELP_SEARCH = "help_search", "Help center search"
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="impressions")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    place = models.CharField(max_length=20, choices=Place.choices)
+    query = models.CharField(max_length=200, blank=True)
+    rank = models.PositiveSmallIntegerField(default=1)
+    shown_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.article_id} in {self.place}"

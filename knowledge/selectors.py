@@ -186,3 +186,37 @@ def best_per_article(hits: list[Hit]) -> list[Hit]:
             seen.add(hit.article_id)
             out.append(hit)
     return out
+
+
+def article_get_public(*, slug: str):
+    """A published article of the help center, or 404: drafts and archived articles do not exist here."""
+    from django.http import Http404
+
+    from knowledge.models import Article
+
+    article = (
+        Article.objects.select_related("category")
+        .filter(namespace=DEFAULT_NAMESPACE, status=Article.Status.PUBLISHED, slug=slug)
+        .first()
+    )
+    if article is None:
+        raise Http404("No such article.")
+    return article
+
+
+def help_center_index() -> list[tuple[object, list]]:
+    """Published articles grouped by category, for the help center's front page (two queries)."""
+    from knowledge.models import Article, Category
+
+    articles = list(
+        Article.objects.filter(namespace=DEFAULT_NAMESPACE, status=Article.Status.PUBLISHED)
+        .only("title", "slug", "category_id", "language")
+        .order_by("title")
+    )
+    by_category: dict[int | None, list] = {}
+    for article in articles:
+        by_category.setdefault(article.category_id, []).append(article)
+    groups = [(c, by_category[c.pk]) for c in Category.objects.filter(pk__in=by_category) if c.pk in by_category]
+    if None in by_category:
+        groups.append((None, by_category[None]))
+    return groups

@@ -232,3 +232,45 @@ def ingest_files(
         if progress is not None:
             progress(name, index)
     return report
+
+
+# --- Readers: views, votes, suggestions -------------------------------------------------------------
+
+
+def article_record_view(*, article: Article) -> None:
+    from django.db.models import F
+
+    Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
+
+
+def article_vote(*, article: Article, visitor: str, helpful: bool) -> bool:
+    """Record a visitor's answer once; returns False (and changes nothing) if they already answered."""
+    from django.db import IntegrityError
+    from django.db.models import F
+
+    from knowledge.models import ArticleVote
+
+    try:
+        with transaction.atomic():
+            ArticleVote.objects.create(article=article, visitor=visitor[:64], helpful=helpful)
+            field_name = "helpful_yes" if helpful else "helpful_no"
+            Article.objects.filter(pk=article.pk).update(**{field_name: F(field_name) + 1})
+    except IntegrityError:
+        return False
+    return True
+
+
+def suggestions_record(*, hits, place: str, query: str, ticket=None) -> list:
+    """Store that these articles were shown; returns the impressions (their ids sign the click links)."""
+    from knowledge.models import SuggestionImpression
+
+    return SuggestionImpression.objects.bulk_create(
+        SuggestionImpression(article_id=hit.article_id, ticket=ticket, place=place, query=query[:200], rank=rank)
+        for rank, hit in enumerate(hits, start=1)
+    )
+
+
+def suggestion_record_click(*, impression_id: int) -> None:
+    from knowledge.models import SuggestionImpression
+
+    SuggestionImpression.objects.filter(pk=impression_id, clicked_at__isnull=True).update(clicked_at=timezone.now())

@@ -268,27 +268,72 @@ class EmbeddedRedis:
         _wait_until(lambda: not self._ping(), timeout=15, what="Redis shutdown")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Users:
+    """Processes using an embedded service (one file per pid), so the one that started it does not
+    stop it under another: `make test` finishing must not take down the server `make run` reuses."""
+
+    def __init__(self, name: str) -> None:
+        self.folder = DATA_DIR / "users" / name
+
+    def add(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / str(os.getpid())).touch()
+
+    def remove(self) -> None:
+        (self.folder / str(os.getpid())).unlink(missing_ok=True)
+
+    def others(self) -> list[int]:
+        if not self.folder.exists():
+            return []
+        alive = []
+        for entry in self.folder.iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                if _pid_alive(int(entry.name)):
+                    alive.append(int(entry.name))
+                else:
+                    entry.unlink(missing_ok=True)
+        return alive
+
+
 class Services:
     """The embedded services this process needs, and which of them it started."""
 
     def __init__(self, *, fast: bool = False) -> None:
         self.env: dict[str, str] = {}
         self._started: list[EmbeddedPostgres | EmbeddedRedis] = []
+        self._using: list[tuple[EmbeddedPostgres | EmbeddedRedis, _Users]] = []
         self.postgres = None if os.environ.get("DATABASE_URL") else EmbeddedPostgres(fast=fast)
         self.redis = None if os.environ.get("REDIS_URL") else EmbeddedRedis()
 
     def up(self) -> dict[str, str]:
-        for service, var in ((self.postgres, "DATABASE_URL"), (self.redis, "REDIS_URL")):
+        for service, var, name in ((self.postgres, "DATABASE_URL", "postgres"), (self.redis, "REDIS_URL", "redis")):
             if service is None:
                 continue
+            users = _Users(name)
+            users.add()
+            self._using.append((service, users))
             if service.start():
                 self._started.append(service)
             self.env[var] = service.url
         return {**os.environ, **self.env}
 
     def down(self) -> None:
-        for service in reversed(self._started):
-            service.stop()
+        """Stop what this process started, unless another live process still uses it."""
+        for service, users in reversed(self._using):
+            users.remove()
+            if service in self._started and not users.others():
+                service.stop()
+        self._using.clear()
         self._started.clear()
 
 

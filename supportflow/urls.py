@@ -13,4 +13,5 @@ urlpatterns = [
     path("metrics", health.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("chat/", include("tickets.urls")),
+    path("help/", include("knowledge.urls")),
 ]

@@ -327,7 +327,12 @@ class TicketAdmin(admin.ModelAdmin):
                 "changes/",
                 self.admin_site.admin_view(self.queue_changes_view),
                 name="tickets_ticket_changes",
-            )
+            ),
+            path(
+                "<int:ticket_id>/passages/",
+                self.admin_site.admin_view(self.passages_view),
+                name="tickets_ticket_passages",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -350,6 +355,17 @@ class TicketAdmin(admin.ModelAdmin):
         poll_url = reverse("admin:tickets_ticket_changes") + "?" + urlencode({"since": since.isoformat()})
         context = {"count": count, "poll_url": poll_url}
         return TemplateResponse(request, "admin/tickets/ticket/queue_updates.html", context)
+
+    def passages_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        """Knowledge-base passages most relevant to the conversation (its last customer turns);
+        loaded after the page, so the console never waits for the embedding model."""
+        from knowledge.selectors import kb_search
+
+        ticket = selectors.ticket_get_for_user(user=request.user, pk=ticket_id)
+        turns = list(ticket.messages.filter(author_kind="customer").order_by("-seq").values_list("body", flat=True)[:3])
+        query = " ".join(reversed(turns)) or ticket.subject
+        hits = kb_search(query, k=5, language=ticket.language or "en")
+        return TemplateResponse(request, "admin/tickets/ticket/passages.html", {"hits": hits})
 
     # --- the ticket page
 

@@ -51,7 +51,15 @@ class ChatStartForm(forms.Form):
     body = forms.CharField(
         label="How can we help?",
         max_length=MESSAGE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "hx-get": "/help/suggest/?place=chat_start",
+                "hx-trigger": "input changed delay:500ms",
+                "hx-target": "#suggestions",
+                "hx-swap": "innerHTML",
+            }
+        ),
         error_messages={
             "required": "Write your question.",
             "max_length": f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters.",

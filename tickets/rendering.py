@@ -55,3 +55,29 @@ def render_message(text: str) -> str:
         link_rel="noopener nofollow noreferrer",
         strip_comments=True,
     )
+
+
+ARTICLE_TAGS = ALLOWED_TAGS | {"h2", "h3", "h4", "h5", "table", "thead", "tbody", "tr", "th", "td", "hr"}
+
+
+@lru_cache(maxsize=1)
+def _article_markdown() -> MarkdownIt:
+    """Knowledge-base articles: CommonMark plus tables, still without raw HTML or images."""
+    md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(["table", "linkify"])
+    md.disable(["image", "html_block", "html_inline"])
+    md.validateLink = lambda url: url.strip().lower().startswith(("http://", "https://", "mailto:", "/", "#"))
+    return md
+
+
+@lru_cache(maxsize=256)
+def render_article(text: str) -> str:
+    """An article body as safe HTML; its top-level heading is demoted (the page's h1 is the title)."""
+    html = _article_markdown().render(text or "").replace("<h1>", "<h2>").replace("</h1>", "</h2>")
+    return nh3.clean(
+        html,
+        tags=ARTICLE_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=ALLOWED_SCHEMES,
+        link_rel="noopener nofollow noreferrer",
+        strip_comments=True,
+    )

@@ -89,3 +89,27 @@ def test_metrics_token_is_required_when_set(client, settings):
 
 def test_health_endpoints_refuse_post(client):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+def test_a_service_is_not_stopped_while_another_process_uses_it(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from supportflow import devservices
+
+    monkeypatch.setattr(devservices, "DATA_DIR", tmp_path)
+    users = devservices._Users("redis")
+    users.add()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (users.folder / str(other.pid)).touch()
+        (users.folder / "999999999").touch()  # a process that has gone away
+        assert users.others() == [other.pid]
+        assert not (users.folder / "999999999").exists()
+    finally:
+        other.kill()
+        other.wait()
+    assert users.others() == []
+    users.remove()
+    assert not (users.folder / str(os.getpid())).exists()
