@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from knowledge import services
-from knowledge.models import Article, Category
+from knowledge.models import Article, Category, IngestJob
 from tickets.rendering import render_article
 
 
@@ -69,6 +74,66 @@ class ArticleAdmin(admin.ModelAdmin):
         from django.db.models import Count
 
         return super().get_queryset(request).select_related("category").annotate(num_chunks=Count("chunks"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("upload/", view(self.upload_view), name="knowledge_article_upload"),
+            path("upload/<int:job_id>/", view(self.upload_status_view), name="knowledge_article_upload_status"),
+            path(
+                "upload/<int:job_id>/progress/",
+                view(self.upload_progress_view),
+                name="knowledge_article_upload_progress",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload .md/.txt/.html/.pdf/.docx files; the worker ingests them while this page shows progress."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        error = ""
+        if request.method == "POST":
+            status = request.POST.get("default_status", Article.Status.DRAFT)
+            if status not in Article.Status.values:
+                status = Article.Status.DRAFT
+            try:
+                job = services.ingest_job_create(
+                    files=request.FILES.getlist("files"), user=request.user, default_status=status
+                )
+            except services.KnowledgeRuleError as exc:
+                error = str(exc)
+            else:
+                return HttpResponseRedirect(reverse("admin:knowledge_article_upload_status", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload knowledge-base files",
+            "opts": self.model._meta,
+            "error": error,
+            "statuses": Article.Status.choices,
+            "max_files": services.MAX_UPLOAD_FILES,
+        }
+        return TemplateResponse(request, "admin/knowledge/article/upload.html", context, status=400 if error else 200)
+
+    def _job(self, request: HttpRequest, job_id: int) -> IngestJob:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(IngestJob, pk=job_id)
+
+    def upload_status_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        job = self._job(request, job_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Upload {job.pk}",
+            "opts": self.model._meta,
+            "job": job,
+        }
+        return TemplateResponse(request, "admin/knowledge/article/upload_status.html", context)
+
+    def upload_progress_view(self, request: HttpRequest, job_id: int) -> HttpResponse:
+        return TemplateResponse(
+            request, "admin/knowledge/article/upload_progress.html", {"job": self._job(request, job_id)}
+        )
 
     @admin.display(description="Chunks", ordering="num_chunks")
     def chunk_count(self, article: Article) -> int:

@@ -136,3 +136,37 @@ class SuggestionImpression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.article_id} in {self.place}"
+
+
+class IngestJob(models.Model):
+    """An admin upload being ingested by the worker; the upload page polls its progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey("auth.User", on_delete=models.SET_NULL, null=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    default_status = models.CharField(max_length=10, choices=Article.Status.choices, default=Article.Status.DRAFT)
+    files = models.JSONField(default=list, help_text="Stored upload names, in order.")
+    done = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=list, help_text="One entry per processed file: name, outcome, message.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Upload {self.pk} ({self.status})"
+
+    @property
+    def total(self) -> int:
+        return len(self.files)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 100

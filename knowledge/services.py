@@ -274,3 +274,85 @@ def suggestion_record_click(*, impression_id: int) -> None:
     from knowledge.models import SuggestionImpression
 
     SuggestionImpression.objects.filter(pk=impression_id, clicked_at__isnull=True).update(clicked_at=timezone.now())
+
+
+# --- Uploads from the console --------------------------------------------------------------------
+
+MAX_UPLOAD_FILES = 20
+
+
+def _upload_dir(job_id: int) -> Path:
+    from django.conf import settings
+
+    return Path(settings.MEDIA_ROOT) / "kb_uploads" / str(job_id)
+
+
+def ingest_job_create(*, files: list, user, default_status: str = Article.Status.DRAFT):
+    """Validate and store an upload, then queue it for the worker (on commit). Files are kept in a
+    private folder (never served) until the job is processed."""
+    from knowledge.ingest import MAX_BYTES, SUPPORTED
+    from knowledge.models import IngestJob
+    from knowledge.tasks import run_ingest_job
+
+    if not files:
+        raise KnowledgeRuleError("Choose at least one file to upload.")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise KnowledgeRuleError(f"Upload at most {MAX_UPLOAD_FILES} files at a time; you chose {len(files)}.")
+    problems = []
+    for upload in files:
+        suffix = Path(upload.name).suffix.lower()
+        if suffix not in SUPPORTED:
+            problems.append(
+                f"{upload.name}: {suffix or 'no extension'} is not supported (.md, .txt, .html, .pdf, .docx)."
+            )
+        elif upload.size > MAX_BYTES:
+            problems.append(f"{upload.name}: {upload.size / 1e6:.1f} MB is over the {MAX_BYTES // 1_000_000} MB limit.")
+    if problems:
+        raise KnowledgeRuleError(" ".join(problems))
+    with transaction.atomic():
+        job = IngestJob.objects.create(created_by=user, default_status=default_status)
+        folder = _upload_dir(job.pk)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for index, upload in enumerate(files):
+            safe = f"{index:02d}-{Path(upload.name).name[-120:]}"
+            with open(folder / safe, "wb") as out:
+                for part in upload.chunks():
+                    out.write(part)
+            names.append(safe)
+        job.files = names
+        job.save(update_fields=["files"])
+        transaction.on_commit(lambda: run_ingest_job.delay(job.pk))
+    return job
+
+
+def ingest_job_run(*, job_id: int) -> None:
+    """Process a queued upload, recording progress after each file. Re-running skips done files."""
+    from django.db.models import F
+
+    from knowledge.models import IngestJob
+
+    IngestJob.objects.filter(pk=job_id, status=IngestJob.Status.QUEUED).update(status=IngestJob.Status.RUNNING)
+    job = IngestJob.objects.get(pk=job_id)
+    folder = _upload_dir(job.pk)
+    for stored in job.files[job.done :]:
+        original = stored[3:]
+        path = folder / stored
+        try:
+            data = path.read_bytes()
+            report = ingest_files([(original, data)], default_status=job.default_status, source=Article.Source.UPLOAD)
+            if report.failed:
+                entry = {"name": original, "outcome": "failed", "message": report.failed[0][1]}
+            else:
+                entry = {
+                    "name": original,
+                    "outcome": "created" if report.created else "updated",
+                    "message": f"{report.embedded} chunk(s) embedded",
+                }
+        except OSError as exc:
+            entry = {"name": original, "outcome": "failed", "message": f"{original}: could not be read ({exc})."}
+        with transaction.atomic():
+            locked = IngestJob.objects.select_for_update().get(pk=job.pk)
+            IngestJob.objects.filter(pk=job.pk).update(results=[*locked.results, entry], done=F("done") + 1)
+        path.unlink(missing_ok=True)
+    IngestJob.objects.filter(pk=job.pk).update(status=IngestJob.Status.DONE, finished_at=timezone.now())

@@ -27,6 +27,8 @@ AGENT_PERMISSIONS = (
     "tickets.view_slapolicy",
     "tickets.view_slatarget",
     "tickets.view_agentprofile",
+    "knowledge.view_article",
+    "knowledge.view_category",
 )
 
 MANAGER_PERMISSIONS = (
@@ -42,6 +44,11 @@ MANAGER_PERMISSIONS = (
     "tickets.delete_slatarget",
     "tickets.add_agentprofile",
     "tickets.change_agentprofile",
+    "knowledge.add_article",
+    "knowledge.change_article",
+    "knowledge.delete_article",
+    "knowledge.add_category",
+    "knowledge.change_category",
 )
 
 ROLES = {AGENTS: AGENT_PERMISSIONS, MANAGERS: MANAGER_PERMISSIONS}
@@ -64,7 +71,16 @@ def _permissions(codes: tuple[str, ...]) -> list[Permission]:
 
 @transaction.atomic
 def roles_sync() -> None:
-    """Create the groups if needed and set exactly their permissions. Idempotent."""
+    """Create the groups if needed and set exactly their permissions. Idempotent.
+
+    Permissions of every app are created first: post_migrate reaches apps one by one, and this
+    runs on the tickets app's, possibly before the knowledge app's permissions exist.
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
     for name, codes in ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(_permissions(codes))
