@@ -9,6 +9,7 @@ articles of the default namespace.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -100,9 +101,16 @@ def _snippets(ids: list[int], query: str, config: str) -> dict[int, str]:
         return dict(cursor.fetchall())
 
 
+MARKDOWN_LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+MARKDOWN_SYNTAX_RE = re.compile(r"(\*\*|__|`+|^#{1,6}\s+|^\s*[-*]\s+|^\s*\d+\.\s+)", re.MULTILINE)
+
+
 def _mark(text: str) -> SafeString:
-    """Escape a headline and turn its match markers into <mark>: nothing from the text is ever HTML."""
-    return mark_safe(escape(text).replace("\x02", "<mark>").replace("\x03", "</mark>"))  # noqa: S308
+    """Plain words of a headline, escaped, with its match markers as <mark>: nothing from the text
+    is ever HTML, and markdown syntax (links, emphasis, list marks) is dropped for reading."""
+    plain = MARKDOWN_SYNTAX_RE.sub("", MARKDOWN_LINK_RE.sub(r"\1", text))
+    plain = " ".join(plain.split())
+    return mark_safe(escape(plain).replace("\x02", "<mark>").replace("\x03", "</mark>"))  # noqa: S308
 
 
 def kb_search(
