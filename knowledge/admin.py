@@ -165,31 +165,25 @@ class ArticleAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj: Article) -> None:
         services.article_delete(article=obj)
 
-    @admin.action(description="Publish")
-    def publish(self, request, queryset):
+    def _set_status(self, queryset, status: str) -> None:
         for article in queryset:
             services.article_save(
                 article=article,
                 title=article.title,
                 body=article.body,
-                status="published",
+                status=status,
                 category=article.category,
                 tags=article.tags,
                 language=article.language,
             )
 
+    @admin.action(description="Publish")
+    def publish(self, request, queryset):
+        self._set_status(queryset, Article.Status.PUBLISHED)
+
     @admin.action(description="Archive")
     def archive(self, request, queryset):
-        for article in queryset:
-            services.article_save(
-                article=article,
-                title=article.title,
-                body=article.body,
-                status="archived",
-                category=article.category,
-                tags=article.tags,
-                language=article.language,
-            )
+        self._set_status(queryset, Article.Status.ARCHIVED)
 
     @admin.action(description="Re-index now")
     def reindex(self, request, queryset):

@@ -151,44 +151,49 @@ def chat_messages(request: HttpRequest, token: str) -> HttpResponse:
     return HttpResponse(html)
 
 
-@require_POST
-def chat_rate(request: HttpRequest, token: str) -> HttpResponse:
+def _conversation_form(
+    request: HttpRequest, token: str, form, apply, *, partial: str, error_key: str, extra: dict | None = None
+) -> HttpResponse:
+    """Shared by the small forms of the conversation page (rating, email): validate, apply through a
+    service, answer htmx with the partial (errors in it) or a plain POST with a redirect/page."""
     ticket = selectors.ticket_get_for_customer(token=token)
-    form = CsatForm(request.POST)
     error = ""
     if form.is_valid():
         try:
-            ticket = services.ticket_record_csat(
-                ticket=ticket, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
-            )
+            ticket = apply(ticket, form.cleaned_data)
         except services.TicketRuleError as exc:
             error = str(exc)
     else:
         error = " ".join(e for errors in form.errors.values() for e in errors)
     if _is_fragment_request(request):
-        context = {"ticket": ticket, "token": token, "rating_error": error}
-        return render(request, "tickets/chat.html#status", context, status=400 if error else 200)
+        context = {"ticket": ticket, "token": token, error_key: error, **(extra or {})}
+        return render(request, partial, context, status=400 if error else 200)
     if error:
         return _conversation_page(request, ticket, token, error=error, status=400)
     return redirect("chat:conversation", token=token)
+
+
+@require_POST
+def chat_rate(request: HttpRequest, token: str) -> HttpResponse:
+    return _conversation_form(
+        request,
+        token,
+        CsatForm(request.POST),
+        lambda ticket, data: services.ticket_record_csat(ticket=ticket, score=data["score"], comment=data["comment"]),
+        partial="tickets/chat.html#status",
+        error_key="rating_error",
+    )
 
 
 @require_POST
 def chat_email(request: HttpRequest, token: str) -> HttpResponse:
     """Email later: replies can then reach the customer by email too (the email channel comes later)."""
-    ticket = selectors.ticket_get_for_customer(token=token)
-    form = ChatEmailForm(request.POST)
-    error = ""
-    if form.is_valid():
-        try:
-            ticket = services.ticket_set_customer_email(ticket=ticket, email=form.cleaned_data["email"])
-        except services.TicketRuleError as exc:
-            error = str(exc)
-    else:
-        error = " ".join(e for errors in form.errors.values() for e in errors)
-    if _is_fragment_request(request):
-        context = {"ticket": ticket, "token": token, "email_error": error, "email_value": request.POST.get("email", "")}
-        return render(request, "tickets/chat.html#email", context, status=400 if error else 200)
-    if error:
-        return _conversation_page(request, ticket, token, error=error, status=400)
-    return redirect("chat:conversation", token=token)
+    return _conversation_form(
+        request,
+        token,
+        ChatEmailForm(request.POST),
+        lambda ticket, data: services.ticket_set_customer_email(ticket=ticket, email=data["email"]),
+        partial="tickets/chat.html#email",
+        error_key="email_error",
+        extra={"email_value": request.POST.get("email", "")},
+    )
