@@ -3,8 +3,8 @@ the help center, the agent console and the AI pipeline.
 
 Hybrid retrieval: the nearest chunks by embedding (pgvector, cosine) and the best full-text matches
 (any of the question's words, each quoted, so any text a person types is a valid query) are fused by
-reciprocal rank (RRF, k=60). Customer-facing calls search only ``is_public`` chunks: published
-articles of the default namespace.
+weighted reciprocal rank (vector ×3, full text ×1, k=10; see docs/evaluation.md). Customer-facing
+calls search only ``is_public`` chunks: published articles of the default namespace.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from knowledge import embeddings
 from knowledge.models import DEFAULT_NAMESPACE
 from knowledge.services import fts_config
 
-RRF_K = 60
+# Weighted reciprocal-rank fusion, chosen on the development parts of stackfaq and covid_faq_deepset
+# (docs/evaluation.md): with equal weights and k=60, being in both lists counted for more than being
+# first, and full text — far weaker on paraphrased questions — pulled hybrid below vector alone.
+RRF_K = 10
+VECTOR_WEIGHT = 3.0
+FTS_WEIGHT = 1.0
 MAX_QUERY_CHARS = 1000
 MODES = ("hybrid", "vector", "fts")
 
@@ -81,7 +86,7 @@ ANY_WORD_TSQUERY = (
 def _fts_candidates(query: str, config: str, where: str, params: list, limit: int) -> list[tuple[int, float]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, ts_rank_cd(search_vector, q) FROM knowledge_chunk, {ANY_WORD_TSQUERY} q "  # noqa: S608
+            f"SELECT id, ts_rank_cd(search_vector, q, 1) FROM knowledge_chunk, {ANY_WORD_TSQUERY} q "  # noqa: S608
             f"WHERE {where} AND search_vector @@ q ORDER BY 2 DESC, id LIMIT %s",
             [config, config, query, *params, limit],
         )
@@ -146,9 +151,9 @@ def kb_search(
     similarity = dict(vector_hits)
     fts_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(fts_hits, start=1)}
     scores: dict[int, float] = {}
-    for ranks in (vector_rank, fts_rank):
+    for ranks, weight in ((vector_rank, VECTOR_WEIGHT), (fts_rank, FTS_WEIGHT)):
         for chunk_id, rank in ranks.items():
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank)
     best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
     if not best:
         return []

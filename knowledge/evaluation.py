@@ -1,0 +1,636 @@
+"""Knowledge-base retrieval evaluation: load a public FAQ dataset into its own namespace, run every
+question through ``kb_search`` in each mode, and score the article rankings.
+
+Used by ``manage.py kb_eval`` (see docs/evaluation.md). Nothing here changes how search works: the
+searches are the product's own ``kb_search`` + ``best_per_article`` calls, on a namespace that is never
+public. The fusion *variants* at the end are an offline re-scoring of the per-mode candidate lists,
+for diagnosis only.
+
+Datasets (detected by their files, read in place, never copied into the project):
+
+- **stackfaq**: ``kb.json`` (help threads: id, question, answers) and ``queries.json`` (query,
+  gold_id); optional held-out ``queries_test.json``.
+- **covid_faq_deepset**: ``faq_covidbert.csv`` (FAQ: question, answer, link) and
+  ``question_pairs.csv`` (question_1 = an FAQ question, question_2 = a user question, similar 0/1);
+  optional held-out ``question_pairs_test.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connection, transaction
+
+from knowledge import embeddings, services
+from knowledge.models import DEFAULT_NAMESPACE, Article, Chunk
+from knowledge.selectors import ANY_WORD_TSQUERY, MODES, RRF_K, _clean, best_per_article, kb_search
+
+CUTOFFS = (1, 5, 10)
+EVAL_MODES = ("fts", "vector", "hybrid")  # print order: the two single methods, then their fusion
+
+
+class DatasetError(Exception):
+    """The folder is not a dataset this evaluation understands; the message says why."""
+
+
+@dataclass
+class EvalArticle:
+    external_id: str
+    title: str
+    body: str
+    link: str = ""
+
+
+@dataclass
+class EvalQuery:
+    """One user question. ``gold``: external ids of the articles that answer it (duplicates of one FAQ
+    count as the same answer). ``forbidden``: articles a hard-negative pair says do NOT answer it."""
+
+    text: str
+    gold: frozenset[str] = frozenset()
+    forbidden: frozenset[str] = frozenset()
+    group: str = ""  # the FAQ the pair is about (for grouped splits)
+    known_gold: frozenset[str] = frozenset()  # hard negative whose text is also a positive pair's question
+
+    @property
+    def positive(self) -> bool:
+        return bool(self.gold)
+
+
+@dataclass
+class Dataset:
+    name: str
+    path: Path
+    articles: list[EvalArticle]
+    dev: list[EvalQuery]
+    test: list[EvalQuery] | None
+    dev_file: str
+    test_file: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def report(self) -> list[EvalQuery]:
+        """The queries the figures are reported on: the test file when present, else development."""
+        return self.test if self.test is not None else self.dev
+
+    @property
+    def reported_on(self) -> str:
+        if self.test is not None:
+            return f"{self.test_file} (held-out test part)"
+        return f"{self.dev_file} (development part: no {self.test_file} in the folder)"
+
+
+# --- loading datasets ---------------------------------------------------------------------------
+
+
+def _stackfaq_threads(raw) -> list[dict]:
+    """Threads as [{id, question, answers: [str]}]; also accepts the upstream {"root": {"qapair": [...]}}."""
+    if isinstance(raw, dict):
+        raw = [
+            {"id": i, "question": t.get("question", ""), "answers": t.get("answer", [])}
+            for i, t in enumerate(raw.get("root", {}).get("qapair", []))
+        ]
+    threads = []
+    for thread in raw:
+        answers = thread.get("answers") or []
+        if isinstance(answers, str):  # a thread with one answer is stored as a bare string
+            answers = [answers]
+        threads.append({"id": thread["id"], "question": thread["question"], "answers": answers})
+    return threads
+
+
+def _clean_text(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def stackfaq_body(question: str, answers: Iterable[str]) -> str:
+    """The thread as one markdown article: the question, then each answer as its own paragraph."""
+    parts = [_clean_text(question)] + [_clean_text(a) for a in answers if _clean_text(a)]
+    return "\n\n".join(parts)
+
+
+def _stackfaq_queries(path: Path, known: set[str]) -> list[EvalQuery]:
+    out = []
+    for row in json.loads(path.read_text(encoding="utf-8")):
+        text, gold = _clean_text(row.get("query", "")), str(row.get("gold_id", ""))
+        if not text or text == "*" or gold not in known:
+            continue
+        out.append(EvalQuery(text=text, gold=frozenset([gold]), group=gold))
+    return out
+
+
+def load_stackfaq(path: Path) -> Dataset:
+    threads = _stackfaq_threads(json.loads((path / "kb.json").read_text(encoding="utf-8")))
+    articles = [
+        EvalArticle(
+            external_id=str(t["id"]), title=_clean_text(t["question"]), body=stackfaq_body(t["question"], t["answers"])
+        )
+        for t in threads
+    ]
+    known = {a.external_id for a in articles}
+    test_path = path / "queries_test.json"
+    return Dataset(
+        name="stackfaq",
+        path=path,
+        articles=articles,
+        dev=_stackfaq_queries(path / "queries.json", known),
+        test=_stackfaq_queries(test_path, known) if test_path.exists() else None,
+        dev_file="queries.json",
+        test_file="queries_test.json",
+        notes=["article = one thread: title = its question; body = the question, then each answer as a paragraph"],
+    )
+
+
+def _covid_pairs(path: Path, by_question: dict[str, list[str]]) -> tuple[list[EvalQuery], int]:
+    """Positive pairs → a query whose gold is the FAQ question_1; negative pairs → a query for which
+    that FAQ is the wrong answer. Pairs whose question_1 is not an FAQ of the KB are skipped (counted)."""
+    out, skipped = [], 0
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            faq, text = _clean_text(row["question_1"]), _clean_text(row["question_2"])
+            ids = by_question.get(faq.lower())
+            if not ids or not text:
+                skipped += 1
+                continue
+            if str(row["similar"]).strip() == "1":
+                out.append(EvalQuery(text=text, gold=frozenset(ids), group=faq))
+            else:
+                out.append(EvalQuery(text=text, forbidden=frozenset(ids), group=faq))
+    # Most hard negatives are paraphrases written for *another* FAQ of the same file: their right answer
+    # is known, so an answer with some other FAQ can be judged too.
+    answers: dict[str, set[str]] = {}
+    for q in out:
+        answers.setdefault(q.text, set()).update(q.gold)
+    for q in out:
+        if not q.positive and answers.get(q.text):
+            q.known_gold = frozenset(answers[q.text])
+    return out, skipped
+
+
+def load_covid(path: Path) -> Dataset:
+    articles, by_question = [], {}
+    with (path / "faq_covidbert.csv").open(encoding="utf-8", newline="") as f:
+        for number, row in enumerate(csv.DictReader(f), start=1):
+            title, body = _clean_text(row["question"]), (row.get("answer") or "").strip()
+            if not title or not body:
+                continue
+            external_id = f"faq-{number}"
+            articles.append(
+                EvalArticle(external_id=external_id, title=title, body=body, link=row.get("link", "").strip())
+            )
+            # FAQs repeated verbatim by the source (same question) are one answer: either one is right.
+            by_question.setdefault(title.lower(), []).append(external_id)
+    dev, skipped_dev = _covid_pairs(path / "question_pairs.csv", by_question)
+    test_path = path / "question_pairs_test.csv"
+    test, skipped_test = _covid_pairs(test_path, by_question) if test_path.exists() else (None, 0)
+    notes = [
+        "article = one FAQ row: title = its question, body = its answer (row number = external id)",
+        "a positive pair (similar=1) is a query (question_2) whose gold is the FAQ question_1 "
+        "(FAQ rows repeating the same question all count as that answer)",
+    ]
+    if skipped_dev or skipped_test:
+        notes.append(f"pairs skipped, question_1 not an FAQ of the KB: {skipped_dev} dev, {skipped_test} test")
+    return Dataset(
+        name="covid_faq_deepset",
+        path=path,
+        articles=articles,
+        dev=dev,
+        test=test,
+        dev_file="question_pairs.csv",
+        test_file="question_pairs_test.csv",
+        notes=notes,
+    )
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetError(f"{path}: not a folder.")
+    if (path / "kb.json").exists() and (path / "queries.json").exists():
+        return load_stackfaq(path)
+    if (path / "faq_covidbert.csv").exists() and (path / "question_pairs.csv").exists():
+        return load_covid(path)
+    raise DatasetError(
+        f"{path}: unknown dataset (expected kb.json + queries.json, or faq_covidbert.csv + question_pairs.csv)."
+    )
+
+
+def sample(queries: list[EvalQuery], limit: int | None) -> list[EvalQuery]:
+    """``limit`` queries spread evenly over the file (files are grouped by FAQ, so not the first N)."""
+    if not limit or limit >= len(queries):
+        return queries
+    return [queries[i * len(queries) // limit] for i in range(limit)]
+
+
+# --- the evaluation namespace -------------------------------------------------------------------
+
+
+def check_namespace(namespace: str) -> None:
+    if namespace == DEFAULT_NAMESPACE or not namespace.startswith("eval-") or len(namespace) > 50:
+        raise DatasetError(f"namespace {namespace!r}: evaluation namespaces start with 'eval-' (at most 50 chars).")
+
+
+def wipe_namespace(namespace: str) -> int:
+    check_namespace(namespace)
+    deleted, _ = Article.objects.filter(namespace=namespace).delete()
+    return deleted
+
+
+def load_namespace(
+    namespace: str, articles: Sequence[EvalArticle], *, progress: Callable[[int], None] | None = None
+) -> dict[int, str]:
+    """Wipe ``namespace``, save every article as published there and index it with the product's own
+    ``article_reindex`` (same chunking, embedding text and hashes as production). Returns
+    {article pk: external id}."""
+    wipe_namespace(namespace)
+    pk_to_external = {}
+    for done, item in enumerate(articles, start=1):
+        with transaction.atomic():
+            article = services.article_save(
+                title=item.title,
+                body=item.body,
+                status=Article.Status.PUBLISHED,
+                namespace=namespace,
+                external_id=item.external_id,
+                source_name=item.link[:255],
+                reindex="none",
+            )
+        services.article_reindex(article_id=article.pk)
+        pk_to_external[article.pk] = item.external_id
+        if progress is not None:
+            progress(done)
+    return pk_to_external
+
+
+def namespace_chunks(namespace: str) -> int:
+    return Chunk.objects.filter(namespace=namespace).count()
+
+
+# --- searching ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One query in one mode: the article ranking (external ids) and what the top hit looked like."""
+
+    ranking: list[str]
+    seconds: float
+    top_score: float | None = None
+    top_similarity: float | None = None  # cosine of the top article's best chunk (None: found by FTS only)
+    chunks: list[tuple[int, str, float | None]] = field(default_factory=list)  # (chunk id, article, similarity)
+
+
+def search(text: str, *, mode: str, namespace: str, pk_to_external: dict[int, str], k: int, candidates: int) -> Result:
+    started = time.perf_counter()
+    hits = kb_search(text, k=k, namespace=namespace, public_only=False, mode=mode, candidates=candidates)
+    seconds = time.perf_counter() - started
+    articles = best_per_article(hits)
+    top = articles[0] if articles else None
+    return Result(
+        ranking=[pk_to_external[h.article_id] for h in articles],
+        seconds=seconds,
+        top_score=top.score if top else None,
+        top_similarity=top.vector_similarity if top else None,
+        chunks=[(h.chunk_id, pk_to_external[h.article_id], h.vector_similarity) for h in hits],
+    )
+
+
+def warm_up(namespace: str) -> None:
+    """Load the model and touch every code path once, so the first timed query pays no start-up."""
+    embeddings.embed_query("warm up")
+    for mode in MODES:
+        kb_search("how do I reset my password", k=5, namespace=namespace, public_only=False, mode=mode)
+
+
+def run_queries(
+    texts: Sequence[str],
+    *,
+    namespace: str,
+    pk_to_external: dict[int, str],
+    k: int = 50,
+    candidates: int = 50,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, dict[str, Result]]:
+    """{mode: {query text: Result}}; each distinct text is searched once per mode, modes interleaved.
+    ``out["embed"]`` holds the time of embedding each text alone (to read the vector latencies)."""
+    out: dict[str, dict[str, Result]] = {mode: {} for mode in (*EVAL_MODES, "embed")}
+    for done, text in enumerate(dict.fromkeys(texts), start=1):
+        started = time.perf_counter()
+        embeddings.embed_query(text)
+        out["embed"][text] = Result(ranking=[], seconds=time.perf_counter() - started)
+        for mode in EVAL_MODES:
+            out[mode][text] = search(
+                text, mode=mode, namespace=namespace, pk_to_external=pk_to_external, k=k, candidates=candidates
+            )
+        if progress is not None:
+            progress(done)
+    return out
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+
+
+def first_relevant(ranking: Sequence[str], gold: Iterable[str]) -> int | None:
+    gold = set(gold)
+    for rank, external_id in enumerate(ranking, start=1):
+        if external_id in gold:
+            return rank
+    return None
+
+
+def reciprocal_rank(rank: int | None, cutoff: int = 10) -> float:
+    return 1 / rank if rank is not None and rank <= cutoff else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
+    """Each query has one answer (an FAQ repeated verbatim counts once), so with r = the rank of the
+    first relevant article: recall@k = share with r ≤ k; MRR@10 = mean 1/r (0 beyond 10);
+    nDCG@10 = mean 1/log2(r + 1) (0 beyond 10; the ideal DCG is 1)."""
+    n = len(ranks) or 1
+    out = {f"recall@{c}": sum(1 for r in ranks if r is not None and r <= c) / n for c in CUTOFFS}
+    out["mrr@10"] = sum(1 / r for r in ranks if r is not None and r <= 10) / n
+    out["ndcg@10"] = sum(1 / math.log2(r + 1) for r in ranks if r is not None and r <= 10) / n
+    return out
+
+
+def mode_metrics(queries: Sequence[EvalQuery], results: dict[str, Result]) -> dict[str, float]:
+    positives = [q for q in queries if q.positive]
+    ranks = [first_relevant(results[q.text].ranking, q.gold) for q in positives]
+    out = rank_metrics(ranks)
+    latencies = [results[text].seconds * 1000 for text in dict.fromkeys(q.text for q in queries)]
+    out["latency_ms_p50"] = percentile(latencies, 50)
+    out["latency_ms_p95"] = percentile(latencies, 95)
+    out["short_rankings"] = sum(1 for q in positives if len(results[q.text].ranking) < 10)
+    return out
+
+
+def paired_bootstrap(
+    a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of a − b with a 95% percentile-bootstrap interval over queries (paired)."""
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    if not diffs:
+        return 0.0, 0.0, 0.0
+    rng = random.Random(seed)  # noqa: S311 — resampling, not security
+    n = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(rounds))
+    return sum(diffs) / n, means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
+
+
+def per_query(queries: Sequence[EvalQuery], results: dict[str, Result], metric: str) -> list[float]:
+    values = []
+    for q in (q for q in queries if q.positive):
+        r = first_relevant(results[q.text].ranking, q.gold)
+        if metric == "mrr@10":
+            values.append(reciprocal_rank(r))
+        elif metric == "ndcg@10":
+            values.append(1 / math.log2(r + 1) if r is not None and r <= 10 else 0.0)
+        else:
+            cutoff = int(metric.split("@")[1])
+            values.append(1.0 if r is not None and r <= cutoff else 0.0)
+    return values
+
+
+# --- answer or refuse: a confidence threshold on the top hit ---------------------------------------
+
+# The system's answer is the top article of a mode; its confidence is one number of that hit.
+CONFIDENCES = {
+    "hybrid_cosine": (
+        "hybrid",
+        "top_similarity",
+        "hybrid top article; confidence = its best chunk's cosine similarity",
+    ),
+    "hybrid_rrf": ("hybrid", "top_score", "hybrid top article; confidence = its RRF score (max 2/61 ≈ 0.0328)"),
+    "vector_cosine": ("vector", "top_similarity", "vector top article; confidence = its cosine similarity"),
+}
+PRINTED_THRESHOLDS = {
+    "hybrid_cosine": (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9),
+    "vector_cosine": (0.0, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9),
+    "hybrid_rrf": (0.0, 0.0164, 0.02, 0.025, 0.03, 0.031, 0.032, 0.0322, 0.0325, 0.0328),
+}
+
+
+def confidence(result: Result, attribute: str) -> float:
+    value = getattr(result, attribute)
+    return float(value) if value is not None else 0.0  # no vector evidence at all: least confident
+
+
+@dataclass
+class Outcome:
+    """Counts at one threshold. Positives: answered right / answered wrong / refused. Hard negatives:
+    refused / answered with the FAQ the pair says is wrong / answered with some other FAQ, which for
+    negatives that are also a positive pair's question is judged right or wrong (else unjudged)."""
+
+    threshold: float
+    positives: int = 0
+    pos_correct: int = 0
+    pos_wrong: int = 0
+    pos_refused: int = 0
+    negatives: int = 0
+    neg_refused: int = 0
+    neg_wrong: int = 0
+    neg_other: int = 0
+    neg_other_right: int = 0
+    neg_other_wrong: int = 0
+
+    @property
+    def utility(self) -> float:
+        """Selection rule: (right answers − wrong answers) / all questions, where right = a positive
+        answered with its FAQ and wrong = a positive answered with another FAQ or a hard negative
+        answered with the pair's FAQ. A wrong answer costs what a right one earns; refusing
+        (escalating to a person) costs nothing, so it answers when right is likelier than wrong."""
+        return (self.pos_correct - self.pos_wrong - self.neg_wrong) / max(1, self.positives + self.negatives)
+
+    def as_dict(self) -> dict:
+        p, n = max(1, self.positives), max(1, self.negatives)
+        return {
+            "threshold": round(self.threshold, 4),
+            "positives": self.positives,
+            "pos_answered_correct": round(self.pos_correct / p, 4),
+            "pos_answered_wrong": round(self.pos_wrong / p, 4),
+            "pos_refused": round(self.pos_refused / p, 4),
+            "negatives": self.negatives,
+            "neg_refused": round(self.neg_refused / n, 4),
+            "neg_answered_wrong_faq": round(self.neg_wrong / n, 4),
+            "neg_answered_other_faq": round(self.neg_other / n, 4),
+            "neg_other_judged_right": self.neg_other_right,
+            "neg_other_judged_wrong": self.neg_other_wrong,
+            "neg_other_unjudged": self.neg_other - self.neg_other_right - self.neg_other_wrong,
+        }
+
+
+def outcome(queries: Sequence[EvalQuery], results: dict[str, Result], attribute: str, threshold: float) -> Outcome:
+    out = Outcome(threshold=threshold)
+    for q in queries:
+        result = results[q.text]
+        answered = bool(result.ranking) and confidence(result, attribute) >= threshold
+        top = result.ranking[0] if result.ranking else None
+        if q.positive:
+            out.positives += 1
+            if not answered:
+                out.pos_refused += 1
+            elif top in q.gold:
+                out.pos_correct += 1
+            else:
+                out.pos_wrong += 1
+        else:
+            out.negatives += 1
+            if not answered:
+                out.neg_refused += 1
+            elif top in q.forbidden:
+                out.neg_wrong += 1
+            else:
+                out.neg_other += 1
+                if q.known_gold:
+                    if top in q.known_gold:
+                        out.neg_other_right += 1
+                    else:
+                        out.neg_other_wrong += 1
+    return out
+
+
+def choose_threshold(queries: Sequence[EvalQuery], results: dict[str, Result], attribute: str) -> Outcome:
+    """The threshold with the best ``Outcome.utility`` on ``queries`` (ties: the lowest, i.e. answer more),
+    searched over every observed confidence value and 0."""
+    values = sorted({0.0} | {confidence(results[q.text], attribute) for q in queries})
+    best = None
+    for value in values:
+        candidate = outcome(queries, results, attribute, value)
+        if best is None or candidate.utility > best.utility + 1e-12:
+            best = candidate
+    return best
+
+
+def split_by_group(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery]]:
+    """Two halves by FAQ (a stable hash of the pair's FAQ question): no FAQ is in both."""
+    halves: tuple[list[EvalQuery], list[EvalQuery]] = ([], [])
+    for q in queries:
+        halves[hashlib.sha256(q.group.encode()).digest()[0] % 2].append(q)
+    return halves
+
+
+def hard_negative_report(dataset: Dataset, dev_results, report_results, *, dev, report) -> dict:
+    """For each confidence: the table over thresholds on the reported part, the threshold chosen on the
+    development part and its outcome on the reported part (plus, without a test file, a 2-fold
+    cross-check grouped by FAQ so the figure is not tuned on itself)."""
+    out = {}
+    for name, (mode, attribute, description) in CONFIDENCES.items():
+        chosen = choose_threshold(dev, dev_results[mode], attribute)
+        entry = {
+            "description": description,
+            "rule": "maximise (right answers − wrong answers) / all questions on the development pairs",
+            "chosen_threshold": round(chosen.threshold, 4),
+            "chosen_on_dev": chosen.as_dict(),
+            "at_chosen_threshold": outcome(report, report_results[mode], attribute, chosen.threshold).as_dict(),
+            "table": [outcome(report, report_results[mode], attribute, t).as_dict() for t in PRINTED_THRESHOLDS[name]],
+        }
+        if dataset.test is None:
+            a, b = split_by_group(dev)
+            folds = []
+            for tune, held in ((a, b), (b, a)):
+                t = choose_threshold(tune, dev_results[mode], attribute).threshold
+                folds.append(outcome(held, dev_results[mode], attribute, t))
+            merged = Outcome(threshold=float("nan"))
+            for fold in folds:
+                for key in ("positives", "pos_correct", "pos_wrong", "pos_refused", "negatives", "neg_refused",
+                            "neg_wrong", "neg_other", "neg_other_right", "neg_other_wrong"):  # fmt: skip
+                    setattr(merged, key, getattr(merged, key) + getattr(fold, key))
+            cross = merged.as_dict()
+            cross["threshold"] = [round(f.threshold, 4) for f in folds]
+            entry["two_fold_by_faq"] = cross
+        out[name] = entry
+    return out
+
+
+def pair_faq_ranks(queries: Sequence[EvalQuery], results: dict[str, dict[str, Result]]) -> dict:
+    """How hard the hard negatives are: where each mode ranks the FAQ the pair says is wrong."""
+    negatives = [q for q in queries if not q.positive]
+    out = {}
+    for mode in EVAL_MODES:
+        ranks = [first_relevant(results[mode][q.text].ranking, q.forbidden) for q in negatives]
+        out[mode] = {
+            "at_1": sum(1 for r in ranks if r == 1),
+            "in_top_5": sum(1 for r in ranks if r is not None and r <= 5),
+            "negatives": len(negatives),
+        }
+    return out
+
+
+# --- offline fusion variants (diagnosis only; the product's fusion is kb_search's) ---------------
+
+
+def fts_alternative(
+    texts: Iterable[str],
+    *,
+    namespace: str,
+    pk_to_external: dict[int, str],
+    normalization: int = 1,
+    limit: int = 50,
+    language: str = "en",
+) -> dict[str, Result]:
+    """kb_search's full-text candidates (same any-word tsquery, same scope) ranked by
+    ``ts_rank_cd(..., normalization)`` instead of the raw cover density (1 = divide by 1 + log(length))."""
+    config = services.fts_config(language)
+    out = {}
+    for text in dict.fromkeys(texts):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT c.id, c.article_id FROM knowledge_chunk c, {ANY_WORD_TSQUERY} q "  # noqa: S608 — fixed clauses
+                "WHERE c.namespace = %s AND c.search_vector @@ q "
+                "ORDER BY ts_rank_cd(c.search_vector, q, %s) DESC, c.id LIMIT %s",
+                [config, config, _clean(text), namespace, normalization, limit],
+            )
+            rows = cursor.fetchall()
+        chunks = [(chunk_id, pk_to_external[article_id], None) for chunk_id, article_id in rows]
+        out[text] = Result(ranking=list(dict.fromkeys(a for _, a, _ in chunks)), seconds=0.0, chunks=chunks)
+    return out
+
+
+def fuse(
+    vector: Result,
+    fts: Result,
+    *,
+    rrf_k: int = RRF_K,
+    weight_vector: float = 1.0,
+    level: str = "chunk",
+    depth: int = 50,
+) -> list[str]:
+    """Re-fuse the per-mode candidate lists. level="chunk" is what kb_search does (RRF over chunk
+    ranks, then best chunk per article); level="article" fuses each mode's article ranking instead."""
+    scores: dict = {}
+    order: dict = {}
+    if level == "chunk":
+        lists = [
+            (weight_vector, [c for c, _, _ in vector.chunks[:depth]]),
+            (1.0, [c for c, _, _ in fts.chunks[:depth]]),
+        ]
+        article_of = {c: a for c, a, _ in vector.chunks + fts.chunks}
+    else:
+        lists = [(weight_vector, vector.ranking), (1.0, fts.ranking)]
+        article_of = None
+    for weight, items in lists:
+        for rank, item in enumerate(items, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
+            order.setdefault(item, item if isinstance(item, int) else 0)
+    ranked = sorted(scores, key=lambda item: (-scores[item], order[item]))
+    if article_of is None:
+        return ranked
+    return list(dict.fromkeys(article_of[c] for c in ranked))
