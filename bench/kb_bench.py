@@ -69,6 +69,7 @@ import platform
 import random
 import re
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -1395,8 +1396,17 @@ def parse_args(argv=None):
     return args
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # Ctrl-C and SIGTERM must reach the cleanup (the bench database is dropped in `finally`): a process
+    # started in the background by a non-interactive shell inherits SIGINT as ignored, and
+    # `devservices exec` forwards SIGINT, then kills after 30 s.
+    signal.signal(signal.SIGINT, _terminate)
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.perf_counter()
     env = bench_env(dict(os.environ))
     django_setup(env)
