@@ -431,13 +431,14 @@ def make_texts(paragraphs: list[tuple[str, list[str]]], n: int, seed: int) -> li
     return texts
 
 
-def make_queries(questions: dict[str, list[str]], n: int, corpus: set[str], seed: int) -> tuple[list[str], dict]:
-    """``n`` user questions: half bitext customer requests, 30% stackfaq paraphrases, 20% banking77."""
+def make_queries(questions: dict[str, list[str]], n: int, corpus: set[str], seed: int) -> tuple[list, dict]:
+    """``n`` user questions as (text, source): half bitext customer requests, 30% stackfaq paraphrases,
+    20% banking77 (banking questions: the corpus has no banking articles, so these are off-topic asks)."""
     rng = random.Random(seed + 7)
     shares = {"bitext": 0.5, "stackfaq": 0.3, "banking77": 0.2}
     wanted = {name: round(n * share) for name, share in shares.items()}
     wanted["bitext"] += n - sum(wanted.values())
-    picked: list[str] = []
+    picked: list[tuple[str, str]] = []
     taken: set[str] = set()
     used: Counter = Counter()
     for name, count in wanted.items():
@@ -450,7 +451,7 @@ def make_queries(questions: dict[str, list[str]], n: int, corpus: set[str], seed
             if question in taken or question in corpus or len(question.split()) < 3:
                 continue
             taken.add(question)
-            picked.append(question)
+            picked.append((question, name))
             used[name] += 1
     rng.shuffle(picked)
     return picked, dict(used)
@@ -777,26 +778,40 @@ def plan_summary(lines: list[str]) -> dict:
     }
 
 
-def evaluate_size(n, ids_by_hash, vectors, queries, searched, load, builds, vacuum_s, sizes_mb) -> dict:
-    """Recall against the exact top-k, latency percentiles, the numpy cross-check of the exact search."""
+def evaluate_size(n, ids_by_hash, vectors, query_set, searched) -> dict:
+    """Recall against the exact top-k, how much similarity the misses cost, latency percentiles, recall by
+    query source, the worst queries, and the numpy cross-check of the exact search."""
+    texts, labels, queries = query_set
     exact = searched["ids"]["exact"]
     truth10 = [set(row[:K]) for row in exact]
     truth50 = [set(row[:APP_CANDIDATES]) for row in exact]
-    # numpy brute force over the same vectors, mapped to chunk ids by content hash
-    scores = queries @ vectors[:n].T
-    top = np.argsort(-scores, axis=1)[:, :K]
+    scores = queries @ vectors[:n].T  # cosine: the vectors are normalised
+    index_of = {chunk_id: j for j, chunk_id in enumerate(ids_by_hash)}
+    top = np.argsort(-scores, axis=1)[:, :K]  # numpy brute force, mapped to chunk ids by content hash
     numpy_agree = statistics.mean(
         len({ids_by_hash[j] for j in top[qi]} & truth10[qi]) / K for qi in range(len(queries))
     )
-    rows = {}
+    true_sim = [float(np.mean([scores[qi, index_of[c]] for c in exact[qi][:K]])) for qi in range(len(queries))]
+    rows, per_query = {}, {}
     for config in searched["configs"]:
         lat = searched["latency_ms"][config]
         got = searched["ids"][config]
         recall = [len(set(g[:K]) & t) / K for g, t in zip(got, truth10, strict=True)]
+        loss = [
+            true_sim[qi] - float(np.mean([scores[qi, index_of[c]] for c in got[qi][:K]])) if got[qi] else 1.0
+            for qi in range(len(queries))
+        ]
+        per_query[config] = recall
         row = {
             "recall_at_10": round(statistics.mean(recall), 4),
             "recall_min": round(min(recall), 2),
             "queries_below_0_9": sum(1 for r in recall if r < 0.9),
+            "cos_loss_mean": round(statistics.mean(loss), 4),
+            "cos_loss_max": round(max(loss), 4),
+            "recall_by_source": {
+                src: round(statistics.mean(r for r, lab in zip(recall, labels, strict=True) if lab == src), 3)
+                for src in sorted(set(labels))
+            },
             "p50_ms": rnd(percentile(lat, 50)),
             "p95_ms": rnd(percentile(lat, 95)),
             "p99_ms": rnd(percentile(lat, 99)),
@@ -818,21 +833,34 @@ def evaluate_size(n, ids_by_hash, vectors, queries, searched, load, builds, vacu
             config != "exact" and row["recall_at_10"] >= RECALL_TARGET and row["p95_ms"] <= P95_TARGET_MS
         )
         rows[config] = row
+    hnsw_configs = [c for c in searched["configs"] if c != "exact"]
+    worst = sorted(range(len(queries)), key=lambda qi: (per_query["app"][qi], per_query[hnsw_configs[0]][qi]))[:5]
     return {
         "n": n,
-        "load": load,
-        "index_builds": builds,
-        "vacuum_analyze_s": vacuum_s,
-        "sizes_mb": sizes_mb,
         "exact_vs_numpy_top10_agreement": round(numpy_agree, 4),
         "results": rows,
+        "worst_queries": [
+            {
+                "query": texts[qi],
+                "source": labels[qi],
+                "true_top10_mean_cos": round(true_sim[qi], 3),
+                "true_top1_cos": round(float(scores[qi, index_of[exact[qi][0]]]), 3),
+                "recall": {c: per_query[c][qi] for c in hnsw_configs},
+            }
+            for qi in worst
+        ],
+        "median_true_top10_cos_by_source": {
+            src: round(statistics.median(t for t, lab in zip(true_sim, labels, strict=True) if lab == src), 3)
+            for src in sorted(set(labels))
+        },
         "plans": searched["plans"],
     }
 
 
-def run_size(n, env, cache, corpus, queries_vec, titles, args) -> dict:
+def run_size(n, env, cache, corpus, query_set, titles, args) -> dict:
     from django.db import connection
 
+    query_texts, query_labels, queries_vec = query_set
     close_django_connections()
     log(f"N={n:,}: recreating {BENCH_DB_NAME} and migrating")
     migrate_s = recreate_and_migrate(env)
@@ -875,6 +903,21 @@ def run_size(n, env, cache, corpus, queries_vec, titles, args) -> dict:
                 conn.execute("SELECT pg_relation_size(%s::regclass)", [INDEX_NAME]).fetchone()[0] / 2**20
             ),
         }
+        toast = conn.execute(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'knowledge_chunk'"
+        ).fetchone()[0]
+        sizes_mb["toast"] = round(toast / 2**20)
+        storage = conn.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'knowledge_chunk'::regclass AND attname = 'embedding'"
+        ).fetchone()[0]
+        row_bytes = conn.execute(
+            "SELECT avg(pg_column_size(c.*))::int, avg(pg_column_size(embedding))::int FROM knowledge_chunk c"
+        ).fetchone()
+        storage_facts = {
+            "embedding_attstorage": storage,
+            "avg_row_bytes": row_bytes[0],
+            "avg_embedding_bytes": row_bytes[1],
+        }
         hashes = dict(conn.execute("SELECT content_hash, id FROM knowledge_chunk").fetchall())
     from knowledge import embeddings
 
@@ -884,7 +927,8 @@ def run_size(n, env, cache, corpus, queries_vec, titles, args) -> dict:
     searched = run_searches(queries_vec, args.ef_list, args.warmup)
     search_phase = clock.stop()
     connection.close()
-    result = evaluate_size(n, ids_by_hash, vectors, queries_vec, searched, load, builds, vacuum_s, sizes_mb)
+    result = evaluate_size(n, ids_by_hash, vectors, (query_texts, query_labels, queries_vec), searched)
+    result.update(load=load, index_builds=builds, vacuum_analyze_s=vacuum_s, sizes_mb=sizes_mb, storage=storage_facts)
     result["search_phase"] = search_phase
     for config, row in result["results"].items():
         log(
@@ -1065,8 +1109,9 @@ def label(config: str) -> str:
 
 def search_table(sizes_done: list[dict]) -> str:
     lines = [
-        "| N | search | recall@10 | min recall | queries < 0.9 | p50 ms | p95 ms | p99 ms | index used | target met |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| N | search | recall@10 | min recall | queries < 0.9 | cos loss mean / max | p50 ms | p95 ms | p99 ms | "
+        "index used | target met |",
+        "|---:|---|---:|---:|---:|---|---:|---:|---:|---|---|",
     ]
     for size in sizes_done:
         for config, row in size["results"].items():
@@ -1076,7 +1121,7 @@ def search_table(sizes_done: list[dict]) -> str:
                 recall += f" (top-50: {row['recall_at_50']:.3f})"
             lines.append(
                 f"| {size['n']:,} | {label(config)} | {recall} | {row['recall_min']:.1f} | "
-                f"{row['queries_below_0_9']} | "
+                f"{row['queries_below_0_9']} | {row['cos_loss_mean']:.4f} / {row['cos_loss_max']:.3f} | "
                 f"{fmt(row['p50_ms'], 2)} | {fmt(row['p95_ms'], 2)} | {fmt(row['p99_ms'], 2)} | "
                 f"{'HNSW' if row['plan']['uses_hnsw'] else 'no (' + row['plan']['scan'][:40] + ')'} | {met} |"
             )
@@ -1211,10 +1256,38 @@ def observations(sizes_done, skipped, ingestion, embed_summary, facts) -> list[s
         short = [c for c, r in size["results"].items() if r["short_results"]]
         if short:
             notes.append(f"- N={size['n']:,}: fewer than {K} rows returned by {', '.join(short)}.")
-        exact = size["results"]["exact"]
+        first = next(c for c in size["results"] if c.startswith("ef"))
+        by_source = ", ".join(
+            f"{src} {size['results'][first]['recall_by_source'][src]:.3f} / "
+            f"{size['results']['app']['recall_by_source'][src]:.3f} (median true top-10 cos {cos:.2f})"
+            for src, cos in size["median_true_top10_cos_by_source"].items()
+        )
         notes.append(
-            f"- N={size['n']:,}: exact search p95 {exact['p95_ms']:.1f} ms ({exact['plan']['scan']}); the heap is "
-            f"{size['sizes_mb']['table_heap']} MB + TOAST, shared_buffers is {facts['shared_buffers']}."
+            f"- N={size['n']:,}: recall@10 by query source at ef_search={first.removeprefix('ef')} / at the app's "
+            f"call: {by_source}."
+        )
+        worst = "; ".join(
+            f"“{w['query'][:70]}” ({w['source']}, true top-10 cos {w['true_top10_mean_cos']:.2f}, recall "
+            + "/".join(f"{r:.1f}" for r in w["recall"].values())
+            + ")"
+            for w in size["worst_queries"][:3]
+        )
+        notes.append(
+            f"- N={size['n']:,}: worst queries at the app's call (recall at "
+            f"{'/'.join(c.removeprefix('ef') for c in size['worst_queries'][0]['recall'])}): {worst}."
+        )
+        exact = size["results"]["exact"]
+        st, mb = size["storage"], size["sizes_mb"]
+        hits = (exact["plan"]["shared_hit"] or 0) + (exact["plan"]["shared_read"] or 0)
+        notes.append(
+            f"- N={size['n']:,}: exact search p95 {exact['p95_ms']:.1f} ms ({exact['plan']['scan']}, "
+            f"{hits:,} buffer accesses for {size['n']:,} rows = {hits / size['n']:.1f} per row). A chunk row averages "
+            f"{st['avg_row_bytes']:,} bytes, over the ~2 kB TOAST threshold; the embedding "
+            f"({st['avg_embedding_bytes']:,} bytes, storage "
+            f"{'EXTERNAL' if st['embedding_attstorage'] == 'e' else st['embedding_attstorage']}) ends up out of "
+            f"line: heap {mb['table_heap']} MB, TOAST {mb['toast']} MB. Every exact (non-index) "
+            "distance computation therefore fetches the vector through the TOAST index — the path the app uses for "
+            "non-public namespaces, which it searches exactly. The HNSW index keeps its own copy of the vectors."
         )
     if ingestion:
         notes.append(
@@ -1318,7 +1391,9 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   a numpy brute force over the same vectors, see the load table). The app's own call
   `_vector_candidates(limit={APP_CANDIDATES})` is what `kb_search` runs with its default `candidates=50`: ef_search =
   max(40, min(1000, 2 × 50)) = 100, LIMIT 50; its first 10 are compared with the true top 10 and all 50 with the
-  true top 50. {args.warmup} warm-up queries per configuration, then every query through every configuration in a
+  true top 50. *Min recall* / *queries < 0.9* are per query; *cos loss* = the mean cosine similarity of the true
+  top 10 minus that of the 10 returned, per query (mean and worst): what the misses cost (0 = replaced by equally
+  similar chunks). {args.warmup} warm-up queries per configuration, then every query through every configuration in a
   rotating order. Latency is client-side (BEGIN, SET LOCAL, query, fetch, COMMIT). pgvector 0.6 has no iterative
   index scan: an HNSW scan returns at most ef_search rows and any WHERE clause is applied after it. Here the
   filter is the index predicate (`is_public`) plus `namespace = 'default'`, which every public row satisfies, so no
@@ -1420,7 +1495,9 @@ def main(argv=None) -> int:
     n_max = max(args.sizes_list)
     corpus = make_texts(sources["paragraphs"], max(n_max, args.ingest_texts), args.seed)
     corpus_set = set(corpus)
-    queries, query_sources = make_queries(sources["questions"], args.queries, corpus_set, args.seed)
+    picked, query_sources = make_queries(sources["questions"], args.queries, corpus_set, args.seed)
+    queries = [text for text, _ in picked]
+    query_labels = [label for _, label in picked]
     word_counts = [len(t.split()) for t in corpus[:n_max]]
     corpus_info = {
         "distinct": len(set(corpus[:n_max])),
@@ -1475,7 +1552,9 @@ def main(argv=None) -> int:
     ingestion = None
     try:
         for n in ready:
-            sizes_done.append(run_size(n, env, cache, corpus, queries_vec, sources["titles"], args))
+            sizes_done.append(
+                run_size(n, env, cache, corpus, (queries, query_labels, queries_vec), sources["titles"], args)
+            )
         if not args.no_ingest:
             close_django_connections()
             if not sizes_done:
@@ -1484,8 +1563,11 @@ def main(argv=None) -> int:
     finally:
         close_django_connections()
         if not args.keep:
-            drop_database(env["DATABASE_URL"])
-            log(f"dropped {BENCH_DB_NAME}")
+            try:
+                drop_database(env["DATABASE_URL"])
+                log(f"dropped {BENCH_DB_NAME}")
+            except Exception as exc:  # report, do not mask the original error
+                log(f"could not drop {BENCH_DB_NAME} ({exc}); the next run drops and recreates it")
 
     import sentence_transformers
     import torch
