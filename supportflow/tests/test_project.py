@@ -77,3 +77,19 @@ def test_roles_exist_with_their_permissions():
     assert "assign_others_ticket" not in agent_perms
     assert "delete_ticket" not in agent_perms | manager_perms
     assert agent_perms < manager_perms
+
+
+def test_vendored_front_end_files_match_their_recorded_checksums():
+    import hashlib
+
+    vendor = ROOT / "static" / "vendor"
+    recorded = {}
+    for line in (vendor / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split(maxsplit=1)
+        recorded[name.removeprefix("./")] = digest
+    on_disk = {
+        str(path.relative_to(vendor)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in vendor.rglob("*")
+        if path.is_file() and path.name not in {"README", "SHA256SUMS"}
+    }
+    assert on_disk == recorded
