@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["supportflow.tests.fake_openai"]  # the fake_openai fixture, for every app's tests
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _close_pool_before_dropping_the_test_database(django_db_setup):

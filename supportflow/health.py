@@ -2,7 +2,8 @@
 
 ``/healthz`` answers as long as the process serves requests; ``/readyz`` checks the parts a request
 needs (database, Redis) and names the failing one with a 503, so a load balancer or compose can hold
-traffic back without anyone reading a traceback.
+traffic back without anyone reading a traceback. With an LLM endpoint configured, ``info.llm``
+shows its circuit breaker (an open breaker is not a failure: the local provider takes over).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
+
+from supportflow import llm
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,20 @@ def _check_redis() -> str:
 CHECKS = {"database": _check_database, "redis": _check_redis}
 
 
+def _llm_info() -> str | None:
+    """The LLM endpoint's circuit breaker, when an endpoint is configured (``None`` with the local
+    provider only). Informational: an open breaker means the local provider answers instead, so the
+    service stays ready."""
+    if llm.provider_for("reply") == "local":
+        return None
+    state = llm.breaker.status()["state"]
+    if state == "open":
+        return "openai: breaker open, falling back to local"
+    if state == "half_open":
+        return "openai: breaker half-open, probing"
+    return "openai: closed"
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -61,6 +78,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body = {"status": "ok" if not failing else "unavailable", "checks": results}
     if failing:
         body["failing"] = failing
+    try:
+        llm_info = _llm_info()
+    except Exception as exc:  # information only: it never decides readiness
+        logger.warning("readiness info llm failed: %s", exc)
+        llm_info = f"unknown ({type(exc).__name__})"
+    if llm_info:
+        body["info"] = {"llm": llm_info}
     return JsonResponse(body, status=503 if failing else 200)
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SF_DATA_DIR", BASE_DIR / ".data"))
@@ -168,21 +169,66 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task whose worker died is redelivered after this long (seconds); ETAs must stay below it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A customer waits on ``ai`` tasks; beat work goes to ``housekeeping``. A worker consumes every queue
+# below unless started with ``-Q``; give ``ai`` its own workers to keep answers fast under load.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("ai"), Queue("housekeeping"), Queue("celery"))
+CELERY_TASK_ROUTES = {
+    "tickets.tasks.process_message": {"queue": "ai"},
+    "knowledge.tasks.*": {"queue": "ai"},
+    "tickets.tasks.*": {"queue": "housekeeping"},
+}
 
-# --- AI providers (the pipeline itself comes with the AI issue).
+# AI pipeline housekeeping and retention (days; 0 = never).
+AUTO_CLOSE_RESOLVED_DAYS = env.int("AUTO_CLOSE_RESOLVED_DAYS", default=7)
+RETENTION_AI_DETAILS_DAYS = env.int("RETENTION_AI_DETAILS_DAYS", default=90)
+RETENTION_CLOSED_TICKETS_DAYS = env.int("RETENTION_CLOSED_TICKETS_DAYS", default=0)
+# Hosts (besides ALLOWED_HOSTS) that AI replies may link to, e.g. a public docs site.
+AI_ALLOWED_LINK_HOSTS = env.list("AI_ALLOWED_LINK_HOSTS", default=[])
+# How long one worker holds a customer message (above the task's hard time limit, 140 s).
+AI_MESSAGE_LOCK_SECONDS = env.int("AI_MESSAGE_LOCK_SECONDS", default=150)
+
+# --- AI providers (see supportflow/llm). `openai` is any OpenAI-compatible endpoint (OpenAI, Groq,
+# vLLM, Ollama: a base URL alone is enough for keyless local servers); `local` needs no network and
+# is also the fallback whenever the endpoint fails or its circuit breaker is open.
 OPENAI_API_KEY = env_secret("OPENAI_API_KEY", default="") or ""
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
-LLM_PROVIDER = env("LLM_PROVIDER", default="openai" if OPENAI_API_KEY else "local")
+LLM_PROVIDER = env("LLM_PROVIDER", default="openai" if OPENAI_API_KEY or OPENAI_BASE_URL else "local")
+if LLM_PROVIDER not in ("openai", "local"):
+    raise ImproperlyConfigured(f"LLM_PROVIDER must be 'openai' or 'local', not {LLM_PROVIDER!r}.")
+LLM_MODEL_TRIAGE = env("LLM_MODEL_TRIAGE", default="gpt-4o-mini")
+LLM_MODEL_REPLY = env("LLM_MODEL_REPLY", default="gpt-4o-mini")
+# The SDK's own default is 600 s and 2 retries; ours is one short timeout and one retry layer.
+LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=10.0)
+LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=3)
+LLM_RETRY_BASE_S = env.float("LLM_RETRY_BASE_S", default=0.5)
+# A server asking us to wait longer than this (Retry-After) is given up on at once.
+LLM_RETRY_MAX_WAIT_S = env.float("LLM_RETRY_MAX_WAIT_S", default=20.0)
+# {"model": {"input": USD per 1M tokens, "output": USD per 1M tokens}}, over the built-in table.
+LLM_PRICES = env.json("LLM_PRICES", default={})
+if not isinstance(LLM_PRICES, dict) or not all(
+    isinstance(price, dict) and {"input", "output"} <= price.keys() for price in LLM_PRICES.values()
+):
+    raise ImproperlyConfigured('LLM_PRICES must look like {"model": {"input": 0.15, "output": 0.6}}.')
+# Circuit breaker, shared by all processes in Redis (the cache's Redis unless LLM_BREAKER_REDIS_URL).
+LLM_BREAKER_FAILURES = env.int("LLM_BREAKER_FAILURES", default=5)
+LLM_BREAKER_WINDOW_S = env.float("LLM_BREAKER_WINDOW_S", default=60.0)
+LLM_BREAKER_COOLDOWN_S = env.float("LLM_BREAKER_COOLDOWN_S", default=30.0)
+LLM_BREAKER_REDIS_URL = env("LLM_BREAKER_REDIS_URL", default="") or None
+LLM_BREAKER_KEY_PREFIX = env("LLM_BREAKER_KEY_PREFIX", default="sf:llm:breaker:")
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 
 # --- Feature flags (all from the environment).
 FEATURE_AI_AUTO_REPLY = env.bool("FEATURE_AI_AUTO_REPLY", default=True)
+# Off: customer messages are not sent to the AI pipeline at all (no triage, no drafts).
+FEATURE_AI_PIPELINE = env.bool("FEATURE_AI_PIPELINE", default=True)
 # When off, agents only see tickets of their own departments (plus unrouted ones and their own).
 FEATURE_AGENTS_SEE_ALL_DEPARTMENTS = env.bool("FEATURE_AGENTS_SEE_ALL_DEPARTMENTS", default=False)
 
