@@ -57,7 +57,14 @@ def embed(texts: list[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
 
 
 def embed_query(text: str) -> list[float]:
-    return embed([text])[0].tolist()
+    """One text's vector. Cached per process: one message is embedded by the guard, retrieval and
+    the answer step in turn, and a customer typing sends the same prefix to suggestions again."""
+    return list(_embed_query_cached(model_name(), text))
+
+
+@lru_cache(maxsize=1024)
+def _embed_query_cached(name: str, text: str) -> tuple[float, ...]:
+    return tuple(embed([text])[0].tolist())
 
 
 def content_hash(text: str) -> str:

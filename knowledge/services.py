@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -166,6 +167,19 @@ def article_reindex(*, article_id: int) -> int:
             )
         Article.objects.filter(pk=article.pk).update(indexed_at=timezone.now())
     return len(missing)
+
+
+def article_reindex_stale(*, limit: int = 200) -> int:
+    """Re-index articles changed since their last indexing (or never indexed): catches a save whose
+    on-commit re-index was lost (worker down, broker full). Nightly beat; idempotent. Returns articles."""
+    stale = Article.objects.filter(Q(indexed_at__isnull=True) | Q(updated_at__gt=F("indexed_at"))).values_list(
+        "pk", flat=True
+    )
+    done = 0
+    for pk in list(stale[:limit]):
+        article_reindex(article_id=pk)
+        done += 1
+    return done
 
 
 @dataclass

@@ -24,3 +24,9 @@ def reindex_article(article_id: int) -> int:
 def run_ingest_job(job_id: int) -> None:
     """Ingest an admin upload, file by file, recording progress. Re-running resumes where it stopped."""
     services.ingest_job_run(job_id=job_id)
+
+
+@shared_task(soft_time_limit=1800, time_limit=1900)
+def reindex_stale_articles() -> int:
+    """Nightly: re-index articles changed since they were last indexed (a lost on-commit re-index)."""
+    return services.article_reindex_stale()

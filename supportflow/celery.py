@@ -5,9 +5,27 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportflow.settings")
 
 app = Celery("supportflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _warm_up(**kwargs) -> None:
+    """Pay the one-time costs before the first customer waits: the embedding model, the structured-output
+    schemas (compiled on first use). A failure here is logged; the first task then pays instead."""
+    import logging
+
+    try:
+        from knowledge import embeddings
+        from supportflow import llm
+        from tickets.ai import answer, pipeline
+
+        embeddings.get_model()
+        llm.warm_up(pipeline.TriageOut, answer.GeneratedAnswer)
+    except Exception:
+        logging.getLogger(__name__).warning("worker warm-up failed", exc_info=True)

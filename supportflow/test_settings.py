@@ -14,3 +14,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BROKER_URL = CELERY_RESULT_BACKEND = redis_db_url(REDIS_URL, 10)
 CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 11)  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_db_url(REDIS_URL, 12)  # noqa: F405
+
+# Tests that exercise the AI pipeline switch it on; elsewhere stored messages are not enqueued.
+FEATURE_AI_PIPELINE = False

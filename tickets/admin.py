@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -21,17 +22,49 @@ from tickets import selectors, services
 from tickets.forms import AgentReplyForm, EscalateForm
 from tickets.models import (
     AgentProfile,
+    AIDraft,
     AIRun,
     Customer,
     Department,
+    EscalationRule,
     SLAPolicy,
     SLATarget,
     Ticket,
     TicketEvent,
+    TriageModel,
 )
 
 Status = Ticket.Status
 User = get_user_model()
+AI_PANEL = "admin/tickets/ticket/ai_panel.html"
+
+
+def llm_status() -> str:
+    """One line for agents: which provider answers and whether the circuit breaker is open."""
+    try:
+        from supportflow import llm
+
+        provider = llm.provider_for("reply")
+        if provider != "openai":
+            return "Provider: local (no external LLM configured)."
+        state = llm.breaker.status().get("state", "closed")
+    except Exception:  # the panel must render even if the LLM module or Redis is unwell
+        return "Provider status unavailable."
+    if state == "closed":
+        return "Provider: openai-compatible endpoint (healthy)."
+    return (
+        f"Provider: openai-compatible endpoint — circuit breaker {state.replace('_', '-')}: the local provider answers."
+    )
+
+
+def ai_panel_context(user, ticket: Ticket) -> dict:
+    draft = ticket.ai_drafts.filter(status=AIDraft.Status.PENDING).order_by("-created_at").first()
+    return {
+        "ticket": ticket,
+        "draft": draft,
+        "llm_status": llm_status(),
+        "can_reply": ticket.status != Status.CLOSED and user is not None and user.has_perm("tickets.add_message"),
+    }
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -333,6 +366,11 @@ class TicketAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.passages_view),
                 name="tickets_ticket_passages",
             ),
+            path(
+                "<int:ticket_id>/ai/",
+                self.admin_site.admin_view(self.ai_view),
+                name="tickets_ticket_ai",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -366,6 +404,36 @@ class TicketAdmin(admin.ModelAdmin):
         query = " ".join(reversed(turns)) or ticket.subject
         hits = kb_search(query, k=5, language=ticket.language or "en")
         return TemplateResponse(request, "admin/tickets/ticket/passages.html", {"hits": hits})
+
+    def ai_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        """The AI panel: triage with confidences and the waiting draft; POST uses, edits or discards it."""
+        ticket = selectors.ticket_get_for_user(user=request.user, pk=ticket_id)
+        context: dict = {}
+        if request.method == "POST":
+            if not (self.has_change_permission(request, ticket) and request.user.has_perm("tickets.add_message")):
+                return HttpResponse("You may not reply to this ticket.", status=403)
+            draft = get_object_or_404(AIDraft, pk=request.POST.get("draft") or 0, ticket=ticket)
+            action = request.POST.get("action")
+            if action == "edit":
+                form = AgentReplyForm(initial={"body": draft.body, "draft": draft.pk})
+                return TemplateResponse(
+                    request,
+                    "admin/tickets/ticket/reply_form.html",
+                    {"reply_form": form, "original": ticket, "request": request},
+                )
+            try:
+                if action == "use":
+                    services.ai_draft_use(draft=draft, actor=request.user)
+                    context["note"] = "Draft sent to the customer."
+                elif action == "discard":
+                    services.ai_draft_discard(draft=draft, actor=request.user)
+                    context["note"] = "Draft discarded."
+                else:
+                    return HttpResponse("Unknown action; use, edit or discard.", status=400)
+            except services.TicketRuleError as exc:
+                context["error"] = str(exc)
+            ticket.refresh_from_db()
+        return TemplateResponse(request, AI_PANEL, {**ai_panel_context(request.user, ticket), **context})
 
     # --- the ticket page
 
@@ -404,6 +472,7 @@ class TicketAdmin(admin.ModelAdmin):
                 thread=selectors.ticket_thread(ticket=obj, include_internal=True),
                 escalate_form=EscalateForm(),
                 ticket_actions=self._available_actions(request, obj),
+                ai=ai_panel_context(request.user, obj),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -424,14 +493,23 @@ class TicketAdmin(admin.ModelAdmin):
         if not form.is_valid():
             return None
         try:
-            services.message_create(
-                ticket=ticket,
-                author_kind="agent",
-                author_user=request.user,
-                body=form.cleaned_data["body"],
-                is_internal=form.cleaned_data["is_internal"],
-                set_status=form.cleaned_data["then_status"] or None,
-            )
+            draft_id = form.cleaned_data.get("draft")
+            if draft_id:
+                draft = get_object_or_404(AIDraft, pk=draft_id, ticket=ticket)
+                services.ai_draft_use(draft=draft, actor=request.user, body=form.cleaned_data["body"])
+                if form.cleaned_data["then_status"]:
+                    services.ticket_change_status(
+                        ticket=ticket, to_status=form.cleaned_data["then_status"], actor=request.user
+                    )
+            else:
+                services.message_create(
+                    ticket=ticket,
+                    author_kind="agent",
+                    author_user=request.user,
+                    body=form.cleaned_data["body"],
+                    is_internal=form.cleaned_data["is_internal"],
+                    set_status=form.cleaned_data["then_status"] or None,
+                )
         except services.TicketRuleError as exc:
             form.add_error(None, str(exc))
             return None
@@ -565,6 +643,55 @@ class AIRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """AI records are evidence: nobody edits them in the console."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AIDraft)
+class AIDraftAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "ticket", "status", "confidence", "provider", "model", "used_by")
+    list_filter = ("status", "provider")
+    list_select_related = ("ticket", "used_by")
+    search_fields = ("=ticket__reference",)
+    exclude = ("gate",)
+    readonly_fields = ("gate_display",)
+
+    def get_queryset(self, request):
+        visible = selectors.ticket_queryset_for_user(user=request.user)
+        return super().get_queryset(request).filter(ticket__in=visible.values("pk"))
+
+    @admin.display(description="Gate")
+    def gate_display(self, draft: AIDraft) -> str:
+        import json
+
+        return format_html("<pre>{}</pre>", json.dumps(draft.gate, indent=2, ensure_ascii=False))
+
+
+@admin.register(EscalationRule)
+class EscalationRuleAdmin(admin.ModelAdmin):
+    """When the AI must hand over: data managers edit, checked in order on every customer message."""
+
+    list_display = ("order", "name", "condition", "value", "reason", "set_priority", "is_active")
+    list_display_links = ("name",)
+    list_editable = ("order", "is_active")
+    list_filter = ("is_active", "condition")
+
+
+@admin.register(TriageModel)
+class TriageModelAdmin(ReadOnlyAdmin):
+    list_display = ("version", "is_active", "algorithm", "embedding_model", "trained_on", "metrics", "created_at")
+    exclude = ("weights",)
 
 
 class AgentProfileInline(admin.StackedInline):

@@ -15,6 +15,7 @@ class TicketsConfig(AppConfig):
         # Permissions are created by post_migrate too; run after them (and after every migrate).
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="tickets.sync_roles")
 
-        from tickets import realtime, services
+        from tickets import realtime, services, tasks
 
         services.register_on_commit_hook(realtime.on_ticket_change)
+        services.register_on_commit_hook(tasks.enqueue_on_customer_message)

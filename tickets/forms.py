@@ -26,11 +26,14 @@ class AgentReplyForm(forms.Form):
     )
     is_internal = forms.BooleanField(label="Internal note (agents only, never sent to the customer)", required=False)
     then_status = forms.ChoiceField(label="Then", choices=THEN_CHOICES, required=False)
+    draft = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("is_internal") and cleaned.get("then_status"):
             raise forms.ValidationError("An internal note does not change the status; send it alone.")
+        if cleaned.get("is_internal") and cleaned.get("draft"):
+            raise forms.ValidationError("A draft reply goes to the customer; untick 'internal note' to send it.")
         return cleaned
 
 

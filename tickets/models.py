@@ -137,6 +137,9 @@ class AgentProfile(models.Model):
     departments = models.ManyToManyField(Department, related_name="agents", blank=True)
     max_open_tickets = models.PositiveSmallIntegerField(default=20, help_text="Capacity used by automatic assignment.")
     is_available = models.BooleanField(default=True)
+    last_assigned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Breaks ties in automatic assignment (round robin)."
+    )
 
     def __str__(self) -> str:
         return self.user.get_username()

@@ -91,6 +91,19 @@ def broadcast_status(ticket_id: int) -> None:
     send_html((customer_group(ticket_id), render_status(ticket)))
 
 
+def broadcast_ai_panel(ticket_id: int) -> None:
+    """A new AI draft: agents on the ticket page reload the AI panel. What goes over the socket is only
+    a placeholder that fetches it, so each agent gets it with their own rights and CSRF token."""
+    from django.urls import reverse
+
+    url = reverse("admin:tickets_ticket_ai", args=[ticket_id])
+    html = (
+        f'<section id="sf-ai" class="sf-ai" hx-swap-oob="true" hx-get="{url}" hx-trigger="load" '
+        'hx-swap="outerHTML"><p class="sf-meta">Loading the AI draft…</p></section>'
+    )
+    send_html((agent_group(ticket_id), html))
+
+
 def ai_status(ticket_id: int, *, working: bool) -> None:
     """Hook for the AI pipeline (runs in a Celery worker): show or clear 'the assistant is working'."""
     text = "The assistant is preparing an answer…" if working else ""
@@ -108,5 +121,7 @@ def on_ticket_change(kind: str, **payload) -> None:
             broadcast_message(payload["message_id"], payload.get("message"))
         elif kind in {"ticket.status_changed", "ticket.rated"}:
             broadcast_status(payload["ticket_id"])
+        elif kind == "ai.drafted":
+            broadcast_ai_panel(payload["ticket_id"])
     except Exception:
         logger.exception("live delivery of %s failed (stored; clients will resync)", kind)

@@ -16,12 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from tickets import sla
 from tickets.models import (
     ActorKind,
+    AgentProfile,
+    AIDraft,
     AIRun,
     Customer,
     Department,
@@ -497,6 +499,42 @@ def ticket_assign(
 
 
 @transaction.atomic
+def ticket_auto_assign(*, ticket: Ticket) -> AbstractBaseUser | None:
+    """Give an unassigned ticket to the least-loaded available agent of its department.
+
+    Load = the agent's active tickets (new, open, pending); agents at their capacity are skipped; ties
+    go to whoever was assigned longest ago (round robin). The department's agent profiles are locked
+    in a fixed order for the decision, so two workers assigning at once cannot both pick the same
+    last free slot. Returns the assignee, or ``None`` when nobody is free (the ticket waits in the queue).
+    """
+    ticket = _locked(ticket)
+    if ticket.assignee_id or ticket.department_id is None or not ticket.is_active:
+        return ticket.assignee
+    profiles = list(
+        AgentProfile.objects.select_for_update(of=("self",))
+        .filter(departments=ticket.department_id, is_available=True, user__is_active=True)
+        .select_related("user")
+        .order_by("pk")
+    )
+    profiles = [p for p in profiles if user_is_agent(p.user)]
+    if not profiles:
+        return None
+    loads = dict(
+        Ticket.objects.filter(assignee__in=[p.user_id for p in profiles], status__in=Ticket.ACTIVE_STATUSES)
+        .values_list("assignee")
+        .annotate(n=Count("pk"))
+    )
+    free = [p for p in profiles if loads.get(p.user_id, 0) < p.max_open_tickets]
+    if not free:
+        return None
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    chosen = min(free, key=lambda p: (loads.get(p.user_id, 0), p.last_assigned_at or epoch, p.pk))
+    ticket_assign(ticket=ticket, assignee=chosen.user)
+    AgentProfile.objects.filter(pk=chosen.pk).update(last_assigned_at=timezone.now())
+    return chosen.user
+
+
+@transaction.atomic
 def ticket_escalate(
     *,
     ticket: Ticket,
@@ -630,6 +668,120 @@ def ticket_update_triage(
     return ticket
 
 
+@transaction.atomic
+def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> Ticket:
+    """The AI's triage: the fields it may set (see ``tickets.ai.pipeline._apply_triage``) and the full
+    details (confidences, signals, model version) kept on the ticket for agents and analytics."""
+    ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, **fields)
+    Ticket.objects.filter(pk=ticket.pk).update(triage=details)
+    ticket.triage = details
+    _event(
+        ticket,
+        TicketEvent.Kind.AI_TRIAGED,
+        actor_kind=ActorKind.AI,
+        to_value=details.get("category", ""),
+        note=f"{details.get('provider', '')} {details.get('model', '')}".strip(),
+    )
+    return ticket
+
+
+HANDOVER_NOTICE = "I've passed this to our {team} team; a person will reply here as soon as possible."
+
+
+@transaction.atomic
+def ai_reply_record(
+    *,
+    ticket: Ticket,
+    in_reply_to: Message,
+    body: str,
+    citations: list,
+    confidence: float,
+    provider: str,
+    model: str,
+    gate: dict,
+    send: bool,
+    escalation_reason: str,
+    escalation_priority: str | None = None,
+) -> str:
+    """Store the AI's answer to ``in_reply_to`` once, then send it or hand the ticket to a human.
+
+    Sent: an AI message with its sources (pushed live on commit). Not sent: the draft waits for an
+    agent, the ticket is escalated (once) with the reason and assigned if someone is free, and the
+    customer is told a person will reply. Returns ``sent``, ``escalated``, ``done`` (already
+    recorded: a rerun) or ``closed``.
+    """
+    try:
+        with transaction.atomic():
+            draft = AIDraft.objects.create(
+                ticket=ticket,
+                in_reply_to=in_reply_to,
+                body=body,
+                citations=citations,
+                confidence=max(0.0, min(1.0, confidence)),
+                provider=provider,
+                model=model,
+                gate=gate,
+                status=AIDraft.Status.SENT if send else AIDraft.Status.PENDING,
+            )
+    except IntegrityError:
+        return "done"
+    ticket = _locked(ticket)
+    now = timezone.now()
+    if ticket.status == Status.CLOSED:
+        AIDraft.objects.filter(pk=draft.pk).update(status=AIDraft.Status.DISCARDED, decided_at=now)
+        return "closed"
+    if send:
+        message = message_create(
+            ticket=ticket,
+            author_kind=AuthorKind.AI,
+            body=body,
+            ai_confidence=draft.confidence,
+            citations=citations,
+        )
+        AIDraft.objects.filter(pk=draft.pk).update(sent_message=message, decided_at=now)
+        _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=f"confidence {confidence:.2f}")
+        return "sent"
+    _event(ticket, TicketEvent.Kind.AI_DRAFTED, actor_kind=ActorKind.AI, note=escalation_reason)
+    if not ticket.escalated:
+        ticket = ticket_escalate(
+            ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority
+        )
+        team = ticket.department.name if ticket.department else "support"
+        message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=HANDOVER_NOTICE.format(team=team))
+    elif escalation_priority:
+        ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, priority=escalation_priority)
+    ticket_auto_assign(ticket=ticket)
+    _notify("ai.drafted", ticket_id=ticket.pk, draft_id=draft.pk)
+    return "escalated"
+
+
+@transaction.atomic
+def ai_draft_use(*, draft: AIDraft, actor: AbstractBaseUser, body: str | None = None) -> Message:
+    """An agent sends the AI's draft (as written, or edited) as their own reply, with its sources."""
+    locked = AIDraft.objects.select_for_update().get(pk=draft.pk)
+    if locked.status != AIDraft.Status.PENDING:
+        raise TicketRuleError("This draft was already used or discarded.")
+    message = message_create(
+        ticket=locked.ticket,
+        author_kind=AuthorKind.AGENT,
+        author_user=actor,
+        body=locked.body if body is None else body,
+        citations=locked.citations,
+    )
+    AIDraft.objects.filter(pk=locked.pk).update(
+        status=AIDraft.Status.USED, used_by=actor, sent_message=message, decided_at=timezone.now()
+    )
+    return message
+
+
+@transaction.atomic
+def ai_draft_discard(*, draft: AIDraft, actor: AbstractBaseUser) -> None:
+    if not AIDraft.objects.filter(pk=draft.pk, status=AIDraft.Status.PENDING).update(
+        status=AIDraft.Status.DISCARDED, used_by=actor, decided_at=timezone.now()
+    ):
+        raise TicketRuleError("This draft was already used or discarded.")
+
+
 # --- CSAT -----------------------------------------------------------------------------------------
 
 
@@ -731,6 +883,19 @@ def ai_run_begin(
         return AIRun.objects.get(key=key), False
 
 
+def ai_run_reclaim(*, run: AIRun) -> bool:
+    """Take over a run that never finished (its worker died) or failed, to try once more.
+
+    A succeeded run is never reclaimed (its result is reused). Two workers on the same message are
+    kept apart by the pipeline's per-message lock, not here."""
+    return (
+        AIRun.objects.filter(pk=run.pk, status__in=[AIRun.Status.PENDING, AIRun.Status.FAILED]).update(
+            status=AIRun.Status.PENDING, finished_at=None
+        )
+        == 1
+    )
+
+
 @transaction.atomic
 def ai_run_finish(
     *,
@@ -742,20 +907,152 @@ def ai_run_finish(
     latency_ms: int | None = None,
     error: str = "",
     model: str | None = None,
+    attempts: int = 1,
+    meta: dict | None = None,
 ) -> AIRun:
-    """Record the outcome once (a pending run only) and add its cost to the ticket's AI cost."""
+    """Record the outcome once (a pending run only) and add its cost to the ticket's AI cost.
+
+    ``meta`` keeps what the run produced (e.g. the triage fields), so a rerun of the same work reuses
+    it instead of paying for the call again."""
     cost = Decimal(str(cost))
     updated = AIRun.objects.filter(pk=run.pk, status=AIRun.Status.PENDING).update(
         status=AIRun.Status.SUCCEEDED if succeeded else AIRun.Status.FAILED,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-        cost=cost,
+        tokens_in=F("tokens_in") + tokens_in,
+        tokens_out=F("tokens_out") + tokens_out,
+        cost=F("cost") + cost,
         latency_ms=latency_ms,
         error=error[:5000],
+        attempts=F("attempts") + attempts,
         finished_at=timezone.now(),
         **({"model": model} if model else {}),
+        **({"meta": meta} if meta is not None else {}),
     )
     if updated and run.ticket_id and cost:
         Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
     run.refresh_from_db()
     return run
+
+
+# --- AI housekeeping (beat) -----------------------------------------------------------------------
+
+
+def ai_acknowledge(*, ticket: Ticket, in_reply_to: Message, gate: dict) -> str:
+    """Record that a customer message needed no answer ("thanks, that worked"): the decision is kept
+    like any other, so the stalled-message sweep knows it was handled."""
+    try:
+        with transaction.atomic():
+            AIDraft.objects.create(
+                ticket=ticket,
+                in_reply_to=in_reply_to,
+                body="",
+                confidence=0.0,
+                provider="local",
+                gate={**gate, "acknowledged": True},
+                status=AIDraft.Status.DISCARDED,
+                decided_at=timezone.now(),
+            )
+    except IntegrityError:
+        return "done"
+    return "acknowledged"
+
+
+STALLED_AFTER = dt.timedelta(minutes=3)
+STALLED_WINDOW = dt.timedelta(days=1)
+MAX_REQUEUES = 3
+
+
+def ai_requeue_stalled(*, now: dt.datetime | None = None) -> int:
+    """Find the latest customer message of each active ticket that has no AI decision although it is
+    older than a worker could take, and enqueue it again; after ``MAX_REQUEUES`` give it to a human.
+
+    The broker redelivers a task whose worker was killed only after its visibility timeout (1 h); this
+    sweep (every minute) brings that down to minutes. A message being worked on holds the pipeline's
+    lock and is skipped; the pipeline is idempotent, so a requeue never sends twice.
+    """
+    from django.core.cache import cache
+
+    now = now or timezone.now()
+    latest = (
+        Message.objects.filter(
+            author_kind=AuthorKind.CUSTOMER,
+            is_internal=False,
+            created_at__lt=now - STALLED_AFTER,
+            created_at__gt=now - STALLED_WINDOW,
+            ticket__status__in=Ticket.ACTIVE_STATUSES,
+            ai_draft__isnull=True,
+        )
+        .order_by("ticket_id", "-seq")
+        .distinct("ticket_id")
+        .values_list("pk", "ticket_id", "seq")
+    )
+    requeued = 0
+    for message_id, ticket_id, seq in list(latest[:500]):
+        if Message.objects.filter(ticket_id=ticket_id, author_kind=AuthorKind.CUSTOMER, seq__gt=seq).exists():
+            continue
+        if cache.get(f"sf:ai:message:{message_id}") is not None:
+            continue
+        attempts = cache.get_or_set(f"sf:ai:requeued:{message_id}", 0, timeout=2 * 86400)
+        if attempts >= MAX_REQUEUES:
+            ticket = Ticket.objects.get(pk=ticket_id)
+            if not ticket.escalated:
+                ticket_escalate(ticket=ticket, reason="The AI could not process this message", actor_kind=ActorKind.AI)
+                ticket_auto_assign(ticket=ticket)
+            continue
+        cache.incr(f"sf:ai:requeued:{message_id}")
+        from tickets.tasks import process_message
+
+        process_message.delay(message_id)
+        requeued += 1
+    return requeued
+
+
+def ticket_auto_close(*, now: dt.datetime | None = None) -> int:
+    """Close tickets resolved for ``AUTO_CLOSE_RESOLVED_DAYS`` (0 = never). Each in its own transaction,
+    re-checked under the row lock, so a customer reopening at the same moment wins."""
+    days = getattr(settings, "AUTO_CLOSE_RESOLVED_DAYS", 7)
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=days)
+    closed = 0
+    for pk in list(
+        Ticket.objects.filter(status=Status.RESOLVED, resolved_at__lt=cutoff).values_list("pk", flat=True)[:2000]
+    ):
+        with transaction.atomic():
+            ticket = _locked(Ticket(pk=pk))
+            if ticket.status != Status.RESOLVED or ticket.resolved_at is None or ticket.resolved_at >= cutoff:
+                continue
+            changed = _transition(ticket, Status.CLOSED, now=now, actor=None, note=f"Resolved for {days} days")
+            ticket.save(update_fields=sorted({*changed, "updated_at"}))
+            _event(ticket, TicketEvent.Kind.AUTO_CLOSED, note=f"Resolved for {days} days")
+            _notify("ticket.status_changed", ticket_id=pk, status=Status.CLOSED)
+            closed += 1
+    return closed
+
+
+def retention_purge(*, now: dt.datetime | None = None) -> dict:
+    """Apply the retention settings: AI call details (``RETENTION_AI_DETAILS_DAYS``) and closed
+    tickets with everything in them (``RETENTION_CLOSED_TICKETS_DAYS``, 0 = keep). Idempotent."""
+    now = now or timezone.now()
+    out = {"ai_runs_cleared": 0, "drafts_deleted": 0, "tickets_deleted": 0}
+    details_days = getattr(settings, "RETENTION_AI_DETAILS_DAYS", 90)
+    if details_days > 0:
+        cutoff = now - dt.timedelta(days=details_days)
+        out["ai_runs_cleared"] = (
+            AIRun.objects.filter(created_at__lt=cutoff).exclude(meta={}, error="").update(meta={}, error="")
+        )
+        out["drafts_deleted"] = AIDraft.objects.filter(
+            created_at__lt=cutoff,
+            status__in=[AIDraft.Status.PENDING, AIDraft.Status.DISCARDED],
+            ticket__status=Status.CLOSED,
+        ).delete()[0]
+    ticket_days = getattr(settings, "RETENTION_CLOSED_TICKETS_DAYS", 0)
+    if ticket_days > 0:
+        cutoff = now - dt.timedelta(days=ticket_days)
+        for pk in list(
+            Ticket.objects.filter(status=Status.CLOSED, closed_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+        ):
+            with transaction.atomic():
+                Ticket.objects.filter(pk=pk).delete()
+                out["tickets_deleted"] += 1
+    return out

@@ -1,21 +1,81 @@
-"""Celery tasks of the tickets app: thin wrappers over services."""
+"""Celery tasks of the tickets app: thin wrappers over services.
+
+Queues: ``ai`` (a customer waits on these) and ``housekeeping`` (beat work), so a slow sweep never
+delays an answer when each has its own workers. Time limits stay far below the broker's visibility
+timeout (1 h), and ``acks_late`` + reject-on-worker-lost (settings) requeue a task whose worker died.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
-from django.db import OperationalError
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from tickets import services
 
+logger = logging.getLogger(__name__)
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
 
 @shared_task(
-    autoretry_for=(OperationalError,),
-    retry_backoff=5,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=60,
-    time_limit=90,
-)
+    autoretry_for=TRANSIENT, retry_backoff=2, retry_jitter=True, max_retries=5,
+    soft_time_limit=120, time_limit=140,
+)  # fmt: skip
+def process_message(message_id: int) -> str:
+    """Triage and answer (or hand over) one customer message. Idempotent: one reply per message."""
+    from tickets.ai.pipeline import process_message as run
+
+    return run(message_id=message_id)
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=5, retry_jitter=True, max_retries=3,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
 def sla_sweep() -> int:
     """Flag SLA breaches (beat, every minute). Idempotent: a breach is flagged once."""
     return services.ticket_sla_sweep()
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def ai_recover_stalled() -> int:
+    """Re-enqueue customer messages the AI never finished (a worker died and its task is not back yet)."""
+    return services.ai_requeue_stalled()
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def auto_close_resolved() -> int:
+    """Close tickets resolved more than ``AUTO_CLOSE_RESOLVED_DAYS`` ago."""
+    return services.ticket_auto_close()
+
+
+@shared_task(soft_time_limit=900, time_limit=960)
+def retrain_triage() -> int:
+    """Nightly: a new local triage model from the seed set and agents' corrections."""
+    from tickets.ai import triage_local
+
+    return triage_local.train().version
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def retention_purge() -> dict:
+    """Delete what the retention settings say is no longer kept (AI run details, closed tickets' drafts)."""
+    return services.retention_purge()
+
+
+def enqueue_on_customer_message(kind: str, **payload) -> None:
+    """On-commit hook: every stored customer message goes to the AI pipeline.
+
+    If the broker is down the message is still stored; ``ai_recover_stalled`` enqueues it later.
+    """
+    if kind != "message.created" or not getattr(settings, "FEATURE_AI_PIPELINE", True):
+        return
+    message = payload.get("message")
+    if message is None or message.author_kind != "customer" or message.is_internal:
+        return
+    try:
+        process_message.delay(message.pk)
+    except Exception:
+        logger.exception("could not enqueue message %s for the AI (the stalled-message sweep will)", message.pk)

@@ -1,17 +1,44 @@
-"""Create or update the beat schedule (django-celery-beat's database scheduler). Idempotent."""
+"""Create or update the beat schedule (django-celery-beat's database scheduler). Idempotent: run by
+``make run`` and the compose ``migrate`` service after every migrate."""
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-# name -> (task, every seconds, why)
+# name -> (task, schedule: seconds between runs, or a "minute hour" crontab in UTC, why)
 PERIODIC_TASKS = {
     "SLA breach sweep": (
         "tickets.tasks.sla_sweep",
         60,
         "Flags tickets whose first-response or resolution target passed, once each, for queues and analytics.",
+    ),
+    "AI: recover stalled messages": (
+        "tickets.tasks.ai_recover_stalled",
+        60,
+        "Re-enqueues customer messages without an AI decision after 3 minutes (a killed worker's task "
+        "would otherwise wait for the broker's 1 h visibility timeout); after 3 tries, hands them to a human.",
+    ),
+    "Auto-close resolved tickets": (
+        "tickets.tasks.auto_close_resolved",
+        3600,
+        "Closes tickets resolved for AUTO_CLOSE_RESOLVED_DAYS days (hourly, so none waits long).",
+    ),
+    "Retrain local triage": (
+        "tickets.tasks.retrain_triage",
+        "30 2",
+        "Nightly (02:30 UTC): a new versioned triage model from the seed set and agents' corrections.",
+    ),
+    "Re-index changed articles": (
+        "knowledge.tasks.reindex_stale_articles",
+        "0 3",
+        "Nightly (03:00 UTC): re-embeds articles changed since their last indexing (a lost on-commit re-index).",
+    ),
+    "Retention purge": (
+        "tickets.tasks.retention_purge",
+        "30 3",
+        "Nightly (03:30 UTC): applies RETENTION_AI_DETAILS_DAYS and RETENTION_CLOSED_TICKETS_DAYS.",
     ),
 }
 
@@ -21,10 +48,16 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options) -> None:
-        for name, (task, seconds, why) in PERIODIC_TASKS.items():
-            schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-            PeriodicTask.objects.update_or_create(
-                name=name,
-                defaults={"task": task, "interval": schedule, "description": why, "enabled": True},
-            )
+        for name, (task, when, why) in PERIODIC_TASKS.items():
+            defaults = {"task": task, "description": why, "enabled": True, "interval": None, "crontab": None}
+            if isinstance(when, int):
+                defaults["interval"], _ = IntervalSchedule.objects.get_or_create(
+                    every=when, period=IntervalSchedule.SECONDS
+                )
+            else:
+                minute, hour = when.split()
+                defaults["crontab"], _ = CrontabSchedule.objects.get_or_create(
+                    minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
+                )
+            PeriodicTask.objects.update_or_create(name=name, defaults=defaults)
         self.stdout.write(f"periodic tasks: {', '.join(PERIODIC_TASKS)}")

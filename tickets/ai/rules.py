@@ -1,0 +1,107 @@
+"""Escalation rules are data (``tickets.models.EscalationRule``, edited in the admin); this module only
+says what each condition reads. Every active rule that matches is a trigger; any trigger keeps the AI
+from answering on its own and hands the ticket to a human with the first trigger's reason.
+
+An explicit request for a human always escalates, even if an admin switched that rule off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tickets.models import EscalationRule, Priority
+
+Condition = EscalationRule.Condition
+PRIORITY_ORDER = {p: i for i, p in enumerate(["low", "normal", "high", "urgent"])}
+ANGRY_SCORE = -0.6
+
+
+@dataclass
+class Context:
+    text: str
+    priority: str = Priority.NORMAL
+    category: str = ""
+    sentiment: str = ""
+    sentiment_score: float = 0.0
+    human_requested: bool = False
+    injection: bool = False
+    out_of_scope: bool = False
+    has_answer: bool = True
+    confidence: float | None = None
+    threshold: float = 0.6
+    customer_messages: int = 1
+    ai_replies: int = 0
+    is_vip: bool = False
+    signals: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    rule: str
+    reason: str
+    set_priority: str = ""
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip().lower() for v in value.split(",") if v.strip()]
+
+
+def _int(value: str, default: int) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _matches(rule: EscalationRule, ctx: Context) -> bool:
+    c = rule.condition
+    if c == Condition.PRIORITY_AT_LEAST:
+        return PRIORITY_ORDER.get(ctx.priority, 1) >= PRIORITY_ORDER.get(rule.value.strip().lower(), 3)
+    if c == Condition.CATEGORY_IN:
+        return ctx.category.lower() in _csv(rule.value)
+    if c == Condition.SENTIMENT_IS:
+        wanted = rule.value.strip().lower()
+        if wanted == "angry":
+            return ctx.sentiment_score <= ANGRY_SCORE
+        return ctx.sentiment == wanted
+    if c == Condition.KEYWORDS:
+        text = " ".join(ctx.text.lower().split())
+        return any(word in text for word in _csv(rule.value))
+    if c == Condition.HUMAN_REQUESTED:
+        return ctx.human_requested
+    if c == Condition.INJECTION:
+        return ctx.injection
+    if c == Condition.LOW_CONFIDENCE:
+        return ctx.has_answer and ctx.confidence is not None and ctx.confidence < ctx.threshold
+    if c == Condition.NO_ANSWER:
+        return not ctx.has_answer
+    if c == Condition.REPEATED_CONTACT:
+        return ctx.customer_messages >= _int(rule.value, 4)
+    if c == Condition.AI_REPLIES_AT_LEAST:
+        return ctx.ai_replies >= _int(rule.value, 2)
+    if c == Condition.VIP:
+        return ctx.is_vip
+    if c == Condition.OUT_OF_SCOPE:
+        return ctx.out_of_scope
+    return False
+
+
+def active_rules() -> list[EscalationRule]:
+    return list(EscalationRule.objects.filter(is_active=True).order_by("order", "pk"))
+
+
+def evaluate(ctx: Context, rules: list[EscalationRule] | None = None) -> list[Trigger]:
+    rules = active_rules() if rules is None else rules
+    triggers = [Trigger(r.name, r.reason, r.set_priority) for r in rules if _matches(r, ctx)]
+    if ctx.human_requested and not any(r.condition == Condition.HUMAN_REQUESTED for r in rules if _matches(r, ctx)):
+        triggers.insert(0, Trigger("Customer asks for a human", "Customer asked for a human"))
+    return triggers
+
+
+def raised_priority(current: str, triggers: list[Trigger]) -> str | None:
+    """The highest priority any trigger asks for, if above the current one."""
+    wanted = [t.set_priority for t in triggers if t.set_priority]
+    if not wanted:
+        return None
+    best = max(wanted, key=lambda p: PRIORITY_ORDER.get(p, 0))
+    return best if PRIORITY_ORDER.get(best, 0) > PRIORITY_ORDER.get(current, 0) else None

@@ -1,0 +1,214 @@
+"""Rule signals read from customer text: asks for a human, urgency words, and the out-of-scope test.
+
+These are deliberately plain regular expressions: they must be predictable (an agent can read why a
+ticket was escalated), work in the languages customers write in most (en, de, es, fr, it, nl, pt) and
+cost microseconds. They favour precision: "how do I share a note with someone" is not a request for a
+human, and "no need for a human, thanks" is explicitly not one.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FLAGS = re.IGNORECASE | re.UNICODE
+
+# --- asking for a human ---------------------------------------------------------------------------
+
+_EN_PERSON = (
+    r"(?:real |live |actual |human |proper )?(?:human|person|agent|representative|rep|operator|manager|supervisor|"
+    r"advis[eo]r|someone|somebody|anyone|anybody|employee|staff member|team member|support agent|"
+    r"customer service (?:agent|rep|representative))s?"
+)
+_HUMAN_REQUEST = [
+    # en
+    rf"\b(?:talk|speak|chat|converse)(?:ing)?\s+(?:to|with)\s+(?:a |an |the |some |your |one of your |any )?"
+    rf"{_EN_PERSON}\b",
+    rf"\bcontact(?:ing)?\s+(?:a |an |the |some |your |one of your |any )?{_EN_PERSON}\b",
+    rf"\b(?:connect|transfer|put|pass|forward|escalate|hand)\s+(?:me|this|it|my \w+)?\s*(?:through|over|on)?\s*"
+    rf"(?:to|with)\s+(?:a |an |the |some |your )?{_EN_PERSON}\b",
+    r"\b(?:someone|somebody|anyone|anybody|a human|a person|an agent)\s+(?:i|we)\s+(?:can|could|may)\s+"
+    r"(?:talk|speak|chat)\s+(?:to|with)\b",
+    r"\b(?:real|live|actual)\s+(?:human|person|people|agent|representative|operator)s?\b",
+    r"\b(?:human|person)\s+(?:agent|being|support|operator|representative|please|pls|plz)\b",
+    r"\b(?:want|need|request|demand|get me|give me|like)\s+(?:a|an|to have a)\s+"
+    r"(?:human|person|agent|representative|manager|supervisor|operator)\b",
+    r"\b(?:stop|no more|enough with|skip|bypass)\s+(?:the |this |your )?(?:bot|robot|chatbot|automated \w+)\b",
+    r"\b(?:call|phone|ring)\s+me\b",
+    r"^\W*(?:human|agent|representative|operator|person)(?:\s+(?:please|pls|now))?\W*$",
+    # de
+    r"\b(?:mit|zu)\s+(?:einem|einer|einen|dem|der|ihrem|ihrer)?\s*(?:echten|richtigen|menschlichen|realen|\w+en)?\s*"
+    r"(?:menschen|mitarbeiter(?:in)?|berater(?:in)?|agenten|person|ansprechpartner(?:in)?|vorgesetzten|"
+    r"kundenberater(?:in)?|support-mitarbeiter(?:in)?)\b[^.?!]{0,40}\b(?:sprechen|reden|verbinden|telefonieren|chatten)",
+    r"\b(?:sprechen|reden|verbinden)\s+(?:sie\s+mich\s+)?(?:mit|zu)\s+(?:einem|einer|einen)?\s*(?:echten\s+)?"
+    r"(?:menschen|mitarbeiter(?:in)?|berater(?:in)?|person|vorgesetzten)\b",
+    r"\b(?:einen|einem)\s+(?:echten|richtigen)\s+(?:menschen|mitarbeiter)\b",
+    r"\becht(?:e|en|er)\s+(?:mensch|person)\b",
+    # es
+    r"\b(?:hablar|comunicarme|contactar|chatear|pasarme|p[aá]same|p[aá]seme)\s+(?:con|a)\s+"
+    r"(?:un |una |el |la |alg[uú]n |alguna )?(?:agente|humano|persona|representante|asesora?|operadora?|supervisora?|"
+    r"gerente|encargad[oa]|alguien|emplead[oa])\b",
+    r"\b(?:persona|agente)\s+(?:real|de verdad|humano)\b",
+    r"\b(?:quiero|necesito)\s+(?:un|una)\s+(?:humano|persona|agente)\b",
+    # fr
+    r"\b(?:parler|discuter|[ée]changer)\s+(?:à|a|avec)\s+(?:un |une |le |la )?(?:vrai |vraie |v[ée]ritable )?"
+    r"(?:humain|personne|agent|conseill[eè]re?|op[ée]rat(?:eur|rice)|responsable|quelqu'un|repr[ée]sentant|employ[ée])\b",
+    r"\b(?:vrai|vraie)\s+(?:humain|personne)\b",
+    r"\b[eê]tre humain\b",
+    # it
+    r"\b(?:parlare|comunicare|chattare)\s+(?:con|a)\s+(?:un |una |uno |un')?(?:operat(?:ore|rice)|persona|umano|"
+    r"essere umano|agente|consulente|responsabile|qualcuno|addett[oa]|rappresentante)\b",
+    r"\bpersona\s+(?:reale|vera)\b",
+    r"\b(?:operatore|essere)\s+umano\b",
+    # nl
+    r"\b(?:spreken|praten|chatten|bellen)\s+(?:met|tegen)\s+(?:een |de )?(?:echte |echt )?"
+    r"(?:mens|medewerker|persoon|agent|manager|leidinggevende|iemand|vertegenwoordiger)\b",
+    r"\bmet\s+(?:een |de )?(?:echte |echt )?(?:mens|medewerker|persoon|leidinggevende)\s+(?:spreken|praten|chatten)\b",
+    r"\becht(?:e)?\s+(?:mens|persoon)\b",
+    # pt
+    r"\b(?:falar|conversar|comunicar)\s+(?:com|a)\s+(?:um |uma |o |a |algum |alguma )?(?:atendente|humano|pessoa|"
+    r"agente|representante|operador|gerente|supervisor|algu[eé]m|funcion[aá]rio|consultor)\b",
+    r"\bpessoa\s+(?:real|de verdade)\b",
+    r"\batendimento\s+humano\b",
+]
+_HUMAN_REQUEST_RE = [re.compile(pattern, _FLAGS) for pattern in _HUMAN_REQUEST]
+
+# A negation in the same clause, before the request ("no need to talk to a person") or just after it
+# ("talking to an agent is not necessary").
+_NEGATION_BEFORE = re.compile(
+    r"\b(?:no need|need not|needn't|don'?t need|do not need|doesn'?t need|does not need|won'?t need|will not need|"
+    r"not necessary|unnecessary|don'?t want|do not want|don'?t have to|do not have to|without|rather not|"
+    r"kein\w*|nicht nötig|nicht notwendig|brauche (?:ich )?nicht|muss (?:ich )?nicht|ohne|"
+    r"no (?:necesito|hace falta|quiero|es necesario)|sin|"
+    r"pas besoin|n'ai pas besoin|inutile|sans|ne veux pas|pas n[ée]cessaire|"
+    r"non (?:ho bisogno|serve|voglio|è necessario|c'è bisogno)|senza|"
+    r"hoef (?:ik )?niet|geen|niet nodig|zonder|"
+    r"não (?:preciso|quero|é necessário)|sem)\b",
+    _FLAGS,
+)
+_NEGATION_AFTER = re.compile(
+    r"^[^.?!,;]{0,25}\b(?:not (?:necessary|needed|required)|unnecessary|isn'?t (?:necessary|needed)|"
+    r"nicht (?:nötig|notwendig)|no (?:es )?necesario|pas n[ée]cessaire|non (?:è )?necessario|niet nodig|"
+    r"não (?:é )?necessário)\b",
+    _FLAGS,
+)
+_CLAUSE_BREAK = re.compile(r"[.?!;,\n]|\bbut\b|\baber\b|\bpero\b|\bmais\b|\bma\b|\bmaar\b|\bmas\b", _FLAGS)
+
+
+def _clause_before(text: str, start: int) -> str:
+    prefix = text[max(0, start - 80) : start]
+    breaks = list(_CLAUSE_BREAK.finditer(prefix))
+    return prefix[breaks[-1].end() :] if breaks else prefix
+
+
+def human_requested(text: str) -> bool:
+    """Does the customer explicitly ask for a human (agent, person, representative, manager…)?"""
+    text = text[:5000]
+    for pattern in _HUMAN_REQUEST_RE:
+        for match in pattern.finditer(text):
+            if _NEGATION_BEFORE.search(_clause_before(text, match.start())):
+                continue
+            if _NEGATION_AFTER.search(text[match.end() : match.end() + 60]):
+                continue
+            return True
+    return False
+
+
+# --- urgency --------------------------------------------------------------------------------------
+
+_URGENCY = {
+    "outage": [
+        r"\b(?:outage|down for everyone|service (?:is )?(?:down|unavailable)|(?:site|website|server|servers|app|"
+        r"service|platform|nimbus) (?:is|are) (?:completely |totally )?down|"
+        r"nobody (?:in (?:our|my) (?:team|company|office) )?can (?:log ?in|sign ?in|access|sync)|"
+        r"(?:all|none of) (?:our|the) (?:users|employees|team)|whole (?:team|company|office) (?:is|can'?t|cannot)|"
+        r"entire (?:team|company|office) (?:is|can'?t|cannot)|50[23] (?:error|bad gateway|service unavailable))\b",
+        r"\b(?:ausfall|störung|nicht erreichbar|alle (?:nutzer|mitarbeiter|benutzer))\b",
+        r"\b(?:ca[ií]da del servicio|servicio (?:ca[ií]do|no disponible)|no funciona para nadie)\b",
+        r"\b(?:panne|hors service|service indisponible)\b",
+        r"\b(?:disservizio|servizio non disponibile|non funziona per nessuno)\b",
+        r"\b(?:storing|platform ligt plat)\b",
+        r"\b(?:fora do ar|servi[cç]o indispon[ií]vel)\b",
+    ],
+    "security": [
+        r"\b(?:hack(?:ed|er|ers|ing)?|compromised|unauthori[sz]ed (?:access|login|sign[- ]?in|use|charge)|"
+        r"suspicious (?:login|log-in|sign[- ]?in|activity|email|e-mail|device)|"
+        r"(?:someone|somebody) (?:else )?(?:has )?(?:logged|signed|got|broke|gained access) ?(?:in|into|access)|"
+        r"(?:someone|somebody) (?:else )?(?:has )?changed my (?:password|email|e-mail)|account takeover|phishing|"
+        r"data breach|breach|stolen (?:password|account|credentials|laptop|phone)|"
+        r"malware|identity theft|wasn'?t me who|was not me who|locked out of my own)\b",
+        r"\b(?:gehackt|unbefugt\w*|verdächtig\w*|phishing|datenleck|"
+        r"jemand hat sich [^.?!]{0,40}(?:eingeloggt|angemeldet))\b",
+        r"\b(?:hackead[oa]|hackearon|pirateada?|acceso no autorizado|sospechos[oa]|"
+        r"alguien (?:ha )?(?:entr[oó]|entrado|accedido) (?:en|a) mi cuenta)\b",
+        r"\b(?:pirat[ée]e?|piratage|acc[eè]s non autoris[ée]|connexion suspecte)\b",
+        r"\b(?:hackerat[oa]|violat[oa]|accesso non autorizzato|accesso sospetto)\b",
+        r"\b(?:gehackt|verdachte (?:login|inlog|activiteit)|onbevoegd\w*)\b",
+        r"\b(?:hackead[oa]|invadid[oa]|acesso n[aã]o autorizado|acesso suspeito)\b",
+    ],
+    "fraud": [
+        r"\b(?:fraud(?:ulent)?|scam(?:med)?|stolen (?:card|credit card)|"
+        r"(?:didn'?t|did not|never) authori[sz]e|unrecogni[sz]ed (?:charge|payment|transaction)|"
+        r"(?:don'?t|do not) recogni[sz]e (?:this|the|a|these) (?:charges?|payments?|transactions?))\b",
+        r"\b(?:betrug|betrüger\w*|fraude|estafa|arnaque|escroquerie|frode|truffa|oplichting|golpe)\b",
+    ],
+    "legal": [
+        r"\b(?:lawyer|attorney|solicitor|legal action|lawsuit|sue you|suing|take (?:you|this) to court|"
+        r"small claims|court|ombudsman|consumer protection|data protection authority|regulator|report you to|"
+        r"cease and desist|gdpr|chargeback)\b",
+        r"\b(?:anwalt|rechtsanwalt|anwältin|klage|verklagen|gericht|verbraucherzentrale|verbraucherschutz|"
+        r"datenschutzbehörde|abmahnung|dsgvo)\b",
+        r"\b(?:abogad[oa]|demanda|denunciar|tribunal|juicio|rgpd)\b",
+        r"\b(?:avocat|poursuites|plainte|rgpd)\b",
+        r"\b(?:avvocato|denuncia|tribunale|causa legale)\b",
+        r"\b(?:advocaat|rechtszaak|aanklagen|avg-klacht)\b",
+        r"\b(?:advogado|processar|processo judicial|procon|lgpd)\b",
+    ],
+    "data_loss": [
+        r"\b(?:data loss|lost (?:all|every|most|half) (?:of )?(?:my|our) (?:notes|notebooks|data|work|files)|"
+        r"(?:all|every|most|half) (?:of )?(?:my|our) (?:notes|notebooks|data|work|files) "
+        r"(?:are |is |have |has )?(?:been )?(?:gone|lost|deleted|disappeared|vanished|wiped)|"
+        r"(?:notes|notebooks) (?:have |has )?(?:disappeared|vanished))\b",
+        r"\b(?:datenverlust|alle (?:meine |unsere )?notizen (?:sind )?(?:weg|verschwunden|gelöscht))\b",
+        r"\b(?:p[ée]rdida de datos|perd[ií] todas mis notas|(?:mis|las) notas (?:han )?desaparecido)\b",
+        r"\b(?:perte de donn[ée]es|perdu toutes mes notes|mes notes ont disparu)\b",
+    ],
+    "time_pressure": [
+        r"\b(?:asap|urgent(?:ly)?|emergency|immediately|right now|right away|as soon as possible|deadline|"
+        r"in (?:an|one|two|three|\d+) hours?)\b",
+        r"\b(?:dringend|sofort|eilig|notfall)\b",
+        r"\b(?:urgente|urgencia|inmediatamente|cuanto antes|urgence|imm[ée]diatement|subito|spoed|meteen|"
+        r"imediatamente)\b",
+    ],
+}
+_URGENCY_RE = {name: [re.compile(pattern, _FLAGS) for pattern in patterns] for name, patterns in _URGENCY.items()}
+
+URGENCY_SIGNALS = tuple(_URGENCY)
+
+
+def urgency_signals(text: str) -> set[str]:
+    """Which urgency families the text mentions: outage, security, fraud, legal, data_loss, time_pressure."""
+    text = text[:5000]
+    return {name for name, patterns in _URGENCY_RE.items() if any(p.search(text) for p in patterns)}
+
+
+# --- out of scope ---------------------------------------------------------------------------------
+
+MIN_WORDS_FOR_SCOPE = 3  # "hi", "thanks!", "hello?" say too little to call out of scope
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text[:5000]))
+
+
+def out_of_scope(
+    *, similarity: float, confidence: float, words: int, min_similarity: float, min_confidence: float
+) -> bool:
+    """Nothing we were trained on looks like this message, or the classifier cannot place it.
+
+    ``similarity``: cosine similarity to the nearest training example; ``confidence``: the category
+    head's top probability. Thresholds come from the trained model (chosen on data, see ``triage_local``).
+    """
+    if words < MIN_WORDS_FOR_SCOPE:
+        return False
+    return similarity < min_similarity or confidence < min_confidence

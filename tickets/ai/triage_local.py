@@ -1,0 +1,803 @@
+"""Local (no-network) triage: category, department and priority from a classifier on sentence
+embeddings, plus sentiment, language, rule signals, an extractive summary and whether a human is needed.
+
+The classifier is one multinomial logistic regression per field (category, department, priority) on
+all-MiniLM-L6-v2 embeddings, fitted in numpy by accelerated gradient descent (deterministic: zero start,
+fixed step from the Lipschitz bound, fixed step count). It learns from the seed set we wrote
+(``triage_seed``) and from agents' corrections (``TicketEvent`` rows by agents), which override the
+seed label for the same text and weigh ``CORRECTION_WEIGHT`` times as much. Each ``train()`` stores a
+new ``TriageModel`` version (weights as a numpy ``.npz``, no pickle) and activates it.
+
+Out of scope: a message is out of scope when its nearest training example is less similar than
+``min_similarity`` or the category head's top probability is below ``min_confidence``. Both thresholds
+are chosen at training time on data: cross-validated seed examples (in scope) against ``OUT_OF_SCOPE``
+seed messages (small talk, other products), maximising balanced accuracy; they are stored with the model.
+
+``predict`` is safe to call from many threads: the loaded model is immutable, loading takes a lock,
+and the active version is re-read from the database at most every ``RECHECK_SECONDS``. It uses the
+ORM, so call it from sync code (``sync_to_async`` from async code).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+
+from knowledge import embeddings
+from tickets.ai import language, sentiment, signals
+from tickets.ai.triage_seed import CATEGORY_DEPARTMENT, OUT_OF_SCOPE, SEED
+from tickets.models import ActorKind, Department, Message, Priority, TicketEvent, TriageModel
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "logreg-l2-nesterov/v1"
+FIELDS = ("category", "department", "priority")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+L2 = 1e-3  # ridge penalty on standardised features (chosen on the development splits, docs/eval-triage.md)
+STEPS = 300
+FOLDS = 5
+CORRECTION_WEIGHT = 3.0
+RECHECK_SECONDS = 30.0
+MAX_TEXT_CHARS = 2000
+MAX_CORRECTED_TICKETS = 20_000
+CUSTOMER_MESSAGES_PER_EXAMPLE = 3
+REPEATED_CONTACT_AT = 3  # customer messages in the conversation
+RULE_CONFIDENCE = 0.8  # reported for a priority set by a keyword rule rather than the classifier
+SUMMARY_CHARS = 140
+
+# Signals that set a priority floor, and signals that by themselves need a human.
+PRIORITY_FLOORS = {
+    "security": "high",
+    "fraud": "high",
+    "outage": "high",
+    "legal": "high",
+    "data_loss": "high",
+    "time_pressure": "high",
+}
+HUMAN_REASONS = (  # first match is the reason shown
+    ("human_requested", "Customer asked for a human"),
+    ("security", "Possible security issue: account access or suspicious activity"),
+    ("fraud", "Possible fraud"),
+    ("legal", "Legal or regulatory matter"),
+    ("out_of_scope", "Out of scope: no department handles this"),
+    ("angry", "Customer is very upset"),
+)
+
+
+# --- data types -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled text. An empty label means "unknown" for that field (that head skips it)."""
+
+    text: str
+    category: str = ""
+    department: str = ""
+    priority: str = ""
+    source: str = "seed"  # seed | correction
+    ticket_id: int | None = None
+
+    def label(self, name: str) -> str:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    category: str
+    category_confidence: float
+    department: str
+    department_confidence: float
+    priority: str
+    priority_confidence: float
+    sentiment: str
+    sentiment_score: float
+    language: str
+    needs_human: bool
+    needs_human_reason: str
+    out_of_scope: bool
+    summary: str
+    signals: tuple[str, ...]
+    model_version: int
+
+
+@dataclass(frozen=True)
+class Head:
+    labels: tuple[str, ...]
+    weights: np.ndarray  # (features, classes)
+    bias: np.ndarray  # (classes,)
+
+    def proba(self, features: np.ndarray) -> np.ndarray:
+        return _softmax(features @ self.weights + self.bias)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A fitted triage classifier. Immutable, so threads share it freely."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    heads: dict[str, Head]
+    exemplars: np.ndarray  # L2-normalised embeddings of the training texts
+    min_similarity: float = -1.0
+    min_confidence: float = 0.0
+    version: int = 0
+    metrics: dict = field(default_factory=dict)
+
+    def features(self, vectors: np.ndarray) -> np.ndarray:
+        return (np.asarray(vectors, dtype=np.float64) - self.mean) / self.scale
+
+    def proba(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        features = self.features(vectors)
+        return {name: head.proba(features) for name, head in self.heads.items()}
+
+    def similarity(self, vectors: np.ndarray) -> np.ndarray:
+        """Cosine similarity of each vector to its nearest training example."""
+        if not len(self.exemplars):
+            return np.zeros(len(vectors))
+        return (np.asarray(vectors, dtype=np.float32) @ self.exemplars.T).max(axis=1).astype(np.float64)
+
+
+# --- fitting (pure numpy; the evaluation command fits through the same functions) -----------------
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    return logits / logits.sum(axis=-1, keepdims=True)
+
+
+def _largest_eigenvalue(matrix: np.ndarray, iterations: int = 50) -> float:
+    vector = np.ones(matrix.shape[0]) / np.sqrt(matrix.shape[0])
+    value = 0.0
+    for _ in range(iterations):
+        product = matrix @ vector
+        value = float(np.linalg.norm(product))
+        if value == 0.0:
+            return 0.0
+        vector = product / value
+    return value
+
+
+def fit_head(
+    features: np.ndarray, labels: Sequence[str], *, sample_weight: np.ndarray | None = None, l2: float = L2
+) -> Head:
+    """Multinomial logistic regression, L2-penalised (not the bias), by Nesterov-accelerated gradient
+    descent with step 1/L: deterministic, and converged enough in ``STEPS`` steps on 384 features."""
+    classes = tuple(sorted(set(labels)))
+    n, d = features.shape
+    if len(classes) < 2:
+        return Head(classes, np.zeros((d, len(classes))), np.zeros(len(classes)))
+    index = {label: i for i, label in enumerate(classes)}
+    targets = np.zeros((n, len(classes)))
+    targets[np.arange(n), [index[label] for label in labels]] = 1.0
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    weight = weight / weight.sum()
+    x = np.hstack([features, np.ones((n, 1))])
+    # The softmax loss's Hessian is at most 1/2 · Xᵀ diag(w) X (Böhning), plus the ridge term.
+    lipschitz = 0.5 * _largest_eigenvalue(x.T @ (x * weight[:, None])) + l2
+    step = 1.0 / lipschitz
+    penalty = np.ones((d + 1, 1))
+    penalty[-1] = 0.0
+    theta = previous = np.zeros((d + 1, len(classes)))
+    for t in range(STEPS):
+        lookahead = theta + (t / (t + 3)) * (theta - previous)
+        residual = (_softmax(x @ lookahead) - targets) * weight[:, None]
+        gradient = x.T @ residual + l2 * penalty * lookahead
+        previous, theta = theta, lookahead - step * gradient
+    return Head(classes, theta[:-1].copy(), theta[-1].copy())
+
+
+def fit_model(
+    vectors: np.ndarray,
+    targets: dict[str, Sequence[str]],
+    *,
+    sample_weight: np.ndarray | None = None,
+    l2: float = L2,
+) -> LocalModel:
+    """One head per field in ``targets`` (labels aligned with ``vectors``; "" = unknown, skipped)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    mean = vectors.mean(axis=0, dtype=np.float64)
+    scale = vectors.std(axis=0, dtype=np.float64) + 1e-3
+    features = (vectors.astype(np.float64) - mean) / scale
+    weight = np.ones(len(vectors)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    heads = {}
+    for name, labels in targets.items():
+        rows = np.array([i for i, label in enumerate(labels) if label], dtype=int)
+        if len(rows):
+            heads[name] = fit_head(features[rows], [labels[i] for i in rows], sample_weight=weight[rows], l2=l2)
+    return LocalModel(mean=mean, scale=scale, heads=heads, exemplars=vectors)
+
+
+def choose_scope_thresholds(
+    in_similarity: np.ndarray, in_confidence: np.ndarray, out_similarity: np.ndarray, out_confidence: np.ndarray
+) -> tuple[float, float, float]:
+    """(min_similarity, min_confidence, balanced accuracy) maximising the mean of in-scope kept and
+    out-of-scope caught, over a grid of the observed scores; ties go to the lower (more permissive)
+    thresholds. Either threshold may end up disabled (-1 / 0)."""
+
+    def grid(values: np.ndarray, floor: float) -> np.ndarray:
+        return np.unique(np.concatenate([[floor], np.quantile(values, np.linspace(0, 1, 101))]))
+
+    sim_grid = grid(np.concatenate([in_similarity, out_similarity]), -1.0)
+    conf_grid = grid(np.concatenate([in_confidence, out_confidence]), 0.0)
+    best = (-1.0, -1.0, 0.0)
+    for s in sim_grid:
+        in_low_sim, out_low_sim = in_similarity < s, out_similarity < s
+        for c in conf_grid:
+            kept = 1.0 - np.mean(in_low_sim | (in_confidence < c))
+            caught = np.mean(out_low_sim | (out_confidence < c))
+            score = 0.5 * (kept + caught)
+            if score > best[0] + 1e-12:
+                best = (score, float(s), float(c))
+    return best[1], best[2], best[0]
+
+
+def stratified_folds(labels: Sequence[str], folds: int = FOLDS, seed: int = 13) -> np.ndarray:
+    """Fold number per row, each label spread evenly over the folds; seeded, so reproducible."""
+    rng = np.random.default_rng(seed)
+    assignment = np.zeros(len(labels), dtype=int)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(label, []).append(i)
+    offset = 0
+    for label in sorted(by_label):
+        rows = np.array(by_label[label])[rng.permutation(len(by_label[label]))]
+        assignment[rows] = (np.arange(len(rows)) + offset) % folds
+        offset += len(rows)
+    return assignment
+
+
+def accuracy_and_macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> tuple[float, float]:
+    if not gold:
+        return 0.0, 0.0
+    gold_arr, pred_arr = np.asarray(gold), np.asarray(predicted)
+    accuracy = float(np.mean(gold_arr == pred_arr))
+    f1s = []
+    for label in sorted(set(gold)):
+        tp = np.sum((pred_arr == label) & (gold_arr == label))
+        fp = np.sum((pred_arr == label) & (gold_arr != label))
+        fn = np.sum((pred_arr != label) & (gold_arr == label))
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return accuracy, float(np.mean(f1s))
+
+
+def _argmax_labels(head: Head, proba: np.ndarray) -> list[str]:
+    return [head.labels[i] for i in proba.argmax(axis=1)]
+
+
+def fit_with_scope(
+    vectors: np.ndarray,
+    targets: dict[str, Sequence[str]],
+    out_of_scope_vectors: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
+    evaluate: np.ndarray | None = None,
+    scope_field: str = "category",
+) -> LocalModel:
+    """Fit on everything, and cross-validate to measure each head and choose the scope thresholds.
+
+    ``evaluate``: boolean mask of the rows that are cross-validated (the others — agent corrections —
+    are always in the training part). Out-of-fold in-scope scores are compared with the
+    out-of-scope messages scored by the same fold models.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    n = len(vectors)
+    evaluate = np.ones(n, dtype=bool) if evaluate is None else np.asarray(evaluate, dtype=bool)
+    strat = [label if evaluate[i] else "" for i, label in enumerate(targets[scope_field])]
+    fold_of = stratified_folds(strat)
+    fold_of[~evaluate] = -1
+    predicted = {name: [""] * n for name in targets}
+    in_sim, in_conf, out_sim, out_conf = [], [], [], []
+    for fold in range(FOLDS):
+        test = np.flatnonzero(fold_of == fold)
+        train_rows = np.flatnonzero(fold_of != fold)
+        if not len(test):
+            continue
+        model = fit_model(
+            vectors[train_rows],
+            {name: [labels[i] for i in train_rows] for name, labels in targets.items()},
+            sample_weight=None if sample_weight is None else np.asarray(sample_weight)[train_rows],
+        )
+        proba = model.proba(vectors[test])
+        for name, head in model.heads.items():
+            for row, label in zip(test, _argmax_labels(head, proba[name]), strict=True):
+                predicted[name][row] = label
+        in_sim.append(model.similarity(vectors[test]))
+        in_conf.append(proba[scope_field].max(axis=1))
+        if len(out_of_scope_vectors):
+            out_sim.append(model.similarity(out_of_scope_vectors))
+            out_conf.append(model.proba(out_of_scope_vectors)[scope_field].max(axis=1))
+    metrics: dict = {"folds": FOLDS, "cross_validated_examples": int(evaluate.sum())}
+    for name, labels in targets.items():
+        rows = [i for i in np.flatnonzero(evaluate) if labels[i]]
+        acc, f1 = accuracy_and_macro_f1([labels[i] for i in rows], [predicted[name][i] for i in rows])
+        metrics[name] = {"cv_accuracy": round(acc, 4), "cv_macro_f1": round(f1, 4), "examples": len(rows)}
+    min_similarity, min_confidence = -1.0, 0.0
+    if out_sim and in_sim:
+        in_s, in_c = np.concatenate(in_sim), np.concatenate(in_conf)
+        out_s, out_c = np.concatenate(out_sim), np.concatenate(out_conf)
+        min_similarity, min_confidence, balanced = choose_scope_thresholds(in_s, in_c, out_s, out_c)
+        metrics["out_of_scope"] = {
+            "min_similarity": round(min_similarity, 4),
+            "min_confidence": round(min_confidence, 4),
+            "cv_in_scope_kept": round(float(np.mean((in_s >= min_similarity) & (in_c >= min_confidence))), 4),
+            "cv_out_of_scope_recall": round(float(np.mean((out_s < min_similarity) | (out_c < min_confidence))), 4),
+            "cv_balanced_accuracy": round(balanced, 4),
+        }
+    full = fit_model(vectors, targets, sample_weight=sample_weight)
+    return LocalModel(
+        mean=full.mean,
+        scale=full.scale,
+        heads=full.heads,
+        exemplars=full.exemplars,
+        min_similarity=min_similarity,
+        min_confidence=min_confidence,
+        metrics=metrics,
+    )
+
+
+# --- serialisation --------------------------------------------------------------------------------
+
+
+def model_to_bytes(model: LocalModel) -> bytes:
+    arrays = {
+        "mean": model.mean,
+        "scale": model.scale,
+        "exemplars": model.exemplars.astype(np.float16),
+        "scope": np.array([model.min_similarity, model.min_confidence]),
+    }
+    for name, head in model.heads.items():
+        arrays[f"weights_{name}"] = head.weights
+        arrays[f"bias_{name}"] = head.bias
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def model_from_bytes(data: bytes, labels: dict[str, list[str]], *, version: int = 0, metrics=None) -> LocalModel:
+    with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as arrays:
+        heads = {
+            name: Head(tuple(names), arrays[f"weights_{name}"], arrays[f"bias_{name}"])
+            for name, names in labels.items()
+        }
+        min_similarity, min_confidence = (float(v) for v in arrays["scope"])
+        return LocalModel(
+            mean=arrays["mean"],
+            scale=arrays["scale"],
+            heads=heads,
+            exemplars=arrays["exemplars"].astype(np.float32),
+            min_similarity=min_similarity,
+            min_confidence=min_confidence,
+            version=version,
+            metrics=metrics or {},
+        )
+
+
+# --- training data --------------------------------------------------------------------------------
+
+
+def prepare_text(text: str) -> str:
+    """What gets embedded: whitespace collapsed, at most ``MAX_TEXT_CHARS`` (the encoder reads ~256 tokens)."""
+    return " ".join(text.split())[:MAX_TEXT_CHARS]
+
+
+def _key(text: str) -> str:
+    return prepare_text(text).casefold()
+
+
+def seed_examples() -> list[Example]:
+    return [
+        Example(text=text, category=category, department=CATEGORY_DEPARTMENT[category], priority=priority)
+        for text, category, priority in SEED
+    ]
+
+
+def correction_examples() -> list[Example]:
+    """Agents' corrections: per ticket, the last value an agent set for each field, on the ticket's
+    first customer messages (the text triage saw)."""
+    events = (
+        TicketEvent.objects.filter(actor_kind=ActorKind.AGENT)
+        .filter(
+            Q(kind=TicketEvent.Kind.TRIAGE_CHANGED, field="category")
+            | Q(kind=TicketEvent.Kind.DEPARTMENT_CHANGED)
+            | Q(kind=TicketEvent.Kind.PRIORITY_CHANGED)
+        )
+        .order_by("-ticket_id", "created_at", "pk")
+        .values_list("ticket_id", "kind", "to_value")
+    )
+    field_of = {
+        TicketEvent.Kind.TRIAGE_CHANGED: "category",
+        TicketEvent.Kind.DEPARTMENT_CHANGED: "department",
+        TicketEvent.Kind.PRIORITY_CHANGED: "priority",
+    }
+    labels: dict[int, dict[str, str]] = {}
+    for ticket_id, kind, value in events.iterator(chunk_size=2000):
+        if ticket_id not in labels and len(labels) >= MAX_CORRECTED_TICKETS:
+            continue
+        labels.setdefault(ticket_id, {})[field_of[kind]] = value.strip()
+    if not labels:
+        return []
+    names = {values["department"] for values in labels.values() if values.get("department")}
+    slug_of = dict(Department.objects.filter(name__in=names).values_list("name", "slug"))
+    texts: dict[int, list[str]] = {}
+    messages = (
+        Message.objects.filter(ticket_id__in=list(labels), author_kind=Message.AuthorKind.CUSTOMER, is_internal=False)
+        .order_by("ticket_id", "seq")
+        .values_list("ticket_id", "body")
+    )
+    for ticket_id, body in messages.iterator(chunk_size=2000):
+        parts = texts.setdefault(ticket_id, [])
+        if len(parts) < CUSTOMER_MESSAGES_PER_EXAMPLE:
+            parts.append(body)
+    examples = []
+    for ticket_id in sorted(labels):
+        values, text = labels[ticket_id], "\n".join(texts.get(ticket_id, []))
+        priority = values.get("priority", "")
+        example = Example(
+            text=text,
+            category=values.get("category", ""),
+            department=slug_of.get(values.get("department", ""), ""),
+            priority=priority if priority in Priority.values else "",
+            source="correction",
+            ticket_id=ticket_id,
+        )
+        if text.strip() and (example.category or example.department or example.priority):
+            examples.append(example)
+    return examples
+
+
+def training_examples() -> list[Example]:
+    """Seed examples plus agents' corrections; a correction replaces the seed label of the same text."""
+    corrections = correction_examples()
+    corrected: dict[str, set[str]] = {}
+    for example in corrections:
+        corrected.setdefault(_key(example.text), set()).update(f for f in FIELDS if example.label(f))
+    examples = []
+    for example in seed_examples():
+        overridden = corrected.get(_key(example.text), set())
+        if overridden:
+            example = Example(
+                text=example.text,
+                **{name: "" if name in overridden else example.label(name) for name in FIELDS},
+            )
+            if not any(example.label(name) for name in FIELDS):
+                continue
+        examples.append(example)
+    return examples + corrections
+
+
+def _embed(texts: Sequence[str]) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.asarray(embeddings.embed([prepare_text(t) for t in texts]), dtype=np.float32)
+
+
+@lru_cache(maxsize=2)
+def _seed_vectors(model_name: str) -> dict[str, np.ndarray]:
+    """The seed texts' embeddings, computed once per process (they change only with the code)."""
+    texts = [text for text, _, _ in SEED] + OUT_OF_SCOPE
+    return dict(zip(texts, _embed(texts), strict=True))
+
+
+def _vectors(texts: Sequence[str]) -> np.ndarray:
+    known = _seed_vectors(embeddings.model_name())
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    fresh = dict(zip(missing, _embed(missing), strict=True))
+    return np.stack([known[t] if t in known else fresh[t] for t in texts])
+
+
+def fit_examples(examples: Sequence[Example]) -> LocalModel:
+    vectors = _vectors([e.text for e in examples])
+    weight = np.array([CORRECTION_WEIGHT if e.source == "correction" else 1.0 for e in examples])
+    return fit_with_scope(
+        vectors,
+        {name: [e.label(name) for e in examples] for name in FIELDS},
+        _vectors(OUT_OF_SCOPE),
+        sample_weight=weight,
+        evaluate=np.array([e.source == "seed" and bool(e.category) for e in examples]),
+    )
+
+
+# --- versions -------------------------------------------------------------------------------------
+
+
+def active_version() -> int:
+    """The active ``TriageModel`` version, 0 when none was trained yet (predict then uses the seed)."""
+    return TriageModel.objects.filter(is_active=True).values_list("version", flat=True).first() or 0
+
+
+def train(*, include_corrections: bool = True, activate: bool = True) -> TriageModel:
+    """Fit a new version on the seed set (+ agents' corrections) and store it; activate it unless told not.
+
+    The fitting (embedding ~200 texts, a few seconds) runs outside any transaction; the version number
+    is taken in a short one, retried if another ``train()`` took the same number first.
+    """
+    examples = training_examples() if include_corrections else seed_examples()
+    model = fit_examples(examples)
+    labels = {name: list(head.labels) for name, head in model.heads.items()}
+    counts = {
+        "seed": sum(e.source == "seed" for e in examples),
+        "corrections": sum(e.source == "correction" for e in examples),
+        "out_of_scope_seed": len(OUT_OF_SCOPE),
+    }
+    payload = model_to_bytes(model)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                version = (TriageModel.objects.aggregate(latest=Max("version"))["latest"] or 0) + 1
+                if activate:
+                    TriageModel.objects.filter(is_active=True).update(is_active=False)
+                row = TriageModel.objects.create(
+                    version=version,
+                    algorithm=ALGORITHM,
+                    embedding_model=embeddings.model_name(),
+                    labels=labels,
+                    weights=payload,
+                    trained_on=counts,
+                    metrics=model.metrics,
+                    is_active=activate,
+                )
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    if activate:
+        _cache.set(
+            model_from_bytes(payload, labels, version=row.version, metrics=model.metrics), checked=time.monotonic()
+        )
+    return row
+
+
+# --- the in-process model cache -------------------------------------------------------------------
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.model: LocalModel | None = None
+        self.seed_model: LocalModel | None = None
+        self.checked_at = float("-inf")
+
+    def set(self, model: LocalModel, *, checked: float) -> None:
+        with self.lock:
+            self.model, self.checked_at = model, checked
+
+    def clear(self) -> None:
+        with self.lock:
+            self.model, self.checked_at = None, float("-inf")
+
+    def current(self) -> LocalModel:
+        model, now = self.model, time.monotonic()
+        if model is not None and now - self.checked_at < RECHECK_SECONDS:
+            return model
+        with self.lock:
+            if self.model is not None and now - self.checked_at < RECHECK_SECONDS:
+                return self.model
+            row = TriageModel.objects.filter(is_active=True).only("version", "embedding_model").first()
+            if row is not None and row.embedding_model != embeddings.model_name():
+                logger.warning(
+                    "Triage model v%s was trained on %s embeddings, not %s; using the seed model until retrained.",
+                    row.version,
+                    row.embedding_model,
+                    embeddings.model_name(),
+                )
+                row = None
+            if row is None:
+                if self.seed_model is None:
+                    self.seed_model = fit_examples(seed_examples())
+                self.model = self.seed_model
+            elif self.model is None or self.model.version != row.version:
+                full = TriageModel.objects.get(pk=row.pk)
+                self.model = model_from_bytes(full.weights, full.labels, version=full.version, metrics=full.metrics)
+            self.checked_at = time.monotonic()
+            return self.model
+
+
+_cache = _Cache()
+
+
+def clear_cache() -> None:
+    """Forget the loaded model, so the next ``predict`` reads the active version now (tests; a process
+    that must not wait for the re-check). The in-memory seed model is kept: it depends only on the code."""
+    _cache.clear()
+
+
+def current_model() -> LocalModel:
+    return _cache.current()
+
+
+# --- prediction -----------------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?¡¿])\s+|\n+")
+_GREETING = re.compile(
+    r"^\W*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|thanks?|thank you|many thanks|cheers|best|"
+    r"regards|kind regards|best regards|greetings|hallo|guten tag|liebe|lieber|danke|vielen dank|grüße|"
+    r"mit freundlichen grüßen|hola|buenos días|buenas|gracias|saludos|bonjour|salut|merci|cordialement|ciao|"
+    r"buongiorno|grazie|saluti|goedemorgen|bedankt|groeten|olá|bom dia|obrigad[oa])\b",
+    re.IGNORECASE,
+)
+_PROBLEM_WORDS = re.compile(
+    r"\b(?:can'?t|cannot|unable|won'?t|doesn'?t|didn'?t|not|never|error|fail\w*|crash\w*|stuck|lost|missing|"
+    r"charged|refund|cancel|broken|wrong|help|how|why|where|when|what|need|want|kann nicht|funktioniert|"
+    r"fehler|no puedo|no funciona|error|ne peux|marche pas|non riesco|werkt niet|não consigo)\b",
+    re.IGNORECASE,
+)
+
+
+def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """One line: the most informative sentence (a question or a problem statement, not a greeting)."""
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(text.strip()[: MAX_TEXT_CHARS * 2])]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        return ""
+
+    def score(item: tuple[int, str]) -> float:
+        position, sentence = item
+        words = len(sentence.split())
+        if _GREETING.match(sentence) and words <= 6:
+            return -1.0
+        value = min(words, 25) / 5 + 2.0 * ("?" in sentence) + 2.0 * bool(_PROBLEM_WORDS.search(sentence))
+        return value - 0.3 * position
+
+    best = max(enumerate(sentences), key=score)[1]
+    if len(best) <= limit:
+        return best
+    cut = best[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:-") + "…"
+
+
+def _bump(priority: str, levels: int = 1) -> str:
+    return PRIORITIES[min(len(PRIORITIES) - 1, PRIORITIES.index(priority) + levels)]
+
+
+def _rank(priority: str) -> int:
+    return PRIORITIES.index(priority) if priority in PRIORITIES else 1
+
+
+def decide(
+    model: LocalModel,
+    text: str,
+    proba: dict[str, np.ndarray],
+    similarity: float,
+    *,
+    customer_messages: int = 1,
+    is_vip: bool = False,
+) -> TriageResult:
+    """The triage result for one text from its head probabilities and nearest-example similarity."""
+
+    def top(name: str) -> tuple[str, float, np.ndarray | None]:
+        head = model.heads.get(name)
+        if head is None or not head.labels:
+            return "", 0.0, None
+        p = proba[name]
+        return head.labels[int(p.argmax())], float(p.max()), p
+
+    category, category_confidence, _ = top("category")
+    department, department_confidence, _ = top("department")
+    predicted_priority, priority_confidence, priority_p = top("priority")
+    predicted_priority = predicted_priority or Priority.NORMAL
+
+    sentiment_label, sentiment_score = sentiment.analyse(text)
+    found = signals.urgency_signals(text)
+    flags: list[str] = []
+    if signals.human_requested(text):
+        flags.append("human_requested")
+    flags += [name for name in signals.URGENCY_SIGNALS if name in found]
+    if customer_messages >= REPEATED_CONTACT_AT:
+        flags.append("repeated_contact")
+    if sentiment.is_angry(sentiment_score):
+        flags.append("angry")
+    if is_vip:
+        flags.append("vip")
+
+    out_of_scope = signals.out_of_scope(
+        similarity=similarity,
+        confidence=category_confidence,
+        words=signals.word_count(text),
+        min_similarity=model.min_similarity,
+        min_confidence=model.min_confidence,
+    )
+    if out_of_scope:
+        department = ""
+
+    priority = predicted_priority
+    for name in found:
+        floor = PRIORITY_FLOORS.get(name)
+        if floor and _rank(floor) > _rank(priority):
+            priority = floor
+    if "angry" in flags or "repeated_contact" in flags:
+        priority = _bump(priority)
+    if is_vip:
+        priority = _bump(priority)
+    if priority != predicted_priority:
+        at_least = 0.0
+        if priority_p is not None and model.heads.get("priority"):
+            labels = model.heads["priority"].labels
+            at_least = float(
+                sum(p for label, p in zip(labels, priority_p, strict=True) if _rank(label) >= _rank(priority))
+            )
+        priority_confidence = max(at_least, RULE_CONFIDENCE)
+
+    reasons = {*flags, *(["out_of_scope"] if out_of_scope else [])}
+    needs_human_reason = next((reason for key, reason in HUMAN_REASONS if key in reasons), "")
+    return TriageResult(
+        category=category,
+        category_confidence=round(category_confidence, 4),
+        department=department,
+        department_confidence=round(department_confidence, 4),
+        priority=priority,
+        priority_confidence=round(priority_confidence, 4),
+        sentiment=sentiment_label,
+        sentiment_score=round(sentiment_score, 4),
+        language=language.detect(text),
+        needs_human=bool(needs_human_reason),
+        needs_human_reason=needs_human_reason,
+        out_of_scope=out_of_scope,
+        summary=summarize(text),
+        signals=tuple(flags),
+        model_version=model.version,
+    )
+
+
+def predict_many(
+    model: LocalModel, texts: Sequence[str], vectors: np.ndarray, *, customer_messages: int = 1, is_vip: bool = False
+) -> list[TriageResult]:
+    """``decide`` for texts whose embeddings are already known (the evaluation command batches)."""
+    if not len(texts):
+        return []
+    proba = model.proba(vectors)
+    similarity = model.similarity(vectors)
+    return [
+        decide(
+            model,
+            text,
+            {name: p[i] for name, p in proba.items()},
+            float(similarity[i]),
+            customer_messages=customer_messages,
+            is_vip=is_vip,
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+def _empty_result(version: int) -> TriageResult:
+    return TriageResult(
+        category="",
+        category_confidence=0.0,
+        department="",
+        department_confidence=0.0,
+        priority=Priority.NORMAL,
+        priority_confidence=0.0,
+        sentiment="neutral",
+        sentiment_score=0.0,
+        language="",
+        needs_human=False,
+        needs_human_reason="",
+        out_of_scope=False,
+        summary="",
+        signals=(),
+        model_version=version,
+    )
+
+
+def predict(text: str, *, customer_messages: int = 1, is_vip: bool = False) -> TriageResult:
+    """Triage the conversation's customer text (recent turns joined). One embedding per call."""
+    model = current_model()
+    prepared = prepare_text(text)
+    if not prepared:
+        return _empty_result(model.version)
+    vectors = np.asarray(embeddings.embed([prepared]), dtype=np.float32)
+    return predict_many(model, [text], vectors, customer_messages=customer_messages, is_vip=is_vip)[0]

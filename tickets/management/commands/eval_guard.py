@@ -1,0 +1,483 @@
+"""Measure the prompt-injection guard: precision/recall on deepset_prompt_injections, detection of
+BIPIA attacks hidden in emails, and the false-positive rate on real (benign) customer texts.
+
+    python -m supportflow.devservices exec -- .venv/bin/python manage.py eval_guard \\
+        --data ../shared/datasets/deepset_prompt_injections
+
+``--data`` is a dataset folder (deepset_prompt_injections or bipia layout, see
+../shared/datasets/README.md). With a test file in it the figures are on the test file; without, on a
+seeded split of the development file (printed). ``--benign`` folders (default: the five triage sets
+beside the project) give the false-positive rate. Tables go to stdout, progress to stderr, and the
+last line of stdout is one JSON object with every figure. Embeddings are cached on disk by text hash
+(``--cache-dir``). See docs/eval-guard.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from tickets.ai import guard
+
+SEED = 20251
+REPORT_SHARE = 0.3  # deepset without test.csv: this share of train.csv (stratified, seeded) is reported on
+BENIGN_PER_SET = 2000
+BENIGN_FPR_TARGET = 0.01
+BENIGN_SETS = (
+    "bitext_customer_support",
+    "banking77",
+    "clinc150",
+    "openticketai_support_tickets",
+    "twitter_airline_sentiment",
+)
+# The source the pipeline scans each set as: email tickets arrive by email, the rest are chat-like.
+EMAIL_SETS = {"openticketai_support_tickets"}
+POSITIONS = ("start", "middle", "end")
+
+csv.field_size_limit(10_000_000)
+
+
+class DatasetError(Exception):
+    pass
+
+
+# --- embeddings cache -------------------------------------------------------------------------
+
+
+class CachedEmbedder:
+    """``knowledge.embeddings.embed`` behind a disk cache keyed by (model, text) hash: reruns and the
+    second pass over the same texts cost nothing."""
+
+    def __init__(self, directory: Path | None) -> None:
+        from knowledge import embeddings
+
+        self._embeddings = embeddings
+        self.path = None
+        self.vectors: dict[str, np.ndarray] = {}
+        self.computed = 0
+        if directory is not None:
+            model = hashlib.sha256(embeddings.model_name().encode()).hexdigest()[:12]
+            self.path = directory / f"guard-embeddings-{model}.npz"
+            if self.path.exists():
+                with np.load(self.path, allow_pickle=False) as data:
+                    self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        keys = [self._embeddings.content_hash(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self.vectors))
+        if missing:
+            by_key = dict(zip(keys, texts, strict=True))
+            fresh = self._embeddings.embed([by_key[k] for k in missing])
+            self.vectors.update(zip(missing, fresh, strict=True))
+            self.computed += len(missing)
+        if not keys:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self.vectors[k] for k in keys])
+
+    def save(self) -> None:
+        if self.path is None or not self.computed:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self.vectors), dtype="<U64")
+        vectors = np.stack(list(self.vectors.values())).astype(np.float32)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
+        os.close(fd)
+        np.savez(tmp, keys=keys, vectors=vectors)
+        os.replace(tmp, self.path)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    label: int
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load_deepset(path: Path) -> list[Labelled]:
+    rows = _read_csv(path)
+    if not rows or not {"text", "label"} <= set(rows[0]):
+        raise DatasetError(f"{path} needs columns text,label.")
+    return [Labelled(r["text"], int(r["label"])) for r in rows if r["text"].strip()]
+
+
+def stratified_split(rows: list[Labelled], *, share: float, seed: int) -> tuple[list[Labelled], list[Labelled]]:
+    """(tune, report): per label, a seeded shuffle; the first ``share`` of each label is the report part."""
+    rng = random.Random(seed)
+    tune: list[Labelled] = []
+    report: list[Labelled] = []
+    for label in sorted({r.label for r in rows}):
+        group = [r for r in rows if r.label == label]
+        rng.shuffle(group)
+        cut = round(len(group) * share)
+        report += group[:cut]
+        tune += group[cut:]
+    return tune, report
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+_SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=\S)")
+
+
+def insert_attack(context: str, attack: str, position: str, *, seed: int) -> str:
+    """BIPIA's insertion (bipia/data/utils.py): the attack on its own line at the start, the end, or
+    before a sentence chosen with a seeded RNG (BIPIA uses nltk's Punkt; here a regex sentence split)."""
+    if position == "start":
+        return f"{attack}\n{context}"
+    if position == "end":
+        return f"{context}\n{attack}"
+    starts = [0] + [m.end() for m in _SENTENCE_START.finditer(context)]
+    start = random.Random(seed).choice(starts)
+    return "\n".join([context[:start], attack, context[start:]])
+
+
+def _attacks(path: Path) -> list[tuple[str, str]]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [(category, text) for category, texts in data.items() for text in texts]
+
+
+@dataclass(frozen=True)
+class BenignSet:
+    name: str
+    file: str
+    texts: list[str]
+
+
+def load_benign(folder: Path) -> BenignSet:
+    """The customer-written texts of a triage dataset folder (test file when present)."""
+    name = folder.name
+
+    def pick(dev: str, test: str) -> Path:
+        return folder / test if (folder / test).exists() else folder / dev
+
+    if (folder / "bitext.csv").exists() or (folder / "bitext_test.csv").exists():
+        path = pick("bitext.csv", "bitext_test.csv")
+        texts = [r["instruction"] for r in _read_csv(path)]
+    elif (folder / "tickets_v5.csv").exists() or (folder / "tickets_test.csv").exists():
+        path = pick("tickets_v5.csv", "tickets_test.csv")
+        # The CSV stores line breaks as the two characters backslash-n.
+        texts = [
+            f"{r.get('subject') or ''}\n{r.get('body') or ''}".replace("\\n", "\n").strip() for r in _read_csv(path)
+        ]
+    elif (folder / "tweets.csv").exists() or (folder / "tweets_test.csv").exists():
+        path = pick("tweets.csv", "tweets_test.csv")
+        texts = [r["text"] for r in _read_csv(path)]
+    elif (folder / "data_dev.json").exists() or (folder / "data_test.json").exists():
+        path = pick("data_dev.json", "data_test.json")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        texts = [t for t, _ in data.get("test" if path.name == "data_test.json" else "train", [])]
+    elif (folder / "train.csv").exists() or (folder / "test.csv").exists():
+        path = pick("train.csv", "test.csv")
+        rows = _read_csv(path)
+        if rows and "category" not in rows[0]:
+            raise DatasetError(f"{folder} does not look like banking77 (text,category).")
+        texts = [r["text"] for r in rows]
+    else:
+        raise DatasetError(f"{folder}: not a known benign triage folder.")
+    texts = [t for t in texts if t and t.strip()]
+    return BenignSet(name=name, file=path.name, texts=texts)
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def _r(value: float, digits: int = 4) -> float:
+    return round(float(value), digits)
+
+
+def binary_metrics(labels: list[int], flagged: list[bool]) -> dict:
+    tp = sum(1 for y, f in zip(labels, flagged, strict=True) if y and f)
+    fp = sum(1 for y, f in zip(labels, flagged, strict=True) if not y and f)
+    fn = sum(1 for y, f in zip(labels, flagged, strict=True) if y and not f)
+    tn = len(labels) - tp - fp - fn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "n": len(labels),
+        "positives": tp + fn,
+        "precision": _r(precision),
+        "recall": _r(recall),
+        "f1": _r(f1),
+        "fpr": _r(fp / (fp + tn) if fp + tn else 0.0),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+    }
+
+
+def _snippet(text: str, n: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class Command(BaseCommand):
+    help = "Evaluate the prompt-injection guard on a dataset folder + benign sets; last stdout line is JSON."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data", required=True, help="deepset_prompt_injections or bipia folder.")
+        parser.add_argument(
+            "--benign",
+            action="append",
+            default=None,
+            help="Benign triage folder (repeatable). Default: the five sets in ../shared/datasets if present.",
+        )
+        parser.add_argument("--no-benign", action="store_true", help="Skip the benign false-positive sets.")
+        parser.add_argument("--limit", type=int, default=None, help="At most N items per part (quick runs).")
+        parser.add_argument("--benign-per-set", type=int, default=BENIGN_PER_SET, help="Seeded sample per set.")
+        parser.add_argument(
+            "--cache-dir",
+            default=str(Path(tempfile.gettempdir()) / "supportflow-eval-guard"),
+            help="Embedding cache directory ('' disables).",
+        )
+        parser.add_argument("--seed", type=int, default=SEED)
+
+    def _log(self, message: str) -> None:
+        if self.verbosity:
+            self.stderr.write(message)
+
+    def handle(self, *args, **options):
+        self.verbosity = options["verbosity"]
+        started = time.perf_counter()
+        folder = Path(options["data"])
+        if not folder.is_dir():
+            raise CommandError(f"--data {folder} is not a folder.")
+        cache_dir = Path(options["cache_dir"]) if options["cache_dir"] else None
+        embedder = CachedEmbedder(cache_dir)
+        shipped = guard.Guard(embed=embedder, classifier=guard.seed_classifier(embed=embedder))
+        summary: dict = {
+            "data": folder.name,
+            "thresholds": shipped.thresholds,
+            "strong_rule_weight": guard.STRONG,
+            "seed": options["seed"],
+        }
+        try:
+            if (folder / "train.csv").exists() or (folder / "test.csv").exists():
+                summary["deepset"] = self._deepset(folder, shipped, embedder, options)
+            elif (folder / "email").is_dir():
+                summary["bipia"] = self._bipia(folder, shipped, options)
+            else:
+                raise CommandError(f"{folder}: neither deepset_prompt_injections nor bipia layout.")
+            if not options["no_benign"]:
+                summary["benign"] = self._benign(shipped, options)
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            embedder.save()
+        summary["embedded_texts"] = embedder.computed
+        summary["total_seconds"] = _r(time.perf_counter() - started, 1)
+        summary["machine"] = {"cpus": os.cpu_count(), "loadavg_1m_end": _r(os.getloadavg()[0], 2)}
+        summary["embedding_model"] = settings.EMBEDDING_MODEL
+        self.stderr.flush()
+        sys.stderr.flush()
+        self.stdout.write(json.dumps(summary, ensure_ascii=False))
+
+    # --- deepset --------------------------------------------------------------------------------
+
+    def _deepset(self, folder: Path, shipped: guard.Guard, embedder: CachedEmbedder, options) -> dict:
+        dev = load_deepset(folder / "train.csv") if (folder / "train.csv").exists() else []
+        if (folder / "test.csv").exists():
+            tune, report = dev, load_deepset(folder / "test.csv")
+            report_on = "test.csv"
+        else:
+            tune, report = stratified_split(dev, share=REPORT_SHARE, seed=options["seed"])
+            report_on = (
+                f"train.csv: seeded stratified {REPORT_SHARE:.0%} split (seed {options['seed']}), {len(report)} rows"
+            )
+        if options["limit"]:
+            report = report[: options["limit"]]
+        if not report:
+            raise DatasetError(f"{folder}: nothing to report on.")
+        self._log(f"deepset: scanning {len(report)} texts ({report_on})…")
+        labels = [r.label for r in report]
+        verdicts = shipped.scan_many([r.text for r in report], source="customer")
+        rows = {"shipped": binary_metrics(labels, [v.flagged for v in verdicts])}
+        by_signal: dict[str, int] = {}
+        for v, y in zip(verdicts, labels, strict=True):
+            if y and v.flagged:
+                for s in v.signals:
+                    by_signal[s] = by_signal.get(s, 0) + 1
+        if tune:
+            self._log(f"deepset: training a comparison classifier on seed + {len(tune)} development rows…")
+            seed_texts, seed_labels = guard.seed_examples()
+            texts = seed_texts + [r.text for r in tune]
+            y = np.asarray(seed_labels + [r.label for r in tune])
+            dev_guard = guard.Guard(embed=embedder, classifier=guard.train_logistic(embedder(texts), y))
+            dev_verdicts = dev_guard.scan_many([r.text for r in report], source="customer")
+            rows["dev_trained_not_shipped"] = binary_metrics(labels, [v.flagged for v in dev_verdicts])
+        misses = [_snippet(r.text) for r, v in zip(report, verdicts, strict=True) if r.label and not v.flagged]
+        false_alarms = [
+            f"{_snippet(r.text)} [{', '.join(v.signals)}]"
+            for r, v in zip(report, verdicts, strict=True)
+            if not r.label and v.flagged
+        ]
+        self.stdout.write(f"\ndeepset_prompt_injections — reported on {report_on}; tune part {len(tune)} rows")
+        self.stdout.write(f"{'guard':<42} {'n':>5} {'P':>7} {'R':>7} {'F1':>7} {'FPR':>7}")
+        names = {
+            "shipped": "production (seed-trained, as shipped)",
+            "dev_trained_not_shipped": "+ classifier trained on dev (NOT shipped)",
+        }
+        for key, m in rows.items():
+            self.stdout.write(
+                f"{names[key]:<42} {m['n']:>5} {m['precision']:>7.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['fpr']:>7.3f}"
+            )
+        self.stdout.write(f"signals on detected injections: {dict(sorted(by_signal.items(), key=lambda kv: -kv[1]))}")
+        self.stdout.write(f"missed injections ({len(misses)}), first 5: " + " | ".join(misses[:5]))
+        self.stdout.write(f"false alarms ({len(false_alarms)}): " + " | ".join(false_alarms[:5]))
+        return {
+            "report_on": report_on,
+            "tune_rows": len(tune),
+            **rows,
+            "signals_on_detected": by_signal,
+            "false_alarm_examples": false_alarms[:5],
+        }
+
+    # --- bipia ----------------------------------------------------------------------------------
+
+    def _bipia(self, folder: Path, shipped: guard.Guard, options) -> dict:
+        seed = options["seed"]
+        test_emails, test_attacks = folder / "email" / "test.jsonl", folder / "text_attack_test.json"
+        if test_emails.exists() and test_attacks.exists():
+            emails = [e["context"] for e in _read_jsonl(test_emails)]
+            attacks = _attacks(test_attacks)
+            report_on = "email/test.jsonl × text_attack_test.json"
+        else:
+            all_emails = [e["context"] for e in _read_jsonl(folder / "email" / "train.jsonl")]
+            all_attacks = _attacks(folder / "text_attack_train.json")
+            rng = random.Random(seed)
+            email_idx = list(range(len(all_emails)))
+            rng.shuffle(email_idx)
+            categories = sorted({c for c, _ in all_attacks})
+            rng.shuffle(categories)
+            held_categories = set(categories[: len(categories) // 3])
+            emails = [all_emails[i] for i in sorted(email_idx[: len(all_emails) // 2])]
+            attacks = [(c, a) for c, a in all_attacks if c in held_categories]
+            report_on = (
+                f"train files, seeded split (seed {seed}): {len(emails)} of {len(all_emails)} emails × the attacks of "
+                f"{len(held_categories)} of {len(categories)} categories ({', '.join(sorted(held_categories))})"
+            )
+        if options["limit"]:
+            emails = emails[: options["limit"]]
+        if not emails or not attacks:
+            raise DatasetError(f"{folder}: no emails or attacks.")
+        attacked: list[tuple[str, str, str]] = []
+        for i, context in enumerate(emails):
+            for category, attack in attacks:
+                for position in POSITIONS:
+                    attacked.append((insert_attack(context, attack, position, seed=seed + i), category, position))
+        self._log(f"bipia: scanning {len(attacked)} attacked + {len(emails)} clean emails ({report_on})…")
+        verdicts = shipped.scan_many([a for a, _, _ in attacked], source="email")
+        clean = shipped.scan_many(emails, source="email")
+        detected = [v.flagged for v in verdicts]
+        rate = sum(detected) / len(detected)
+        by_category: dict[str, list[bool]] = {}
+        by_position: dict[str, list[bool]] = {}
+        for (_, category, position), d in zip(attacked, detected, strict=True):
+            by_category.setdefault(category, []).append(d)
+            by_position.setdefault(position, []).append(d)
+        clean_fp = [e for e, v in zip(emails, clean, strict=True) if v.flagged]
+        result = {
+            "report_on": report_on,
+            "attacked": len(attacked),
+            "detection_rate": _r(rate),
+            "guard_attack_success_rate": _r(1 - rate),
+            "clean": len(emails),
+            "clean_fpr": _r(len(clean_fp) / len(emails)),
+            "by_category": {c: _r(sum(d) / len(d)) for c, d in sorted(by_category.items())},
+            "by_position": {p: _r(sum(d) / len(d)) for p, d in by_position.items()},
+        }
+        self.stdout.write(f"\nbipia (email) — reported on {report_on}")
+        self.stdout.write(
+            f"attacked {len(attacked)}: detected {rate:.3f} → guard-level ASR {1 - rate:.3f}; "
+            f"clean {len(emails)}: FPR {result['clean_fpr']:.3f}"
+        )
+        self.stdout.write(f"{'category':<30} {'detected':>9}")
+        for category, value in result["by_category"].items():
+            self.stdout.write(f"{category:<30} {value:>9.3f}")
+        self.stdout.write("by position: " + ", ".join(f"{p} {v:.3f}" for p, v in result["by_position"].items()))
+        if clean_fp:
+            self.stdout.write("clean emails flagged: " + " | ".join(_snippet(e) for e in clean_fp[:3]))
+        return result
+
+    # --- benign -----------------------------------------------------------------------------------
+
+    def _benign_folders(self, options) -> list[Path]:
+        if options["benign"]:
+            return [Path(p) for p in options["benign"]]
+        root = Path(settings.BASE_DIR).parent / "shared" / "datasets"
+        return [root / name for name in BENIGN_SETS if (root / name).is_dir()]
+
+    def _benign(self, shipped: guard.Guard, options) -> dict:
+        per_set = options["limit"] or options["benign_per_set"]
+        sets = {}
+        examples = []
+        total = {"customer": [0, 0], "email": [0, 0], "native": [0, 0]}
+        for folder in self._benign_folders(options):
+            data = load_benign(folder)
+            rng = random.Random(f"{options['seed']}:{data.name}")
+            texts = rng.sample(data.texts, k=min(per_set, len(data.texts)))
+            self._log(f"benign {data.name}: scanning {len(texts)} of {len(data.texts)} texts ({data.file})…")
+            native = "email" if data.name in EMAIL_SETS else "customer"
+            figures = {"file": data.file, "n": len(texts), "native_source": native}
+            for source in ("customer", "email"):
+                verdicts = shipped.scan_many(texts, source=source)
+                flagged = [(t, v) for t, v in zip(texts, verdicts, strict=True) if v.flagged]
+                figures[f"fpr_{source}"] = _r(len(flagged) / len(texts))
+                total[source][0] += len(flagged)
+                total[source][1] += len(texts)
+                if source == native:
+                    figures["fpr"] = figures[f"fpr_{source}"]
+                    total["native"][0] += len(flagged)
+                    total["native"][1] += len(texts)
+                    examples += [
+                        {"set": data.name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)}
+                        for t, v in flagged[:3]
+                    ]
+            sets[data.name] = figures
+        overall = {k: _r(fp / n) if n else 0.0 for k, (fp, n) in total.items()}
+        self.stdout.write("\nbenign customer texts — false-positive rate (target ≤ 1 %)")
+        self.stdout.write(f"{'set':<30} {'file':<16} {'n':>5} {'native':>8} {'FPR':>7} {'as chat':>8} {'as email':>9}")
+        for name, f in sets.items():
+            self.stdout.write(
+                f"{name:<30} {f['file']:<16} {f['n']:>5} {f['native_source']:>8} {f['fpr']:>7.4f} "
+                f"{f['fpr_customer']:>8.4f} {f['fpr_email']:>9.4f}"
+            )
+        self.stdout.write(
+            f"{'overall':<30} {'':<16} {total['native'][1]:>5} {'':>8} {overall['native']:>7.4f} "
+            f"{overall['customer']:>8.4f} {overall['email']:>9.4f}"
+        )
+        for e in examples[:10]:
+            self.stdout.write(f"  FP {e['set']}: {e['text']}  score {e['score']:.2f} {e['signals']}")
+        return {
+            "sets": sets,
+            "overall_fpr": overall["native"],
+            "overall_fpr_as_chat": overall["customer"],
+            "overall_fpr_as_email": overall["email"],
+            "target": BENIGN_FPR_TARGET,
+            "target_met": overall["native"] <= BENIGN_FPR_TARGET,
+            "false_positive_examples": examples[:10],
+        }

@@ -1,0 +1,496 @@
+"""Measure the local triage provider on a public dataset folder; the last stdout line is one JSON object.
+
+    python -m supportflow.devservices exec -- .venv/bin/python manage.py eval_triage \\
+        --data ../shared/datasets/bitext_customer_support
+
+The folder is recognised by its files (see ``../shared/datasets/README.md``, evaluation contract):
+
+- ``bitext.csv`` (bitext_customer_support): category (11) and intent (27); escalation: gold = intent
+  ``contact_human_agent``, predicted = our ``human_requested`` signal and our ``needs_human``.
+- ``data_dev.json`` + ``domains.json`` (clinc150): department = domain (10), category = intent (150);
+  out-of-scope (``oos``) must be caught (escalated). Thresholds are tuned on val + oos_val.
+- ``tickets_v5.csv`` (openticketai_support_tickets): department = queue, priority, category = type;
+  also language identification against the ``language`` column.
+- ``tweets.csv`` (twitter_airline_sentiment): sentiment, VADER (what ships) vs an embedding classifier.
+- ``train.csv`` + ``categories.json`` (banking77): category = intent (77); urgent intents vs our
+  security/fraud signals.
+
+Every classifier here is the production one: ``triage_local.fit_model`` / ``fit_with_scope`` (same
+features, penalty, steps) and ``triage_local.predict_many`` (same rules, signals, thresholds logic),
+trained on the development part only. Where the folder holds the test file named in the contract,
+figures are on it; otherwise the development part is split by the command (a seeded, stratified 80/20
+split: fold 0 of ``triage_local.stratified_folds``) and the JSON says so.
+
+Embeddings are cached in a SQLite file in the temp dir, keyed by model + text hash, so a re-run only
+encodes new texts. Tables go to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+
+from knowledge import embeddings
+from tickets.ai import sentiment, signals
+from tickets.ai import triage_local as tl
+from tickets.ai.triage_seed import OUT_OF_SCOPE
+
+SEED = 13
+BANKING_URGENT = {"compromised_card", "lost_or_stolen_card", "cash_withdrawal_not_recognised"}
+EMBED_CHUNK = 256
+
+
+class DatasetError(Exception):
+    """The folder is not a dataset this evaluation understands; the message says why."""
+
+
+@dataclass
+class Rows:
+    """Texts with aligned label columns (``labels[name][i]`` belongs to ``texts[i]``)."""
+
+    texts: list[str]
+    labels: dict[str, list[str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, index: Sequence[int]) -> Rows:
+        return Rows([self.texts[i] for i in index], {k: [v[i] for i in index] for k, v in self.labels.items()})
+
+    def __add__(self, other: Rows) -> Rows:
+        return Rows(self.texts + other.texts, {k: v + other.labels[k] for k, v in self.labels.items()})
+
+
+def _r(value: float, digits: int = 4) -> float:
+    return round(float(value), digits)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def sample(rows: Rows, limit: int | None, seed: int = SEED) -> Rows:
+    if limit is None or len(rows) <= limit:
+        return rows
+    index = np.sort(np.random.default_rng(seed).permutation(len(rows))[:limit])
+    return rows.take(index.tolist())
+
+
+def own_split(rows: Rows, by: str) -> tuple[Rows, Rows]:
+    folds = tl.stratified_folds(rows.labels[by], seed=SEED)
+    return rows.take(np.flatnonzero(folds != 0).tolist()), rows.take(np.flatnonzero(folds == 0).tolist())
+
+
+# --- embedding cache --------------------------------------------------------------------------------
+
+
+class EmbeddingCache:
+    """SQLite file of float32 vectors keyed by ``embeddings.content_hash`` of the prepared text."""
+
+    def __init__(self, directory: Path, progress: Callable[[str], None]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(directory / "embeddings.sqlite3")
+        self.db.execute("CREATE TABLE IF NOT EXISTS embedding (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        self.progress = progress
+        self.encoded = 0
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        prepared = [tl.prepare_text(t) for t in texts]
+        keys = [embeddings.content_hash(t) for t in prepared]
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 900):
+            chunk = unique[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, vector FROM embedding WHERE key IN ({marks})"  # noqa: S608 - placeholders only
+            for key, blob in self.db.execute(query, chunk):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        missing = list({k: t for k, t in zip(keys, prepared, strict=True) if k not in found}.items())
+        for start in range(0, len(missing), EMBED_CHUNK):
+            chunk = missing[start : start + EMBED_CHUNK]
+            vectors = np.asarray(embeddings.embed([t for _, t in chunk]), dtype=np.float32)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO embedding VALUES (?, ?)",
+                [(k, v.tobytes()) for (k, _), v in zip(chunk, vectors, strict=True)],
+            )
+            self.db.commit()
+            found.update({k: v for (k, _), v in zip(chunk, vectors, strict=True)})
+            self.encoded += len(chunk)
+            self.progress(f"  encoded {start + len(chunk)}/{len(missing)} new texts")
+        dim = len(next(iter(found.values()))) if found else 384
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, dim), dtype=np.float32)
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+
+
+def classification(gold: Sequence[str], predicted: Sequence[str]) -> dict:
+    accuracy, macro_f1 = tl.accuracy_and_macro_f1(list(gold), list(predicted))
+    return {"accuracy": _r(accuracy), "macro_f1": _r(macro_f1), "n": len(gold), "classes": len(set(gold))}
+
+
+def detection(gold: Sequence[bool], predicted: Sequence[bool]) -> dict:
+    gold_arr, pred_arr = np.asarray(gold, dtype=bool), np.asarray(predicted, dtype=bool)
+    tp = int(np.sum(gold_arr & pred_arr))
+    fp = int(np.sum(~gold_arr & pred_arr))
+    fn = int(np.sum(gold_arr & ~pred_arr))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": _r(precision),
+        "recall": _r(recall),
+        "f1": _r(f1),
+        "positives": int(gold_arr.sum()),
+        "flagged": int(pred_arr.sum()),
+        "false_positive_rate": _r(fp / max(1, int((~gold_arr).sum()))),
+    }
+
+
+def head_predictions(model: tl.LocalModel, vectors: np.ndarray, name: str) -> list[str]:
+    head = model.heads[name]
+    return [head.labels[i] for i in model.proba(vectors)[name].argmax(axis=1)]
+
+
+# --- datasets ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    data: Path
+    limit: int | None
+    cache: EmbeddingCache
+    progress: Callable[[str], None]
+    figures: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def embed(self, rows: Rows | Sequence[str], what: str) -> np.ndarray:
+        texts = rows.texts if isinstance(rows, Rows) else list(rows)
+        self.progress(f"Embedding {len(texts)} {what} texts (cached ones are reused)…")
+        return self.cache.vectors(texts)
+
+    def dev_test(self, dev: Rows, test_file: str, load: Callable[[Path], Rows], by: str) -> tuple[Rows, Rows]:
+        test_path = self.data / test_file
+        if test_path.exists():
+            self.figures["split"] = f"trained on the development file, figures on {test_file}"
+            return sample(dev, self.limit), sample(load(test_path), self.limit)
+        train, test = own_split(sample(dev, self.limit), by)
+        self.figures["split"] = (
+            f"no {test_file}: own seeded (seed {SEED}) stratified 80/20 split of the development file by {by}; "
+            "figures on the 20 %"
+        )
+        return train, test
+
+
+def _bitext_rows(path: Path) -> Rows:
+    rows = _read_csv(path)
+    return Rows(
+        [r["instruction"] for r in rows],
+        {
+            "category": [r["category"] for r in rows],
+            "intent": [r["intent"] for r in rows],
+            "tags": [r["tags"] for r in rows],
+        },
+    )
+
+
+def eval_bitext(ctx: Context) -> None:
+    train, test = ctx.dev_test(_bitext_rows(ctx.data / "bitext.csv"), "bitext_test.csv", _bitext_rows, "intent")
+    x_train, x_test = ctx.embed(train, "training"), ctx.embed(test, "test")
+    ctx.progress("Fitting (production algorithm: category + intent heads, scope thresholds from our seed)…")
+    model = tl.fit_with_scope(
+        x_train,
+        {"category": train.labels["category"], "intent": train.labels["intent"]},
+        ctx.embed(OUT_OF_SCOPE, "oos"),
+    )
+    results = tl.predict_many(model, test.texts, x_test)
+    category = [r.category for r in results]
+    fig = ctx.figures
+    fig["train"], fig["test"] = len(train), len(test)
+    fig["category"] = classification(test.labels["category"], category)
+    fig["intent"] = classification(test.labels["intent"], head_predictions(model, x_test, "intent"))
+    gold_human = [intent == "contact_human_agent" for intent in test.labels["intent"]]
+    fig["escalation_human_requested"] = detection(gold_human, ["human_requested" in r.signals for r in results])
+    fig["escalation_needs_human"] = detection(gold_human, [r.needs_human for r in results])
+    fig["needs_human_reasons"] = dict(Counter(r.needs_human_reason or "-" for r in results).most_common())
+    fig["out_of_scope_rate"] = _r(np.mean([r.out_of_scope for r in results]))
+    by_tag = {}
+    for tag, meaning in (("Z", "typos"), ("Q", "colloquial"), ("W", "offensive"), ("K", "keywords only")):
+        index = [i for i, tags in enumerate(test.labels["tags"]) if tag in tags]
+        if index:
+            by_tag[f"{tag} ({meaning})"] = classification(
+                [test.labels["category"][i] for i in index], [category[i] for i in index]
+            )["accuracy"]
+    fig["category_accuracy_by_tag"] = by_tag
+
+
+def _clinc(path: Path, domains: dict[str, str], parts: Sequence[str]) -> Rows:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    texts, intents = [], []
+    for part in parts:
+        for text, intent in data.get(part, []):
+            texts.append(text)
+            intents.append(intent)
+    return Rows(texts, {"category": intents, "department": [domains.get(i, "oos") for i in intents]})
+
+
+def eval_clinc(ctx: Context) -> None:
+    domains = {
+        intent: domain
+        for domain, intents in json.loads((ctx.data / "domains.json").read_text(encoding="utf-8")).items()
+        for intent in intents
+    }
+    dev_path, test_path = ctx.data / "data_dev.json", ctx.data / "data_test.json"
+    train = sample(_clinc(dev_path, domains, ["train"]), ctx.limit)
+    tune = _clinc(dev_path, domains, ["val", "oos_val"])
+    if test_path.exists():
+        tune = sample(tune, ctx.limit)
+        test = sample(_clinc(test_path, domains, ["test", "oos_test"]), ctx.limit)
+        ctx.figures["split"] = "trained on train, thresholds tuned on val + oos_val, figures on data_test.json"
+    else:
+        both = sample(tune, ctx.limit)
+        halves = tl.stratified_folds(both.labels["category"], folds=2, seed=SEED)
+        tune = both.take(np.flatnonzero(halves == 0).tolist())
+        test = both.take(np.flatnonzero(halves == 1).tolist())
+        ctx.figures["split"] = (
+            "no data_test.json: trained on train; val + oos_val split in two seeded stratified halves "
+            f"(seed {SEED}): thresholds tuned on one half, figures on the other"
+        )
+    x_train, x_tune, x_test = ctx.embed(train, "training"), ctx.embed(tune, "tuning"), ctx.embed(test, "test")
+    ctx.progress("Fitting (production algorithm: intent + domain heads)…")
+    model = tl.fit_model(x_train, {"category": train.labels["category"], "department": train.labels["department"]})
+    tune_oos = np.array([c == "oos" for c in tune.labels["category"]])
+    sim, conf = model.similarity(x_tune), model.proba(x_tune)["category"].max(axis=1)
+    min_sim, min_conf, balanced = tl.choose_scope_thresholds(
+        sim[~tune_oos], conf[~tune_oos], sim[tune_oos], conf[tune_oos]
+    )
+    model = tl.LocalModel(
+        mean=model.mean,
+        scale=model.scale,
+        heads=model.heads,
+        exemplars=model.exemplars,
+        min_similarity=min_sim,
+        min_confidence=min_conf,
+    )
+    results = tl.predict_many(model, test.texts, x_test)
+    is_oos = np.array([c == "oos" for c in test.labels["category"]])
+    flagged = np.array([r.out_of_scope for r in results])
+    in_scope = np.flatnonzero(~is_oos)
+    gold_dept = [test.labels["department"][i] for i in in_scope]
+    gold_intent = [test.labels["category"][i] for i in in_scope]
+    dept_raw = [results[i].department or "oos" for i in in_scope]
+    dept_head = head_predictions(model, x_test[in_scope], "department")
+    intent_head = head_predictions(model, x_test[in_scope], "category")
+    fig = ctx.figures
+    fig["train"], fig["tune"], fig["test"] = len(train), len(tune), len(test)
+    fig["test_in_scope"], fig["test_oos"] = len(in_scope), int(is_oos.sum())
+    fig["thresholds"] = {
+        "min_similarity": _r(min_sim),
+        "min_confidence": _r(min_conf),
+        "tune_balanced_accuracy": _r(balanced),
+    }
+    fig["department"] = classification(gold_dept, dept_head)
+    fig["department_in_scope_accuracy_with_rejection"] = _r(np.mean(np.array(dept_raw) == np.array(gold_dept)))
+    fig["intent"] = classification(gold_intent, intent_head)
+    fig["intent_in_scope_accuracy_with_rejection"] = _r(
+        np.mean([(not flagged[i]) and intent_head[j] == gold_intent[j] for j, i in enumerate(in_scope)])
+    )
+    fig["out_of_scope"] = detection(is_oos, flagged)
+    fig["oos_recall"] = fig["out_of_scope"]["recall"]
+    fig["in_scope_kept"] = _r(1.0 - np.mean(flagged[~is_oos]))
+    fig["oos_escalated_needs_human"] = _r(np.mean([results[i].needs_human for i in np.flatnonzero(is_oos)]))
+    short = [i for i in np.flatnonzero(is_oos) if signals.word_count(test.texts[i]) < signals.MIN_WORDS_FOR_SCOPE]
+    fig["oos_too_short_to_judge"] = len(short)
+
+
+def _tickets(path: Path) -> Rows:
+    rows = _read_csv(path)
+    return Rows(
+        ["\n".join(p for p in (r["subject"].strip(), r["body"].strip()) if p) for r in rows],
+        {
+            "department": [r["queue"] for r in rows],
+            "priority": [r["priority"] for r in rows],
+            "category": [r["type"] for r in rows],
+            "language": [r["language"] for r in rows],
+        },
+    )
+
+
+def eval_tickets(ctx: Context) -> None:
+    train, test = ctx.dev_test(_tickets(ctx.data / "tickets_v5.csv"), "tickets_test.csv", _tickets, "department")
+    x_train, x_test = ctx.embed(train, "training"), ctx.embed(test, "test")
+    ctx.progress("Fitting (production algorithm: queue, priority and type heads, scope thresholds from our seed)…")
+    model = tl.fit_with_scope(
+        x_train,
+        {name: train.labels[name] for name in ("category", "department", "priority")},
+        ctx.embed(OUT_OF_SCOPE, "oos"),
+    )
+    results = tl.predict_many(model, test.texts, x_test)
+    fig = ctx.figures
+    fig["train"], fig["test"] = len(train), len(test)
+    fig["department"] = classification(test.labels["department"], head_predictions(model, x_test, "department"))
+    fig["category"] = classification(test.labels["category"], head_predictions(model, x_test, "category"))
+    fig["priority_classifier"] = classification(test.labels["priority"], head_predictions(model, x_test, "priority"))
+    as_theirs = {"low": "low", "normal": "medium", "high": "high", "urgent": "high"}
+    fig["priority_with_rules"] = classification(test.labels["priority"], [as_theirs[r.priority] for r in results])
+    fig["out_of_scope_rate"] = _r(np.mean([r.out_of_scope for r in results]))
+    fig["language"] = classification(test.labels["language"], [r.language or "?" for r in results])
+    by_language = {}
+    dept_pred = head_predictions(model, x_test, "department")
+    for lang in sorted(set(test.labels["language"])):
+        index = [i for i, code in enumerate(test.labels["language"]) if code == lang]
+        by_language[lang] = classification([test.labels["department"][i] for i in index], [dept_pred[i] for i in index])
+    fig["department_by_language"] = by_language
+
+
+def _tweets(path: Path) -> Rows:
+    rows = _read_csv(path)
+    return Rows([r["text"] for r in rows], {"sentiment": [r["airline_sentiment"] for r in rows]})
+
+
+def _vader_labels(scores: np.ndarray, negative_below: float, positive_above: float) -> list[str]:
+    return ["negative" if s <= negative_below else "positive" if s >= positive_above else "neutral" for s in scores]
+
+
+def eval_tweets(ctx: Context) -> None:
+    train, test = ctx.dev_test(_tweets(ctx.data / "tweets.csv"), "tweets_test.csv", _tweets, "sentiment")
+    fig = ctx.figures
+    fig["train"], fig["test"] = len(train), len(test)
+    ctx.progress("Scoring VADER…")
+    test_scores = np.array([sentiment.score(t) for t in test.texts])
+    gold = test.labels["sentiment"]
+    fig["vader"] = classification(gold, _vader_labels(test_scores, sentiment.NEGATIVE_BELOW, sentiment.POSITIVE_ABOVE))
+    train_scores = np.array([sentiment.score(t) for t in train.texts])
+    best = (-1.0, 0.0, 0.0)
+    for neg in np.arange(-0.6, 0.31, 0.05):
+        for pos in np.arange(neg + 0.05, 0.81, 0.05):
+            _, f1 = tl.accuracy_and_macro_f1(train.labels["sentiment"], _vader_labels(train_scores, neg, pos))
+            if f1 > best[0] + 1e-12:
+                best = (f1, float(neg), float(pos))
+    fig["vader_tuned_thresholds"] = {
+        **classification(gold, _vader_labels(test_scores, best[1], best[2])),
+        "negative_at_most": _r(best[1], 2),
+        "positive_at_least": _r(best[2], 2),
+    }
+    x_train, x_test = ctx.embed(train, "training"), ctx.embed(test, "test")
+    ctx.progress("Fitting the embedding sentiment classifier (production algorithm)…")
+    model = tl.fit_model(x_train, {"sentiment": train.labels["sentiment"]})
+    fig["embedding_classifier"] = classification(gold, head_predictions(model, x_test, "sentiment"))
+    angry = test_scores <= sentiment.ANGRY_AT_MOST
+    fig["angry_signal"] = {
+        "flagged_rate": _r(np.mean(angry)),
+        "negative_among_flagged": _r(
+            np.mean([gold[i] == "negative" for i in np.flatnonzero(angry)]) if angry.any() else 0
+        ),
+    }
+
+
+def _banking(path: Path) -> Rows:
+    rows = _read_csv(path)
+    return Rows([r["text"] for r in rows], {"category": [r["category"] for r in rows]})
+
+
+def eval_banking(ctx: Context) -> None:
+    train, test = ctx.dev_test(_banking(ctx.data / "train.csv"), "test.csv", _banking, "category")
+    x_train, x_test = ctx.embed(train, "training"), ctx.embed(test, "test")
+    ctx.progress("Fitting (production algorithm: intent head, scope thresholds from our seed)…")
+    model = tl.fit_with_scope(x_train, {"category": train.labels["category"]}, ctx.embed(OUT_OF_SCOPE, "oos"))
+    results = tl.predict_many(model, test.texts, x_test)
+    fig = ctx.figures
+    fig["train"], fig["test"] = len(train), len(test)
+    fig["category"] = classification(test.labels["category"], [r.category for r in results])
+    gold = [c in BANKING_URGENT for c in test.labels["category"]]
+    fig["urgent_security_or_fraud_signal"] = detection(
+        gold, [bool({"security", "fraud"} & set(r.signals)) for r in results]
+    )
+    fig["urgent_priority_high_or_more"] = detection(gold, [r.priority in ("high", "urgent") for r in results])
+    fig["out_of_scope_rate"] = _r(np.mean([r.out_of_scope for r in results]))
+
+
+DATASETS: list[tuple[str, tuple[str, ...], Callable[[Context], None]]] = [
+    ("bitext_customer_support", ("bitext.csv",), eval_bitext),
+    ("clinc150", ("data_dev.json", "domains.json"), eval_clinc),
+    ("openticketai_support_tickets", ("tickets_v5.csv",), eval_tickets),
+    ("twitter_airline_sentiment", ("tweets.csv",), eval_tweets),
+    ("banking77", ("train.csv", "categories.json"), eval_banking),
+]
+
+
+def recognise(data: Path) -> tuple[str, Callable[[Context], None]]:
+    if not data.is_dir():
+        raise DatasetError(f"{data} is not a folder.")
+    for name, files, runner in DATASETS:
+        if all((data / f).exists() for f in files):
+            return name, runner
+    expected = "; ".join(f"{name}: {', '.join(files)}" for name, files, _ in DATASETS)
+    raise DatasetError(f"{data} holds none of the known layouts ({expected}).")
+
+
+def _table(figures: dict, prefix: str = "") -> list[tuple[str, str]]:
+    lines = []
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            lines += _table(value, f"{prefix}{key}.")
+        elif not isinstance(value, str):
+            lines.append((f"{prefix}{key}", f"{value}"))
+    return lines
+
+
+class Command(BaseCommand):
+    help = "Evaluate local triage on a dataset folder (bitext, clinc150, openticketai, twitter, banking77)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--data", required=True, help="Dataset folder (layout per ../shared/datasets/README.md).")
+        parser.add_argument("--limit", type=int, default=None, help="Use at most N rows of each part (seeded sample).")
+        parser.add_argument(
+            "--cache-dir",
+            default=str(Path(tempfile.gettempdir()) / "supportflow-eval-cache"),
+            help="Where the embedding cache lives (default: <tmp>/supportflow-eval-cache).",
+        )
+
+    def handle(self, *args, **options):
+        data = Path(options["data"]).expanduser()
+        try:
+            name, runner = recognise(data)
+        except DatasetError as exc:
+            raise CommandError(str(exc)) from exc
+        quiet = options["verbosity"] == 0
+
+        def progress(message: str) -> None:
+            if not quiet:
+                self.stderr.write(message)
+
+        started = time.perf_counter()
+        ctx = Context(
+            data=data,
+            limit=options["limit"],
+            cache=EmbeddingCache(Path(options["cache_dir"]), progress),
+            progress=progress,
+        )
+        ctx.figures = {"dataset": name, "data": str(data), "limit": options["limit"]}
+        try:
+            runner(ctx)
+        except (KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise CommandError(f"{data}: unexpected content ({exc!r}).") from exc
+        ctx.figures["algorithm"] = tl.ALGORITHM
+        ctx.figures["embedding_model"] = embeddings.model_name()
+        ctx.figures["newly_encoded_texts"] = ctx.cache.encoded
+        ctx.figures["seconds"] = _r(time.perf_counter() - started, 1)
+        self.stdout.write(f"\n{name} — {ctx.figures['split']}\n")
+        width = max(len(k) for k, _ in _table(ctx.figures))
+        for key, value in _table(ctx.figures):
+            self.stdout.write(f"  {key:<{width}}  {value}")
+        self.stdout.write(json.dumps(ctx.figures, ensure_ascii=False, sort_keys=False))
+        sys.stdout.flush()

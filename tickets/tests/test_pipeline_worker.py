@@ -1,0 +1,160 @@
+"""The AI pipeline through a real Celery worker: a stored customer message is enqueued on commit, the
+worker answers, and the reply reaches the customer's websocket through the Redis channel layer. Then
+the hard case: the worker is killed (SIGKILL) in the middle of an LLM call and a new one started —
+afterwards there is exactly one reply."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from celery.contrib.testing.worker import start_worker
+from channels.db import database_sync_to_async
+from django.db import connection
+
+from knowledge import services as kb_services
+from supportflow.celery import app
+from supportflow.tests.fake_openai import FAKE_API_KEY, FakeOpenAI
+from tickets import services
+from tickets.models import AIDraft, Message, Ticket
+from tickets.tests.factories import CustomerFactory
+from tickets.tests.test_consumers import customer_socket
+from tickets.tests.test_pipeline import ARTICLES
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "My notes are stuck syncing on my Android phone, it says syncing forever"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer_and_pool():
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+    connection.close()
+    connection.close_pool()
+
+
+@pytest.fixture
+def kb(transactional_db):
+    for title, slug, body in ARTICLES:
+        kb_services.article_save(title=title, slug=slug, status="published", reindex="now", body=body)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    app.loader.import_default_modules()
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+
+
+def test_the_worker_answers_and_the_reply_arrives_on_the_customers_socket(kb, celery_worker, settings):
+    ticket = services.ticket_create(customer=CustomerFactory(), subject="Sync", body="Hello")
+    settings.FEATURE_AI_PIPELINE = True
+
+    async def scenario():
+        socket = customer_socket(ticket)
+        connected, _ = await socket.connect()
+        assert connected
+        await database_sync_to_async(services.message_create)(ticket=ticket, author_kind="customer", body=QUESTION)
+        frames = []
+        for _ in range(30):  # a timeout ends the communicator (asgiref cancels it): wait long per frame
+            frames.append(await socket.receive_from(timeout=90))
+            if "msg-ai" in frames[-1]:
+                break
+        await socket.disconnect()
+        return frames
+
+    frames = async_to_sync(scenario)()
+    html = "".join(frames)
+    assert "preparing an answer" in html  # the customer saw that the AI is working
+    ai_frame = next(f for f in frames if "msg-ai" in f)
+    assert "Reset local cache" in ai_frame
+    assert "/help/articles/reset-sync-android/" in ai_frame
+    assert re.search(r'class="badge badge-ai"', ai_frame)
+    assert Message.objects.filter(ticket=ticket, author_kind="ai").count() == 1
+
+
+def _worker(env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "supportflow", "worker", "--pool", "prefork", "-c", "1",
+         "--loglevel", "WARNING", "-n", f"killtest-{time.monotonic_ns()}@%h"],
+        cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+    )  # fmt: skip
+
+
+def _wait(predicate, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; worker log:\n{log.read_text()[-3000:]}")
+
+
+def test_a_worker_killed_mid_task_loses_nothing_and_sends_one_reply(kb, settings, tmp_path):
+    app.control.purge()
+    db = connection.settings_dict
+    with FakeOpenAI() as fake:
+        fake.responder = lambda request: (
+            {"category": "sync", "priority": "normal", "sentiment": "neutral", "department": "technical",
+             "language": "en", "needs_human": False, "needs_human_reason": "", "summary": "sync stuck"}
+            if "riage" in str(request.get("response_format"))
+            else {"answerable": True, "citations": [1],
+                  "answer": "Open Settings → Sync → Reset local cache; notes download again in a few minutes [1]."}
+        )  # fmt: skip
+        fake.enqueue(content="{}", delay=30)  # the first call hangs: the worker is killed during it
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "supportflow.test_settings",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "LLM_PROVIDER": "openai",
+            "OPENAI_API_KEY": FAKE_API_KEY,
+            "OPENAI_BASE_URL": fake.url + "/v1",
+            "LLM_TIMEOUT_S": "60",
+            "AI_MESSAGE_LOCK_SECONDS": "5",
+            "CELERY_VISIBILITY_TIMEOUT": "8",
+        }
+        log = tmp_path / "worker.log"
+        first = _worker(env, log)
+        try:
+            ticket = services.ticket_create(customer=CustomerFactory(), subject="Sync", body=QUESTION)
+            message = ticket.messages.get(seq=1)
+            from tickets.tasks import process_message
+
+            process_message.delay(message.pk)
+            _wait(lambda: fake.request_count >= 1, 120, "the worker to call the LLM", log)
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(10)
+        assert not AIDraft.objects.filter(in_reply_to=message).exists()
+
+        second = _worker(env, log)
+        try:
+            time.sleep(6)  # the dead worker's lock on the message expires
+            assert services.ai_requeue_stalled(now=message.created_at + services.STALLED_AFTER * 2) == 1
+            _wait(
+                lambda: AIDraft.objects.filter(in_reply_to=message).exists(),
+                120,
+                "the reply after restart",
+                log,
+            )
+            time.sleep(10)  # the broker redelivers the killed task too (visibility timeout 8 s): a no-op
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            second.wait(20)
+
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    replies = Message.objects.filter(ticket=ticket, author_kind="ai")
+    assert replies.count() == 1, list(replies.values_list("body", flat=True))
+    assert "Reset local cache" in replies.get().body

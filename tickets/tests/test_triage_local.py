@@ -1,0 +1,306 @@
+"""The local triage provider: seed routing, rule signals, versions, learning from agents, evaluation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from tickets import services
+from tickets.ai import language, sentiment, signals, triage_local
+from tickets.ai.triage_seed import SEED
+from tickets.models import TriageModel
+from tickets.tests.factories import DepartmentFactory, make_agent, make_ticket
+
+
+@pytest.fixture(autouse=True)
+def _no_model_loaded_yet():
+    """Each test reads the active version from its own database, not from a previous test's cache."""
+    triage_local.clear_cache()
+    yield
+    triage_local.clear_cache()
+
+
+# --- seed model -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "department", "category"),
+    [
+        ("Hello, I was billed twice for Pro this month. Could one payment be refunded?", "billing", "refund"),
+        ("Where can I download last month's invoice with our company address on it?", "billing", "invoice"),
+        ("My notes stopped syncing between my laptop and my phone yesterday.", "technical", "sync"),
+        ("The desktop app crashes every time I paste an image into a note.", "technical", "app_crash"),
+        ("I lost my phone, so I can't get the two-factor code to log in.", "account-security", "two_factor"),
+        ("Do you offer an education discount for a class of 25 students?", "sales", "discount"),
+    ],
+)
+def test_the_seed_model_routes_clear_questions(text, department, category):
+    result = triage_local.predict(text)
+
+    assert (result.department, result.category) == (department, category)
+    assert result.model_version == 0
+    assert not result.out_of_scope
+    assert result.department_confidence > 0.5
+
+
+@pytest.mark.django_db
+def test_a_question_no_department_handles_is_out_of_scope_and_needs_a_human():
+    result = triage_local.predict("What's a good recipe for a chocolate cake with walnuts?")
+
+    assert result.out_of_scope
+    assert result.department == ""
+    assert result.needs_human
+    assert result.needs_human_reason == "Out of scope: no department handles this"
+
+
+@pytest.mark.django_db
+def test_a_result_carries_summary_language_and_sentiment():
+    result = triage_local.predict(
+        "Hi team,\nThanks for the quick reply yesterday. The Android app still says 'Syncing 87%' and never "
+        "finishes, so my notes from the laptop are missing. What else can I try?\nBest, Tomás"
+    )
+
+    assert result.summary == (
+        "The Android app still says 'Syncing 87%' and never finishes, so my notes from the laptop are missing."
+    )
+    assert len(result.summary) <= triage_local.SUMMARY_CHARS
+    assert result.language == "en"
+    assert result.sentiment in {"negative", "neutral", "positive"}
+    assert -1.0 <= result.sentiment_score <= 1.0
+
+
+def test_a_long_summary_is_cut_at_a_word_with_an_ellipsis():
+    summary = triage_local.summarize("word " * 80)
+
+    assert len(summary) <= triage_local.SUMMARY_CHARS
+    assert summary.endswith("word…")
+
+
+# --- signals --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can I please talk to a human?",
+        "I want to speak with a real person, not a bot.",
+        "Connect me to an agent now",
+        "Let me speak to your manager.",
+        "agent please",
+        "Ich möchte mit einem Mitarbeiter sprechen.",
+        "Quiero hablar con una persona, por favor.",
+        "Je voudrais parler à un conseiller.",
+        "Posso parlare con un operatore?",
+        "Ik wil graag met een medewerker spreken.",
+        "Quero falar com um atendente.",
+    ],
+)
+def test_asking_for_a_human_is_detected(text):
+    assert signals.human_requested(text) is True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No need for a human, the article fixed it. Thanks!",
+        "I don't want to talk to an agent, just tell me where the export button is.",
+        "Talking to a person is not necessary.",
+        "How do I share a notebook with someone on my team?",
+        "The chat agent icon overlaps the editor.",
+        "No necesito hablar con un agente, gracias.",
+    ],
+)
+def test_mentions_that_are_not_a_request_for_a_human_are_not_detected(text):
+    assert signals.human_requested(text) is False
+
+
+def test_urgency_signals_name_their_family():
+    assert signals.urgency_signals("Someone logged into my account from another country!") == {"security"}
+    assert signals.urgency_signals("Nimbus is down, nobody in our company can sign in.") == {"outage"}
+    assert signals.urgency_signals("I will take this to court and talk to my lawyer.") == {"legal"}
+    assert signals.urgency_signals("I didn't authorize this charge on my card.") == {"fraud"}
+    assert signals.urgency_signals("How do I export a notebook?") == set()
+
+
+@pytest.mark.django_db
+def test_security_words_raise_priority_and_need_a_human():
+    result = triage_local.predict("Someone logged into my account from another country and I can't get back in.")
+
+    assert result.priority in {"high", "urgent"}
+    assert "security" in result.signals
+    assert result.department == "account-security"
+    assert (result.needs_human, result.needs_human_reason) == (
+        True,
+        "Possible security issue: account access or suspicious activity",
+    )
+
+
+@pytest.mark.django_db
+def test_an_outage_raises_priority_and_vip_and_repeated_contact_raise_it_further():
+    text = "How do I export my notes to Markdown? Also the service is down for everyone in our office."
+
+    plain = triage_local.predict(text)
+    bumped = triage_local.predict(text, customer_messages=4, is_vip=True)
+
+    assert "outage" in plain.signals
+    assert plain.priority == "high"
+    assert bumped.priority == "urgent"
+    assert {"repeated_contact", "vip"} <= set(bumped.signals)
+
+
+@pytest.mark.django_db
+def test_an_explicit_request_for_a_human_is_reported_with_its_reason():
+    result = triage_local.predict("I've tried everything in the help center. Please let me talk to a human.")
+
+    assert "human_requested" in result.signals
+    assert (result.needs_human, result.needs_human_reason) == (True, "Customer asked for a human")
+
+
+def test_sentiment_of_angry_and_happy_text():
+    angry_label, angry_score = sentiment.analyse(
+        "This is the worst service ever. I am furious and I want my money back!"
+    )
+    happy_label, happy_score = sentiment.analyse("Thank you so much, that fixed it. Great support!")
+    german_label, _ = sentiment.analyse("Das ist eine Frechheit, ich bin wütend!")
+
+    assert angry_label == "negative"
+    assert sentiment.is_angry(angry_score)
+    assert happy_label == "positive"
+    assert happy_score > 0.5
+    assert german_label == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("My notes are not syncing to my phone since yesterday.", "en"),
+        ("Ich kann mich seit gestern nicht mehr anmelden.", "de"),
+        ("No puedo iniciar sesión en mi cuenta desde ayer.", "es"),
+        ("Danke", "de"),
+        ("ok", ""),
+    ],
+)
+def test_language_of_short_and_long_texts(text, code):
+    assert language.detect(text) == code
+
+
+# --- versions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_training_creates_the_next_version_active_and_deactivates_the_old_one():
+    first = triage_local.train()
+    second = triage_local.train(include_corrections=False)
+
+    first.refresh_from_db()
+    assert (first.version, first.is_active) == (1, False)
+    assert (second.version, second.is_active) == (2, True)
+    assert TriageModel.objects.filter(is_active=True).count() == 1
+    assert second.trained_on["seed"] == len(triage_local.seed_examples())
+    assert set(second.metrics) >= {"category", "department", "priority", "out_of_scope"}
+    assert triage_local.active_version() == 2
+    assert triage_local.predict("Where is my invoice?").model_version == 2
+
+
+@pytest.mark.django_db
+def test_weights_round_trip_without_pickle():
+    row = triage_local.train()
+    stored = TriageModel.objects.get(pk=row.pk)
+    vectors = np.random.default_rng(0).normal(size=(3, 384)).astype(np.float32)
+
+    with np.load(io.BytesIO(bytes(stored.weights)), allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype != object for name in arrays.files)
+    loaded = triage_local.model_from_bytes(stored.weights, stored.labels, version=stored.version)
+    cached = triage_local.current_model()
+
+    assert cached.version == loaded.version == row.version
+    for name in triage_local.FIELDS:
+        assert loaded.heads[name].labels == cached.heads[name].labels
+        np.testing.assert_allclose(loaded.proba(vectors)[name], cached.proba(vectors)[name], rtol=1e-6)
+
+
+@pytest.mark.django_db
+def test_a_stored_model_is_picked_up_by_another_process_after_the_cache_is_cleared():
+    row = triage_local.train()
+    triage_local.clear_cache()
+
+    assert triage_local.predict("I need a quote for 30 seats").model_version == row.version
+
+
+# --- learning from agents -------------------------------------------------------------------------
+
+AUDIT_TEXT = "Our auditors need a monthly report of which employees opened which shared notebooks."
+AUDIT_PARAPHRASE = "Every month our auditors want a report showing which staff opened which shared notebooks."
+
+
+@pytest.mark.django_db
+def test_an_agent_correction_changes_the_next_prediction_after_retraining():
+    sales = DepartmentFactory(name="Sales", slug="sales")
+    agent = make_agent(sales)
+    ticket = make_ticket(subject="Audit report", body=AUDIT_TEXT)
+    before = triage_local.predict(AUDIT_TEXT)
+    assert (before.department, before.category) != ("sales", "audit_report")
+
+    services.ticket_update_triage(ticket=ticket, actor=agent, department=sales, category="audit_report")
+    row = triage_local.train()
+
+    assert row.trained_on["corrections"] == 1
+    after = triage_local.predict(AUDIT_TEXT)
+    paraphrase = triage_local.predict(AUDIT_PARAPHRASE)
+    assert (after.department, after.category, after.model_version) == ("sales", "audit_report", row.version)
+    assert (paraphrase.department, paraphrase.category) == ("sales", "audit_report")
+
+
+@pytest.mark.django_db
+def test_changes_made_by_the_ai_are_not_learnt_as_corrections():
+    ticket = make_ticket(body=AUDIT_TEXT)
+
+    services.ticket_update_triage(ticket=ticket, actor_kind="ai", category="audit_report", priority="high")
+
+    assert [e for e in triage_local.training_examples() if e.source == "correction"] == []
+
+
+@pytest.mark.django_db
+def test_a_correction_of_a_seed_text_replaces_the_seed_label():
+    text, category, _ = SEED[0]
+    agent = make_agent()
+    ticket = make_ticket(body=text)
+
+    services.ticket_update_triage(ticket=ticket, actor=agent, category="double_charge")
+
+    examples = [e for e in triage_local.training_examples() if e.text == text]
+    assert category == "refund"
+    assert [(e.source, e.category) for e in examples] == [("seed", ""), ("correction", "double_charge")]
+    assert examples[0].department == "billing"
+
+
+# --- evaluation command ---------------------------------------------------------------------------
+
+_BITEXT_ROWS = [
+    *[(f"I want my money back for order {n}", "get_refund", "REFUND") for n in range(8)],
+    *[(f"where is the invoice for purchase {n}?", "get_invoice", "INVOICE") for n in range(8)],
+    *[(f"please let me talk to a human agent about case {n}", "contact_human_agent", "CONTACT") for n in range(8)],
+]
+
+
+def test_eval_triage_on_a_tiny_bitext_folder_ends_with_one_json_line(tmp_path):
+    with (tmp_path / "bitext.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["instruction", "intent", "category", "tags"])
+        writer.writerows([(text, intent, category, "BL") for text, intent, category in _BITEXT_ROWS])
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("eval_triage", data=str(tmp_path), cache_dir=str(tmp_path / "cache"), stdout=out, stderr=err)
+
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert figures["dataset"] == "bitext_customer_support"
+    assert figures["train"] + figures["test"] == len(_BITEXT_ROWS)
+    assert figures["category"]["accuracy"] == 1.0
+    assert figures["escalation_human_requested"]["recall"] == 1.0
+    assert "own seeded" in figures["split"]
