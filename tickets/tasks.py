@@ -70,12 +70,16 @@ def enqueue_on_customer_message(kind: str, **payload) -> None:
 
     If the broker is down the message is still stored; ``ai_recover_stalled`` enqueues it later.
     """
-    if kind != "message.created" or not getattr(settings, "FEATURE_AI_PIPELINE", True):
+    if kind not in {"message.created", "ticket.created"} or not getattr(settings, "FEATURE_AI_PIPELINE", True):
         return
-    message = payload.get("message")
-    if message is None or message.author_kind != "customer" or message.is_internal:
-        return
+    if kind == "message.created":  # a ticket's first message comes with ticket.created
+        message = payload.get("message")
+        if message is None or message.author_kind != "customer" or message.is_internal:
+            return
+        message_id = message.pk
+    else:
+        message_id = payload["message_id"]
     try:
-        process_message.delay(message.pk)
+        process_message.delay(message_id)
     except Exception:
-        logger.exception("could not enqueue message %s for the AI (the stalled-message sweep will)", message.pk)
+        logger.exception("could not enqueue message %s for the AI (the stalled-message sweep will)", message_id)
