@@ -186,6 +186,12 @@ CELERY_TASK_ROUTES = {
     "tickets.tasks.*": {"queue": "housekeeping"},
 }
 
+# Outgoing mail (escalation notices): EMAIL_URL like smtp+tls://user:pass@host:587; default prints to the log.
+globals().update({k: v for k, v in env.email_url("EMAIL_URL", default="consolemail://").items() if v is not None})
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SupportFlow <support@localhost>")
+# The public address of this install, for links in notices (e.g. https://support.example.com).
+SITE_URL = env("SITE_URL", default="")
+
 # AI pipeline housekeeping and retention (days; 0 = never).
 AUTO_CLOSE_RESOLVED_DAYS = env.int("AUTO_CLOSE_RESOLVED_DAYS", default=7)
 RETENTION_AI_DETAILS_DAYS = env.int("RETENTION_AI_DETAILS_DAYS", default=90)

@@ -19,3 +19,4 @@ class TicketsConfig(AppConfig):
 
         services.register_on_commit_hook(realtime.on_ticket_change)
         services.register_on_commit_hook(tasks.enqueue_on_customer_message)
+        services.register_on_commit_hook(tasks.notify_on_escalation)

@@ -844,8 +844,12 @@ def ticket_sla_sweep(*, now: dt.datetime | None = None) -> int:
             with transaction.atomic():
                 if Ticket.objects.filter(pk=pk, **{field: False}).update(**{field: True}) == 1:
                     ticket = Ticket.objects.get(pk=pk)
-                    _event(ticket, TicketEvent.Kind.SLA_BREACHED, field=field.removesuffix("_breached"))
+                    what = field.removesuffix("_breached")
+                    _event(ticket, TicketEvent.Kind.SLA_BREACHED, field=what)
                     _notify("ticket.sla_breached", ticket_id=pk, field=field)
+                    if not ticket.escalated:
+                        label = "first response" if what == "first_response" else "resolution"
+                        ticket_escalate(ticket=ticket, reason=f"SLA breached: {label} overdue")
                     flagged += 1
     return flagged
 
@@ -1056,3 +1060,28 @@ def retention_purge(*, now: dt.datetime | None = None) -> dict:
                 Ticket.objects.filter(pk=pk).delete()
                 out["tickets_deleted"] += 1
     return out
+
+
+def department_notify_escalation(*, ticket_id: int, reason: str) -> bool:
+    """Send the escalation notice to the department's address, if it has one. The subject and body
+    are built from stored fields; header values never contain line breaks (no header injection)."""
+    from django.core.mail import send_mail
+
+    ticket = Ticket.objects.select_related("department", "customer").filter(pk=ticket_id).first()
+    if ticket is None or ticket.department is None or not ticket.department.email:
+        return False
+    subject = " ".join(f"[{ticket.reference}] Escalated: {ticket.subject}".split())[:200]
+    link = f"{settings.SITE_URL.rstrip('/')}/admin/tickets/ticket/{ticket.pk}/change/" if settings.SITE_URL else ""
+    body = "\n".join(
+        line
+        for line in (
+            f"{ticket.reference} needs a person in {ticket.department.name}.",
+            f"Reason: {reason}",
+            f"Priority: {ticket.priority}",
+            f"Summary: {ticket.ai_summary}" if ticket.ai_summary else "",
+            link,
+        )
+        if line
+    )
+    send_mail(subject, body, None, [ticket.department.email])
+    return True

@@ -83,3 +83,19 @@ def enqueue_on_customer_message(kind: str, **payload) -> None:
         process_message.delay(message_id)
     except Exception:
         logger.exception("could not enqueue message %s for the AI (the stalled-message sweep will)", message_id)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=30, retry_jitter=True, max_retries=5, soft_time_limit=60)
+def notify_department_of_escalation(ticket_id: int, reason: str) -> bool:
+    """Email the ticket's department (its address in the console) that a ticket needs a person."""
+    return services.department_notify_escalation(ticket_id=ticket_id, reason=reason)
+
+
+def notify_on_escalation(kind: str, **payload) -> None:
+    """On-commit hook: an escalation is announced to the department's address, off the request path."""
+    if kind != "ticket.escalated":
+        return
+    try:
+        notify_department_of_escalation.delay(payload["ticket_id"], payload.get("reason", ""))
+    except Exception:
+        logger.exception("could not enqueue the escalation notice for ticket %s", payload.get("ticket_id"))

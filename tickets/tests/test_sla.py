@@ -148,3 +148,25 @@ def test_paused_tickets_are_not_flagged_for_resolution(department):
     ticket = set_status(make_ticket(department=department, priority="urgent"), "pending")
     Ticket.objects.filter(pk=ticket.pk).update(sla_paused_at=timezone.now(), first_response_at=timezone.now())
     assert services.ticket_sla_sweep(now=timezone.now() + dt.timedelta(days=1)) == 0
+
+
+@pytest.mark.django_db
+def test_a_breach_escalates_once_and_the_department_is_emailed(department, mailoutbox, settings):
+    settings.SITE_URL = "https://support.example.com"
+    department.email = "queue@example.com"
+    department.save()
+    late = make_ticket(department=department, priority="urgent", subject="Sync\r\nBcc: evil@example.com")
+    later = timezone.now() + dt.timedelta(minutes=30)
+
+    services.ticket_sla_sweep(now=later)
+    late.refresh_from_db()
+    assert late.escalated
+    assert late.escalation_reason == "SLA breached: first response overdue"
+    assert late.events.filter(kind="escalated").count() == 1
+
+    assert services.department_notify_escalation(ticket_id=late.pk, reason=late.escalation_reason) is True
+    [mail] = mailoutbox
+    assert mail.to == ["queue@example.com"]
+    assert mail.subject == f"[{late.reference}] Escalated: Sync Bcc: evil@example.com"
+    assert mail.bcc == []
+    assert f"https://support.example.com/admin/tickets/ticket/{late.pk}/change/" in mail.body

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test.utils import override_settings
 
 from tickets import roles, services
 from tickets.models import AgentProfile, Department, SLAPolicy, SLATarget
@@ -182,12 +183,24 @@ class Command(BaseCommand):
         if User.objects.filter(username="admin").exists():
             self.stdout.write("Demo data already loaded.")
         else:
-            passwords = self._load()
+            # The demo conversations are history (some already answered by agents): the AI leaves them be.
+            with override_settings(FEATURE_AI_PIPELINE=False):
+                passwords = self._load()
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(passwords, indent=2))
             os.chmod(path, 0o600)
             self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+        self._ensure_triage_model()
         self._print_logins(path)
+
+    def _ensure_triage_model(self) -> None:
+        """A first, versioned triage model (v1) from the seed set, so the console shows which one runs."""
+        from tickets.ai import triage_local
+        from tickets.models import TriageModel
+
+        if not TriageModel.objects.exists():
+            model = triage_local.train()
+            self.stdout.write(f"Triage model v{model.version} trained on {model.trained_on}.")
 
     def _load_kb(self) -> None:
         from knowledge.models import Article
