@@ -34,32 +34,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
-import math
 import os
 import platform
 import random
 import re
-import resource
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-if str(BASE_DIR) not in sys.path:
-    sys.path.insert(0, str(BASE_DIR))  # run as a script: make `supportflow` and `tickets` importable
+import _harness
+from _harness import (
+    BASE_DIR,
+    Server,
+    close_django_connections,
+    fmt,
+    log,
+    median_of,
+    ms,
+    percentile,
+    raise_nofile_limit,
+    require_loopback,
+    run_async,
+    spread_of,
+    with_path,
+)
 
 BENCH_DB_NAME = "supportflow_bench"
 # Redis databases of the bench only (the app uses 0-2, the tests 10-12).
@@ -79,57 +84,7 @@ CID_RE = re.compile(r'data-client-id="([^"]*)"')
 ERROR_TEXT_RE = re.compile(r'id="chat-error"[^>]*>([^<]*)<')
 
 
-def log(text: str) -> None:
-    """Progress goes to stderr: stdout carries the table and the final JSON line only."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-# --- statistics -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); None for no data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    k = (len(ordered) - 1) * p / 100.0
-    lo = math.floor(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000.0, 2)
-
-
-def median_of(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(statistics.median(present), 2) if present else None
-
-
-def spread_of(values: list[float | None]) -> list[float] | None:
-    present = [v for v in values if v is not None]
-    return [round(min(present), 2), round(max(present), 2)] if present else None
-
-
 # --- environment, database, Redis -----------------------------------------------------------------
-
-
-def with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname or ""
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        raise SystemExit(
-            f"error: {what} points at {host!r}; this benchmark drops and recreates a database and empties "
-            "Redis databases, so it only runs against loopback services (use `python -m supportflow.devservices "
-            "exec -- ...`)."
-        )
 
 
 def bench_env(base: dict[str, str]) -> dict[str, str]:
@@ -163,32 +118,11 @@ def bench_env(base: dict[str, str]) -> dict[str, str]:
 
 
 def recreate_database(database_url: str) -> None:
-    import psycopg
-
-    admin_url = with_path(database_url, "/postgres")
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB_NAME}"')
+    _harness.recreate_database(database_url, BENCH_DB_NAME)
 
 
 def flush_bench_redis(redis_url: str) -> None:
-    import redis
-
-    for db in (BENCH_REDIS_DB, BENCH_CACHE_DB, BENCH_CHANNELS_DB):
-        client = redis.Redis.from_url(with_path(redis_url, f"/{db}"), socket_timeout=5, socket_connect_timeout=5)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
-
-
-def raise_nofile_limit() -> tuple[int, int]:
-    """Soft open-files limit up to the hard one (capped): 1,000+ sockets per process."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
+    _harness.flush_redis_dbs(redis_url, (BENCH_REDIS_DB, BENCH_CACHE_DB, BENCH_CHANNELS_DB))
 
 
 # --- fixtures (Django, synchronous, in this process) ------------------------------------------------
@@ -237,156 +171,6 @@ def stored_counts(ticket_ids: list[int], client_ids: set[str]) -> dict:
         "stored_of_ours": sum(1 for cid in ids if cid in client_ids),
         "stored_duplicates": sum(n - 1 for n in ids.values() if n > 1),
     }
-
-
-def close_django_connections() -> None:
-    from django.db import connections
-
-    for conn in connections.all():
-        conn.close()
-        close_pool = getattr(conn, "close_pool", None)
-        if close_pool is not None:
-            with contextlib.suppress(Exception):  # best effort at exit
-                close_pool()
-
-
-# --- the server -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    for _ in range(20):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port != 8000:
-            return port
-    raise RuntimeError("no free port found")
-
-
-def _server_preexec() -> None:
-    raise_nofile_limit()
-
-
-@dataclass
-class Server:
-    env: dict[str, str]
-    log_path: Path
-    port: int = 0
-    proc: subprocess.Popen | None = None
-    _log_file: object = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, *, timeout: float = 60.0) -> None:
-        self.port = free_port()
-        cmd = [
-            sys.executable, "-m", "uvicorn", "supportflow.asgi:application",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--lifespan", "off", "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
-        self._log_file = open(self.log_path, "w")  # noqa: SIM115 — closed in stop()
-        self.proc = subprocess.Popen(
-            cmd,
-            env=self.env,
-            cwd=BASE_DIR,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_server_preexec,
-            start_new_session=True,  # our Ctrl-C handling stops it, in finally
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:  # noqa: S310 — loopback
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server did not answer /healthz within {timeout:.0f}s:\n{self.log_tail()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU of the server process (all its threads) from /proc."""
-        if not self.alive():
-            return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return None
-
-    def rss_mb(self) -> float | None:
-        if not self.alive():
-            return None
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-        except (OSError, ValueError):
-            return None
-        return None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def log_findings(self) -> dict:
-        """Errors in the server log, grouped by what they are (known kinds first)."""
-        text = self.log_tail(chars=50_000_000)
-        lines = text.splitlines()
-        # Counted on the line that names the final exception (a traceback also quotes the `raise` line).
-        known = {
-            "redis_max_connections": re.compile(r"^redis\.exceptions\.MaxConnectionsError"),
-            "redis_read_timeout": re.compile(r"^redis\.exceptions\.TimeoutError: Timeout reading"),
-            "layer_over_capacity": re.compile(r"channels over capacity in group"),
-            "live_delivery_failed": re.compile(r"live delivery of \S+ failed"),
-            "asgi_exception": re.compile(r"Exception in ASGI application"),
-        }
-        counts = {name: sum(1 for line in lines if pattern.search(line)) for name, pattern in known.items()}
-        # Which of our functions the ASGI exceptions went through (last app frame of each traceback).
-        where = Counter()
-        for block in re.split(r"\n(?=Traceback \(most recent call last\))", text):
-            if not block.startswith("Traceback"):
-                continue
-            frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)', block)
-            ours = [f for f in frames if str(BASE_DIR) in f[0] and "site-packages" not in f[0]]
-            raised = [ln for ln in block.splitlines() if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b", ln)]
-            last_line = raised[-1] if raised else ""
-            if ours:
-                path, line, func = ours[-1]
-                where[f"{Path(path).relative_to(BASE_DIR)}:{line} {func} -> {last_line[:90]}"] += 1
-        other = Counter()
-        for line in lines:
-            if re.search(r"\b(ERROR|CRITICAL|WARNING)\b", line) and not any(p.search(line) for p in known.values()):
-                other[re.sub(r"\d+", "N", line.split(": ", 1)[-1])[:140]] += 1
-        return {
-            "lines": len(lines),
-            "tracebacks": sum(1 for line in lines if line.startswith("Traceback")),
-            **counts,
-            "raised_in": where.most_common(8),
-            "other": other.most_common(5),
-        }
 
 
 # --- websocket clients ----------------------------------------------------------------------------
@@ -948,14 +732,6 @@ def summarise(stats: RunStats, measured: dict, rss) -> dict:
 # --- orchestration --------------------------------------------------------------------------------
 
 
-def run_async(coro):
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 def aggregate(runs: list[dict], sizes: list[int]) -> dict:
     summary: dict[str, dict] = {}
     for size in sizes:
@@ -1049,14 +825,6 @@ def targets(summary: dict, sizes: list[int]) -> dict:
         "met": all(v["met"] for v in per_size.values()) if per_size else None,
     }
     return result
-
-
-def fmt(value, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def fmt_spread(spread) -> str:
@@ -1236,19 +1004,7 @@ def observations(summary: dict, sizes: list[int], server_log: dict, runs: list[d
 
 
 def write_docs(path: Path, section: str) -> None:
-    if path.exists():
-        text = path.read_text()
-    else:
-        text = (
-            "# Benchmarks\n\nEvery figure SupportFlow claims comes from a script in `bench/` (see `bench/README.md`); "
-            "each section below says how to reproduce it.\n"
-        )
-    pattern = re.compile(rf"^{re.escape(SECTION_HEADING)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    path.write_text(text)
+    _harness.write_docs(path, SECTION_HEADING, section)
 
 
 def docs_section(args, summary, sizes, result, notes, meta) -> str:

@@ -17,15 +17,18 @@ app.autodiscover_tasks()
 @worker_process_init.connect
 def _warm_up(**kwargs) -> None:
     """Pay the one-time costs before the first customer waits: the embedding model, the structured-output
-    schemas (compiled on first use). A failure here is logged; the first task then pays instead."""
+    schemas (compiled on first use), the guard and triage classifiers. Runs in each pool process before
+    it takes a task. A failure here is logged; the first task then pays instead."""
     import logging
 
     try:
         from knowledge import embeddings
         from supportflow import llm
-        from tickets.ai import answer, pipeline
+        from tickets.ai import answer, guard, pipeline, triage_local
 
         embeddings.get_model()
         llm.warm_up(pipeline.TriageOut, answer.GeneratedAnswer)
+        guard.scan("warm up")  # fits the guard's classifier from its seed set
+        triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
     except Exception:
         logging.getLogger(__name__).warning("worker warm-up failed", exc_info=True)

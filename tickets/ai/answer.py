@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
@@ -152,12 +153,18 @@ def evidence_confidence(features: dict, weights: dict | None = None) -> float:
     return round(_sigmoid(x), 4)
 
 
+@lru_cache(maxsize=2048)
+def _unit_vectors(text: str) -> tuple[list[str], np.ndarray]:
+    """A passage's units and their embeddings, once per distinct passage text per process."""
+    units = split_units(text)
+    return units, (embeddings.embed(units) if units else np.zeros((0, 384), dtype=np.float32))
+
+
 def _best_excerpt(question_vec: np.ndarray, text: str) -> tuple[str, float]:
     """The passage's most relevant unit with its neighbours, up to ``EXCERPT_CHARS``, in order."""
-    units = split_units(text)
+    units, vectors = _unit_vectors(text)
     if not units:
         return "", 0.0
-    vectors = embeddings.embed(units)
     sims = vectors @ question_vec
     best = int(np.argmax(sims))
     if len(text) <= EXCERPT_CHARS:
@@ -237,9 +244,11 @@ def sentence_support(answer_text: str, passages: list[Passage]) -> tuple[float, 
     sentences = [s for s in split_units(re.sub(r"\[\d+\]", "", answer_text)) if len(s.split()) >= 3]
     if not sentences:
         return 0.0, []
-    units = [u for p in passages for u in split_units(p.hit.text)] or [""]
+    pieces = [_unit_vectors(p.hit.text) for p in passages]
+    unit_vecs = np.vstack([vecs for units, vecs in pieces if units]) if any(u for u, _ in pieces) else None
+    if unit_vecs is None:
+        return 0.0, sentences
     sent_vecs = embeddings.embed(sentences)
-    unit_vecs = embeddings.embed(units)
     best = (sent_vecs @ unit_vecs.T).max(axis=1)
     unsupported = [s for s, score in zip(sentences, best, strict=True) if score < SUPPORT_THRESHOLD]
     return 1.0 - len(unsupported) / len(sentences), unsupported

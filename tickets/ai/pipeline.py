@@ -14,8 +14,10 @@ instructions) and goes to a human; an LLM's triage is limited to the known label
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import asdict
+from functools import lru_cache
 from typing import Literal
 
 from django.conf import settings
@@ -109,11 +111,8 @@ def _process(message_id: int, namespace: str) -> str:
 
         t = time.monotonic()
         passages = answering.retrieve(query, language=triage.get("language") or "en", namespace=namespace)
-        if passages:
-            for passage, pv in zip(
-                passages, guard.scan_many([p.hit.text for p in passages], source="passage"), strict=True
-            ):
-                passage.flagged = pv.flagged
+        for passage in passages:
+            passage.flagged = _passage_flagged(passage.hit.text)
         stages["retrieve_ms"] = _ms(t)
 
         t = time.monotonic()
@@ -177,6 +176,15 @@ def _process(message_id: int, namespace: str) -> str:
 
 
 # --- steps -------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _passage_flagged(text: str) -> bool:
+    """Knowledge-base passages change rarely and recur often: each distinct text is scanned once per
+    process (the cache key is the text itself, so an edited passage is scanned again)."""
+    from tickets.ai import guard
+
+    return guard.scan(text, source="passage").flagged
 
 
 def _ms(since: float) -> int:
@@ -434,8 +442,17 @@ def _answer(ticket, message, query, passages, triage, *, injection: bool):
         reply = answering.Answer(**data)
     problems: list[str] = []
     if reply.body:
-        problems = guard.check_output(reply.body, canary=canary, allowed_hosts=_allowed_hosts())
+        kb_hosts = {host for p in passages if not p.flagged for host in _linked_hosts(p.hit.text)}
+        problems = guard.check_output(reply.body, canary=canary, allowed_hosts=_allowed_hosts() | kb_hosts)
     return reply, problems
+
+
+_URL_HOST_RE = re.compile(r"https?://([A-Za-z0-9.-]+)", re.IGNORECASE)
+
+
+def _linked_hosts(text: str) -> set[str]:
+    """Hosts a knowledge-base passage links to: the KB's own domains, which an answer may quote."""
+    return {m.lower().rstrip(".") for m in _URL_HOST_RE.findall(text or "")}
 
 
 def _answer_dict(a: answering.Answer) -> dict:
