@@ -1,10 +1,13 @@
 """Sentiment of customer text: VADER's compound score (-1…1) and a negative/neutral/positive label.
 
+The score (and the "angry" signal, score ≤ -0.6) is VADER's alone: predictable, lexicon-based intensity.
+The label blends it with an embedding view when the triage model has one (``blended_label``).
+
 VADER is a rule-and-lexicon model (Hutto & Gilbert, 2014) shipped as ``vaderSentiment``: no training
 data, no network, ~0.1 ms a message. Its lexicon is English; a few dozen strong words from the other
 languages we see most (de, es, fr, it, nl, pt) are added with VADER-scale valences so an angry German
-or Spanish message is not read as neutral. ``docs/eval-triage.md`` compares it with an embedding
-classifier trained on labelled tweets, which scores higher there but needs training data we cannot ship.
+or Spanish message is not read as neutral. ``docs/eval-triage.md`` compares VADER, the blend, and an
+embedding classifier trained on labelled tweets (best there, but it needs training data we cannot ship).
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from functools import lru_cache
 
 NEGATIVE_BELOW = -0.05  # VADER's published thresholds
 POSITIVE_ABOVE = 0.05
-ANGRY_AT_MOST = -0.6  # "very upset": reported as the angry signal, a reason to involve a human
+ANGRY_AT_MOST = -0.6  # "very upset" (VADER compound): the angry signal, a reason to involve a human
+BLEND_VADER_WEIGHT = 0.3
+BLEND_NEGATIVE_AT_MOST = -0.15
+BLEND_POSITIVE_AT_LEAST = 0.3
 
 # Valences on VADER's -4…+4 scale; single tokens as VADER splits them (lowercase, no punctuation).
 _EXTRA_LEXICON = {
@@ -123,6 +129,22 @@ def label(compound: float) -> str:
     if compound <= NEGATIVE_BELOW:
         return "negative"
     if compound >= POSITIVE_ABOVE:
+        return "positive"
+    return "neutral"
+
+
+def blended_label(compound: float, polarity: float) -> str:
+    """The label from VADER's compound score and the embedding view's polarity (P(positive) - P(negative),
+    from the triage model's sentiment head, trained on our seed and agents' corrections).
+
+    VADER alone misses complaints without strong words ("my flight was delayed 3 hours"), which people
+    reading support messages call negative; the embedding view catches those. Weights and cut-offs
+    were chosen on the development tweets' training part (docs/eval-triage.md).
+    """
+    blended = BLEND_VADER_WEIGHT * compound + (1 - BLEND_VADER_WEIGHT) * polarity
+    if blended <= BLEND_NEGATIVE_AT_MOST:
+        return "negative"
+    if blended >= BLEND_POSITIVE_AT_LEAST:
         return "positive"
     return "neutral"
 

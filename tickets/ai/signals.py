@@ -14,14 +14,17 @@ _FLAGS = re.IGNORECASE | re.UNICODE
 
 # --- asking for a human ---------------------------------------------------------------------------
 
+# One free word may sit before the noun ("a real person", "a billing agent", "a damn agent"), but not
+# one that makes it a machine ("a virtual assistant", "an AI agent").
 _EN_PERSON = (
-    r"(?:real |live |actual |human |proper )?(?:human|person|agent|representative|rep|operator|manager|supervisor|"
-    r"advis[eo]r|someone|somebody|anyone|anybody|employee|staff member|team member|support agent|"
+    r"(?:(?!ai |virtual |digital |automated |bot |chat ?bot )[a-z]+ )?"
+    r"(?:human|person|agent|representative|rep|operator|manager|supervisor|assistant|"
+    r"advis[eo]r|someone|somebody|anyone|anybody|employee|staff member|team member|"
     r"customer service (?:agent|rep|representative))s?"
 )
 _HUMAN_REQUEST = [
     # en
-    rf"\b(?:talk|speak|chat|converse)(?:ing)?\s+(?:to|with)\s+(?:a |an |the |some |your |one of your |any )?"
+    rf"\b(?:talk|speak|chat|converse)\w*\s+(?:to|with)\s+(?:a |an |the |some |your |one of your |any )?"
     rf"{_EN_PERSON}\b",
     rf"\bcontact(?:ing)?\s+(?:a |an |the |some |your |one of your |any )?{_EN_PERSON}\b",
     rf"\b(?:connect|transfer|put|pass|forward|escalate|hand)\s+(?:me|this|it|my \w+)?\s*(?:through|over|on)?\s*"
@@ -147,8 +150,17 @@ _URGENCY = {
     ],
     "fraud": [
         r"\b(?:fraud(?:ulent)?|scam(?:med)?|stolen (?:card|credit card)|"
-        r"(?:didn'?t|did not|never) authori[sz]e|unrecogni[sz]ed (?:charge|payment|transaction)|"
-        r"(?:don'?t|do not) recogni[sz]e (?:this|the|a|these) (?:charges?|payments?|transactions?))\b",
+        r"(?:card|wallet|cards) (?:was|were|has been|got) stolen|"
+        r"unauthori[sz]ed (?:charges?|payments?|transactions?|withdrawals?|purchases?|debits?)|"
+        r"unrecogni[sz]ed (?:charges?|payments?|transactions?|withdrawals?)|"
+        r"suspicious (?:charges?|payments?|transactions?)|"
+        r"(?:someone|somebody) (?:else )?(?:is |was |has been |might be |may be )?"
+        r"using my (?:card|account|credit card)|"
+        r"(?:used|using) my (?:card|account) without my (?:permission|knowledge|consent))\b",
+        r"\b(?:charges?|payments?|transactions?|withdrawals?|purchases?|debits?)\b[^.?!]{0,30}"
+        r"\b(?:i|we) (?:didn'?t|did not|never|don'?t|do not) (?:make|made|authori[sz]e|recogni[sz]e|approve)",
+        r"\b(?:didn'?t|did not|never|don'?t|do not) (?:authori[sz]e|recogni[sz]e|make|approve)\b[^.?!]{0,20}"
+        r"\b(?:charges?|payments?|transactions?|withdrawals?|purchases?|debits?)\b",
         r"\b(?:betrug|betrüger\w*|fraude|estafa|arnaque|escroquerie|frode|truffa|oplichting|golpe)\b",
     ],
     "legal": [
@@ -167,7 +179,10 @@ _URGENCY = {
         r"\b(?:data loss|lost (?:all|every|most|half) (?:of )?(?:my|our) (?:notes|notebooks|data|work|files)|"
         r"(?:all|every|most|half) (?:of )?(?:my|our) (?:notes|notebooks|data|work|files) "
         r"(?:are |is |have |has )?(?:been )?(?:gone|lost|deleted|disappeared|vanished|wiped)|"
-        r"(?:notes|notebooks) (?:have |has )?(?:disappeared|vanished))\b",
+        r"(?:notes|notebooks) (?:have |has )?(?:disappeared|vanished)|"
+        r"(?:deleted|lost|wiped|erased) (?:all |most |half |some )?(?:of )?(?:my|our) (?:notes|notebooks|data|work)|"
+        r"(?:my|our) (?:notes|notebooks|data|work) (?:are|is|were|was|have been|has been|got) "
+        r"(?:gone|lost|deleted|wiped|erased))\b",
         r"\b(?:datenverlust|alle (?:meine |unsere )?notizen (?:sind )?(?:weg|verschwunden|gelöscht))\b",
         r"\b(?:p[ée]rdida de datos|perd[ií] todas mis notas|(?:mis|las) notas (?:han )?desaparecido)\b",
         r"\b(?:perte de donn[ée]es|perdu toutes mes notes|mes notes ont disparu)\b",
@@ -195,20 +210,51 @@ def urgency_signals(text: str) -> set[str]:
 
 MIN_WORDS_FOR_SCOPE = 3  # "hi", "thanks!", "hello?" say too little to call out of scope
 _WORD = re.compile(r"\w+", re.UNICODE)
+_PLEASANTRY = re.compile(
+    r"^(?:[\s\W]*(?:hi|hello|hey|thanks?(?: a lot| so much)?|thank you(?: so much| very much)?|many thanks|thx|ty|"
+    r"ok(?:ay)?|great|perfect|awesome|cool|nice|brilliant|excellent|got it|understood|sure|yes|no|"
+    r"that (?:worked|works|helped|fixed it|did it)|it works(?: now)?|all good|problem solved|bye|goodbye|cheers|"
+    r"have a (?:nice|good|great) day|danke(?: schön| sehr)?|gracias|merci(?: beaucoup)?|grazie|bedankt|"
+    r"obrigad[oa]|perfekt|genial|super|vale|d'accord|prima|there|again|team|guys|folks|everyone|all)\b)+[\s\W]*$",
+    _FLAGS,
+)
 
 
 def word_count(text: str) -> int:
     return len(_WORD.findall(text[:5000]))
 
 
+def can_judge_scope(text: str) -> bool:
+    """Long enough to say what it is about, and not just a greeting or a thank-you."""
+    return word_count(text) >= MIN_WORDS_FOR_SCOPE and not _PLEASANTRY.match(text[:500])
+
+
 def out_of_scope(
-    *, similarity: float, confidence: float, words: int, min_similarity: float, min_confidence: float
+    *, text: str, similarity: float, confidence: float, min_similarity: float, min_confidence: float
 ) -> bool:
     """Nothing we were trained on looks like this message, or the classifier cannot place it.
 
     ``similarity``: cosine similarity to the nearest training example; ``confidence``: the category
     head's top probability. Thresholds come from the trained model (chosen on data, see ``triage_local``).
     """
-    if words < MIN_WORDS_FOR_SCOPE:
+    if not can_judge_scope(text):
         return False
     return similarity < min_similarity or confidence < min_confidence
+
+
+# --- repeated contact -----------------------------------------------------------------------------
+
+_REPEATED = re.compile(
+    r"\b(?:(?:second|third|fourth|fifth|2nd|3rd|4th|5th|\d+th) (?:time|email|message|request)|"
+    r"(?:asked|written|wrote|emailed|contacted (?:you|support)|reached out|called) "
+    r"(?:you |about this |this )?(?:twice|three times|several times|multiple times|many times|again and again)|"
+    r"still (?:no answer|no reply|no response|waiting for an? (?:answer|reply|response))|"
+    r"zum (?:zweiten|dritten|wiederholten) mal|schon wieder|por (?:segunda|tercera) vez|"
+    r"pour la (?:deuxième|troisième) fois)\b",
+    _FLAGS,
+)
+
+
+def repeated_contact_mentioned(text: str) -> bool:
+    """The customer says they have asked before ("third time I'm writing", "still no answer")."""
+    return bool(_REPEATED.search(text[:5000]))

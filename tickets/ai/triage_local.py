@@ -1,21 +1,28 @@
 """Local (no-network) triage: category, department and priority from a classifier on sentence
 embeddings, plus sentiment, language, rule signals, an extractive summary and whether a human is needed.
 
-The classifier is one multinomial logistic regression per field (category, department, priority) on
-all-MiniLM-L6-v2 embeddings, fitted in numpy by accelerated gradient descent (deterministic: zero start,
-fixed step from the Lipschitz bound, fixed step count). It learns from the seed set we wrote
-(``triage_seed``) and from agents' corrections (``TicketEvent`` rows by agents), which override the
-seed label for the same text and weigh ``CORRECTION_WEIGHT`` times as much. Each ``train()`` stores a
-new ``TriageModel`` version (weights as a numpy ``.npz``, no pickle) and activates it.
+The classifier is one multinomial logistic regression per head (category, department, priority and a
+sentiment view) on standardised all-MiniLM-L6-v2 embeddings, fitted in numpy by accelerated gradient
+descent (deterministic: zero start, step 1/L, fixed step count, one BLAS thread). The department is
+the average of its own head and the category head carried over to the departments its categories
+belong to. It learns from the seed set we wrote (``triage_seed``) and from agents' corrections
+(``TicketEvent`` rows by agents), which replace the seed label of the same text and weigh
+``CORRECTION_WEIGHT`` times as much. ``train()`` stores each fit as a new ``TriageModel`` version
+(a numpy ``.npz``, no pickle) and activates it; ``predict`` uses the active version, or until one
+exists, the same fit made in memory (``model_version`` 0).
 
-Out of scope: a message is out of scope when its nearest training example is less similar than
-``min_similarity`` or the category head's top probability is below ``min_confidence``. Both thresholds
-are chosen at training time on data: cross-validated seed examples (in scope) against ``OUT_OF_SCOPE``
-seed messages (small talk, other products), maximising balanced accuracy; they are stored with the model.
+Out of scope: the nearest training example is less similar than ``min_similarity``, or the category
+head's top probability is below ``min_confidence``. Both are chosen at training time on data: the
+seed cross-validated (in scope) against the ``OUT_OF_SCOPE`` seed messages (small talk, other
+products), catching as many as possible while keeping ``SCOPE_MIN_KEPT`` of the in-scope ones; they
+are stored with the model. Messages under three words are never called out of scope.
 
-``predict`` is safe to call from many threads: the loaded model is immutable, loading takes a lock,
-and the active version is re-read from the database at most every ``RECHECK_SECONDS``. It uses the
-ORM, so call it from sync code (``sync_to_async`` from async code).
+Priority: the classifier's, raised to at least ``high`` by security, fraud, outage, legal, data-loss
+or time-pressure words, then one level for an angry customer or repeated contact and one for a VIP.
+
+``predict`` is safe to call from many threads: a loaded model is immutable, loading takes a lock, and
+the active version is re-read from the database at most every ``RECHECK_SECONDS``. It uses the ORM, so
+call it from sync code (``sync_to_async`` from async code).
 """
 
 from __future__ import annotations
@@ -26,28 +33,33 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
+from threadpoolctl import ThreadpoolController
 
 from knowledge import embeddings
 from tickets.ai import language, sentiment, signals
-from tickets.ai.triage_seed import CATEGORY_DEPARTMENT, OUT_OF_SCOPE, SEED
-from tickets.models import ActorKind, Department, Message, Priority, TicketEvent, TriageModel
+from tickets.ai.triage_seed import CATEGORY_DEPARTMENT, OUT_OF_SCOPE, SEED, SENTIMENT_SEED
+from tickets.models import ActorKind, Department, Message, Priority, Ticket, TicketEvent, TriageModel
 
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "logreg-l2-nesterov/v1"
 FIELDS = ("category", "department", "priority")
+HEADS = (*FIELDS, "sentiment")  # sentiment: the embedding view, blended with VADER (see sentiment.py)
 PRIORITIES = ("low", "normal", "high", "urgent")
 
-L2 = 1e-3  # ridge penalty on standardised features (chosen on the development splits, docs/eval-triage.md)
+L2 = 1e-2  # ridge penalty on standardised features (chosen on inner splits of the dev data, docs/eval-triage.md)
 STEPS = 300
 FOLDS = 5
 CORRECTION_WEIGHT = 3.0
+DEPARTMENT_FROM_CATEGORY = 0.5  # weight of the category head's view of the department (see LocalModel.proba)
+CATEGORY_IN_ONE_DEPARTMENT = 0.8  # ...used only for categories whose examples are (mostly) in one department
+SCOPE_MIN_KEPT = 0.95  # out-of-scope thresholds keep at least this share of in-scope messages
 RECHECK_SECONDS = 30.0
 MAX_TEXT_CHARS = 2000
 MAX_CORRECTED_TICKETS = 20_000
@@ -86,6 +98,7 @@ class Example:
     category: str = ""
     department: str = ""
     priority: str = ""
+    sentiment: str = ""
     source: str = "seed"  # seed | correction
     ticket_id: int | None = None
 
@@ -134,13 +147,26 @@ class LocalModel:
     min_confidence: float = 0.0
     version: int = 0
     metrics: dict = field(default_factory=dict)
+    # Row c: how training examples of category c spread over the departments (zeros when unknown).
+    category_department: np.ndarray | None = None
 
     def features(self, vectors: np.ndarray) -> np.ndarray:
         return (np.asarray(vectors, dtype=np.float64) - self.mean) / self.scale
 
     def proba(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """Per field, class probabilities. The department is read two ways and averaged: its own head,
+        and the category head's probabilities carried over to the departments those categories belong
+        to (categories are finer, so the second view often separates better; see docs/eval-triage.md)."""
         features = self.features(vectors)
-        return {name: head.proba(features) for name, head in self.heads.items()}
+        proba = {name: head.proba(features) for name, head in self.heads.items()}
+        if self.category_department is not None and "category" in proba and "department" in proba:
+            own = proba["department"]
+            carried = proba["category"] @ self.category_department
+            unknown = 1.0 - carried.sum(axis=1, keepdims=True)  # mass of categories with no department
+            proba["department"] = (1 - DEPARTMENT_FROM_CATEGORY) * own + DEPARTMENT_FROM_CATEGORY * (
+                carried + unknown * own
+            )
+        return proba
 
     def similarity(self, vectors: np.ndarray) -> np.ndarray:
         """Cosine similarity of each vector to its nearest training example."""
@@ -150,6 +176,18 @@ class LocalModel:
 
 
 # --- fitting (pure numpy; the evaluation command fits through the same functions) -----------------
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Run numpy's BLAS on one thread: our products are small, and OpenBLAS worker threads spinning
+    next to PyTorch's on a busy machine made each embedding 10x slower (measured: predict p50 720 ms
+    → 18 ms). Also keeps sums in a fixed order, so fits are bit-for-bit reproducible."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -174,7 +212,8 @@ def fit_head(
     features: np.ndarray, labels: Sequence[str], *, sample_weight: np.ndarray | None = None, l2: float = L2
 ) -> Head:
     """Multinomial logistic regression, L2-penalised (not the bias), by Nesterov-accelerated gradient
-    descent with step 1/L: deterministic, and converged enough in ``STEPS`` steps on 384 features."""
+    descent with step 1/L: deterministic, and converged enough in ``STEPS`` steps on 384 features.
+    On one BLAS thread (``_one_blas_thread``)."""
     classes = tuple(sorted(set(labels)))
     n, d = features.shape
     if len(classes) < 2:
@@ -191,11 +230,12 @@ def fit_head(
     penalty = np.ones((d + 1, 1))
     penalty[-1] = 0.0
     theta = previous = np.zeros((d + 1, len(classes)))
-    for t in range(STEPS):
-        lookahead = theta + (t / (t + 3)) * (theta - previous)
-        residual = (_softmax(x @ lookahead) - targets) * weight[:, None]
-        gradient = x.T @ residual + l2 * penalty * lookahead
-        previous, theta = theta, lookahead - step * gradient
+    with _one_blas_thread():
+        for t in range(STEPS):
+            lookahead = theta + (t / (t + 3)) * (theta - previous)
+            residual = (_softmax(x @ lookahead) - targets) * weight[:, None]
+            gradient = x.T @ residual + l2 * penalty * lookahead
+            previous, theta = theta, lookahead - step * gradient
     return Head(classes, theta[:-1].copy(), theta[-1].copy())
 
 
@@ -205,8 +245,12 @@ def fit_model(
     *,
     sample_weight: np.ndarray | None = None,
     l2: float = L2,
+    exemplar_fields: Sequence[str] | None = None,
 ) -> LocalModel:
-    """One head per field in ``targets`` (labels aligned with ``vectors``; "" = unknown, skipped)."""
+    """One head per field in ``targets`` (labels aligned with ``vectors``; "" = unknown, skipped).
+
+    ``exemplar_fields``: only rows labelled for one of these count as exemplars for the nearest-example
+    similarity (sentiment-only examples say nothing about scope); default all rows."""
     vectors = np.asarray(vectors, dtype=np.float32)
     mean = vectors.mean(axis=0, dtype=np.float64)
     scale = vectors.std(axis=0, dtype=np.float64) + 1e-3
@@ -217,31 +261,57 @@ def fit_model(
         rows = np.array([i for i, label in enumerate(labels) if label], dtype=int)
         if len(rows):
             heads[name] = fit_head(features[rows], [labels[i] for i in rows], sample_weight=weight[rows], l2=l2)
-    return LocalModel(mean=mean, scale=scale, heads=heads, exemplars=vectors)
+    mapping = None
+    if "category" in heads and "department" in heads:
+        categories, departments = heads["category"].labels, heads["department"].labels
+        mapping = np.zeros((len(categories), len(departments)))
+        row_of = {label: i for i, label in enumerate(categories)}
+        column_of = {label: i for i, label in enumerate(departments)}
+        for category, department in zip(targets["category"], targets["department"], strict=True):
+            if category and department:
+                mapping[row_of[category], column_of[department]] += 1.0
+        mapping /= np.maximum(mapping.sum(axis=1, keepdims=True), 1.0)
+        mapping[mapping.max(axis=1) < CATEGORY_IN_ONE_DEPARTMENT] = 0.0  # a category spread over queues says little
+    exemplars = vectors
+    if exemplar_fields is not None:
+        exemplars = vectors[[any(targets[f][i] for f in exemplar_fields if f in targets) for i in range(len(vectors))]]
+    return LocalModel(mean=mean, scale=scale, heads=heads, exemplars=exemplars, category_department=mapping)
 
 
 def choose_scope_thresholds(
-    in_similarity: np.ndarray, in_confidence: np.ndarray, out_similarity: np.ndarray, out_confidence: np.ndarray
+    in_similarity: np.ndarray,
+    in_confidence: np.ndarray,
+    out_similarity: np.ndarray,
+    out_confidence: np.ndarray,
+    *,
+    min_kept: float = SCOPE_MIN_KEPT,
 ) -> tuple[float, float, float]:
-    """(min_similarity, min_confidence, balanced accuracy) maximising the mean of in-scope kept and
-    out-of-scope caught, over a grid of the observed scores; ties go to the lower (more permissive)
-    thresholds. Either threshold may end up disabled (-1 / 0)."""
+    """(min_similarity, min_confidence, balanced accuracy) over a grid of the observed scores.
+
+    The operating point: catch as many out-of-scope messages as possible while keeping at least
+    ``min_kept`` of the in-scope ones (an out-of-scope flag sends a ticket to a person, so false flags
+    cost agents' time); if no point keeps that many, the best balanced accuracy (mean of kept and
+    caught). Ties go to the more permissive thresholds; either may end up disabled (-1 / 0).
+    """
 
     def grid(values: np.ndarray, floor: float) -> np.ndarray:
         return np.unique(np.concatenate([[floor], np.quantile(values, np.linspace(0, 1, 101))]))
 
     sim_grid = grid(np.concatenate([in_similarity, out_similarity]), -1.0)
     conf_grid = grid(np.concatenate([in_confidence, out_confidence]), 0.0)
-    best = (-1.0, -1.0, 0.0)
+    constrained, balanced = None, None
     for s in sim_grid:
         in_low_sim, out_low_sim = in_similarity < s, out_similarity < s
         for c in conf_grid:
-            kept = 1.0 - np.mean(in_low_sim | (in_confidence < c))
-            caught = np.mean(out_low_sim | (out_confidence < c))
-            score = 0.5 * (kept + caught)
-            if score > best[0] + 1e-12:
-                best = (score, float(s), float(c))
-    return best[1], best[2], best[0]
+            kept = 1.0 - float(np.mean(in_low_sim | (in_confidence < c)))
+            caught = float(np.mean(out_low_sim | (out_confidence < c)))
+            point = (0.5 * (kept + caught), float(s), float(c))
+            if kept >= min_kept and (constrained is None or (caught, kept) > constrained[0]):
+                constrained = ((caught, kept), point)
+            if balanced is None or point[0] > balanced[0] + 1e-12:
+                balanced = point
+    score, s, c = constrained[1] if constrained is not None else balanced
+    return s, c, score
 
 
 def stratified_folds(labels: Sequence[str], folds: int = FOLDS, seed: int = 13) -> np.ndarray:
@@ -285,6 +355,7 @@ def fit_with_scope(
     sample_weight: np.ndarray | None = None,
     evaluate: np.ndarray | None = None,
     scope_field: str = "category",
+    exemplar_fields: Sequence[str] | None = None,
 ) -> LocalModel:
     """Fit on everything, and cross-validate to measure each head and choose the scope thresholds.
 
@@ -309,13 +380,15 @@ def fit_with_scope(
             vectors[train_rows],
             {name: [labels[i] for i in train_rows] for name, labels in targets.items()},
             sample_weight=None if sample_weight is None else np.asarray(sample_weight)[train_rows],
+            exemplar_fields=exemplar_fields,
         )
         proba = model.proba(vectors[test])
         for name, head in model.heads.items():
             for row, label in zip(test, _argmax_labels(head, proba[name]), strict=True):
                 predicted[name][row] = label
-        in_sim.append(model.similarity(vectors[test]))
-        in_conf.append(proba[scope_field].max(axis=1))
+        scoped = np.array([bool(targets[scope_field][i]) for i in test])
+        in_sim.append(model.similarity(vectors[test[scoped]]))
+        in_conf.append(proba[scope_field][scoped].max(axis=1))
         if len(out_of_scope_vectors):
             out_sim.append(model.similarity(out_of_scope_vectors))
             out_conf.append(model.proba(out_of_scope_vectors)[scope_field].max(axis=1))
@@ -336,16 +409,8 @@ def fit_with_scope(
             "cv_out_of_scope_recall": round(float(np.mean((out_s < min_similarity) | (out_c < min_confidence))), 4),
             "cv_balanced_accuracy": round(balanced, 4),
         }
-    full = fit_model(vectors, targets, sample_weight=sample_weight)
-    return LocalModel(
-        mean=full.mean,
-        scale=full.scale,
-        heads=full.heads,
-        exemplars=full.exemplars,
-        min_similarity=min_similarity,
-        min_confidence=min_confidence,
-        metrics=metrics,
-    )
+    full = fit_model(vectors, targets, sample_weight=sample_weight, exemplar_fields=exemplar_fields)
+    return replace(full, min_similarity=min_similarity, min_confidence=min_confidence, metrics=metrics)
 
 
 # --- serialisation --------------------------------------------------------------------------------
@@ -358,6 +423,8 @@ def model_to_bytes(model: LocalModel) -> bytes:
         "exemplars": model.exemplars.astype(np.float16),
         "scope": np.array([model.min_similarity, model.min_confidence]),
     }
+    if model.category_department is not None:
+        arrays["category_department"] = model.category_department
     for name, head in model.heads.items():
         arrays[f"weights_{name}"] = head.weights
         arrays[f"bias_{name}"] = head.bias
@@ -382,6 +449,7 @@ def model_from_bytes(data: bytes, labels: dict[str, list[str]], *, version: int 
             min_confidence=min_confidence,
             version=version,
             metrics=metrics or {},
+            category_department=arrays["category_department"] if "category_department" in arrays.files else None,
         )
 
 
@@ -398,10 +466,11 @@ def _key(text: str) -> str:
 
 
 def seed_examples() -> list[Example]:
+    """The triage seed (category, department, priority) and the sentiment seed (sentiment only)."""
     return [
         Example(text=text, category=category, department=CATEGORY_DEPARTMENT[category], priority=priority)
         for text, category, priority in SEED
-    ]
+    ] + [Example(text=text, sentiment=label) for text, label in SENTIMENT_SEED]
 
 
 def correction_examples() -> list[Example]:
@@ -410,23 +479,19 @@ def correction_examples() -> list[Example]:
     events = (
         TicketEvent.objects.filter(actor_kind=ActorKind.AGENT)
         .filter(
-            Q(kind=TicketEvent.Kind.TRIAGE_CHANGED, field="category")
+            Q(kind=TicketEvent.Kind.TRIAGE_CHANGED, field__in=["category", "sentiment"])
             | Q(kind=TicketEvent.Kind.DEPARTMENT_CHANGED)
             | Q(kind=TicketEvent.Kind.PRIORITY_CHANGED)
         )
         .order_by("-ticket_id", "created_at", "pk")
-        .values_list("ticket_id", "kind", "to_value")
+        .values_list("ticket_id", "kind", "field", "to_value")
     )
-    field_of = {
-        TicketEvent.Kind.TRIAGE_CHANGED: "category",
-        TicketEvent.Kind.DEPARTMENT_CHANGED: "department",
-        TicketEvent.Kind.PRIORITY_CHANGED: "priority",
-    }
+    field_of_kind = {TicketEvent.Kind.DEPARTMENT_CHANGED: "department", TicketEvent.Kind.PRIORITY_CHANGED: "priority"}
     labels: dict[int, dict[str, str]] = {}
-    for ticket_id, kind, value in events.iterator(chunk_size=2000):
+    for ticket_id, kind, name, value in events.iterator(chunk_size=2000):
         if ticket_id not in labels and len(labels) >= MAX_CORRECTED_TICKETS:
             continue
-        labels.setdefault(ticket_id, {})[field_of[kind]] = value.strip()
+        labels.setdefault(ticket_id, {})[field_of_kind.get(kind, name)] = value.strip()
     if not labels:
         return []
     names = {values["department"] for values in labels.values() if values.get("department")}
@@ -444,16 +509,17 @@ def correction_examples() -> list[Example]:
     examples = []
     for ticket_id in sorted(labels):
         values, text = labels[ticket_id], "\n".join(texts.get(ticket_id, []))
-        priority = values.get("priority", "")
+        priority, mood = values.get("priority", ""), values.get("sentiment", "")
         example = Example(
             text=text,
             category=values.get("category", ""),
             department=slug_of.get(values.get("department", ""), ""),
             priority=priority if priority in Priority.values else "",
+            sentiment=mood if mood in Ticket.Sentiment.values else "",
             source="correction",
             ticket_id=ticket_id,
         )
-        if text.strip() and (example.category or example.department or example.priority):
+        if text.strip() and any(example.label(name) for name in HEADS):
             examples.append(example)
     return examples
 
@@ -463,16 +529,16 @@ def training_examples() -> list[Example]:
     corrections = correction_examples()
     corrected: dict[str, set[str]] = {}
     for example in corrections:
-        corrected.setdefault(_key(example.text), set()).update(f for f in FIELDS if example.label(f))
+        corrected.setdefault(_key(example.text), set()).update(f for f in HEADS if example.label(f))
     examples = []
     for example in seed_examples():
         overridden = corrected.get(_key(example.text), set())
         if overridden:
             example = Example(
                 text=example.text,
-                **{name: "" if name in overridden else example.label(name) for name in FIELDS},
+                **{name: "" if name in overridden else example.label(name) for name in HEADS},
             )
-            if not any(example.label(name) for name in FIELDS):
+            if not any(example.label(name) for name in HEADS):
                 continue
         examples.append(example)
     return examples + corrections
@@ -487,7 +553,7 @@ def _embed(texts: Sequence[str]) -> np.ndarray:
 @lru_cache(maxsize=2)
 def _seed_vectors(model_name: str) -> dict[str, np.ndarray]:
     """The seed texts' embeddings, computed once per process (they change only with the code)."""
-    texts = [text for text, _, _ in SEED] + OUT_OF_SCOPE
+    texts = [text for text, _, _ in SEED] + [text for text, _ in SENTIMENT_SEED] + OUT_OF_SCOPE
     return dict(zip(texts, _embed(texts), strict=True))
 
 
@@ -503,10 +569,11 @@ def fit_examples(examples: Sequence[Example]) -> LocalModel:
     weight = np.array([CORRECTION_WEIGHT if e.source == "correction" else 1.0 for e in examples])
     return fit_with_scope(
         vectors,
-        {name: [e.label(name) for e in examples] for name in FIELDS},
+        {name: [e.label(name) for e in examples] for name in HEADS},
         _vectors(OUT_OF_SCOPE),
         sample_weight=weight,
-        evaluate=np.array([e.source == "seed" and bool(e.category) for e in examples]),
+        evaluate=np.array([e.source == "seed" for e in examples]),
+        exemplar_fields=FIELDS,
     )
 
 
@@ -528,7 +595,8 @@ def train(*, include_corrections: bool = True, activate: bool = True) -> TriageM
     model = fit_examples(examples)
     labels = {name: list(head.labels) for name, head in model.heads.items()}
     counts = {
-        "seed": sum(e.source == "seed" for e in examples),
+        "seed": sum(e.source == "seed" and bool(e.category) for e in examples),
+        "sentiment_seed": sum(e.source == "seed" and not e.category for e in examples),
         "corrections": sum(e.source == "correction" for e in examples),
         "out_of_scope_seed": len(OUT_OF_SCOPE),
     }
@@ -660,7 +728,7 @@ def summarize(text: str, limit: int = SUMMARY_CHARS) -> str:
 
 
 def _bump(priority: str, levels: int = 1) -> str:
-    return PRIORITIES[min(len(PRIORITIES) - 1, PRIORITIES.index(priority) + levels)]
+    return PRIORITIES[min(len(PRIORITIES) - 1, _rank(priority) + levels)]
 
 
 def _rank(priority: str) -> int:
@@ -690,13 +758,18 @@ def decide(
     predicted_priority, priority_confidence, priority_p = top("priority")
     predicted_priority = predicted_priority or Priority.NORMAL
 
-    sentiment_label, sentiment_score = sentiment.analyse(text)
+    sentiment_score = sentiment.score(text)
+    sentiment_label = sentiment.label(sentiment_score)
+    if "sentiment" in proba and model.heads.get("sentiment"):
+        by_label = dict(zip(model.heads["sentiment"].labels, proba["sentiment"], strict=True))
+        polarity = float(by_label.get("positive", 0.0) - by_label.get("negative", 0.0))
+        sentiment_label = sentiment.blended_label(sentiment_score, polarity)
     found = signals.urgency_signals(text)
     flags: list[str] = []
     if signals.human_requested(text):
         flags.append("human_requested")
     flags += [name for name in signals.URGENCY_SIGNALS if name in found]
-    if customer_messages >= REPEATED_CONTACT_AT:
+    if customer_messages >= REPEATED_CONTACT_AT or signals.repeated_contact_mentioned(text):
         flags.append("repeated_contact")
     if sentiment.is_angry(sentiment_score):
         flags.append("angry")
@@ -704,9 +777,9 @@ def decide(
         flags.append("vip")
 
     out_of_scope = signals.out_of_scope(
+        text=text,
         similarity=similarity,
         confidence=category_confidence,
-        words=signals.word_count(text),
         min_similarity=model.min_similarity,
         min_confidence=model.min_confidence,
     )
@@ -758,19 +831,20 @@ def predict_many(
     """``decide`` for texts whose embeddings are already known (the evaluation command batches)."""
     if not len(texts):
         return []
-    proba = model.proba(vectors)
-    similarity = model.similarity(vectors)
-    return [
-        decide(
-            model,
-            text,
-            {name: p[i] for name, p in proba.items()},
-            float(similarity[i]),
-            customer_messages=customer_messages,
-            is_vip=is_vip,
-        )
-        for i, text in enumerate(texts)
-    ]
+    with _one_blas_thread():
+        proba = model.proba(vectors)
+        similarity = model.similarity(vectors)
+        return [
+            decide(
+                model,
+                text,
+                {name: p[i] for name, p in proba.items()},
+                float(similarity[i]),
+                customer_messages=customer_messages,
+                is_vip=is_vip,
+            )
+            for i, text in enumerate(texts)
+        ]
 
 
 def _empty_result(version: int) -> TriageResult:

@@ -60,6 +60,15 @@ def test_a_question_no_department_handles_is_out_of_scope_and_needs_a_human():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("text", ["hi", "thanks, that worked!", "Hello there, thank you so much!"])
+def test_greetings_and_thanks_are_never_out_of_scope(text):
+    result = triage_local.predict(text)
+
+    assert not result.out_of_scope
+    assert not result.needs_human
+
+
+@pytest.mark.django_db
 def test_a_result_carries_summary_language_and_sentiment():
     result = triage_local.predict(
         "Hi team,\nThanks for the quick reply yesterday. The Android app still says 'Syncing 87%' and never "
@@ -155,6 +164,16 @@ def test_an_outage_raises_priority_and_vip_and_repeated_contact_raise_it_further
 
 
 @pytest.mark.django_db
+def test_saying_it_is_the_third_time_counts_as_repeated_contact_and_bumps_priority():
+    first = triage_local.predict("How do I move a note to another notebook?")
+    again = triage_local.predict("This is the third time I'm asking: how do I move a note to another notebook?")
+
+    assert "repeated_contact" not in first.signals
+    assert "repeated_contact" in again.signals
+    assert triage_local.PRIORITIES.index(again.priority) == triage_local.PRIORITIES.index(first.priority) + 1
+
+
+@pytest.mark.django_db
 def test_an_explicit_request_for_a_human_is_reported_with_its_reason():
     result = triage_local.predict("I've tried everything in the help center. Please let me talk to a human.")
 
@@ -202,7 +221,8 @@ def test_training_creates_the_next_version_active_and_deactivates_the_old_one():
     assert (first.version, first.is_active) == (1, False)
     assert (second.version, second.is_active) == (2, True)
     assert TriageModel.objects.filter(is_active=True).count() == 1
-    assert second.trained_on["seed"] == len(triage_local.seed_examples())
+    assert second.trained_on["seed"] == len(SEED)
+    assert second.trained_on["corrections"] == 0
     assert set(second.metrics) >= {"category", "department", "priority", "out_of_scope"}
     assert triage_local.active_version() == 2
     assert triage_local.predict("Where is my invoice?").model_version == 2
@@ -220,7 +240,7 @@ def test_weights_round_trip_without_pickle():
     cached = triage_local.current_model()
 
     assert cached.version == loaded.version == row.version
-    for name in triage_local.FIELDS:
+    for name in triage_local.HEADS:
         assert loaded.heads[name].labels == cached.heads[name].labels
         np.testing.assert_allclose(loaded.proba(vectors)[name], cached.proba(vectors)[name], rtol=1e-6)
 

@@ -28,7 +28,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Triage model v{row.version} ({state}), {row.algorithm} on {row.embedding_model}")
         )
         self.stdout.write(f"Trained on: {json.dumps(row.trained_on)}")
-        for name in triage_local.FIELDS:
+        for name in triage_local.HEADS:
             figures = row.metrics.get(name)
             if figures:
                 self.stdout.write(
