@@ -40,6 +40,11 @@ def get_model():
     from sentence_transformers import SentenceTransformer
 
     with _lock:
+        threads = getattr(settings, "EMBEDDING_TORCH_THREADS", 1)
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         path = _model_path(model_name())
         if not Path(path).exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise RuntimeError(

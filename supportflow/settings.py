@@ -230,6 +230,9 @@ LLM_BREAKER_COOLDOWN_S = env.float("LLM_BREAKER_COOLDOWN_S", default=30.0)
 LLM_BREAKER_REDIS_URL = env("LLM_BREAKER_REDIS_URL", default="") or None
 LLM_BREAKER_KEY_PREFIX = env("LLM_BREAKER_KEY_PREFIX", default="sf:llm:breaker:")
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
+# PyTorch threads per process for embeddings. 1: a web or worker process serves one short text at a
+# time, and several processes share the cores (more threads then only contend). 0 = PyTorch's default.
+EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
 
 # --- Feature flags (all from the environment).
 FEATURE_AI_AUTO_REPLY = env.bool("FEATURE_AI_AUTO_REPLY", default=True)
