@@ -1,13 +1,13 @@
-# ruff: noqa: E501 — the rule table reads best as one rule per line
 """Guardrails around the language model: an input guard against prompt injection, delimiting of
 untrusted text inside prompts, and checks on what the model wrote before anyone sees it.
 
 ``scan`` combines two things. Heuristics: regular expressions for the phrasings attacks share
-(English, German, some French and Spanish) — each rule has a weight, and a *strong* rule (weight ≥
-``STRONG``) flags on its own. A classifier: logistic regression on MiniLM sentence embeddings, trained
-once per process from ``injection_seed`` (our own writing), deterministically. Text is scored in
-sentences and two-sentence windows (plus the whole text when short) and the highest window counts, so
-an instruction hidden in the middle of a long email is not averaged away. The final score is the
+(English and German; French, Spanish and a few other languages for the common overrides). Each rule
+has a weight, and a *strong* rule (weight ≥ ``STRONG``) flags on its own. A classifier: logistic
+regression on MiniLM sentence embeddings, damped far from known examples, trained once per process
+from ``injection_seed`` (our own writing), deterministically. Text is scored in sentences and
+two-sentence windows (plus the whole text when short) and the highest window counts, so an
+instruction hidden in the middle of a long email is not averaged away. The final score is the
 noisy-OR of the rule weights and the classifier probability; the text is flagged when a strong rule
 fires or the score reaches the threshold of its source.
 
@@ -15,12 +15,13 @@ Thresholds and the classifier's settings were chosen on the development parts of
 (``manage.py eval_guard``; docs/eval-guard.md): the deciding target is ≤ 1 % false positives on real
 customer texts, then recall on injections.
 
-A flag is a signal, not a verdict on the customer: the pipeline does not let the model act on a flagged
-text on its own (it hands the ticket to a human) and never shows the score to the customer.
+A flag is a signal for the pipeline, not a verdict on the customer; what it does with one is the
+pipeline's decision (today: no model-generated reply to a flagged message, flagged passages left out).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import secrets
@@ -28,19 +29,23 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
 SOURCES = ("customer", "email", "passage")
 STRONG = 0.9
-# Score (noisy-OR of rules and classifier) at which a text is flagged, per source. Chosen on the
-# development parts: the highest recall with ≤ 1 % flagged benign customer texts (docs/eval-guard.md).
-THRESHOLDS = {"customer": 0.9, "email": 0.9, "passage": 0.9}
-L2 = 0.05  # ridge on the logistic-regression weights (embeddings are unit vectors)
+# Score (noisy-OR of rules and classifier) at which a text is flagged, per source, chosen on the development
+# parts (``eval_guard --sweep``, docs/eval-guard.md): customer/email — the lowest threshold with every
+# benign customer set under half the 1 % target (margin for unseen text); passage — help articles read
+# like instructions, so higher.
+THRESHOLDS = {"customer": 0.6, "email": 0.6, "passage": 0.8}
+L2 = 1.0  # ridge on the logistic-regression weights (embeddings are unit vectors)
+MARGIN_SCALE = 10.0  # steepness of the nearest-neighbour factor (cosine margins are small numbers)
 MAX_SENTENCES = 200  # classifier windows per text; the rules always read the whole text
 WHOLE_TEXT_CHARS = 1000  # shorter texts are also scored as one window
-MIN_WINDOW_CHARS = 8
+MIN_WINDOW_WORDS = 3  # shorter fragments ("#fail", "Kind regards,") are only scored as the whole text
 
 Embedder = Callable[[list[str]], np.ndarray]
 
@@ -87,12 +92,14 @@ _REVEAL = (
 _REPLY = r"(?:reply|response|answer|summary|output|message)"
 _DO = (
     r"(?:add|include|insert|append|integrate|incorporate|mention|embed|put|state|write|use|provide|suggest|end|begin|"
-    r"start|tease|hint|remove|group|combine|replace|convert|encode|translate|reverse|substitute|format|render|"
+    r"start|tease|hint|remove|group|combine|replace|convert|translate|substitute|format|render|"
     r"scramble|jumble|spell|present|express|make|keep|limit|finish|close|sign|wrap|rewrite|modify|enhance|augment|"
-    r"change|adjust|alter|introduce|misspell|capitali[sz]e|shorten|split|separate|swap|rearrange|transform|encrypt|"
+    r"change|adjust|alter|introduce|misspell|capitali[sz]e|shorten|split|separate|swap|rearrange|transform|"
     r"output|deliver|compose|phrase|structure|craft|highlight|emphasi[sz]e|stress|recommend|promote|invite|urge|ask)"
 )
-_CLAUSE = r"""(?:"[^"\n]{0,120}"|“[^”\n]{0,120}”|[^.!?\n"“]|[.!?](?=\S)){0,120}"""  # one sentence; quotes and domains inside
+_CLAUSE = (
+    r"""(?:"[^"\n]{0,120}"|“[^”\n]{0,120}”|[^.!?\n"“]|[.!?](?=\S)){0,120}"""  # one sentence; quotes and domains inside
+)
 _AI = (
     r"(?:ai|a\.i\.|assistants?|language\s+models?|llms?|chat\s?bots?|bots?|gpt|chatgpt|copilot|"
     r"automated\s+(?:systems?|assistants?|agents?|tools?)|ai\s+(?:agents?|systems?|assistants?)|ki)"
@@ -110,7 +117,7 @@ RULES: tuple[Rule, ...] = (
             r"you\s+(?:know|were\s+told|have\s+been\s+told|learned)|(?:that\s+)?(?:was\s+)?(?:said\s+)?(?:before|above))"
         ),
         0.95,
-    ),  # fmt: skip
+    ),
     Rule("ignore_instructions", _rx(r"\b(?:ignore|disregard)\s+(?:the\s+|everything\s+)?above\b"), 0.6),
     Rule("ignore_instructions", _rx(r"\bforget\s+everything\b"), 0.6),
     Rule(
@@ -160,7 +167,7 @@ RULES: tuple[Rule, ...] = (
             r"prompts?|systemprompt|kontext|informationen|angaben|dokumente)\b"
         ),
         0.95,
-    ),  # fmt: skip
+    ),
     Rule("ignore_instructions", _rx(r"\bvergiss\s+(?:einfach\s+|mal\s+)?alles\b"), 0.95),
     Rule("ignore_instructions", _rx(r"\bvergessen\s+sie\s+alles\b"), 0.6),
     Rule(
@@ -196,6 +203,64 @@ RULES: tuple[Rule, ...] = (
         0.95,
     ),
     Rule("ignore_instructions", _rx(r"\b(?:olvida|olvidar|olvide)\s+todo\b"), 0.85),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:ignoring|disregarding|forgetting|regardless\s+of|setting\s+aside)\s+(?:all\s+|any\s+)?(?:the\s+|your\s+)?(?:previous\s+|above\s+|provided\s+|given\s+)?(?:instructions|articles|documents|context|rules|guidelines|knowledge\s+base|prompt)\b"
+        ),
+        0.85,
+    ),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:despite|regardless\s+of|no\s+matter)\s+(?:what|everything)\s+you(?:'ve|\s+have|\s+were|'re|\s+are)?\s+(?:been\s+)?(?:told|instructed|programmed)\b"
+        ),
+        0.9,
+    ),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:do\s+not|don'?t|dont|never)\s+(?:look\s+(?:at|in|into)|use|rely\s+on|consult|answer\s+(?:from|according\s+to|based\s+on))\s+the\s+(?:provided\s+)?(?:documents?|articles?|context|knowledge\s+base|sources?)\b"
+        ),
+        0.85,
+    ),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:change|update|replace|modify|rewrite|reset)\s+your\s+(?:instructions|rules|programming|prompt|guidelines|directives)\b|\byour\s+(?:new\s+)?instructions\s+are\s+now\b"
+        ),
+        0.9,
+    ),
+    Rule("ignore_instructions", _rx(r"(?:^|\n|\\n)\s*(?:additional\s+|new\s+|updated\s+)?instruction\s*[-:]"), 0.6),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:just|only|simply)\s+(?:output|print|say|write|type|respond\s+with|answer\s+with|reply\s+with)\s*:?\s*[\"'“„«]"
+        ),
+        0.6,
+    ),
+    Rule("ignore_instructions", _rx(r"\brepeat\s+after\s+me\b|\bsprich\s+mir\s+nach\b"), 0.7),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:now|nun|jetzt)\s+(?:\w+\s+)?(?:follow|folgen)\s+(?:\w+\s+)?(?:new|further|additional|neue|weitere)\s+(?:tasks?|instructions?|aufgaben|anweisungen)\b|\b(?:new|further)\s+tasks\s+(?:are\s+)?follow"
+        ),
+        0.9,
+    ),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:obigen|vorherigen|bisherigen|vorangegangenen)\s+(?:anweisungen|ausführungen|instruktionen|informationen|befehle|vorgaben)\s+(?:\w+\s+)?(?:ignorieren|vergessen|missachten)\b"
+        ),
+        0.95,
+    ),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:ignora|dimentica)\s+(?:tutte\s+)?(?:le\s+)?(?:istruzioni|regole)\b|\b(?:esqueça|esqueca|ignore)\s+(?:todas\s+)?(?:as\s+)?(?:instruções|instrucoes|regras)\b|\bvergeet\s+(?:alle\s+)?(?:eerdere\s+|vorige\s+)?(?:instructies|regels)\b|\bзабудь(?:те)?\s+(?:все\s+)?(?:предыдущие\s+)?(?:инструкции|указания|правила)|\bzaboravi\s+(?:sve\s+)?(?:prethodne\s+)?(?:instrukcije|upute|uputstva)\b"
+        ),
+        0.95,
+    ),
     # Role and persona changes.
     Rule(
         "role_override",
@@ -268,6 +333,21 @@ RULES: tuple[Rule, ...] = (
     Rule("role_override", _rx(r"\b(?:entwicklermodus|jailbreak-modus)\b"), 0.85),
     Rule(
         "role_override", _rx(r"\b(?:tu\s+es\s+maintenant|fais\s+comme\s+si\s+tu|ahora\s+eres|haz\s+como\s+si)\b"), 0.6
+    ),
+    Rule(
+        "role_override",
+        _rx(
+            r"(?:^|[.!?]\s+)(?:ok(?:ay)?[.,]?\s+)?now\s+you\s+are\s+(?!charging|telling|saying|asking|going\s+to\s+(?:charge|cancel))\w+"
+        ),
+        0.5,
+    ),
+    Rule("role_override", _rx(r"\b(?:hello|hi|hey|hallo|dear|liebe[rs]?)\s+(?:chat)?gpt\b"), 0.6),
+    Rule(
+        "role_override",
+        _rx(
+            r"\b(?:now|nun|jetzt)\s+(?:please\s+|bitte\s+)?(?:write|compose|draft|generate|formulate|schreibe?|verfasse|formuliere|dichte)\s+(?:me\s+|mir\s+)?(?:an?|ein(?:e|en)?)\s+(?:\w+\s+){0,2}(?:essay|poem|speech|manifesto|song|story|slogan|rap|aufsatz|gedicht|rede|manifest|lied|geschichte|begründung|werbetext)\b"
+        ),
+        0.7,
     ),
     # Asking for the hidden prompt.
     Rule(
@@ -353,7 +433,9 @@ RULES: tuple[Rule, ...] = (
     Rule("exfil_link", _rx(r"!\[[^\]\n]{0,200}\]\(\s*<?(?:https?:)?//[^)\s]*[?&#{$\[%]"), 0.95),
     Rule("exfil_link", _rx(r"!\[[^\]\n]{0,200}\]\(\s*<?(?:https?:)?//"), 0.5),
     Rule("exfil_link", _rx(r"<img\b[^>]{0,300}\bsrc\s*=\s*['\"]?(?:https?:)?//[^'\"\s>]*\?"), 0.9),
-    Rule("exfil_link", _rx(r"https?://\S+?[?&][\w-]+=\s*(?:\{|\[|\$|%7b|<|\+)"), 0.9),
+    Rule(
+        "exfil_link", _rx(r"https?://\S+?[?&][\w-]+=\s*(?:\{|\[|\$|%7b|<|\+)"), 0.5
+    ),  # also how docs write URL templates
     Rule(
         "exfil_link",
         _rx(
@@ -388,7 +470,7 @@ RULES: tuple[Rule, ...] = (
             rf"(?:^|[.!?]\s+|\n)\s*(?:dear\s+|hey\s+|hello\s+|hi\s+|liebe\s+)?{_AI}\s*[,:]\s",
             re.IGNORECASE | re.MULTILINE,
         ),
-        0.7,
+        0.4,  # chat users address assistants like this all the time; only a hint
     ),
     Rule(
         "addressed_to_ai",
@@ -397,7 +479,9 @@ RULES: tuple[Rule, ...] = (
         ),
         0.8,
     ),
-    Rule("addressed_to_ai", _rx(rf"\b(?:the\s+|any\s+|all\s+)?{_AI}\s+(?:must|shall|(?:is|are)\s+required\s+to)\b"), 0.7),
+    Rule(
+        "addressed_to_ai", _rx(rf"\b(?:the\s+|any\s+|all\s+)?{_AI}\s+(?:must|shall|(?:is|are)\s+required\s+to)\b"), 0.7
+    ),
     Rule(
         "addressed_to_ai",
         _rx(
@@ -413,12 +497,41 @@ RULES: tuple[Rule, ...] = (
         0.8,
     ),
     # Demands on the assistant's reply (BIPIA-style indirect instructions): an imperative and "your reply".
-    Rule("reply_instruction", _rx(rf"\b{_DO}\b{_CLAUSE}(?<!forward\s)(?<!forward\sto\s)\b(?:in|into|to|within|with|from|at\s+the\s+(?:end|start|beginning)\s+of)\s+your\s+{_REPLY}\b"), 0.6),
-    Rule("reply_instruction", _rx(rf"(?:^|[.!?:]\s+|\n)\s*(?:please\s+)?{_DO}\s+your\s+(?:whole\s+|entire\s+|next\s+)?{_REPLY}\b", re.IGNORECASE | re.MULTILINE), 0.6),
+    Rule(
+        "reply_instruction",
+        _rx(
+            rf"\b{_DO}\b{_CLAUSE}(?<!forward\s)(?<!forward\sto\s)\b(?:in|into|to|within|with|from|at\s+the\s+(?:end|start|beginning)\s+of)\s+your\s+{_REPLY}\b"
+        ),
+        0.6,
+    ),
+    Rule(
+        "reply_instruction",
+        _rx(
+            rf"(?:^|[.!?:]\s+|\n)\s*(?:please\s+)?{_DO}\s+your\s+(?:whole\s+|entire\s+|next\s+)?{_REPLY}\b",
+            re.IGNORECASE | re.MULTILINE,
+        ),
+        0.6,
+    ),
     Rule("reply_instruction", _rx(rf"\bin\s+your\s+{_REPLY}\s*,?\s+(?:please\s+)?{_DO}\b"), 0.6),
-    Rule("reply_instruction", _rx(rf"\byour\s+{_REPLY}\s+(?:must|should|has\s+to|needs\s+to|shall)\s+(?:\w+\s+)?(?:include|contain|mention|end|start|begin|be\s+written|recommend|link|use)\b"), 0.7),
-    Rule("reply_instruction", _rx(r"\b(?:füge|ergänze|erwähne|verändere|ändere|schreibe|nenne)\b.{0,80}\b(?:in|zu)\s+deine[rn]?\s+antwort\b|\b(?:ergänze|verändere|ändere)\s+deine\s+antwort\b"), 0.7),
-    Rule("reply_instruction", _rx(r"\b(?:every|each|all)\s+(?:of\s+your\s+)?(?:answers?|responses?|replies)\s+(?:must|should|will)\b"), 0.7),
+    Rule(
+        "reply_instruction",
+        _rx(
+            rf"\byour\s+{_REPLY}\s+(?:must|should|has\s+to|needs\s+to|shall)\s+(?:\w+\s+)?(?:include|contain|mention|end|start|begin|be\s+written|recommend|link|use)\b"
+        ),
+        0.7,
+    ),
+    Rule(
+        "reply_instruction",
+        _rx(
+            r"\b(?:füge|ergänze|erwähne|verändere|ändere|schreibe|nenne)\b.{0,80}\b(?:in|zu)\s+deine[rn]?\s+antwort\b|\b(?:ergänze|verändere|ändere)\s+deine\s+antwort\b"
+        ),
+        0.7,
+    ),
+    Rule(
+        "reply_instruction",
+        _rx(r"\b(?:every|each|all)\s+(?:of\s+your\s+)?(?:answers?|responses?|replies)\s+(?:must|should|will)\b"),
+        0.7,
+    ),
     # Obfuscation.
     Rule("obfuscation", _rx(r"(?:\b\w\s){8,}\w\b"), 0.5),
 )
@@ -450,12 +563,14 @@ def heuristic_signals(text: str) -> dict[str, float]:
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*|(?<=[.!?])(?=[A-Z][a-z])")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
+_WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 def windows(text: str) -> list[str]:
-    """What the classifier scores: sentences, pairs of neighbouring sentences, and the whole text
-    when it is short. Sentences and lines are split the same way, so an instruction on its own line
-    (how BIPIA inserts attacks) is its own window."""
+    """What the classifier scores: sentences and pairs of neighbouring sentences of at least three
+    words, and the whole text when it is short. Sentences and lines are split the same way, so an
+    instruction on its own line (how BIPIA inserts attacks) is its own window. The classifier is
+    unreliable on two-word fragments; the rules still read them."""
     norm = _SPACES.sub(" ", normalise(text)).strip()
     if not norm:
         return []
@@ -463,10 +578,10 @@ def windows(text: str) -> list[str]:
     sentences = [s for s in sentences if len(s) >= 2][:MAX_SENTENCES]
     out: list[str] = []
     for i, sentence in enumerate(sentences):
-        if len(sentence) >= MIN_WINDOW_CHARS:
-            out.append(sentence)
+        out.append(sentence)
         if i + 1 < len(sentences):
             out.append(f"{sentence} {sentences[i + 1]}")
+    out = [w for w in out if len(_WORD.findall(w)) >= MIN_WINDOW_WORDS]
     whole = " ".join(norm.split())
     if len(whole) <= WHOLE_TEXT_CHARS and (len(sentences) > 2 or not out):
         out.append(whole)
@@ -475,21 +590,34 @@ def windows(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Classifier:
-    """Logistic regression on sentence embeddings: ``p = sigmoid(x · w + b)``."""
+    """Logistic regression on sentence embeddings, trusted only near known examples:
+
+    ``p = sigmoid(x · w + b) · sigmoid(MARGIN_SCALE · (max cos(x, injection anchors) − max cos(x, benign anchors)))``
+
+    A linear model is confidently wrong far from its training data (a two-line tweet full of hashtags
+    is neither support text nor attack); the nearest-neighbour factor keeps the probability low unless
+    the window is closer to a known injection than to any known benign text."""
 
     weights: np.ndarray
     bias: float
+    injection_anchors: np.ndarray
+    benign_anchors: np.ndarray
 
     def predict(self, vectors: np.ndarray) -> np.ndarray:
         if len(vectors) == 0:
             return np.zeros(0)
-        z = np.asarray(vectors, dtype=np.float64) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+        x = np.asarray(vectors, dtype=np.float64)
+        linear = 1.0 / (1.0 + np.exp(-np.clip(x @ self.weights + self.bias, -40, 40)))
+        margin = (x @ self.injection_anchors.T).max(axis=1) - (x @ self.benign_anchors.T).max(axis=1)
+        return linear / (1.0 + np.exp(-MARGIN_SCALE * margin))
 
 
-def train_logistic(vectors: np.ndarray, labels: np.ndarray, *, l2: float = L2, iterations: int = 50) -> Classifier:
+def train_classifier(
+    vectors: np.ndarray, labels: np.ndarray, *, anchors: int | None = None, l2: float = L2, iterations: int = 50
+) -> Classifier:
     """Newton's method (IRLS) with class-balanced weights and a ridge penalty on the weights (not the
-    bias). Deterministic: no random start, no sampling."""
+    bias). Deterministic: no random start, no sampling. The first ``anchors`` rows (default: all) are
+    the nearest-neighbour anchors; later rows are augmentations that only train the linear part."""
     x = np.asarray(vectors, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     n, d = x.shape
@@ -498,7 +626,7 @@ def train_logistic(vectors: np.ndarray, labels: np.ndarray, *, l2: float = L2, i
     sample = np.where(y == 1, n / (2 * positives), n / (2 * negatives))
     xb = np.hstack([x, np.ones((n, 1))])
     theta = np.zeros(d + 1)
-    ridge = np.full(d + 1, l2 * n)
+    ridge = np.full(d + 1, l2)
     ridge[-1] = 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(xb @ theta, -40, 40)))
@@ -508,13 +636,20 @@ def train_logistic(vectors: np.ndarray, labels: np.ndarray, *, l2: float = L2, i
         theta -= step
         if float(np.abs(step).max()) < 1e-8:
             break
-    return Classifier(weights=theta[:-1], bias=float(theta[-1]))
+    k = n if anchors is None else anchors
+    return Classifier(
+        weights=theta[:-1],
+        bias=float(theta[-1]),
+        injection_anchors=x[:k][y[:k] == 1],
+        benign_anchors=x[:k][y[:k] == 0],
+    )
 
 
 def seed_examples() -> tuple[list[str], list[int]]:
-    """Training texts from ``injection_seed``. Besides each line on its own, every injection is also
-    joined to an ordinary support sentence (attacks ride on legitimate-looking text) and pairs of
-    benign lines are joined as negatives, so two-sentence windows look like what was trained on."""
+    """Training texts from ``injection_seed``: first every line on its own (these are also the
+    classifier's anchors), then augmentations — every injection joined to an ordinary support sentence
+    (attacks ride on legitimate-looking text) and pairs of benign lines as negatives, so two-sentence
+    windows look like what was trained on."""
     from tickets.ai.injection_seed import BENIGN, INJECTIONS
 
     texts = list(INJECTIONS) + list(BENIGN)
@@ -529,6 +664,12 @@ def seed_examples() -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def seed_anchor_count() -> int:
+    from tickets.ai.injection_seed import BENIGN, INJECTIONS
+
+    return len(INJECTIONS) + len(BENIGN)
+
+
 def default_embedder(texts: list[str]) -> np.ndarray:
     from knowledge.embeddings import embed
 
@@ -536,20 +677,69 @@ def default_embedder(texts: list[str]) -> np.ndarray:
 
 
 _seed_classifier: Classifier | None = None
-_seed_lock = threading.Lock()
+_seed_vectors: np.ndarray | None = None
+_seed_lock = threading.RLock()
+
+
+def seed_vectors(*, embed: Embedder | None = None) -> np.ndarray:
+    """Embeddings of ``seed_examples()``, computed once per process and kept on disk under
+    ``DATA_DIR/cache`` keyed by the model and the exact texts (a restarted worker or a test run does not
+    re-embed ~1,600 lines). The cache is only a speed-up: unreadable or stale files are ignored."""
+    global _seed_vectors
+    with _seed_lock:
+        if _seed_vectors is None:
+            texts, _ = seed_examples()
+            path = _seed_cache_path(texts)
+            vectors = None
+            if path is not None and path.exists():
+                try:
+                    vectors = np.load(path, allow_pickle=False)
+                except (OSError, ValueError):
+                    vectors = None
+                if vectors is not None and vectors.shape != (len(texts), vectors.shape[-1]):
+                    vectors = None
+            if vectors is None:
+                vectors = np.asarray((embed or default_embedder)(texts), dtype=np.float32)
+                _save_quietly(path, vectors)
+            _seed_vectors = vectors
+        return _seed_vectors
+
+
+def _seed_cache_path(texts: list[str]) -> Path | None:
+    from django.conf import settings
+
+    from knowledge.embeddings import model_name
+
+    data_dir = getattr(settings, "DATA_DIR", None)
+    if not data_dir:
+        return None
+    digest = hashlib.sha256("\x00".join([model_name(), *texts]).encode()).hexdigest()[:20]
+    return Path(data_dir) / "cache" / f"guard-seed-{digest}.npy"
+
+
+def _save_quietly(path: Path | None, vectors: np.ndarray) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp.npy")
+        np.save(tmp, vectors, allow_pickle=False)
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def seed_classifier(*, embed: Embedder | None = None) -> Classifier:
     """The shipped classifier, trained on first use and kept for the life of the process. ``embed``
     only matters for that first call (any embedder of the same model gives the same vectors)."""
     global _seed_classifier
-    if _seed_classifier is None:
-        with _seed_lock:
-            if _seed_classifier is None:
-                texts, labels = seed_examples()
-                vectors = (embed or default_embedder)(texts)
-                _seed_classifier = train_logistic(vectors, np.asarray(labels))
-    return _seed_classifier
+    with _seed_lock:
+        if _seed_classifier is None:
+            _, labels = seed_examples()
+            _seed_classifier = train_classifier(
+                seed_vectors(embed=embed), np.asarray(labels), anchors=seed_anchor_count()
+            )
+        return _seed_classifier
 
 
 # --- the guard --------------------------------------------------------------------------------

@@ -2,15 +2,16 @@
 by placeholders (``[EMAIL_1]``, ``[PHONE_1]``, ``[CARD_1]``, ``[IBAN_1]``) before text goes to a model,
 and put back into what the model wrote for the same customer.
 
-Precision over recall where the two conflict: a card number must pass the Luhn check (and have a
-card network's prefix for its length) and an IBAN the ISO 13616 mod-97 check (with the length registered for its country); a phone number needs a ``+``
-country code, a trunk ``0`` with separators, a US-style ``(555) 123-4567`` / ``555-123-4567``, or a
-phone word right before it — so order numbers, dates, years, prices and ticket references such as
-``SF-000123`` stay as they are.
+Precision over recall where the two conflict: a card number must pass the Luhn check and carry a
+card network's prefix for its length; an IBAN must pass the ISO 13616 mod-97 check and have the length
+registered for its country; a phone number needs a ``+``/``00`` country code, a trunk ``0`` with
+separators, a US-style ``(555) 123-4567`` / ``555-123-4567``, or a phone word right before it, and is
+skipped after words like "order", "invoice" or "Kundennr". So order numbers, dates, years, prices and
+ticket references such as ``SF-000123`` stay as they are.
 
 The same value (the same characters) gets the same placeholder within one text, so restoring gives
-back exactly what was written; placeholders already in the text are kept
-and numbering continues after them, so redacting twice changes nothing.
+back exactly what was written; placeholders already in the text are kept and numbering continues
+after them, so redacting twice changes nothing.
 """
 
 from __future__ import annotations
@@ -101,12 +102,15 @@ def iban_valid(iban: str) -> bool:
 
 
 def _iban_spans(text: str) -> list[tuple[int, int, str]]:
+    """The greedy pattern may run into the next words ("… 00 or GB82…"); each candidate is cut at its
+    country's length and the search resumes right after what was accepted (or one character on)."""
     spans = []
-    for m in _IBAN.finditer(text):
+    pos = 0
+    while m := _IBAN.search(text, pos):
+        pos = m.start() + 1
         length = IBAN_LENGTHS.get(m.group(1).upper())
         if length is None:
             continue
-        # Walk the match to where the country's length is reached; it must end at a word boundary.
         count, end = 0, m.start()
         for i in range(m.start(), m.end()):
             if text[i] != " ":
@@ -116,16 +120,18 @@ def _iban_spans(text: str) -> list[tuple[int, int, str]]:
                 break
         if count != length or (end < len(text) and text[end].isalnum()):
             continue
-        compact = text[m.start() : end].replace(" ", "")
-        if iban_valid(compact):
+        if iban_valid(text[m.start() : end].replace(" ", "")):
             spans.append((m.start(), end, text[m.start() : end]))
+            pos = end
     return spans
 
 
 # --- phone numbers ------------------------------------------------------------------------------
 
 _SEP = r"[ .\-/]"
-_INTERNATIONAL = re.compile(rf"(?<![\w+])(?:\+|00)[1-9]\d{{0,2}}(?:{_SEP}?\(0\))?(?:{_SEP}?\(?\d{{1,5}}\)?){{1,6}}(?!\w)")
+_INTERNATIONAL = re.compile(
+    rf"(?<![\w+])(?:\+|00)[1-9]\d{{0,2}}(?:{_SEP}?\(0\))?(?:{_SEP}?\(?\d{{1,5}}\)?){{1,6}}(?!\w)"
+)
 _TRUNK = re.compile(rf"(?<![\w+./-])(?:\(0\d{{1,5}}\)|0\d{{1,5}})(?:{_SEP}?\d{{2,8}}){{1,4}}(?![\w/-])")
 _NANP = re.compile(r"(?<![\w+./-])(?:1[ .-])?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}(?![\w/-])")
 _PHONE_WORD = re.compile(
@@ -200,7 +206,7 @@ def redact(text: str) -> Redacted:
     """``text`` with emails, phone numbers, Luhn-valid card numbers and mod-97-valid IBANs replaced by
     numbered placeholders; ``mapping`` maps each placeholder to the original text."""
     text = text or ""
-    counters = {kind: 0 for kind in KINDS}
+    counters = dict.fromkeys(KINDS, 0)
     for m in PLACEHOLDER.finditer(text):
         counters[m.group(1)] = max(counters[m.group(1)], int(m.group(2)))
     by_value: dict[tuple[str, str], str] = {}

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from knowledge import services as kb_services
 from supportflow.celery import app
+from tickets.ai import guard, triage_local
 from tickets.models import AIDraft, Department
 from tickets.tests import browser as harness
 from tickets.tests.factories import SLAPolicyFactory, make_agent
@@ -38,6 +39,10 @@ def world(transactional_db, settings):
     agent.save()
     for title, slug, body in ARTICLES:
         kb_services.article_save(title=title, slug=slug, status="published", reindex="now", body=body)
+    # What a real worker does before its first task (supportflow/celery.py): fit the guard and triage
+    # models now, not while the in-process worker shares this process with the page's server.
+    guard.scan("warm up")
+    triage_local.predict("warm up")
     return {"agent": agent, "technical": technical}
 
 

@@ -45,7 +45,10 @@ BENIGN_SETS = (
 )
 # The source the pipeline scans each set as: email tickets arrive by email, the rest are chat-like.
 EMAIL_SETS = {"openticketai_support_tickets"}
+# Knowledge-base-like text for the passage threshold: help-forum answers and FAQ answers.
+PASSAGE_SETS = ("stackfaq", "covid_faq_deepset")
 POSITIONS = ("start", "middle", "end")
+SWEEP = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
 
 csv.field_size_limit(10_000_000)
 
@@ -122,7 +125,7 @@ def load_deepset(path: Path) -> list[Labelled]:
 
 def stratified_split(rows: list[Labelled], *, share: float, seed: int) -> tuple[list[Labelled], list[Labelled]]:
     """(tune, report): per label, a seeded shuffle; the first ``share`` of each label is the report part."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 — seeded sampling, not security
     tune: list[Labelled] = []
     report: list[Labelled] = []
     for label in sorted({r.label for r in rows}):
@@ -142,7 +145,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 _SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
-def insert_attack(context: str, attack: str, position: str, *, seed: int) -> str:
+def insert_attack(context: str, attack: str, position: str, *, seed: int | str) -> str:
     """BIPIA's insertion (bipia/data/utils.py): the attack on its own line at the start, the end, or
     before a sentence chosen with a seeded RNG (BIPIA uses nltk's Punkt; here a regex sentence split)."""
     if position == "start":
@@ -150,7 +153,7 @@ def insert_attack(context: str, attack: str, position: str, *, seed: int) -> str
     if position == "end":
         return f"{context}\n{attack}"
     starts = [0] + [m.end() for m in _SENTENCE_START.finditer(context)]
-    start = random.Random(seed).choice(starts)
+    start = random.Random(seed).choice(starts)  # noqa: S311 — seeded sampling, not security
     return "\n".join([context[:start], attack, context[start:]])
 
 
@@ -201,6 +204,20 @@ def load_benign(folder: Path) -> BenignSet:
     return BenignSet(name=name, file=path.name, texts=texts)
 
 
+def load_passages(folder: Path) -> list[str]:
+    """Knowledge-base passages as the pipeline sees them: each article chunked like ``kb_ingest`` does."""
+    from knowledge.chunking import chunk_markdown
+
+    if (folder / "kb.json").exists():
+        articles = json.loads((folder / "kb.json").read_text(encoding="utf-8"))
+        bodies = [a["question"] + "\n\n" + "\n\n".join(a["answers"]) for a in articles]
+    elif (folder / "faq_covidbert.csv").exists():
+        bodies = [f"{r['question']}\n\n{r['answer']}" for r in _read_csv(folder / "faq_covidbert.csv")]
+    else:
+        raise DatasetError(f"{folder}: not a known knowledge-base folder (stackfaq, covid_faq_deepset).")
+    return [chunk.text for body in bodies for chunk in chunk_markdown(body)]
+
+
 # --- metrics ----------------------------------------------------------------------------------
 
 
@@ -247,6 +264,14 @@ class Command(BaseCommand):
             help="Benign triage folder (repeatable). Default: the five sets in ../shared/datasets if present.",
         )
         parser.add_argument("--no-benign", action="store_true", help="Skip the benign false-positive sets.")
+        parser.add_argument(
+            "--passages",
+            action="append",
+            default=None,
+            help="Knowledge-base folder for the passage false-positive rate (repeatable). "
+            "Default: stackfaq and covid_faq_deepset in ../shared/datasets if present.",
+        )
+        parser.add_argument("--no-passages", action="store_true", help="Skip the passage false-positive sets.")
         parser.add_argument("--limit", type=int, default=None, help="At most N items per part (quick runs).")
         parser.add_argument("--benign-per-set", type=int, default=BENIGN_PER_SET, help="Seeded sample per set.")
         parser.add_argument(
@@ -255,6 +280,11 @@ class Command(BaseCommand):
             help="Embedding cache directory ('' disables).",
         )
         parser.add_argument("--seed", type=int, default=SEED)
+        parser.add_argument(
+            "--sweep",
+            action="store_true",
+            help="Also print recall / false-positive rate at other thresholds (how the shipped ones were chosen).",
+        )
 
     def _log(self, message: str) -> None:
         if self.verbosity:
@@ -262,6 +292,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.verbosity = options["verbosity"]
+        self.sweep_parts: dict[str, tuple[list[str], list[guard.Verdict], list[int]]] = {}
+        self.sweep_options = options["sweep"]
         started = time.perf_counter()
         folder = Path(options["data"])
         if not folder.is_dir():
@@ -284,10 +316,14 @@ class Command(BaseCommand):
                 raise CommandError(f"{folder}: neither deepset_prompt_injections nor bipia layout.")
             if not options["no_benign"]:
                 summary["benign"] = self._benign(shipped, options)
+            if not options["no_passages"]:
+                summary["passages"] = self._passages(shipped, options)
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
         finally:
             embedder.save()
+        if options["sweep"] and self.sweep_parts:
+            summary["sweep"] = self._sweep()
         summary["embedded_texts"] = embedder.computed
         summary["total_seconds"] = _r(time.perf_counter() - started, 1)
         summary["machine"] = {"cpus": os.cpu_count(), "loadavg_1m_end": _r(os.getloadavg()[0], 2)}
@@ -321,12 +357,20 @@ class Command(BaseCommand):
             if y and v.flagged:
                 for s in v.signals:
                     by_signal[s] = by_signal.get(s, 0) + 1
+        if options["sweep"]:
+            self.sweep_parts["deepset report"] = ([r.text for r in report], verdicts, labels)
+            if tune:
+                tune_verdicts = shipped.scan_many([r.text for r in tune], source="customer")
+                self.sweep_parts["deepset tune"] = ([r.text for r in tune], tune_verdicts, [r.label for r in tune])
         if tune:
             self._log(f"deepset: training a comparison classifier on seed + {len(tune)} development rows…")
-            seed_texts, seed_labels = guard.seed_examples()
-            texts = seed_texts + [r.text for r in tune]
-            y = np.asarray(seed_labels + [r.label for r in tune])
-            dev_guard = guard.Guard(embed=embedder, classifier=guard.train_logistic(embedder(texts), y))
+            _, seed_labels = guard.seed_examples()
+            seed = guard.seed_vectors(embed=embedder)
+            n = guard.seed_anchor_count()
+            vectors = np.vstack([seed[:n], embedder([r.text for r in tune]), seed[n:]])
+            y = np.asarray(seed_labels[:n] + [r.label for r in tune] + seed_labels[n:])
+            classifier = guard.train_classifier(vectors, y, anchors=n + len(tune))
+            dev_guard = guard.Guard(embed=embedder, classifier=classifier)
             dev_verdicts = dev_guard.scan_many([r.text for r in report], source="customer")
             rows["dev_trained_not_shipped"] = binary_metrics(labels, [v.flagged for v in dev_verdicts])
         misses = [_snippet(r.text) for r, v in zip(report, verdicts, strict=True) if r.label and not v.flagged]
@@ -342,9 +386,8 @@ class Command(BaseCommand):
             "dev_trained_not_shipped": "+ classifier trained on dev (NOT shipped)",
         }
         for key, m in rows.items():
-            self.stdout.write(
-                f"{names[key]:<42} {m['n']:>5} {m['precision']:>7.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} {m['fpr']:>7.3f}"
-            )
+            figures = " ".join(f"{m[k]:>7.3f}" for k in ("precision", "recall", "f1", "fpr"))
+            self.stdout.write(f"{names[key]:<42} {m['n']:>5} {figures}")
         self.stdout.write(f"signals on detected injections: {dict(sorted(by_signal.items(), key=lambda kv: -kv[1]))}")
         self.stdout.write(f"missed injections ({len(misses)}), first 5: " + " | ".join(misses[:5]))
         self.stdout.write(f"false alarms ({len(false_alarms)}): " + " | ".join(false_alarms[:5]))
@@ -368,7 +411,7 @@ class Command(BaseCommand):
         else:
             all_emails = [e["context"] for e in _read_jsonl(folder / "email" / "train.jsonl")]
             all_attacks = _attacks(folder / "text_attack_train.json")
-            rng = random.Random(seed)
+            rng = random.Random(seed)  # noqa: S311 — seeded sampling, not security
             email_idx = list(range(len(all_emails)))
             rng.shuffle(email_idx)
             categories = sorted({c for c, _ in all_attacks})
@@ -384,16 +427,43 @@ class Command(BaseCommand):
             emails = emails[: options["limit"]]
         if not emails or not attacks:
             raise DatasetError(f"{folder}: no emails or attacks.")
+        result = self._bipia_part(
+            shipped, emails, attacks, seed=seed, report_on=report_on, title="bipia (email)", sweep_name="bipia report"
+        )
+        if not (test_emails.exists() and test_attacks.exists()) and not options["limit"]:
+            result["all_dev"] = self._bipia_part(
+                shipped,
+                all_emails,
+                all_attacks,
+                seed=seed,
+                report_on="all 50 train emails × all 75 train attacks (rules were written after reading them)",
+                title="bipia (email), whole development part — for reference",
+                sweep_name="bipia whole dev",
+            )
+        return result
+
+    def _bipia_part(
+        self, shipped: guard.Guard, emails, attacks, *, seed: int, report_on: str, title: str, sweep_name: str
+    ) -> dict:
         attacked: list[tuple[str, str, str]] = []
-        for i, context in enumerate(emails):
+        for context in emails:
             for category, attack in attacks:
                 for position in POSITIONS:
-                    attacked.append((insert_attack(context, attack, position, seed=seed + i), category, position))
+                    attacked.append(
+                        (insert_attack(context, attack, position, seed=f"{seed}:{context}"), category, position)
+                    )
         self._log(f"bipia: scanning {len(attacked)} attacked + {len(emails)} clean emails ({report_on})…")
         verdicts = shipped.scan_many([a for a, _, _ in attacked], source="email")
         clean = shipped.scan_many(emails, source="email")
         detected = [v.flagged for v in verdicts]
         rate = sum(detected) / len(detected)
+        if self.sweep_options:
+            texts = [a for a, _, _ in attacked] + emails
+            self.sweep_parts[sweep_name] = (
+                texts,
+                verdicts + clean,
+                [1] * len(attacked) + [0] * len(emails),
+            )
         by_category: dict[str, list[bool]] = {}
         by_position: dict[str, list[bool]] = {}
         for (_, category, position), d in zip(attacked, detected, strict=True):
@@ -410,7 +480,7 @@ class Command(BaseCommand):
             "by_category": {c: _r(sum(d) / len(d)) for c, d in sorted(by_category.items())},
             "by_position": {p: _r(sum(d) / len(d)) for p, d in by_position.items()},
         }
-        self.stdout.write(f"\nbipia (email) — reported on {report_on}")
+        self.stdout.write(f"\n{title} — {report_on}")
         self.stdout.write(
             f"attacked {len(attacked)}: detected {rate:.3f} → guard-level ASR {1 - rate:.3f}; "
             f"clean {len(emails)}: FPR {result['clean_fpr']:.3f}"
@@ -423,61 +493,118 @@ class Command(BaseCommand):
             self.stdout.write("clean emails flagged: " + " | ".join(_snippet(e) for e in clean_fp[:3]))
         return result
 
+    # --- threshold sweep ---------------------------------------------------------------------------
+
+    def _sweep(self) -> dict:
+        """Recall (on injections) and false-positive rate (on benign texts) of each part at other
+        thresholds, the same threshold for every source: what the shipped values were picked from."""
+        table: dict[str, dict[str, list[float]]] = {}
+        for name, (texts, verdicts, labels) in self.sweep_parts.items():
+            strong = [any(w >= guard.STRONG for w in guard.heuristic_signals(t).values()) for t in texts]
+            figures: dict[str, list[float]] = {}
+            for key, wanted in (("recall", 1), ("fpr", 0)):
+                idx = [i for i, y in enumerate(labels) if y == wanted]
+                if idx:
+                    figures[key] = [
+                        _r(sum(1 for i in idx if strong[i] or verdicts[i].score >= t) / len(idx)) for t in SWEEP
+                    ]
+            table[name] = figures
+        self.stdout.write(
+            f"\nthreshold sweep (every source at the same threshold; passages ship at {guard.THRESHOLDS['passage']})"
+        )
+        self.stdout.write(f"{'part':<44} {'':>6} " + " ".join(f"{t:>6}" for t in SWEEP))
+        for name, figures in table.items():
+            for key, values in figures.items():
+                self.stdout.write(f"{name[:44]:<44} {key:>6} " + " ".join(f"{v:>6.3f}" for v in values))
+        return {"thresholds": list(SWEEP), "parts": table}
+
     # --- benign -----------------------------------------------------------------------------------
+
+    def _default_folders(self, names: tuple[str, ...]) -> list[Path]:
+        root = Path(settings.BASE_DIR).parent / "shared" / "datasets"
+        return [root / name for name in names if (root / name).is_dir()]
 
     def _benign_folders(self, options) -> list[Path]:
         if options["benign"]:
             return [Path(p) for p in options["benign"]]
-        root = Path(settings.BASE_DIR).parent / "shared" / "datasets"
-        return [root / name for name in BENIGN_SETS if (root / name).is_dir()]
+        return self._default_folders(BENIGN_SETS)
+
+    def _passages(self, shipped: guard.Guard, options) -> dict:
+        folders = [Path(p) for p in options["passages"]] if options["passages"] else self._default_folders(PASSAGE_SETS)
+        sets = {}
+        examples = []
+        flagged_total = n_total = 0
+        for folder in folders:
+            passages = load_passages(folder)
+            if options["limit"]:
+                passages = passages[: options["limit"]]
+            self._log(f"passages {folder.name}: scanning {len(passages)} chunks…")
+            verdicts = shipped.scan_many(passages, source="passage")
+            flagged = [(t, v) for t, v in zip(passages, verdicts, strict=True) if v.flagged]
+            if self.sweep_options:
+                self.sweep_parts[f"passages {folder.name}"] = (passages, verdicts, [0] * len(passages))
+            sets[folder.name] = {"n": len(passages), "fpr": _r(len(flagged) / len(passages)) if passages else 0.0}
+            flagged_total += len(flagged)
+            n_total += len(passages)
+            examples += [
+                {"set": folder.name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)}
+                for t, v in flagged[:3]
+            ]
+        overall = _r(flagged_total / n_total) if n_total else 0.0
+        self.stdout.write("\nknowledge-base passages — false-positive rate (source=passage)")
+        for name, f in sets.items():
+            self.stdout.write(f"{name:<30} {f['n']:>5} {f['fpr']:>7.4f}")
+        self.stdout.write(f"{'overall':<30} {n_total:>5} {overall:>7.4f}")
+        for e in examples[:6]:
+            self.stdout.write(f"  FP {e['set']}: {e['text']}  score {e['score']:.2f} {e['signals']}")
+        return {"sets": sets, "overall_fpr": overall, "false_positive_examples": examples[:6]}
 
     def _benign(self, shipped: guard.Guard, options) -> dict:
+        """Each set is scanned as the source it would arrive from (``EMAIL_SETS`` as email, the rest as
+        chat); the threshold is the same for both today, so the figures would not change either way."""
         per_set = options["limit"] or options["benign_per_set"]
         sets = {}
         examples = []
-        total = {"customer": [0, 0], "email": [0, 0], "native": [0, 0]}
+        flagged_total = n_total = 0
         for folder in self._benign_folders(options):
             data = load_benign(folder)
-            rng = random.Random(f"{options['seed']}:{data.name}")
+            rng = random.Random(f"{options['seed']}:{data.name}")  # noqa: S311 — seeded sampling, not security
             texts = rng.sample(data.texts, k=min(per_set, len(data.texts)))
-            self._log(f"benign {data.name}: scanning {len(texts)} of {len(data.texts)} texts ({data.file})…")
-            native = "email" if data.name in EMAIL_SETS else "customer"
-            figures = {"file": data.file, "n": len(texts), "native_source": native}
-            for source in ("customer", "email"):
-                verdicts = shipped.scan_many(texts, source=source)
-                flagged = [(t, v) for t, v in zip(texts, verdicts, strict=True) if v.flagged]
-                figures[f"fpr_{source}"] = _r(len(flagged) / len(texts))
-                total[source][0] += len(flagged)
-                total[source][1] += len(texts)
-                if source == native:
-                    figures["fpr"] = figures[f"fpr_{source}"]
-                    total["native"][0] += len(flagged)
-                    total["native"][1] += len(texts)
-                    examples += [
-                        {"set": data.name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)}
-                        for t, v in flagged[:3]
-                    ]
-            sets[data.name] = figures
-        overall = {k: _r(fp / n) if n else 0.0 for k, (fp, n) in total.items()}
+            source = "email" if data.name in EMAIL_SETS else "customer"
+            self._log(
+                f"benign {data.name}: scanning {len(texts)} of {len(data.texts)} texts ({data.file}) as {source}…"
+            )
+            verdicts = shipped.scan_many(texts, source=source)
+            flagged = [(t, v) for t, v in zip(texts, verdicts, strict=True) if v.flagged]
+            if self.sweep_options:
+                self.sweep_parts[f"benign {data.name}"] = (texts, verdicts, [0] * len(texts))
+            sets[data.name] = {
+                "file": data.file,
+                "n": len(texts),
+                "source": source,
+                "flagged": len(flagged),
+                "fpr": _r(len(flagged) / len(texts)),
+            }
+            flagged_total += len(flagged)
+            n_total += len(texts)
+            examples += [
+                {"set": data.name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)}
+                for t, v in flagged[:2]
+            ]
+        overall = _r(flagged_total / n_total) if n_total else 0.0
         self.stdout.write("\nbenign customer texts — false-positive rate (target ≤ 1 %)")
-        self.stdout.write(f"{'set':<30} {'file':<16} {'n':>5} {'native':>8} {'FPR':>7} {'as chat':>8} {'as email':>9}")
+        self.stdout.write(f"{'set':<30} {'file':<16} {'source':>8} {'n':>5} {'flagged':>8} {'FPR':>7}")
         for name, f in sets.items():
             self.stdout.write(
-                f"{name:<30} {f['file']:<16} {f['n']:>5} {f['native_source']:>8} {f['fpr']:>7.4f} "
-                f"{f['fpr_customer']:>8.4f} {f['fpr_email']:>9.4f}"
+                f"{name:<30} {f['file']:<16} {f['source']:>8} {f['n']:>5} {f['flagged']:>8} {f['fpr']:>7.4f}"
             )
-        self.stdout.write(
-            f"{'overall':<30} {'':<16} {total['native'][1]:>5} {'':>8} {overall['native']:>7.4f} "
-            f"{overall['customer']:>8.4f} {overall['email']:>9.4f}"
-        )
+        self.stdout.write(f"{'overall':<30} {'':<16} {'':>8} {n_total:>5} {flagged_total:>8} {overall:>7.4f}")
         for e in examples[:10]:
             self.stdout.write(f"  FP {e['set']}: {e['text']}  score {e['score']:.2f} {e['signals']}")
         return {
             "sets": sets,
-            "overall_fpr": overall["native"],
-            "overall_fpr_as_chat": overall["customer"],
-            "overall_fpr_as_email": overall["email"],
+            "overall_fpr": overall,
             "target": BENIGN_FPR_TARGET,
-            "target_met": overall["native"] <= BENIGN_FPR_TARGET,
+            "target_met": overall <= BENIGN_FPR_TARGET and all(f["fpr"] <= BENIGN_FPR_TARGET for f in sets.values()),
             "false_positive_examples": examples[:10],
         }
