@@ -31,7 +31,7 @@ What it does, in order:
      NULL ORDER BY embedding <=> q LIMIT 10``, transaction + ``SET LOCAL hnsw.ef_search``) at each
      ``--ef`` value;
    - the app's own call ``knowledge.selectors._vector_candidates(..., limit=50)`` as ``kb_search``
-     makes it (ef_search = max(40, min(1000, 2 x 50)) = 100, LIMIT 50): its first 10 against the
+     makes it (ef_search = ``knowledge.selectors.ef_search(50)``, LIMIT 50): its first 10 against the
      true top 10, and all 50 against the true top 50.
    Configurations are interleaved per query (rotating order) after a warm-up; recall@10 and p50/p95
    latency (client side: transaction, SET LOCAL, query, fetch) are reported. EXPLAIN (ANALYZE,
@@ -717,10 +717,18 @@ def search_app(vector: list[float]) -> list[int]:
     return [row[0] for row in selectors._vector_candidates(vector, where, params, APP_CANDIDATES)]
 
 
+def app_ef() -> int:
+    from knowledge.selectors import ef_search
+
+    return ef_search(APP_CANDIDATES)
+
+
 def explain(config: str, vector_text: str) -> list[str]:
     from django.db import connection, transaction
 
-    ef = {"app": max(40, min(1000, APP_CANDIDATES * 2))}.get(config)
+    from knowledge.selectors import ef_search
+
+    ef = {"app": ef_search(APP_CANDIDATES)}.get(config)
     limit = APP_CANDIDATES if config in ("app", "exact") else K
     with transaction.atomic(), connection.cursor() as cursor:
         if config == "exact":
@@ -822,7 +830,7 @@ def evaluate_size(n, ids_by_hash, vectors, query_set, searched) -> dict:
         if config == "app":
             recall50 = [len(set(g) & t) / APP_CANDIDATES for g, t in zip(got, truth50, strict=True)]
             row["recall_at_50"] = round(statistics.mean(recall50), 4)
-            row["ef_search"] = max(40, min(1000, APP_CANDIDATES * 2))
+            row["ef_search"] = app_ef()
             row["limit"] = APP_CANDIDATES
         elif config == "exact":
             row["limit"] = APP_CANDIDATES
@@ -1103,7 +1111,7 @@ def label(config: str) -> str:
     if config == "exact":
         return f"exact (enable_indexscan=off, LIMIT {APP_CANDIDATES})"
     if config == "app":
-        return f"app `_vector_candidates` (ef_search {max(40, min(1000, APP_CANDIDATES * 2))}, LIMIT {APP_CANDIDATES})"
+        return f"app `_vector_candidates` (ef_search {app_ef()}, LIMIT {APP_CANDIDATES})"
     return f"HNSW ef_search={config.removeprefix('ef')} (LIMIT {K})"
 
 
@@ -1390,7 +1398,7 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   `_vector_candidates` does; exact = the same query with `SET LOCAL enable_indexscan = off` (its top 10 agree with
   a numpy brute force over the same vectors, see the load table). The app's own call
   `_vector_candidates(limit={APP_CANDIDATES})` is what `kb_search` runs with its default `candidates=50`: ef_search =
-  max(40, min(1000, 2 × 50)) = 100, LIMIT 50; its first 10 are compared with the true top 10 and all 50 with the
+  selectors.ef_search(50) = {app_ef()}, LIMIT 50; its first 10 are compared with the true top 10 and all 50 with the
   true top 50. *Min recall* / *queries < 0.9* are per query; *cos loss* = the mean cosine similarity of the true
   top 10 minus that of the 10 returned, per query (mean and worst): what the misses cost (0 = replaced by equally
   similar chunks). {args.warmup} warm-up queries per configuration, then every query through every configuration in a
