@@ -21,6 +21,10 @@ def _warm_up(**kwargs) -> None:
     it takes a task. A failure here is logged; the first task then pays instead."""
     import logging
 
+    from django.conf import settings
+
+    if not getattr(settings, "WORKER_WARM_UP", True):
+        return
     try:
         from knowledge import embeddings
         from supportflow import llm

@@ -17,3 +17,7 @@ CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_db_url(REDIS_
 
 # Tests that exercise the AI pipeline switch it on; elsewhere stored messages are not enqueued.
 FEATURE_AI_PIPELINE = False
+
+# In-process test workers (solo pool, which also sends worker_process_init) would fit the guard and
+# triage models in the middle of a browser test; tests that need them warm do it themselves.
+WORKER_WARM_UP = False

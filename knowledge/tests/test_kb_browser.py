@@ -99,6 +99,7 @@ def test_chat_suggestions_appear_while_typing_and_the_click_is_recorded(new_cont
 @pytest.fixture
 def celery_worker(transactional_db):
     app.loader.import_default_modules()
+    app.control.purge()  # tasks other tests left on the test broker are not this test's
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
 

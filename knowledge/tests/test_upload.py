@@ -18,6 +18,7 @@ UPLOAD = reverse("admin:knowledge_article_upload")
 @pytest.fixture
 def celery_worker():
     app.loader.import_default_modules()
+    app.control.purge()  # tasks other tests left on the test broker are not this test's
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
 

@@ -19,6 +19,7 @@ from tickets.tests.factories import DepartmentFactory, make_ticket
 @pytest.fixture
 def celery_worker():
     app.loader.import_default_modules()
+    app.control.purge()  # tasks other tests left on the test broker are not this test's
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
 
