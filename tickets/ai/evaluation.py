@@ -17,15 +17,14 @@ triage model) is switched off inside the rolled-back transaction; every other de
 from __future__ import annotations
 
 import hashlib
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import transaction
 
-from knowledge.evaluation import EvalQuery
+from knowledge.evaluation import EvalQuery, percentile
 from tickets import services
 from tickets.ai import answer as answering
 from tickets.ai import pipeline
@@ -152,19 +151,9 @@ def split_half(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[Eval
     return halves
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 def stage_latency(replays: Sequence[Replay]) -> dict:
     stages = sorted({k for r in replays for k in r.stages_ms})
-    out = {s: {"p50": percentile([r.stages_ms.get(s, 0) for r in replays], 50)} for s in stages}
-    totals = [r.total_ms for r in replays]
+    out = {s: {"p50": percentile([r.stages_ms.get(s, 0) for r in replays] or [0], 50)} for s in stages}
+    totals = [r.total_ms for r in replays] or [0.0]
     out["total_ms"] = {"p50": round(percentile(totals, 50), 1), "p95": round(percentile(totals, 95), 1)}
     return out
-
-
-ProgressFn = Callable[[int], None]

@@ -161,7 +161,7 @@ def _process(message_id: int, namespace: str) -> str:
         return services.ai_reply_record(
             ticket=ticket,
             in_reply_to=message,
-            body=reply.body or _holding_draft(ticket, triage),
+            body=reply.body or _holding_draft(ticket),
             citations=reply.citations,
             confidence=reply.confidence,
             provider=reply.provider,
@@ -476,7 +476,7 @@ def _allowed_hosts() -> set[str]:
 HOLDING_DRAFT = "Hi {name}, thanks for getting in touch. I'm looking into this and will get back to you here shortly."
 
 
-def _holding_draft(ticket: Ticket, triage: dict) -> str:
+def _holding_draft(ticket: Ticket) -> str:
     """When nothing in the knowledge base answers, the agent still gets a starting point."""
     name = (ticket.customer.name or "").split(" ")[0] or "there"
     return HOLDING_DRAFT.format(name=name)
