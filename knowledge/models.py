@@ -90,6 +90,11 @@ class Chunk(models.Model):
     content_hash = models.CharField(max_length=64, db_index=True, help_text="Model + embedded text: reuse key.")
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True)
     search_vector = SearchVectorField(null=True)
+    # The prompt-injection guard's verdict on this passage (tickets.ai.guard, source "passage"), set the
+    # first time the AI retrieves it or by the background sweep; null = not scanned yet. A chunk's text
+    # never changes (re-indexing replaces the rows), so one scan per row is enough.
+    injection_flagged = models.BooleanField(null=True, editable=False)
+    injection_score = models.FloatField(null=True, editable=False)
 
     class Meta:
         ordering = ["article", "position"]

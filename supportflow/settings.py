@@ -218,6 +218,14 @@ LLM_RETRY_BASE_S = env.float("LLM_RETRY_BASE_S", default=0.5)
 # A server asking us to wait longer than this (Retry-After) is given up on at once.
 LLM_RETRY_MAX_WAIT_S = env.float("LLM_RETRY_MAX_WAIT_S", default=20.0)
 # {"model": {"input": USD per 1M tokens, "output": USD per 1M tokens}}, over the built-in table.
+# How the output limit is sent: "max_tokens" (most servers), "max_completion_tokens" (OpenAI's reasoning
+# models, which also need LLM_SEND_TEMPERATURE=false) or "none".
+LLM_TOKEN_LIMIT_PARAM = env("LLM_TOKEN_LIMIT_PARAM", default="max_tokens")
+if LLM_TOKEN_LIMIT_PARAM not in ("max_tokens", "max_completion_tokens", "none"):
+    raise ImproperlyConfigured(
+        f"LLM_TOKEN_LIMIT_PARAM must be max_tokens, max_completion_tokens or none, not {LLM_TOKEN_LIMIT_PARAM!r}."
+    )
+LLM_SEND_TEMPERATURE = env.bool("LLM_SEND_TEMPERATURE", default=True)
 LLM_PRICES = env.json("LLM_PRICES", default={})
 if not isinstance(LLM_PRICES, dict) or not all(
     isinstance(price, dict) and {"input", "output"} <= price.keys() for price in LLM_PRICES.values()

@@ -1085,3 +1085,47 @@ def department_notify_escalation(*, ticket_id: int, reason: str) -> bool:
     )
     send_mail(subject, body, None, [ticket.department.email])
     return True
+
+
+# --- knowledge-base passages and the injection guard ---------------------------------------------
+
+
+def kb_passages_scan(*, chunks: dict[int, str]) -> dict[int, bool]:
+    """The guard's verdict on knowledge-base passages (``{chunk_id: text}``), stored on each chunk so
+    every worker scans a passage once, ever. One batched embedding call; returns ``{chunk_id: flagged}``."""
+    from knowledge.models import Chunk
+    from tickets.ai import guard
+
+    ids = list(chunks)
+    verdicts = guard.scan_many([chunks[i] for i in ids], source="passage")
+    for chunk_id, verdict in zip(ids, verdicts, strict=True):
+        Chunk.objects.filter(pk=chunk_id).update(injection_flagged=verdict.flagged, injection_score=verdict.score)
+    return {chunk_id: verdict.flagged for chunk_id, verdict in zip(ids, verdicts, strict=True)}
+
+
+def kb_passages_flags(*, chunks: dict[int, str]) -> dict[int, bool]:
+    """``{chunk_id: flagged}`` for retrieved passages: stored verdicts, scanning only the new ones."""
+    from knowledge.models import Chunk
+
+    known = dict(
+        Chunk.objects.filter(pk__in=list(chunks), injection_flagged__isnull=False).values_list(
+            "pk", "injection_flagged"
+        )
+    )
+    todo = {pk: text for pk, text in chunks.items() if pk not in known}
+    if todo:
+        known.update(kb_passages_scan(chunks=todo))
+    return known
+
+
+def kb_passages_scan_pending(*, limit: int | None = 500, batch: int = 32, namespace: str | None = None) -> int:
+    """Scan passages never scanned (new or re-indexed articles) ahead of the first question that
+    retrieves them (beat, housekeeping queue): the customer-visible ones, or a whole ``namespace``
+    (an evaluation's copy). Returns how many were scanned."""
+    from knowledge.models import Chunk
+
+    scope = Chunk.objects.filter(is_public=True) if namespace is None else Chunk.objects.filter(namespace=namespace)
+    pending = list(scope.filter(injection_flagged__isnull=True).order_by("pk").values_list("pk", "text")[:limit])
+    for start in range(0, len(pending), batch):
+        kb_passages_scan(chunks=dict(pending[start : start + batch]))
+    return len(pending)

@@ -65,6 +65,12 @@ def retention_purge() -> dict:
     return services.retention_purge()
 
 
+@shared_task(soft_time_limit=600, time_limit=660)
+def scan_kb_passages() -> int:
+    """Run the injection guard over knowledge-base passages not scanned yet, before a question needs them."""
+    return services.kb_passages_scan_pending()
+
+
 def enqueue_on_customer_message(kind: str, **payload) -> None:
     """On-commit hook: every stored customer message goes to the AI pipeline.
 

@@ -312,12 +312,14 @@ def chat(
         raise LLMUnavailable("breaker_open", model=model)
     probe = gate == "probe"
 
-    request: dict[str, Any] = {
-        "model": model,
-        "messages": messages,
-        "max_tokens": max_tokens,
-        "temperature": temperature,
-    }
+    request: dict[str, Any] = {"model": model, "messages": messages}
+    # Reasoning models refuse ``max_tokens`` (they take ``max_completion_tokens``) and any temperature
+    # but the default; some local servers know only the former. Both are settings, not guesses.
+    limit_param = settings.LLM_TOKEN_LIMIT_PARAM
+    if limit_param in ("max_tokens", "max_completion_tokens"):
+        request[limit_param] = max_tokens
+    if settings.LLM_SEND_TEMPERATURE:
+        request["temperature"] = temperature
     if schema is not None:
         request["response_format"] = response_format_for(schema)
     # The half-open probe is a single try, so the breaker learns quickly either way.

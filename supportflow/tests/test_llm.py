@@ -126,6 +126,19 @@ def test_reply_text_from_a_responder_that_reads_the_prompt(fake):
     assert fake.requests[0]["temperature"] == 0.3
 
 
+def test_reasoning_models_get_max_completion_tokens_and_no_temperature(fake, settings):
+    fake.responder = lambda request: "ok"
+    llm.chat(task="reply", messages=MESSAGES, max_tokens=123)
+    settings.LLM_TOKEN_LIMIT_PARAM = "max_completion_tokens"
+    settings.LLM_SEND_TEMPERATURE = False
+    llm.chat(task="reply", messages=MESSAGES, max_tokens=123)
+
+    assert (fake.requests[0]["max_tokens"], fake.requests[0]["temperature"]) == (123, 0.0)
+    assert fake.requests[1]["max_completion_tokens"] == 123
+    assert "max_tokens" not in fake.requests[1]
+    assert "temperature" not in fake.requests[1]
+
+
 def test_models_endpoint_answers(fake):
     assert [model.id for model in llm.get_client().models.list()] == ["gpt-4o-mini"]
 

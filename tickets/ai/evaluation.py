@@ -6,8 +6,11 @@ the work happens in a transaction that is rolled back, so nothing is left behind
 decision (``AIDraft``: confidence, evidence, triggers, citations) says what the gate did and could do
 at any other threshold:
 
-- auto-answered correctly: sent, and its first citation is a gold article of the question;
-- auto-answered wrongly: sent with another article (for a hard negative, *any* sent answer);
+- auto-answered correctly: sent, and its first citation is a gold article of the question (for a
+  hard negative whose text is also another pair's paraphrase, that pair's FAQ);
+- auto-answered wrongly: sent with another article, or a hard negative sent with the FAQ its pair
+  rules out; a hard negative answered from a third article cannot be judged and is counted as wrong
+  for the 2 % cap (and reported on its own as ``auto_unverifiable``);
 - escalated: not sent (a rule fired, or confidence below the threshold).
 
 The dataset's domain is not the demo departments', so the rule "Out of scope" (which reads the demo
@@ -46,8 +49,25 @@ class Replay:
     total_ms: float = 0.0
 
     @property
+    def verdict_if_sent(self) -> str:
+        """``correct``, ``wrong`` or ``unverifiable`` for the answer this question got, judged by its
+        first citation: a positive must cite its gold article; a hard negative must not cite the FAQ
+        its pair rules out, and when the same text is also a positive pair's question (its right FAQ
+        is known) must cite that one. A hard negative answered from some other article cannot be judged."""
+        if not self.cited:
+            return "wrong"
+        top, q = self.cited[0], self.query
+        if q.gold:
+            return "correct" if top in q.gold else "wrong"
+        if top in q.forbidden:
+            return "wrong"
+        if q.known_gold:
+            return "correct" if top in q.known_gold else "wrong"
+        return "unverifiable"
+
+    @property
     def correct_if_sent(self) -> bool:
-        return bool(self.cited) and self.cited[0] in self.query.gold
+        return self.verdict_if_sent == "correct"
 
     def sent_at(self, threshold: float, weights: dict | None = None) -> bool:
         if self.blocked_by_rules or not self.cited:
@@ -91,15 +111,19 @@ def replay(queries: Sequence[EvalQuery], *, namespace: str, pk_to_external: dict
 
 
 def tally(replays: Sequence[Replay], threshold: float, weights: dict | None = None) -> dict:
+    """Shares of all questions. ``auto_wrong`` counts unverifiable answers too (the cap is judged
+    conservatively); ``auto_unverifiable`` says how many of them could not be judged either way."""
     n = len(replays) or 1
     sent = [r for r in replays if r.sent_at(threshold, weights)]
-    correct = sum(1 for r in sent if r.correct_if_sent)
+    correct = sum(1 for r in sent if r.verdict_if_sent == "correct")
+    unverifiable = sum(1 for r in sent if r.verdict_if_sent == "unverifiable")
     wrong = len(sent) - correct
     return {
         "threshold": round(threshold, 4),
         "questions": len(replays),
         "auto_correct": round(correct / n, 4),
         "auto_wrong": round(wrong / n, 4),
+        "auto_unverifiable": round(unverifiable / n, 4),
         "escalated": round((len(replays) - len(sent)) / n, 4),
         "automation_rate": round(len(sent) / n, 4),
     }
@@ -125,7 +149,9 @@ def best_threshold(replays: Sequence[Replay], weights: dict | None = None, cap: 
 def fit_weights(replays: Sequence[Replay], *, l2: float = 1.0, steps: int = 3000) -> dict:
     """Logistic regression of "the first citation is right" on the evidence features (gradient descent,
     deterministic). Only answers the rules would let through count: the gate decides among those."""
-    rows = [r for r in replays if r.features and r.cited and not r.blocked_by_rules]
+    rows = [
+        r for r in replays if r.features and r.cited and not r.blocked_by_rules and r.verdict_if_sent != "unverifiable"
+    ]
     if len(rows) < 10:
         return dict(answering.CONFIDENCE_WEIGHTS)
     x = np.array([[r.features.get(f, 0.0) for f in FEATURES] for r in rows], dtype=np.float64)

@@ -17,7 +17,6 @@ import logging
 import re
 import time
 from dataclasses import asdict
-from functools import lru_cache
 from typing import Literal
 
 from django.conf import settings
@@ -111,8 +110,9 @@ def _process(message_id: int, namespace: str) -> str:
 
         t = time.monotonic()
         passages = answering.retrieve(query, language=triage.get("language") or "en", namespace=namespace)
+        flags = services.kb_passages_flags(chunks={p.hit.chunk_id: p.hit.text for p in passages})
         for passage in passages:
-            passage.flagged = _passage_flagged(passage.hit.text)
+            passage.flagged = flags.get(passage.hit.chunk_id, True)
         stages["retrieve_ms"] = _ms(t)
 
         t = time.monotonic()
@@ -176,15 +176,6 @@ def _process(message_id: int, namespace: str) -> str:
 
 
 # --- steps -------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def _passage_flagged(text: str) -> bool:
-    """Knowledge-base passages change rarely and recur often: each distinct text is scanned once per
-    process (the cache key is the text itself, so an edited passage is scanned again)."""
-    from tickets.ai import guard
-
-    return guard.scan(text, source="passage").flagged
 
 
 def _ms(since: float) -> int:

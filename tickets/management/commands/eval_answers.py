@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from knowledge import evaluation as kbev
+from tickets import services
 from tickets.ai import answer as answering
 from tickets.ai import evaluation as ev
 
@@ -68,6 +69,8 @@ class Command(BaseCommand):
         )
         try:
             kbev.warm_up(namespace)
+            self.stderr.write("Scanning the passages with the injection guard (as the beat sweep does)…")
+            services.kb_passages_scan_pending(namespace=namespace, limit=None)
             tune_runs = ev.replay(
                 tune, namespace=namespace, pk_to_external=pk_to_external, progress=self._progress("tune", len(tune))
             )

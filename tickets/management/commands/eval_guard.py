@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets.ai import guard
+from tickets.ai import bipia, guard
 
 SEED = 20251
 REPORT_SHARE = 0.3  # deepset without test.csv: this share of train.csv (stratified, seeded) is reported on
@@ -47,7 +46,6 @@ BENIGN_SETS = (
 EMAIL_SETS = {"openticketai_support_tickets"}
 # Knowledge-base-like text for the passage threshold: help-forum answers and FAQ answers.
 PASSAGE_SETS = ("stackfaq", "covid_faq_deepset")
-POSITIONS = ("start", "middle", "end")
 SWEEP = (0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
 
 csv.field_size_limit(10_000_000)
@@ -135,31 +133,6 @@ def stratified_split(rows: list[Labelled], *, share: float, seed: int) -> tuple[
         report += group[:cut]
         tune += group[cut:]
     return tune, report
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-_SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=\S)")
-
-
-def insert_attack(context: str, attack: str, position: str, *, seed: int | str) -> str:
-    """BIPIA's insertion (bipia/data/utils.py): the attack on its own line at the start, the end, or
-    before a sentence chosen with a seeded RNG (BIPIA uses nltk's Punkt; here a regex sentence split)."""
-    if position == "start":
-        return f"{attack}\n{context}"
-    if position == "end":
-        return f"{context}\n{attack}"
-    starts = [0] + [m.end() for m in _SENTENCE_START.finditer(context)]
-    start = random.Random(seed).choice(starts)  # noqa: S311 — seeded sampling, not security
-    return "\n".join([context[:start], attack, context[start:]])
-
-
-def _attacks(path: Path) -> list[tuple[str, str]]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [(category, text) for category, texts in data.items() for text in texts]
 
 
 @dataclass(frozen=True)
@@ -403,40 +376,31 @@ class Command(BaseCommand):
 
     def _bipia(self, folder: Path, shipped: guard.Guard, options) -> dict:
         seed = options["seed"]
-        test_emails, test_attacks = folder / "email" / "test.jsonl", folder / "text_attack_test.json"
-        if test_emails.exists() and test_attacks.exists():
-            emails = [e["context"] for e in _read_jsonl(test_emails)]
-            attacks = _attacks(test_attacks)
-            report_on = "email/test.jsonl × text_attack_test.json"
-        else:
-            all_emails = [e["context"] for e in _read_jsonl(folder / "email" / "train.jsonl")]
-            all_attacks = _attacks(folder / "text_attack_train.json")
-            rng = random.Random(seed)  # noqa: S311 — seeded sampling, not security
-            email_idx = list(range(len(all_emails)))
-            rng.shuffle(email_idx)
-            categories = sorted({c for c, _ in all_attacks})
-            rng.shuffle(categories)
-            held_categories = set(categories[: len(categories) // 3])
-            emails = [all_emails[i] for i in sorted(email_idx[: len(all_emails) // 2])]
-            attacks = [(c, a) for c, a in all_attacks if c in held_categories]
-            report_on = (
-                f"train files, seeded split (seed {seed}): {len(emails)} of {len(all_emails)} emails × the attacks of "
-                f"{len(held_categories)} of {len(categories)} categories ({', '.join(sorted(held_categories))})"
-            )
+        try:
+            data = bipia.load(folder, seed=seed)
+        except bipia.BipiaError as exc:
+            raise DatasetError(str(exc)) from exc
+        emails, attacks = data.report.emails, data.report.attacks
         if options["limit"]:
             emails = emails[: options["limit"]]
         if not emails or not attacks:
             raise DatasetError(f"{folder}: no emails or attacks.")
         result = self._bipia_part(
-            shipped, emails, attacks, seed=seed, report_on=report_on, title="bipia (email)", sweep_name="bipia report"
+            shipped,
+            emails,
+            attacks,
+            seed=seed,
+            report_on=data.report.report_on,
+            title="bipia (email)",
+            sweep_name="bipia report",
         )
-        if not (test_emails.exists() and test_attacks.exists()) and not options["limit"]:
+        if data.whole_dev is not None and not options["limit"]:
             result["all_dev"] = self._bipia_part(
                 shipped,
-                all_emails,
-                all_attacks,
+                data.whole_dev.emails,
+                data.whole_dev.attacks,
                 seed=seed,
-                report_on="all 50 train emails × all 75 train attacks (rules were written after reading them)",
+                report_on=data.whole_dev.report_on,
                 title="bipia (email), whole development part — for reference",
                 sweep_name="bipia whole dev",
             )
@@ -448,9 +412,9 @@ class Command(BaseCommand):
         attacked: list[tuple[str, str, str]] = []
         for context in emails:
             for category, attack in attacks:
-                for position in POSITIONS:
+                for position in bipia.POSITIONS:
                     attacked.append(
-                        (insert_attack(context, attack, position, seed=f"{seed}:{context}"), category, position)
+                        (bipia.insert_attack(context, attack, position, seed=f"{seed}:{context}"), category, position)
                     )
         self._log(f"bipia: scanning {len(attacked)} attacked + {len(emails)} clean emails ({report_on})…")
         verdicts = shipped.scan_many([a for a, _, _ in attacked], source="email")

@@ -191,7 +191,20 @@ class Command(BaseCommand):
             os.chmod(path, 0o600)
             self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self._ensure_triage_model()
+        self._scan_passages_soon()
         self._print_logins(path)
+
+    def _scan_passages_soon(self) -> None:
+        """The worker runs the injection guard over the demo passages in the background (about a minute
+        on two cores), so the first chat question does not pay for it; beat would do it within 5 min."""
+        from knowledge.models import Chunk
+        from tickets import tasks
+
+        if Chunk.objects.filter(is_public=True, injection_flagged__isnull=True).exists():
+            try:
+                tasks.scan_kb_passages.delay()
+            except Exception as exc:  # no broker: the beat sweep and the first questions scan them
+                self.stderr.write(f"Passage scan not queued ({exc}); it will run on the beat schedule.")
 
     def _ensure_triage_model(self) -> None:
         """A first, versioned triage model (v1) from the seed set, so the console shows which one runs."""

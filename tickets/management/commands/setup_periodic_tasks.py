@@ -20,6 +20,12 @@ PERIODIC_TASKS = {
         "Re-enqueues customer messages without an AI decision after 3 minutes (a killed worker's task "
         "would otherwise wait for the broker's 1 h visibility timeout); after 3 tries, hands them to a human.",
     ),
+    "Scan new knowledge-base passages": (
+        "tickets.tasks.scan_kb_passages",
+        300,
+        "Runs the prompt-injection guard over passages of new or re-indexed articles, so the first "
+        "question that retrieves them does not wait for it (the AI scans any it still finds unscanned).",
+    ),
     "Auto-close resolved tickets": (
         "tickets.tasks.auto_close_resolved",
         3600,
