@@ -65,6 +65,7 @@ class Command(BaseCommand):
         parser.add_argument("--data", required=True, help="The bipia dataset folder.")
         parser.add_argument("--limit", type=int, default=None, help="Use only the first N emails of the report part.")
         parser.add_argument("--seed", type=int, default=SEED)
+        parser.add_argument("--kb", default=str(DEMO_KB), help="Folder of markdown articles (default: the demo KB).")
         parser.add_argument(
             "--positions", default=",".join(bipia.POSITIONS), help="Where to insert attacks: start,middle,end."
         )
@@ -82,9 +83,11 @@ class Command(BaseCommand):
         emails = data.report.emails[: options["limit"]] if options["limit"] else data.report.emails
         attacks = data.report.attacks
         started = time.perf_counter()
-        self.stderr.write(f"Loading the demo knowledge base into {NAMESPACE!r}…")
+        files = sorted(Path(options["kb"]).glob("*.md"))
+        if not files:
+            raise CommandError(f"--kb {options['kb']}: no .md articles there.")
+        self.stderr.write(f"Loading {len(files)} knowledge-base articles into {NAMESPACE!r}…")
         kbev.wipe_namespace(NAMESPACE)
-        files = sorted(DEMO_KB.glob("*.md"))
         ingest_files(((f.name, f.read_bytes()) for f in files), namespace=NAMESPACE, default_status="published")
         services.kb_passages_scan_pending(namespace=NAMESPACE, limit=None)
         try:
