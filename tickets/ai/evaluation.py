@@ -47,6 +47,7 @@ class Replay:
     cited: list[str]
     stages_ms: dict = field(default_factory=dict)
     total_ms: float = 0.0
+    reasons: list[str] = field(default_factory=list)
 
     @property
     def verdict_if_sent(self) -> str:
@@ -90,7 +91,8 @@ def replay(queries: Sequence[EvalQuery], *, namespace: str, pk_to_external: dict
             elapsed = (time.perf_counter() - started) * 1000
             draft = AIDraft.objects.filter(in_reply_to=message).first()
             gate = draft.gate if draft else {}
-            triggers = [t["rule"] for t in gate.get("triggers", []) if t["rule"] != "Low confidence"]
+            fired = [t for t in gate.get("triggers", []) if t["rule"] != "Low confidence"]
+            triggers = [t["rule"] for t in fired]
             out.append(
                 Replay(
                     query=q,
@@ -98,6 +100,7 @@ def replay(queries: Sequence[EvalQuery], *, namespace: str, pk_to_external: dict
                     confidence=draft.confidence if draft else 0.0,
                     features=gate.get("evidence", {}),
                     blocked_by_rules=triggers,
+                    reasons=[t.get("reason", "") for t in fired],
                     cited=[pk_to_external.get(c.get("article_id"), "?") for c in (draft.citations if draft else [])],
                     stages_ms=gate.get("stages_ms", {}),
                     total_ms=elapsed,

@@ -897,6 +897,24 @@ def _host(url: str) -> str | None:
         return "invalid-url"
 
 
+def link_hosts(text: str) -> list[str]:
+    """Every host ``text`` links to or names, in order: URLs, markdown and HTML link targets, and bare
+    domains ("example.com/help"). The output check refuses those not allowed; the pipeline allows the
+    ones a knowledge-base passage itself names (the same reading on both sides)."""
+    text = normalise(text or "")
+    hosts: list[str] = []
+    candidates = [m.group(0) for m in _URL.finditer(text)]
+    candidates += [m.group(1) for m in _MD_LINK_TARGET.finditer(text)]
+    candidates += [m.group(1) for m in _HTML_ATTR_URL.finditer(text)]
+    for candidate in candidates:
+        host = _host(candidate)
+        if host:
+            hosts.append(host)
+    stripped = _URL.sub(" ", text)
+    hosts += [(match.group(1) or match.group(2)).lower() for match in _BARE_DOMAIN.finditer(stripped)]
+    return list(dict.fromkeys(hosts))
+
+
 def check_output(reply: str, *, canary: str, allowed_hosts: set[str]) -> list[str]:
     """What is wrong with a model's reply before it reaches anyone: the canary from the system prompt
     (the prompt leaked), links to hosts not in ``allowed_hosts`` (subdomains of an allowed host are
@@ -908,19 +926,7 @@ def check_output(reply: str, *, canary: str, allowed_hosts: set[str]) -> list[st
     if canary and (canary in text or re.sub(r"[\W_]+", "", canary).lower() in squash):
         problems.append("canary_leaked")
     allowed = {h.lower().lstrip(".").rstrip(".") for h in allowed_hosts if h}
-    hosts: list[str] = []
-    candidates = [m.group(0) for m in _URL.finditer(text)]
-    candidates += [m.group(1) for m in _MD_LINK_TARGET.finditer(text)]
-    candidates += [m.group(1) for m in _HTML_ATTR_URL.finditer(text)]
-    for candidate in candidates:
-        host = _host(candidate)
-        if host and not _host_allowed(host, allowed):
-            hosts.append(host)
-    stripped = _URL.sub(" ", text)
-    for match in _BARE_DOMAIN.finditer(stripped):
-        domain = (match.group(1) or match.group(2)).lower()
-        if not _host_allowed(domain, allowed):
-            hosts.append(domain)
+    hosts = [h for h in link_hosts(text) if not _host_allowed(h, allowed)]
     problems += [f"external_link:{h}" for h in dict.fromkeys(hosts)]
     if _MD_IMAGE.search(text):
         problems.append("markdown_image")

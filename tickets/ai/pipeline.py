@@ -14,7 +14,6 @@ instructions) and goes to a human; an LLM's triage is limited to the known label
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import asdict
 from typing import Literal
@@ -438,12 +437,11 @@ def _answer(ticket, message, query, passages, triage, *, injection: bool):
     return reply, problems
 
 
-_URL_HOST_RE = re.compile(r"https?://([A-Za-z0-9.-]+)", re.IGNORECASE)
-
-
 def _linked_hosts(text: str) -> set[str]:
-    """Hosts a knowledge-base passage links to: the KB's own domains, which an answer may quote."""
-    return {m.lower().rstrip(".") for m in _URL_HOST_RE.findall(text or "")}
+    """Hosts a knowledge-base passage links to or names: the KB's own domains, which an answer may quote."""
+    from tickets.ai import guard
+
+    return {h.rstrip(".") for h in guard.link_hosts(text)}
 
 
 def _answer_dict(a: answering.Answer) -> dict:

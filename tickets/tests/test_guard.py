@@ -252,3 +252,8 @@ def test_eval_guard_prints_figures_as_a_final_json_line(tmp_path, capsys):
     assert set(figures["deepset"]["shipped"]) >= {"precision", "recall", "f1", "fpr", "n"}
     assert figures["deepset"]["shipped"]["n"] == 4  # 30 % of each label, the seeded report split
     assert "dev_trained_not_shipped" in figures["deepset"]
+
+
+def test_link_hosts_reads_urls_markdown_html_and_bare_domains_alike():
+    text = "See https://a.example/x, [b](http://b.example/y), <a href='//c.example/z'>c</a> and www.d.example/help."
+    assert guard.link_hosts(text) == ["a.example", "b.example", "c.example", "www.d.example"]

@@ -113,10 +113,14 @@ class Command(BaseCommand):
                 "report": ev.tally(report_runs, fitted_choice["threshold"], fitted),
             }
         rules_hit: dict[str, int] = {}
+        examples: dict[str, list[dict]] = {}
         for r in report_runs:
-            for rule in r.blocked_by_rules:
+            for rule, reason in zip(r.blocked_by_rules, r.reasons or [""] * len(r.blocked_by_rules), strict=False):
                 rules_hit[rule] = rules_hit.get(rule, 0) + 1
+                if len(examples.setdefault(rule, [])) < 3:
+                    examples[rule].append({"question": r.query.text[:160], "reason": reason[:200]})
         result["rules_that_blocked"] = rules_hit
+        result["rules_that_blocked_examples"] = examples
 
         rep = result["report"]
         self.stdout.write(f"{dataset.name}: {protocol}")
