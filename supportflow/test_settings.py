@@ -11,9 +11,15 @@ from supportflow.settings import REDIS_URL, redis_db_url
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Separate Redis databases so a test run never touches a running `make run`'s queues or cache.
-CELERY_BROKER_URL = CELERY_RESULT_BACKEND = redis_db_url(REDIS_URL, 10)
-CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 11)  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_db_url(REDIS_URL, 12)  # noqa: F405
+# SF_TEST_ISOLATION=<n> (1–2) gives a second concurrent run (another checkout) its own test database and
+# Redis databases; CI and `make test` leave it unset.
+_ISOLATION = int(os.environ.get("SF_TEST_ISOLATION", "0"))
+_REDIS_BASE = (10, 3, 6)[_ISOLATION]
+CELERY_BROKER_URL = CELERY_RESULT_BACKEND = redis_db_url(REDIS_URL, _REDIS_BASE)
+CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, _REDIS_BASE + 1)  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_db_url(REDIS_URL, _REDIS_BASE + 2)  # noqa: F405
+if _ISOLATION:
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_supportflow_iso{_ISOLATION}"  # noqa: F405
 
 # Tests that exercise the AI pipeline switch it on; elsewhere stored messages are not enqueued.
 FEATURE_AI_PIPELINE = False

@@ -14,6 +14,7 @@ with ``pytest_plugins = ["supportflow.tests.fake_openai"]`` in the root conftest
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -238,7 +239,9 @@ def fake_openai_settings(fake: FakeOpenAI, settings: Any) -> None:
     settings.LLM_MAX_ATTEMPTS = 3
     settings.LLM_RETRY_BASE_S = 0.05
     settings.LLM_RETRY_MAX_WAIT_S = 5.0
-    settings.LLM_BREAKER_REDIS_URL = redis_db_url(settings.REDIS_URL, 13)
+    settings.LLM_BREAKER_REDIS_URL = redis_db_url(
+        settings.REDIS_URL, 13 if not os.environ.get("SF_TEST_ISOLATION") else 9
+    )
     settings.LLM_BREAKER_KEY_PREFIX = f"sf:test:llm:breaker:{uuid.uuid4().hex}:"
 
 

@@ -5,9 +5,10 @@ confidence computed from the evidence, never from the model's own say-so.
 Confidence (``evidence_confidence``) combines what retrieval measured: the cosine similarity of the
 best passage to the question, how well the best sentence of it matches, whether full-text search
 agrees on the top passage, and the margin over the best passage of a *different* article (two
-articles that fit equally well mean the question is ambiguous). The weights were fitted on the
-development parts of stackfaq and covid_faq_deepset (``manage.py eval_answers``; docs/eval-answers.md)
-so that the per-department threshold reads as "share of answers that cite the right article".
+articles that fit equally well mean the question is ambiguous). The weights were set by hand and then
+checked with ``manage.py eval_answers`` on stackfaq and covid_faq_deepset (docs/eval-answers.md):
+weights fitted by logistic regression on the tuning halves did not beat them on the report halves,
+so they stay. Tune the per-department threshold, not these.
 For generated text, each sentence must also be supported by a passage; the unsupported share
 lowers the confidence, and an answer with an unsupported sentence is never sent on its own.
 """
@@ -33,7 +34,7 @@ MAX_PASSAGES = 4
 EXCERPT_CHARS = 700
 SUPPORT_THRESHOLD = 0.55  # sentence ↔ passage-sentence cosine that counts as "supported"
 
-# Fitted by ``manage.py eval_answers --fit`` on the development parts (see the module docstring).
+# Hand-set; ``manage.py eval_answers --fit`` checks them against fitted ones (see the module docstring).
 CONFIDENCE_WEIGHTS = {"bias": -9.0, "similarity": 9.5, "unit": 4.0, "agree": 0.6, "margin": 6.0}
 
 INTRO = {
