@@ -14,4 +14,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("chat/", include("tickets.urls")),
     path("help/", include("knowledge.urls")),
+    path("analytics/", include("analytics.urls")),
 ]

@@ -240,6 +240,19 @@ class Ticket(models.Model):
             models.Index(fields=["department", "status"], name="ticket_department_status"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             models.Index(fields=["updated_at"], name="ticket_updated_at"),
+            # The analytics rollup selects a day's events by these timestamps.
+            models.Index(
+                fields=["first_response_at"],
+                name="ticket_first_response_at",
+                condition=models.Q(first_response_at__isnull=False),
+            ),
+            models.Index(
+                fields=["resolved_at"], name="ticket_resolved_at", condition=models.Q(resolved_at__isnull=False)
+            ),
+            models.Index(
+                fields=["escalated_at"], name="ticket_escalated_at", condition=models.Q(escalated_at__isnull=False)
+            ),
+            models.Index(fields=["csat_at"], name="ticket_csat_at", condition=models.Q(csat_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(
@@ -297,6 +310,7 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["ticket", "seq"]
+        indexes = [models.Index(fields=["created_at"], name="message_created_at")]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="message_seq_unique_per_ticket"),
             models.UniqueConstraint(
@@ -359,7 +373,10 @@ class TicketEvent(models.Model):
 
     class Meta:
         ordering = ["ticket", "created_at", "pk"]
-        indexes = [models.Index(fields=["kind", "created_at"], name="event_kind_created")]
+        indexes = [
+            models.Index(fields=["kind", "created_at"], name="event_kind_created"),
+            models.Index(fields=["created_at"], name="event_created_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.from_value} → {self.to_value}"
@@ -401,6 +418,7 @@ class AIRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "AI run"
+        indexes = [models.Index(fields=["created_at"], name="airun_created_at")]
 
     def __str__(self) -> str:
         return f"{self.kind} via {self.provider} ({self.status})"
@@ -438,7 +456,10 @@ class AIDraft(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "AI draft"
-        indexes = [models.Index(fields=["ticket", "status"], name="aidraft_ticket_status")]
+        indexes = [
+            models.Index(fields=["ticket", "status"], name="aidraft_ticket_status"),
+            models.Index(fields=["created_at"], name="aidraft_created_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Draft for {self.ticket_id} ({self.status})"

@@ -41,6 +41,21 @@ PERIODIC_TASKS = {
         "0 3",
         "Nightly (03:00 UTC): re-embeds articles changed since their last indexing (a lost on-commit re-index).",
     ),
+    "Analytics rollup (recent)": (
+        "analytics.tasks.rollup_recent",
+        600,
+        "Rebuilds yesterday's and today's analytics rollups (the pages also refresh today every minute).",
+    ),
+    "Analytics rollup (last 30 days)": (
+        "analytics.tasks.rollup_nightly",
+        "15 1",
+        "Nightly (01:15 UTC): rebuilds the last 30 days, so reopens and late ratings move earlier figures.",
+    ),
+    "Knowledge gaps": (
+        "analytics.tasks.refresh_knowledge_gaps",
+        "45 1",
+        "Nightly (01:45 UTC): regroups the last 30 days' questions the AI could not answer well.",
+    ),
     "Retention purge": (
         "tickets.tasks.retention_purge",
         "30 3",
