@@ -103,8 +103,9 @@ def line_chart(
         ((color, name) for color, name in zip(PALETTE * 3, series, strict=False)),
     )
     return format_html(
-        '<figure class="chart"><svg viewBox="0 0 {} {}" role="img" aria-label="{}" class="chart-line">'
+        '<figure class="chart"><h3>{}</h3><svg viewBox="0 0 {} {}" role="img" aria-label="{}" class="chart-line">'
         '<title>{}</title>{}</svg><figcaption><ul class="legend">{}</ul></figcaption></figure>',
+        title,
         WIDTH,
         HEIGHT,
         title,
@@ -145,8 +146,9 @@ def bar_chart(title: str, rows: Sequence[tuple[str, float | None]], *, percent: 
             )
         )
     return format_html(
-        '<figure class="chart"><svg viewBox="0 0 {} {}" role="img" aria-label="{}" class="chart-bar">'
+        '<figure class="chart"><h3>{}</h3><svg viewBox="0 0 {} {}" role="img" aria-label="{}" class="chart-bar">'
         "<title>{}</title>{}</svg></figure>",
+        title,
         WIDTH,
         height,
         title,

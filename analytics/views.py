@@ -46,7 +46,7 @@ def manager_required(view: Callable) -> Callable:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not is_manager(request.user):
-            return render(request, "analytics/forbidden.html", status=403)
+            return _render(request, "analytics/forbidden.html", {"title": "Not allowed"}, status=403)
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -88,7 +88,22 @@ class FilterForm(forms.Form):
 
 def _filters(request: HttpRequest) -> tuple[FilterForm, metrics.Filters | None]:
     form = FilterForm(request.GET)
-    return form, (form.filters() if form.is_valid() else None)
+    if not form.is_valid():
+        return form, None
+    f = form.filters()
+    shown = {"start": f.start.isoformat(), "end": f.end.isoformat(), "channel": f.channel}
+    if f.department_id is not None:
+        shown["department"] = str(f.department_id)
+    display = FilterForm(shown)  # the form shows the range in effect, defaults included
+    display.is_valid()
+    return display, f
+
+
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    """Pages look like the rest of the console: the admin's header, user links and dark mode."""
+    from django.contrib import admin
+
+    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
 
 
 def _page(
@@ -97,9 +112,9 @@ def _page(
     form, f = _filters(request)
     base = {"form": form, "page": page, "page_title": title, "title": title}
     if f is None:
-        return render(request, template, {**base, "query": ""}, status=400)
+        return _render(request, template, {**base, "query": ""}, status=400)
     rollup.ensure_fresh()
-    return render(request, template, {**base, "filters": f, "query": request.GET.urlencode(), **build(f)})
+    return _render(request, template, {**base, "filters": f, "query": request.GET.urlencode(), **build(f)})
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -204,7 +219,7 @@ def definitions(request: HttpRequest) -> HttpResponse:
         raise Http404("The definitions file is not installed.")
     html = MarkdownIt("commonmark", {"html": False}).enable("table").render(path.read_text(encoding="utf-8"))
     context = {"page": "definitions", "page_title": "Definitions", "title": "Definitions", "body": mark_safe(html)}  # noqa: S308 — markdown-it with html off escapes the (trusted) file
-    return render(request, "analytics/definitions.html", context)
+    return _render(request, "analytics/definitions.html", context)
 
 
 @require_POST
