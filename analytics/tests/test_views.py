@@ -162,3 +162,11 @@ def test_drafting_an_article_from_a_gap_creates_one_draft(client, manager):
     assert (article.status, article.is_public, article.title) == ("draft", False, "Is there a Linux desktop app?")
     assert "Do you support Ubuntu?" in article.body
     assert client.get(url).status_code == 405  # drafting changes data: POST (with CSRF) only
+
+
+def test_the_console_header_links_to_analytics_for_managers_only(client):
+    department = DepartmentFactory()
+    client.force_login(make_agent(department))
+    assert b'href="/analytics/"' not in client.get(reverse("admin:index")).content
+    client.force_login(make_manager(department))
+    assert b'href="/analytics/"' in client.get(reverse("admin:index")).content
