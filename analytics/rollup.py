@@ -192,6 +192,10 @@ def today() -> dt.date:
     return timezone.localtime(timezone.now(), tz()).date()
 
 
+def tz_date(moment: dt.datetime) -> dt.date:
+    return timezone.localtime(moment, tz()).date()
+
+
 def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=tz())
 

@@ -201,3 +201,17 @@ def test_today_is_kept_fresh_by_the_pages(world, settings):
     today = rollup.today()
     assert metrics.totals(metrics.Filters(today, today))["created"] == 1
     assert metrics.live(metrics.Filters(today, today))["new_today"] == 1
+
+
+def test_the_rollup_command_rebuilds_a_range_and_refuses_a_backwards_one(world, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    DailyTicketStats.objects.all().delete()
+    call_command("analytics_rollup", "--since", "2026-03-02", "--until", "2026-03-04")
+    assert "Rebuilt 3 days" in capsys.readouterr().out
+    assert metrics.totals(metrics.Filters(D1, D3))["created"] == 4
+    with pytest.raises(CommandError, match="after"):
+        call_command("analytics_rollup", "--since", "2026-03-05", "--until", "2026-03-01")
+    call_command("analytics_rollup", "--all")
+    assert metrics.totals(metrics.Filters(D1, D3))["created"] == 4
