@@ -24,7 +24,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=supportflow.settings \
     STATIC_MANIFEST=1 \
     SF_DATA_DIR=/data \
-    MEDIA_ROOT=/data/media
+    MEDIA_ROOT=/data/media \
+    LOG_FORMAT=json
 
 # /data/media is owned by the app user so a fresh named volume mounted there inherits that owner.
 RUN groupadd --gid 10001 supportflow \

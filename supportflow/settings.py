@@ -67,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "supportflow.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -128,7 +129,9 @@ REDIS_CHANNELS_DB = env.int("REDIS_CHANNELS_DB", default=2)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis cache, counting gets, hits and misses for /metrics (django-prometheus's own
+        # Redis backend needs django-redis).
+        "BACKEND": "supportflow.cache.RedisCache",
         "LOCATION": redis_db_url(REDIS_URL, REDIS_CACHE_DB),
         "KEY_PREFIX": "sf",
         "TIMEOUT": 300,
@@ -184,6 +187,7 @@ CELERY_TASK_ROUTES = {
     "tickets.tasks.process_message": {"queue": "ai"},
     "knowledge.tasks.*": {"queue": "ai"},
     "tickets.tasks.*": {"queue": "housekeeping"},
+    "analytics.tasks.*": {"queue": "housekeeping"},
 }
 
 # Outgoing mail (escalation notices): EMAIL_URL like smtp+tls://user:pass@host:587; default prints to the log.
@@ -267,15 +271,33 @@ BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 METRICS_TOKEN = env_secret("METRICS_TOKEN", default="") or ""
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
+# Business metrics (counters, the AI latency histogram) live in Redis, so every web and worker process
+# adds to the same figures and any web process serves them; defaults to the broker's Redis (noeviction).
+METRICS_REDIS_URL = env("METRICS_REDIS_URL", default="") or None
+METRICS_KEY_PREFIX = env("METRICS_KEY_PREFIX", default="sf:metrics:")
+
+# json: one JSON object per line (compose, the image); plain: readable lines (`make run`). Both carry
+# request_id, ticket, task_id and task_name (see supportflow/logs.py).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'json' or 'plain', not {LOG_FORMAT!r}.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"context": {"()": "supportflow.logs.ContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"()": "supportflow.logs.PlainFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "supportflow.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # uvicorn's own lines (startup, access log) in the same format, instead of its separate handlers.
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
     },

@@ -12,6 +12,7 @@ from django.core import signing
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from supportflow.logs import set_log_context
 from tickets.models import Message, Ticket, TicketEvent
 
 Status = Ticket.Status
@@ -31,9 +32,11 @@ def ticket_get_for_customer(*, token: str) -> Ticket:
     """The conversation this token opens, or 404 for anything else (bad signature, expired, revoked)."""
     try:
         key = signing.loads(token, salt=CUSTOMER_TOKEN_SALT, max_age=CUSTOMER_TOKEN_MAX_AGE)
-        return Ticket.objects.select_related("customer").get(access_key=key)
+        ticket = Ticket.objects.select_related("customer").get(access_key=key)
     except (signing.BadSignature, Ticket.DoesNotExist, TypeError, ValueError) as exc:
         raise Http404("This conversation link is not valid.") from exc
+    set_log_context(ticket=ticket.reference)
+    return ticket
 
 
 def ticket_customer_messages(*, ticket: Ticket, after_seq: int = 0, limit: int = 500) -> list[Message]:
@@ -66,9 +69,11 @@ def ticket_queryset_for_user(*, user: AbstractBaseUser) -> QuerySet[Ticket]:
 def ticket_get_for_user(*, user: AbstractBaseUser, pk: int | str) -> Ticket:
     """The ticket if this user may see it; otherwise 404 (never reveal that it exists)."""
     try:
-        return ticket_queryset_for_user(user=user).select_related("customer", "department", "assignee").get(pk=pk)
+        ticket = ticket_queryset_for_user(user=user).select_related("customer", "department", "assignee").get(pk=pk)
     except (Ticket.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such ticket.") from exc
+    set_log_context(ticket=ticket.reference)
+    return ticket
 
 
 def ticket_thread(*, ticket: Ticket, include_internal: bool) -> QuerySet[Message]:

@@ -934,6 +934,17 @@ def ai_run_finish(
     if updated and run.ticket_id and cost:
         Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
     run.refresh_from_db()
+    if updated:  # observability (supportflow.metrics): once per finished run, with this finish's cost
+        _notify(
+            "ai_run.finished",
+            run_id=run.pk,
+            ticket_id=run.ticket_id,
+            run_kind=run.kind,
+            provider=run.provider,
+            status=run.status,
+            latency_ms=run.latency_ms,
+            cost=cost,
+        )
     return run
 
 

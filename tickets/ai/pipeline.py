@@ -23,6 +23,7 @@ from django.core.cache import cache
 from pydantic import BaseModel, Field
 
 from knowledge.models import DEFAULT_NAMESPACE
+from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
 from tickets.ai import rules
@@ -76,6 +77,7 @@ def _process(message_id: int, namespace: str) -> str:
     if AIDraft.objects.filter(in_reply_to=message).exists():
         return "done"
     ticket = message.ticket
+    set_log_context(ticket=ticket.reference)
     if ticket.status == Ticket.Status.CLOSED:
         return "closed"
     if ticket.messages.filter(author_kind=AuthorKind.CUSTOMER, seq__gt=message.seq).exists():

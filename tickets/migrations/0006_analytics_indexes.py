@@ -5,43 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tickets', '0005_default_escalation_rules'),
+        ("tickets", "0005_default_escalation_rules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='aidraft',
-            index=models.Index(fields=['created_at'], name='aidraft_created_at'),
+            model_name="aidraft",
+            index=models.Index(fields=["created_at"], name="aidraft_created_at"),
         ),
         migrations.AddIndex(
-            model_name='airun',
-            index=models.Index(fields=['created_at'], name='airun_created_at'),
+            model_name="airun",
+            index=models.Index(fields=["created_at"], name="airun_created_at"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['created_at'], name='message_created_at'),
+            model_name="message",
+            index=models.Index(fields=["created_at"], name="message_created_at"),
         ),
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(condition=models.Q(('first_response_at__isnull', False)), fields=['first_response_at'], name='ticket_first_response_at'),
+            model_name="ticket",
+            index=models.Index(
+                condition=models.Q(("first_response_at__isnull", False)),
+                fields=["first_response_at"],
+                name="ticket_first_response_at",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(condition=models.Q(('resolved_at__isnull', False)), fields=['resolved_at'], name='ticket_resolved_at'),
+            model_name="ticket",
+            index=models.Index(
+                condition=models.Q(("resolved_at__isnull", False)), fields=["resolved_at"], name="ticket_resolved_at"
+            ),
         ),
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(condition=models.Q(('escalated_at__isnull', False)), fields=['escalated_at'], name='ticket_escalated_at'),
+            model_name="ticket",
+            index=models.Index(
+                condition=models.Q(("escalated_at__isnull", False)), fields=["escalated_at"], name="ticket_escalated_at"
+            ),
         ),
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(condition=models.Q(('csat_at__isnull', False)), fields=['csat_at'], name='ticket_csat_at'),
+            model_name="ticket",
+            index=models.Index(
+                condition=models.Q(("csat_at__isnull", False)), fields=["csat_at"], name="ticket_csat_at"
+            ),
         ),
         migrations.AddIndex(
-            model_name='ticketevent',
-            index=models.Index(fields=['created_at'], name='event_created_at'),
+            model_name="ticketevent",
+            index=models.Index(fields=["created_at"], name="event_created_at"),
         ),
     ]
