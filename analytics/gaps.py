@@ -35,6 +35,7 @@ def unanswered(*, since: dt.datetime, limit: int = MAX_QUESTIONS) -> list[tuple[
     drafts = (
         AIDraft.objects.filter(created_at__gte=since)
         .filter(Q(confidence__lt=LOW_CONFIDENCE) | Q(citations=[]))
+        .exclude(gate__has_key="acknowledged")  # "thanks, that worked" needs no article
         .select_related("in_reply_to", "ticket__department")
         .order_by("-created_at")[:limit]
     )

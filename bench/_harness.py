@@ -291,3 +291,30 @@ def write_docs(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     path.write_text(text)
+
+
+# --- management commands and the machine ------------------------------------------------------------
+
+
+def manage(env: dict[str, str], *args: str, timeout: float) -> float:
+    """Run ``manage.py <args>`` as a subprocess with ``env`` (output to stderr); returns the seconds it took."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env=env, cwd=BASE_DIR, check=True, timeout=timeout, stdout=sys.stderr,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def machine_meta() -> dict:
+    """Date, Python, cores, memory and load average: printed next to every figure."""
+    import datetime as dt
+    import platform
+
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "load": [round(v, 2) for v in os.getloadavg()],
+    }

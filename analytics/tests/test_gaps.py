@@ -22,11 +22,11 @@ UNANSWERED = [
 ]
 
 
-def ask(text: str, *, confidence: float, citations=(), department=None) -> None:
+def ask(text: str, *, confidence: float, citations=(), department=None, gate=None) -> None:
     ticket = services.ticket_create(customer=CustomerFactory(), subject=text[:60], body=text, department=department)
     AIDraft.objects.create(
         ticket=ticket, in_reply_to=ticket.messages.get(seq=1), body="draft", confidence=confidence,
-        provider="local", citations=list(citations),
+        provider="local", citations=list(citations), gate=gate or {},
     )  # fmt: skip
 
 
@@ -35,6 +35,8 @@ def test_unanswered_questions_are_grouped_by_meaning():
     for text in UNANSWERED:
         ask(text, confidence=0.2, department=tech)
     ask("How do I reset my password?", confidence=0.9, citations=[{"n": 1}])  # answered well: not a gap
+    for _ in range(3):  # acknowledgements are not questions
+        ask("Perfect, thank you.", confidence=0.0, gate={"acknowledged": True})
 
     assert gaps.refresh() == 2
     linux, paypal = KnowledgeGap.objects.order_by("-size", "label")

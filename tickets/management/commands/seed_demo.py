@@ -175,6 +175,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-kb", action="store_true", help="Skip the demo knowledge base (embedding takes ~15 s)."
         )
+        parser.add_argument(
+            "--tickets",
+            type=int,
+            default=0,
+            help="Then add this many simulated tickets for analytics (tickets.loadgen); each run adds more.",
+        )
+        parser.add_argument("--days", type=int, default=365, help="With --tickets: spread over this many days.")
+        parser.add_argument("--seed", type=int, default=1, help="With --tickets: random seed (same seed, same data).")
 
     def handle(self, *args, **options) -> None:
         if not options["no_kb"]:
@@ -193,6 +201,13 @@ class Command(BaseCommand):
         self._ensure_triage_model()
         self._scan_passages_soon()
         self._print_logins(path)
+        if options["tickets"] > 0:
+            from tickets import loadgen
+
+            counts = loadgen.generate(
+                options["tickets"], days=options["days"], seed=options["seed"], progress=self.stdout.write
+            )
+            self.stdout.write(self.style.SUCCESS(f"Load data added: {counts}"))
 
     def _scan_passages_soon(self) -> None:
         """The worker runs the injection guard over the demo passages in the background (about a minute
