@@ -6,6 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from analytics.models import DailyTicketStats, KnowledgeGap
+from tickets.management.commands.seed_demo import DEMO_HISTORY_TICKETS
 from tickets.models import Department, Ticket
 
 
@@ -19,7 +21,8 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     call_command("seed_demo", "--no-kb")
     second = capsys.readouterr().out
 
-    assert counts == (4, 7, 4)
+    # The 7 demo conversations, and 90 days of simulated history for the analytics pages.
+    assert counts == (4, 7 + DEMO_HISTORY_TICKETS, 4)
     assert (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count()) == counts
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert set(passwords) == {"admin", "alice", "bob", "maria"}
@@ -29,5 +32,9 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     assert get_user_model().objects.get(username="alice").check_password(passwords["alice"])
     statuses = set(Ticket.objects.values_list("status", flat=True))
     assert statuses == {"new", "open", "pending", "resolved", "closed"}
-    assert Ticket.objects.filter(escalated=True).count() == 1
-    assert Ticket.objects.exclude(csat_score=None).count() == 1
+    assert Ticket.objects.filter(escalated=True).exists()
+    assert Ticket.objects.exclude(csat_score=None).exists()
+    assert "History added" in first
+    assert "History added" not in second
+    assert DailyTicketStats.objects.filter(created__gt=0).values("day").distinct().count() >= 80
+    assert KnowledgeGap.objects.filter(size__gte=3).exists()
