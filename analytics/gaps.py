@@ -28,14 +28,15 @@ MAX_EXAMPLES = 5
 
 
 def unanswered(*, since: dt.datetime, limit: int = MAX_QUESTIONS) -> list[tuple[str, dt.datetime, str]]:
-    """(question, when, department) for AI decisions since ``since`` with no usable passage or a
-    confidence below ``LOW_CONFIDENCE``, newest first."""
+    """(question, when, department) for AI decisions since ``since`` on a ticket's opening message with
+    no usable passage or a confidence below ``LOW_CONFIDENCE``, newest first."""
     from tickets.models import AIDraft
 
     drafts = (
         AIDraft.objects.filter(created_at__gte=since)
         .filter(Q(confidence__lt=LOW_CONFIDENCE) | Q(citations=[]))
         .exclude(gate__has_key="acknowledged")  # "thanks, that worked" needs no article
+        .filter(in_reply_to__seq=1)  # the question that opened the ticket, not follow-ups ("still broken")
         .select_related("in_reply_to", "ticket__department")
         .order_by("-created_at")[:limit]
     )
