@@ -117,7 +117,7 @@ def line_chart(
 
 def bar_chart(title: str, rows: Sequence[tuple[str, float | None]], *, percent: bool = False) -> SafeString:
     """Horizontal bars, one per (label, value), the value written at the bar's end."""
-    bar_h, gap, label_w = 18, 6, 190
+    bar_h, gap, label_w = 18, 6, 230
     height = max(1, len(rows)) * (bar_h + gap) + gap
     top = 1.0 if percent else _nice_max(max((v or 0 for _, v in rows), default=0))
     plot_w = WIDTH - label_w - 60
@@ -132,7 +132,7 @@ def bar_chart(title: str, rows: Sequence[tuple[str, float | None]], *, percent: 
                 '<text x="{}" y="{}" class="value">{}</text>',
                 label_w - 6,
                 y + bar_h - 5,
-                label[:40],
+                label if len(label) <= 38 else label[:37] + "…",
                 label_w,
                 y,
                 round(w, 1),
