@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
 from analytics import rollup
@@ -79,6 +81,15 @@ def _ratio(part, whole) -> float | None:
 
 def _minutes(seconds) -> float | None:
     return None if seconds is None else round(float(seconds) / 60, 1)
+
+
+@contextmanager
+def reading():
+    """One transaction for a page's queries, with room to sort in memory: a year of durations is
+    ~100k values per median, which spills to disk at PostgreSQL's default 4 MB ``work_mem``."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = %s", [getattr(settings, "ANALYTICS_WORK_MEM", "64MB")])
+        yield
 
 
 def department_names() -> dict[int | None, str]:
@@ -324,9 +335,13 @@ def agents(f: Filters) -> list[dict]:
 
 
 def ai_summary(f: Filters) -> dict:
-    t = totals(f)
     where, params = f.where()
-    triaged = _rows(f"SELECT coalesce(sum(ai_triaged), 0) FROM analytics_dailyticketstats WHERE {where}", params)[0][0]
+    decisions, sent, triaged = _rows(
+        "SELECT coalesce(sum(ai_decisions), 0), coalesce(sum(ai_sent), 0), coalesce(sum(ai_triaged), 0) "
+        f"FROM analytics_dailyticketstats WHERE {where}",
+        params,
+    )[0]
+    t = {"ai_decisions": decisions, "ai_sent": sent}
     corrections = dict(counts(f, "correction"))
     sent = dict(counts(f, "confidence"))
     bad = dict(counts(f, "confidence_bad"))
@@ -364,10 +379,9 @@ def ai_runs(f: Filters) -> list[dict]:
         f"""
         WITH sel AS (SELECT * FROM analytics_dailyairuns WHERE {where}),
         lat AS (SELECT provider, model, kind,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY l) AS p50,
-                       percentile_cont(0.95) WITHIN GROUP (ORDER BY l) AS p95
+                       percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY l) AS p
                 FROM sel, unnest(sel.latency_ms) l GROUP BY provider, model, kind)
-        SELECT s.provider, s.model, s.kind, s.runs, s.failed, s.fallback, s.cost, lat.p50, lat.p95
+        SELECT s.provider, s.model, s.kind, s.runs, s.failed, s.fallback, s.cost, lat.p[1], lat.p[2]
         FROM (SELECT provider, model, kind, sum(runs) AS runs, sum(failed) AS failed,
                      sum(fallback) AS fallback, sum(cost) AS cost
               FROM sel GROUP BY provider, model, kind) s

@@ -114,7 +114,9 @@ def _page(
     if f is None:
         return _render(request, template, {**base, "query": ""}, status=400)
     rollup.ensure_fresh()
-    return _render(request, template, {**base, "filters": f, "query": request.GET.urlencode(), **build(f)})
+    with metrics.reading():
+        figures = build(f)
+    return _render(request, template, {**base, "filters": f, "query": request.GET.urlencode(), **figures})
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -161,11 +163,9 @@ def tiles(request: HttpRequest) -> HttpResponse:
     if f is None:
         return HttpResponse("Invalid filters: " + "; ".join(form.non_field_errors()), status=400)
     rollup.ensure_fresh()
-    return render(
-        request,
-        "analytics/_tiles.html",
-        {"totals": metrics.totals(f), "live": metrics.live(f), "query": request.GET.urlencode()},
-    )
+    with metrics.reading():
+        context = {"totals": metrics.totals(f), "live": metrics.live(f), "query": request.GET.urlencode()}
+    return render(request, "analytics/_tiles.html", context)
 
 
 @require_GET
@@ -314,7 +314,8 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
         if f is None:
             return HttpResponse("Invalid filters: " + "; ".join(form.non_field_errors()), status=400)
         rollup.ensure_fresh()
-        rows = EXPORTS[name](f)
+        with metrics.reading():
+            rows = list(EXPORTS[name](f))
     else:
         raise Http404("No such export.")
     response = HttpResponse(content_type="text/csv; charset=utf-8")

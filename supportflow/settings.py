@@ -198,6 +198,8 @@ SITE_URL = env("SITE_URL", default="")
 
 # AI pipeline housekeeping and retention (days; 0 = never).
 AUTO_CLOSE_RESOLVED_DAYS = env.int("AUTO_CLOSE_RESOLVED_DAYS", default=7)
+# Sort memory for the analytics pages' queries only (SET LOCAL): exact medians over a year of tickets.
+ANALYTICS_WORK_MEM = env("ANALYTICS_WORK_MEM", default="64MB")
 RETENTION_AI_DETAILS_DAYS = env.int("RETENTION_AI_DETAILS_DAYS", default=90)
 RETENTION_CLOSED_TICKETS_DAYS = env.int("RETENTION_CLOSED_TICKETS_DAYS", default=0)
 # Hosts (besides ALLOWED_HOSTS) that AI replies may link to, e.g. a public docs site.
