@@ -10,6 +10,7 @@ from django.db.models import Count, Sum
 from django.test.utils import override_settings
 
 from tickets import loadgen, sla
+from tickets.management.commands.seed_demo import DEMO_HISTORY_TICKETS
 from tickets.management.commands.seed_demo import Command as SeedDemo
 from tickets.models import AIDraft, AIRun, Customer, Message, Ticket, TicketEvent
 
@@ -204,9 +205,14 @@ def test_same_seed_same_data_and_a_second_run_adds_more(demo):
 def test_seed_demo_tickets_option(settings, tmp_path, capsys):
     settings.DATA_DIR = tmp_path
 
+    call_command("seed_demo", "--no-kb")  # the first load adds its own 90 days of history
+    capsys.readouterr()
+    before = Ticket.objects.count()
+
     call_command("seed_demo", "--no-kb", "--tickets", "40", "--days", "10", "--seed", "2")
 
     out = capsys.readouterr().out
-    assert "Load data added" in out
+    assert "History added: 40 tickets" in out
     assert "40/40 tickets" in out
-    assert Ticket.objects.count() == DEMO_TICKETS + 40
+    assert Ticket.objects.count() == before + 40
+    assert before == DEMO_TICKETS + DEMO_HISTORY_TICKETS
