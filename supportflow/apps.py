@@ -6,6 +6,9 @@ class SupportflowConfig(AppConfig):
     verbose_name = "SupportFlow"
 
     def ready(self) -> None:
-        from supportflow import metrics
+        from supportflow import metrics, tasks, webhooks
+        from tickets import services
 
         metrics.install()
+        services.register_on_commit_hook(webhooks.on_ticket_event)
+        services.register_on_commit_hook(tasks.announce_escalation)

@@ -107,6 +107,9 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    attempt_log = models.JSONField(
+        default=list, blank=True, editable=False, help_text="Every attempt: when, status code, error, duration."
+    )
 
     class Meta:
         verbose_name_plural = "webhook deliveries"

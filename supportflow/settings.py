@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "channels",
     "rest_framework",
+    "drf_spectacular",
     "django_celery_beat",
     "template_partials",
     "supportflow",
@@ -188,11 +189,23 @@ CELERY_TASK_ROUTES = {
     "knowledge.tasks.*": {"queue": "ai"},
     "tickets.tasks.*": {"queue": "housekeeping"},
     "analytics.tasks.*": {"queue": "housekeeping"},
+    "supportflow.tasks.*": {"queue": "housekeeping"},  # webhooks, Slack, Discord
 }
 
 # Outgoing mail (escalation notices): EMAIL_URL like smtp+tls://user:pass@host:587; default prints to the log.
 globals().update({k: v for k, v in env.email_url("EMAIL_URL", default="consolemail://").items() if v is not None})
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="SupportFlow <support@localhost>")
+# Email channel (tickets.email, docs/email.md). Replies go out through EMAIL_URL from SUPPORT_EMAIL_ADDRESS.
+SUPPORT_EMAIL_ADDRESS = env("SUPPORT_EMAIL_ADDRESS", default="") or DEFAULT_FROM_EMAIL
+INBOUND_EMAIL_TOKEN = env_secret("INBOUND_EMAIL_TOKEN", default="") or ""  # unset: /inbound/email/ is 404
+IMAP_URL = env_secret("IMAP_URL", default="") or ""  # imaps://user:pass@host:993/INBOX; unset: no polling
+IMAP_POLL_BATCH = env.int("IMAP_POLL_BATCH", default=50)
+IMAP_TIMEOUT_S = env.float("IMAP_TIMEOUT_S", default=30.0)
+EMAIL_MAX_MESSAGE_BYTES = env.int("EMAIL_MAX_MESSAGE_BYTES", default=25 * 1024 * 1024)
+EMAIL_MAX_ATTACHMENT_BYTES = env.int("EMAIL_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
+EMAIL_MAX_ATTACHMENTS = env.int("EMAIL_MAX_ATTACHMENTS", default=10)
+EMAIL_MAX_ATTACHMENTS_TOTAL_BYTES = env.int("EMAIL_MAX_ATTACHMENTS_TOTAL_BYTES", default=20 * 1024 * 1024)
+EMAIL_PRIVATE_ROOT = Path(env("EMAIL_PRIVATE_ROOT", default=str(DATA_DIR / "email")))  # raw mail + attachments
 # The public address of this install, for links in notices (e.g. https://support.example.com).
 SITE_URL = env("SITE_URL", default="")
 
@@ -335,6 +348,23 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
+# --- Integrations: outbound webhooks, Slack, Discord (docs/integrations.md).
+# Webhook URLs on private, loopback, link-local or metadata addresses are refused unless this is on
+# (development and tests only).
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+WEBHOOK_TIMEOUT_S = env.float("WEBHOOK_TIMEOUT_S", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_S = env.float("WEBHOOK_RETRY_BASE_S", default=10.0)
+WEBHOOK_RETRY_MAX_S = env.float("WEBHOOK_RETRY_MAX_S", default=900.0)  # stays below the visibility timeout
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+SLACK_BOT_TOKEN = env_secret("SLACK_BOT_TOKEN", default="") or ""
+SLACK_SIGNING_SECRET = env_secret("SLACK_SIGNING_SECRET", default="") or ""
+SLACK_CHANNEL = env("SLACK_CHANNEL", default="")  # channel id, e.g. C0123456789
+SLACK_API_BASE = env("SLACK_API_BASE", default="https://slack.com/api")
+SLACK_USER_MAP = env.json("SLACK_USER_MAP", default={})  # {"U0123ABC": "alice"}: Slack user → agent username
+DISCORD_WEBHOOK_URL = env_secret("DISCORD_WEBHOOK_URL", default="") or ""
+DISCORD_PUBLIC_KEY = env("DISCORD_PUBLIC_KEY", default="")  # hex, from the Discord application page
+
 # --- Security. HTTPS-only cookies and HSTS when served over TLS (behind a proxy).
 SECURE_SSL = env.bool("SECURE_SSL", default=False)
 SESSION_COOKIE_SECURE = SECURE_SSL
@@ -347,6 +377,30 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "supportflow.api.auth.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["supportflow.api.auth.StaffWithScope"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "supportflow.api.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Throttles count in the Redis cache, per API key or per signed-in user, else per client address.
+    "DEFAULT_THROTTLE_CLASSES": ["supportflow.api.throttling.KeyOrUserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env("API_RATE", default="600/min")},
+    # The client address is REMOTE_ADDR unless this many trusted proxies add X-Forwarded-For.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SupportFlow API",
+    "DESCRIPTION": "Tickets, messages, customers, knowledge base and analytics. Authenticate with an API key "
+    "(`Authorization: Bearer sf_…`, created in the console) or the console session.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    "REDOC_DIST": "/static/vendor/redoc",
 }

@@ -15,4 +15,6 @@ urlpatterns = [
     path("chat/", include("tickets.urls")),
     path("help/", include("knowledge.urls")),
     path("analytics/", include("analytics.urls")),
+    path("api/v1/", include("supportflow.api.urls")),
+    path("integrations/", include("supportflow.integrations_urls")),
 ]

@@ -55,6 +55,13 @@ MANAGER_PERMISSIONS = (
     "knowledge.delete_article",
     "knowledge.add_category",
     "knowledge.change_category",
+    # Outbound webhooks (supportflow.admin): subscriptions and their delivery log.
+    "supportflow.view_webhooksubscription",
+    "supportflow.add_webhooksubscription",
+    "supportflow.change_webhooksubscription",
+    "supportflow.delete_webhooksubscription",
+    "supportflow.view_webhookdelivery",
+    "supportflow.change_webhookdelivery",
 )
 
 ROLES = {AGENTS: AGENT_PERMISSIONS, MANAGERS: MANAGER_PERMISSIONS}

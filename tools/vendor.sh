@@ -9,6 +9,13 @@ FILES=(
   "htmx.org@2.0.11 package/LICENSE static/vendor/htmx/LICENSE"
   "htmx-ext-ws@2.0.4 package/dist/ws.min.js static/vendor/htmx/ext-ws-2.0.4.min.js"
   "htmx-ext-ws@2.0.4 package/LICENSE static/vendor/htmx/LICENSE-ext-ws"
+  "swagger-ui-dist@5.35.0 package/swagger-ui-bundle.js static/vendor/swagger-ui/swagger-ui-bundle.js"
+  "swagger-ui-dist@5.35.0 package/swagger-ui-standalone-preset.js static/vendor/swagger-ui/swagger-ui-standalone-preset.js"
+  "swagger-ui-dist@5.35.0 package/swagger-ui.css static/vendor/swagger-ui/swagger-ui.css"
+  "swagger-ui-dist@5.35.0 package/LICENSE static/vendor/swagger-ui/LICENSE"
+  "swagger-ui-dist@5.35.0 package/favicon-32x32.png static/vendor/swagger-ui/favicon-32x32.png"
+  "redoc@2.5.2 package/bundles/redoc.standalone.js static/vendor/redoc/redoc.standalone.js"
+  "redoc@2.5.2 package/LICENSE static/vendor/redoc/LICENSE"
 )
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

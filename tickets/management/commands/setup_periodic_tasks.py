@@ -56,6 +56,11 @@ PERIODIC_TASKS = {
         "45 1",
         "Nightly (01:45 UTC): regroups the last 30 days' questions the AI could not answer well.",
     ),
+    "Webhooks: re-send lost deliveries": (
+        "supportflow.tasks.requeue_webhook_deliveries",
+        300,
+        "Enqueues webhook deliveries that are due but whose task was lost (worker or broker restart).",
+    ),
     "Retention purge": (
         "tickets.tasks.retention_purge",
         "30 3",

@@ -1,0 +1,406 @@
+"""Outbound webhooks: subscriptions, event fan-out and signed delivery with retries.
+
+A committed ticket change reaches ``on_ticket_event`` (a ``tickets.services`` on-commit hook). It maps
+the internal kind to a public event name, builds the payload once and stores one ``WebhookDelivery``
+per active subscription to that event, then enqueues ``supportflow.tasks.deliver_webhook`` on commit.
+``webhook_deliver`` makes one attempt: it claims the attempt with a compare-and-set on ``attempts``
+(a redelivered task cannot send twice at once), signs, POSTs through ``supportflow.outbound`` (SSRF
+checks again at send time), records the attempt and says whether to retry and when.
+
+Signature: ``X-SupportFlow-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>``, with
+``X-SupportFlow-Timestamp`` (Unix seconds) so receivers can refuse old replays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from supportflow import outbound
+from supportflow.models import WebhookDelivery, WebhookSubscription
+
+logger = logging.getLogger(__name__)
+
+Event = WebhookSubscription.Event
+Status = WebhookDelivery.Status
+USER_AGENT = "SupportFlow-Webhooks/1"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+# --- subscriptions ---------------------------------------------------------------------------------
+
+
+def webhook_url_validate(url: str) -> None:
+    """ValidationError (shown on the form) unless ``url`` may be called now. A name that does not
+    resolve is refused too: a subscription that can never be delivered is a mistake to report now."""
+    try:
+        outbound.url_vet(url, allow_private=_setting("WEBHOOKS_ALLOW_PRIVATE", False))
+    except outbound.UnsafeURLError as exc:
+        raise ValidationError(str(exc), code="unsafe_url") from exc
+    except outbound.TransportError as exc:
+        raise ValidationError(f"The address cannot be checked: {exc}.", code="unresolvable") from exc
+
+
+def _clean_events(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(Event.values))
+    if unknown:
+        raise ValidationError(f"Unknown events: {', '.join(unknown)}.", code="unknown_event")
+    if not events:
+        raise ValidationError("Choose at least one event.", code="no_event")
+    return sorted(set(events))
+
+
+def webhook_secret_generate() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def webhook_subscription_create(
+    *, name: str, url: str, events: list[str], created_by: Any = None
+) -> WebhookSubscription:
+    """Create an active subscription with a fresh secret (read it from ``.secret`` now: the console
+    shows it once). ValidationError for a URL that may not be called or unknown events."""
+    webhook_url_validate(url)
+    return WebhookSubscription.objects.create(
+        name=name.strip()[:100] or url[:100],
+        url=url.strip(),
+        events=_clean_events(events),
+        secret=webhook_secret_generate(),
+        created_by=created_by,
+    )
+
+
+def webhook_subscription_update(
+    *,
+    subscription: WebhookSubscription,
+    name: str | None = None,
+    url: str | None = None,
+    events: list[str] | None = None,
+    is_active: bool | None = None,
+) -> WebhookSubscription:
+    """Change a subscription. Switching it back on clears its failure count and disable reason."""
+    fields = []
+    if name is not None:
+        subscription.name, fields = name.strip()[:100], [*fields, "name"]
+    if url is not None and url.strip() != subscription.url:
+        webhook_url_validate(url)
+        subscription.url, fields = url.strip(), [*fields, "url"]
+    if events is not None:
+        subscription.events, fields = _clean_events(events), [*fields, "events"]
+    if is_active is not None and is_active != subscription.is_active:
+        subscription.is_active, fields = is_active, [*fields, "is_active"]
+        if is_active:
+            subscription.consecutive_failures, subscription.disabled_reason = 0, ""
+            fields += ["consecutive_failures", "disabled_reason"]
+    if fields:
+        subscription.save(update_fields=fields)
+    return subscription
+
+
+def webhook_secret_rotate(*, subscription: WebhookSubscription) -> str:
+    subscription.secret = webhook_secret_generate()
+    subscription.save(update_fields=["secret"])
+    return subscription.secret
+
+
+# --- fan-out -------------------------------------------------------------------------------------
+
+
+def _public_event(kind: str, payload: dict) -> str | None:
+    if kind == "ticket.status_changed":
+        return Event.TICKET_RESOLVED if payload.get("status") == "resolved" else Event.TICKET_UPDATED
+    if kind == "message.created":
+        message = payload.get("message")
+        return Event.MESSAGE_CREATED if message is not None and not message.is_internal else None
+    return {
+        "ticket.created": Event.TICKET_CREATED,
+        "ticket.escalated": Event.TICKET_ESCALATED,
+        "ticket.assigned": Event.TICKET_UPDATED,
+        "ticket.updated": Event.TICKET_UPDATED,
+        "ticket.rated": Event.TICKET_RATED,
+    }.get(kind)
+
+
+def ticket_admin_url(ticket_id: int) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}/admin/tickets/ticket/{ticket_id}/change/"
+
+
+def _event_data(kind: str, payload: dict) -> dict | None:
+    from tickets.models import Message, Ticket
+
+    ticket = Ticket.objects.select_related("department").filter(pk=payload["ticket_id"]).first()
+    if ticket is None:
+        return None
+    data: dict[str, Any] = {
+        "ticket": {
+            "reference": ticket.reference,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "department": ticket.department.slug if ticket.department else None,
+            "channel": ticket.channel,
+            "escalated": ticket.escalated,
+            "created_at": ticket.created_at.isoformat(),
+            "url": ticket_admin_url(ticket.pk),
+        }
+    }
+    if kind == "ticket.escalated":
+        data["reason"] = payload.get("reason", "")
+    elif kind == "ticket.rated":
+        data["score"] = payload.get("score")
+    elif kind in {"ticket.updated", "ticket.assigned"}:
+        data["fields"] = payload.get("fields") or ["assignee"]
+    elif kind == "ticket.status_changed":
+        data["fields"] = ["status"]
+    elif kind == "message.created":
+        message = payload["message"]
+        if message.is_internal:  # never: internal notes stay inside the console
+            return None
+        data["message"] = _message_data(message)
+    elif kind == "ticket.created":
+        first = Message.objects.filter(pk=payload.get("message_id"), is_internal=False).first()
+        if first is not None:
+            data["message"] = _message_data(first)
+    return data
+
+
+def _message_data(message: Any) -> dict:
+    return {
+        "seq": message.seq,
+        "author_kind": message.author_kind,
+        "body": message.body,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def on_ticket_event(kind: str, **payload: Any) -> None:
+    """On-commit hook: store a delivery per subscriber and enqueue it. Never raises (a webhook
+    problem must not fail the change that already committed); a lost enqueue is picked up by
+    ``webhook_deliveries_requeue``."""
+    try:
+        webhook_event_fan_out(kind=kind, payload=payload)
+    except Exception:
+        logger.exception("webhook fan-out failed for %s on ticket %s", kind, payload.get("ticket_id"))
+
+
+@transaction.atomic
+def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
+    event = _public_event(kind, payload)
+    if event is None:
+        return []
+    subscriptions = list(WebhookSubscription.objects.filter(is_active=True, events__contains=[event]))
+    if not subscriptions:
+        return []
+    data = _event_data(kind, payload)
+    if data is None:
+        return []
+    event_id = uuid.uuid4()
+    body = {"id": str(event_id), "event": str(event), "created_at": timezone.now().isoformat(), "data": data}
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(subscription=s, event=event, event_id=event_id, payload=body) for s in subscriptions
+    )
+    ids = [d.pk for d in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return ids
+
+
+def _enqueue(ids: list[int]) -> None:
+    from supportflow.tasks import deliver_webhook
+
+    for pk in ids:
+        try:
+            deliver_webhook.delay(pk)
+        except Exception:
+            logger.exception("could not enqueue webhook delivery %s (the requeue sweep will)", pk)
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+def webhook_sign(*, secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def webhook_backoff_s(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: exponential with full jitter over the upper half,
+    capped below the broker's visibility timeout (a longer countdown would run repeatedly)."""
+    base = _setting("WEBHOOK_RETRY_BASE_S", 10.0)
+    cap = _setting("WEBHOOK_RETRY_MAX_S", 900.0)
+    ceiling = min(cap, base * 2 ** max(attempt - 1, 0))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class Attempt:
+    status: str
+    retry_in: float | None = None
+
+
+def _record(
+    delivery: WebhookDelivery, *, status: str, code: int | None, error: str, duration_ms: int | None, **extra: Any
+) -> None:
+    entry = {
+        "attempt": delivery.attempts,
+        "at": timezone.now().isoformat(),
+        "status_code": code,
+        "error": error[:300],
+        "duration_ms": duration_ms,
+    }
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=status,
+        last_status_code=code,
+        last_error=error[:500],
+        last_duration_ms=duration_ms,
+        attempt_log=[*delivery.attempt_log, entry][-20:],
+        **extra,
+    )
+    logger.info(
+        "webhook delivery %s attempt %s: %s (code=%s, %s ms) %s",
+        delivery.pk,
+        delivery.attempts,
+        status,
+        code,
+        duration_ms,
+        error,
+    )
+
+
+def _subscription_failed(subscription_id: int, *, reason: str, disable: bool = False) -> None:
+    WebhookSubscription.objects.filter(pk=subscription_id).update(consecutive_failures=F("consecutive_failures") + 1)
+    sub = WebhookSubscription.objects.get(pk=subscription_id)
+    limit = _setting("WEBHOOK_DISABLE_AFTER_FAILURES", 20)
+    if disable or sub.consecutive_failures >= limit:
+        why = reason if disable else f"{sub.consecutive_failures} deliveries in a row failed; last: {reason}"
+        WebhookSubscription.objects.filter(pk=subscription_id, is_active=True).update(
+            is_active=False, disabled_reason=why[:255]
+        )
+        logger.warning("webhook subscription %s disabled: %s", subscription_id, why)
+
+
+def webhook_deliver(*, delivery_id: int) -> Attempt:
+    """Make the next attempt of a pending or retrying delivery; anything else is a no-op (idempotent).
+
+    2xx → succeeded. Refused address (at send: DNS may have changed) → refused, no retry. 410 Gone →
+    failed and the subscription disabled. Other statuses (3xx included: redirects are not followed)
+    and network errors → retrying with backoff until ``WEBHOOK_MAX_ATTEMPTS``, then failed; a
+    subscription whose deliveries fail ``WEBHOOK_DISABLE_AFTER_FAILURES`` times in a row is disabled.
+    """
+    delivery = WebhookDelivery.objects.select_related("subscription").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status not in (Status.PENDING, Status.RETRYING):
+        return Attempt(status=delivery.status if delivery else "missing")
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status__in=(Status.PENDING, Status.RETRYING), attempts=delivery.attempts
+    ).update(attempts=F("attempts") + 1, next_attempt_at=None)
+    if claimed != 1:
+        return Attempt(status="busy")
+    delivery.attempts += 1
+    subscription = delivery.subscription
+    if not subscription.is_active:
+        _record(delivery, status=Status.FAILED, code=None, error="subscription is disabled", duration_ms=None)
+        return Attempt(status=Status.FAILED)
+
+    timestamp = int(timezone.now().timestamp())
+    body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-SupportFlow-Event": delivery.event,
+        "X-SupportFlow-Delivery": str(delivery.event_id),
+        "X-SupportFlow-Timestamp": str(timestamp),
+        "X-SupportFlow-Signature": webhook_sign(secret=subscription.secret, timestamp=timestamp, body=body),
+    }
+    code: int | None = None
+    duration: int | None = None
+    try:
+        response = outbound.post(
+            subscription.url,
+            body=body,
+            headers=headers,
+            timeout=_setting("WEBHOOK_TIMEOUT_S", 5.0),
+            allow_private=_setting("WEBHOOKS_ALLOW_PRIVATE", False),
+        )
+    except outbound.UnsafeURLError as exc:
+        _record(delivery, status=Status.REFUSED, code=None, error=str(exc), duration_ms=None)
+        return Attempt(status=Status.REFUSED)
+    except outbound.TransportError as exc:
+        error = str(exc)
+    else:
+        code, duration = response.status, response.duration_ms
+        if 200 <= code < 300:
+            _record(
+                delivery,
+                status=Status.SUCCEEDED,
+                code=code,
+                error="",
+                duration_ms=duration,
+                delivered_at=timezone.now(),
+            )
+            WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=0)
+            return Attempt(status=Status.SUCCEEDED)
+        error = f"HTTP {code}" + (f" redirect to {response.headers.get('location', '')}" if 300 <= code < 400 else "")
+        if code == 410:
+            _record(delivery, status=Status.FAILED, code=code, error="410 Gone", duration_ms=duration)
+            _subscription_failed(subscription.pk, reason="the endpoint answered 410 Gone", disable=True)
+            return Attempt(status=Status.FAILED)
+
+    if delivery.attempts >= _setting("WEBHOOK_MAX_ATTEMPTS", 6):
+        _record(delivery, status=Status.FAILED, code=code, error=error, duration_ms=duration)
+        _subscription_failed(subscription.pk, reason=error)
+        return Attempt(status=Status.FAILED)
+    wait = webhook_backoff_s(delivery.attempts)
+    _record(
+        delivery,
+        status=Status.RETRYING,
+        code=code,
+        error=error,
+        duration_ms=duration,
+        next_attempt_at=timezone.now() + dt.timedelta(seconds=wait),
+    )
+    return Attempt(status=Status.RETRYING, retry_in=wait)
+
+
+@transaction.atomic
+def webhook_delivery_retry_now(*, delivery: WebhookDelivery) -> bool:
+    """The console's "retry now": a delivery that is not in flight gets a fresh round of attempts."""
+    updated = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status__in=(Status.RETRYING, Status.FAILED, Status.REFUSED)
+    ).update(status=Status.PENDING, attempts=0, next_attempt_at=None)
+    if updated:
+        transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    return bool(updated)
+
+
+def webhook_deliveries_requeue(*, now: dt.datetime | None = None, grace_s: float = 300.0) -> int:
+    """Re-enqueue deliveries whose task was lost (broker down at enqueue, worker gone): pending for
+    longer than ``grace_s``, or retrying and overdue by that much. Safe to run twice: the attempt
+    claim in ``webhook_deliver`` lets one of two duplicate tasks send."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=grace_s)
+    ids = list(
+        WebhookDelivery.objects.filter(status=Status.PENDING, created_at__lt=cutoff, attempts=0).values_list(
+            "pk", flat=True
+        )[:500]
+    ) + list(
+        WebhookDelivery.objects.filter(status=Status.RETRYING, next_attempt_at__lt=cutoff).values_list("pk", flat=True)[
+            :500
+        ]
+    )
+    _enqueue(ids)
+    return len(ids)
