@@ -106,5 +106,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         done = sum(webhooks.webhook_delivery_retry_now(delivery=d) for d in queryset)
         self.message_user(request, f"{done} deliveries queued again (succeeded and in-flight ones are skipped).")
 
+
 # API keys have their own module; registering it here is what makes admin autodiscovery find it.
 from supportflow.api import admin as api_admin  # noqa: E402, F401
