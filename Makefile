@@ -35,8 +35,17 @@ $(CHROMIUM):
 		echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; \
 	fi
 
+# Email tests poll a real IMAP server: Debian's dovecot, started by the tests in a temp dir (never as a service).
+DOVECOT := /usr/sbin/dovecot
+$(DOVECOT):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	else \
+		echo "Email tests need Debian's dovecot: run 'sudo apt-get install dovecot-imapd'"; exit 1; \
+	fi
+
 ## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
-test: $(VENV)/.dev $(CHROMIUM)
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

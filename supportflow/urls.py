@@ -13,6 +13,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("chat/", include("tickets.urls")),
+    path("", include("tickets.email.urls")),  # /inbound/email/, /attachments/<id>/
     path("help/", include("knowledge.urls")),
     path("analytics/", include("analytics.urls")),
     path("api/v1/", include("supportflow.api.urls")),

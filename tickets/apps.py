@@ -20,3 +20,4 @@ class TicketsConfig(AppConfig):
         services.register_on_commit_hook(realtime.on_ticket_change)
         services.register_on_commit_hook(tasks.enqueue_on_customer_message)
         services.register_on_commit_hook(tasks.notify_on_escalation)
+        services.register_on_commit_hook(tasks.send_email_on_reply)

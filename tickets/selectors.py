@@ -93,3 +93,26 @@ def sla_breached_q(now: dt.datetime) -> Q:
         | Q(first_response_at__isnull=True, first_response_due_at__lt=now, status__in=Ticket.ACTIVE_STATUSES)
         | Q(resolution_due_at__lt=now, sla_paused_at__isnull=True, status__in=[Status.NEW, Status.OPEN])
     )
+
+
+def attachment_get_for_user(*, user: AbstractBaseUser, pk: int | str):
+    """An email attachment, if this staff user may see its ticket; otherwise 404."""
+    from tickets.models import Attachment
+
+    try:
+        attachment = Attachment.objects.get(pk=pk)
+    except (Attachment.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such file.") from exc
+    ticket_get_for_user(user=user, pk=attachment.ticket_id)
+    return attachment
+
+
+def attachment_get_for_customer(*, token: str, pk: int | str):
+    """An attachment of the conversation this token opens, on a message the customer can see; else 404."""
+    from tickets.models import Attachment
+
+    ticket = ticket_get_for_customer(token=token)
+    try:
+        return Attachment.objects.get(pk=pk, ticket=ticket, message__is_internal=False)
+    except (Attachment.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such file.") from exc

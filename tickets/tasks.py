@@ -105,3 +105,37 @@ def notify_on_escalation(kind: str, **payload) -> None:
         notify_department_of_escalation.delay(payload["ticket_id"], payload.get("reason", ""))
     except Exception:
         logger.exception("could not enqueue the escalation notice for ticket %s", payload.get("ticket_id"))
+
+
+@shared_task(
+    autoretry_for=(OSError, *TRANSIENT), retry_backoff=30, retry_jitter=True, max_retries=6,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def send_email_reply(message_id: int) -> str:
+    """Send an agent's or the AI's reply on an email ticket to the customer, threaded. Idempotent."""
+    from tickets.email.outbound import email_reply_send
+
+    return email_reply_send(message_id=message_id)
+
+
+def send_email_on_reply(kind: str, **payload) -> None:
+    """On-commit hook: a public agent/AI message on an email-channel ticket goes out by email."""
+    message = payload.get("message") if kind == "message.created" else None
+    if message is None or message.is_internal or message.author_kind not in ("agent", "ai"):
+        return
+    if message.ticket.channel != "email":
+        return
+    try:
+        send_email_reply.delay(message.pk)
+    except Exception:
+        logger.exception("could not enqueue the email for message %s", message.pk)
+
+
+@shared_task(soft_time_limit=240, time_limit=300)
+def poll_imap() -> dict:
+    """Fetch unseen mail from the IMAP_URL mailbox into tickets (beat, every minute; no-op when unset)."""
+    if not settings.IMAP_URL:
+        return {"skipped": "IMAP_URL is not set"}
+    from tickets.email.imap import imap_poll
+
+    return imap_poll()

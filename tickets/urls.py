@@ -1,6 +1,7 @@
 from django.urls import path
 
 from tickets import views
+from tickets.email import views as email_views
 
 app_name = "chat"
 
@@ -11,4 +12,5 @@ urlpatterns = [
     path("c/<str:token>/messages/", views.chat_messages, name="messages"),
     path("c/<str:token>/rate/", views.chat_rate, name="rate"),
     path("c/<str:token>/email/", views.chat_email, name="email"),
+    path("c/<str:token>/files/<int:pk>/", email_views.attachment_for_customer, name="attachment"),
 ]

@@ -24,7 +24,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     serializer_class = s.TicketSerializer
     lookup_field = "reference"
-    lookup_value_regex = r"SF-\d{1,12}"
+    lookup_value_regex = r"[^/]+"  # anything: a malformed reference is a JSON 404, like an unknown one
     filter_backends = [filters.OrderingFilter, filters.SearchFilter]
     ordering_fields = ["created_at", "updated_at", "priority", "status"]
     ordering = ["-created_at"]
@@ -220,3 +220,11 @@ def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def not_found(request, *args, **kwargs):
+    """Every other path under /api/v1/: the API's own JSON 404, not the site's HTML page."""
+    from django.http import JsonResponse
+
+    body = {"status": 404, "code": "not_found", "message": "No such API endpoint. The list is at /api/v1/docs/."}
+    return JsonResponse({"error": body}, status=404)

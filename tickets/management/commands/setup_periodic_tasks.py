@@ -56,6 +56,11 @@ PERIODIC_TASKS = {
         "45 1",
         "Nightly (01:45 UTC): regroups the last 30 days' questions the AI could not answer well.",
     ),
+    "Email: poll IMAP mailbox": (
+        "tickets.tasks.poll_imap",
+        60,
+        "Fetches unseen mail from the IMAP_URL mailbox into tickets (does nothing while IMAP_URL is unset).",
+    ),
     "Webhooks: re-send lost deliveries": (
         "supportflow.tasks.requeue_webhook_deliveries",
         300,

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tickets.email import views
+
+urlpatterns = [
+    path("inbound/email/", views.inbound_email, name="inbound-email"),
+    path("attachments/<int:pk>/", views.attachment_for_staff, name="attachment"),
+]
