@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from supportflow.logs import set_log_context
-from tickets.models import Message, Ticket, TicketEvent
+from tickets.models import Department, Message, Ticket, TicketEvent
 
 Status = Ticket.Status
 CUSTOMER_TOKEN_SALT = "supportflow.chat.conversation"  # noqa: S105 — a namespace, not a secret
@@ -63,7 +63,10 @@ def ticket_queryset_for_user(*, user: AbstractBaseUser) -> QuerySet[Ticket]:
         return tickets.none()
     if user_sees_all_departments(user):
         return tickets
-    return tickets.filter(Q(department__agents__user=user) | Q(department__isnull=True) | Q(assignee=user)).distinct()
+    # A subquery, not a join: no DISTINCT, so lists and their counts stay index scans (the join +
+    # DISTINCT made an agent's API ticket list twice as slow as a manager's at 12k tickets).
+    served = Department.objects.filter(agents__user=user).values("pk")
+    return tickets.filter(Q(department__in=served) | Q(department__isnull=True) | Q(assignee=user))
 
 
 def ticket_get_for_user(*, user: AbstractBaseUser, pk: int | str) -> Ticket:
