@@ -14,8 +14,6 @@ FILES=(
   "swagger-ui-dist@5.35.0 package/swagger-ui.css static/vendor/swagger-ui/swagger-ui.css"
   "swagger-ui-dist@5.35.0 package/LICENSE static/vendor/swagger-ui/LICENSE"
   "swagger-ui-dist@5.35.0 package/favicon-32x32.png static/vendor/swagger-ui/favicon-32x32.png"
-  "redoc@2.5.2 package/bundles/redoc.standalone.js static/vendor/redoc/redoc.standalone.js"
-  "redoc@2.5.2 package/LICENSE static/vendor/redoc/LICENSE"
 )
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -3,6 +3,8 @@ included), writes through the services, one error body, throttling, the OpenAPI 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -197,8 +199,8 @@ def test_schema_and_docs_are_served_from_our_own_files(client, world):
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert {"/api/v1/tickets/", "/api/v1/tickets/{reference}/messages/", "/api/v1/kb/search/"} <= set(paths)
-    for url in ("/api/v1/docs/", "/api/v1/redoc/"):
+    for url in ("/api/v1/docs/",):
         html = client.get(url).content.decode()
         assert "/static/vendor/" in html
-        assert "cdn" not in html.lower()
+        assert not re.search(r"(src|href)=[\"']https?://", html), url  # nothing from another site
     assert reverse("api:schema") == "/api/v1/schema/"
