@@ -26,18 +26,10 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics import charts, gaps, metrics, rollup
 from analytics.models import KnowledgeGap
 from tickets.models import Department, Ticket
-from tickets.roles import MANAGERS
+from tickets.services import user_is_manager
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
-
-
-def is_manager(user) -> bool:
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and (user.is_superuser or (user.is_staff and user.groups.filter(name=MANAGERS).exists()))
-    )
 
 
 def manager_required(view: Callable) -> Callable:
@@ -45,7 +37,7 @@ def manager_required(view: Callable) -> Callable:
     def wrapped(request: HttpRequest, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not is_manager(request.user):
+        if not user_is_manager(request.user):
             return _render(request, "analytics/forbidden.html", {"title": "Not allowed"}, status=403)
         return view(request, *args, **kwargs)
 

@@ -461,6 +461,16 @@ def user_is_agent(user: AbstractBaseUser | None) -> bool:
     )
 
 
+def user_is_manager(user: AbstractBaseUser | None) -> bool:
+    """Superusers and active staff in the Managers group: analytics, API keys, the analytics summary."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or (user.is_staff and user.groups.filter(name="Managers").exists()))
+    )
+
+
 def _agent_serves(user: AbstractBaseUser, department: Department | None) -> bool:
     if department is None or user.is_superuser:
         return True
@@ -1109,9 +1119,12 @@ def kb_passages_scan(*, chunks: dict[int, str]) -> dict[int, bool]:
 
     ids = list(chunks)
     verdicts = guard.scan_many([chunks[i] for i in ids], source="passage")
-    for chunk_id, verdict in zip(ids, verdicts, strict=True):
-        Chunk.objects.filter(pk=chunk_id).update(injection_flagged=verdict.flagged, injection_score=verdict.score)
-    return {chunk_id: verdict.flagged for chunk_id, verdict in zip(ids, verdicts, strict=True)}
+    rows = [
+        Chunk(pk=chunk_id, injection_flagged=verdict.flagged, injection_score=verdict.score)
+        for chunk_id, verdict in zip(ids, verdicts, strict=True)
+    ]
+    Chunk.objects.bulk_update(rows, ["injection_flagged", "injection_score"])
+    return {row.pk: row.injection_flagged for row in rows}
 
 
 def kb_passages_flags(*, chunks: dict[int, str]) -> dict[int, bool]:

@@ -10,11 +10,7 @@ from django.http import HttpRequest
 
 from supportflow.api.keys import api_key_create, api_key_revoke
 from supportflow.models import APIKey
-from tickets.roles import MANAGERS
-
-
-def _is_manager(user) -> bool:
-    return user.is_active and (user.is_superuser or (user.is_staff and user.groups.filter(name=MANAGERS).exists()))
+from tickets.services import user_is_manager
 
 
 class APIKeyForm(forms.ModelForm):
@@ -51,10 +47,10 @@ class APIKeyAdmin(admin.ModelAdmin):
         return "active" if key.is_active else "expired"
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_manager(request.user)
+        return user_is_manager(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _is_manager(request.user) and (
+        return user_is_manager(request.user) and (
             obj is None or request.user.is_superuser or obj.user_id == request.user.pk
         )
 

@@ -194,9 +194,8 @@ class AnalyticsSummaryView(APIView):
     )
     def get(self, request):
         from analytics import metrics, rollup
-        from analytics.views import is_manager
 
-        if not is_manager(request.user):
+        if not services.user_is_manager(request.user):
             raise exceptions.PermissionDenied("The analytics summary is for managers.")
         try:
             days = int(request.query_params.get("days", 30))
