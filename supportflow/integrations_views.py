@@ -16,47 +16,49 @@ from supportflow import discord, slack
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _json(request: HttpRequest) -> dict | None:
+def _verified_json(request: HttpRequest, verify, auth_error: type[Exception], **headers: str) -> dict | JsonResponse:
+    """The request's JSON object once ``verify`` accepts its signature headers, or the error response:
+    413 too large, 401 bad signature or stale timestamp, 400 not a JSON object."""
+    if len(request.body) > MAX_BODY_BYTES:
+        return JsonResponse({"error": "Body too large."}, status=413)
+    try:
+        verify(body=request.body, **{name: request.headers.get(header, "") for name, header in headers.items()})
+    except auth_error as exc:
+        return JsonResponse({"error": str(exc)}, status=401)
     try:
         data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+        data = None
+    if not isinstance(data, dict):
+        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+    return data
 
 
 @csrf_exempt
 @require_POST
 def slack_events(request: HttpRequest) -> JsonResponse:
-    if len(request.body) > MAX_BODY_BYTES:
-        return JsonResponse({"error": "Body too large."}, status=413)
-    try:
-        slack.slack_request_verify(
-            body=request.body,
-            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
-            signature=request.headers.get("X-Slack-Signature", ""),
-        )
-    except slack.SlackAuthError as exc:
-        return JsonResponse({"error": str(exc)}, status=401)
-    envelope = _json(request)
-    if envelope is None:
-        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+    envelope = _verified_json(
+        request,
+        slack.slack_request_verify,
+        slack.SlackAuthError,
+        timestamp="X-Slack-Request-Timestamp",
+        signature="X-Slack-Signature",
+    )
+    if isinstance(envelope, JsonResponse):
+        return envelope
     return JsonResponse(slack.slack_event_handle(envelope=envelope))
 
 
 @csrf_exempt
 @require_POST
 def discord_interactions(request: HttpRequest) -> JsonResponse:
-    if len(request.body) > MAX_BODY_BYTES:
-        return JsonResponse({"error": "Body too large."}, status=413)
-    try:
-        discord.discord_request_verify(
-            body=request.body,
-            timestamp=request.headers.get("X-Signature-Timestamp", ""),
-            signature=request.headers.get("X-Signature-Ed25519", ""),
-        )
-    except discord.DiscordAuthError as exc:
-        return JsonResponse({"error": str(exc)}, status=401)
-    interaction = _json(request)
-    if interaction is None:
-        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+    interaction = _verified_json(
+        request,
+        discord.discord_request_verify,
+        discord.DiscordAuthError,
+        timestamp="X-Signature-Timestamp",
+        signature="X-Signature-Ed25519",
+    )
+    if isinstance(interaction, JsonResponse):
+        return interaction
     return JsonResponse(discord.discord_interaction_handle(interaction=interaction))
