@@ -87,8 +87,9 @@ def _minutes(seconds) -> float | None:
 def reading():
     """One transaction for a page's queries, with room to sort in memory: a year of durations is
     ~100k values per median, which spills to disk at PostgreSQL's default 4 MB ``work_mem``."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = %s", [getattr(settings, "ANALYTICS_WORK_MEM", "64MB")])
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = %s", [settings.ANALYTICS_WORK_MEM])
         yield
 
 
@@ -140,32 +141,29 @@ def totals(f: Filters) -> dict:
     }
 
 
-def live(f: Filters) -> dict:
-    """Tiles about now (ignore the date range; respect department and channel)."""
-    tickets = Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES)
+def _scoped(tickets, f: Filters):
+    """``tickets`` limited to the filters' department (0 = unrouted) and channel."""
     if f.department_id == 0:
         tickets = tickets.filter(department__isnull=True)
     elif f.department_id:
         tickets = tickets.filter(department_id=f.department_id)
-    if f.channel:
-        tickets = tickets.filter(channel=f.channel)
-    counts = tickets.aggregate(
+    return tickets.filter(channel=f.channel) if f.channel else tickets
+
+
+def live(f: Filters) -> dict:
+    """Tiles about now (ignore the date range; respect department and channel)."""
+    counts = _scoped(Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES), f).aggregate(
         open=Count("pk"),
         waiting=Count("pk", filter=Q(status=Ticket.Status.PENDING)),
         escalated=Count("pk", filter=Q(escalated=True)),
         breached=Count("pk", filter=Q(first_response_breached=True) | Q(resolution_breached=True)),
     )
-    start, end = rollup.day_start(rollup.today()), rollup.day_start(rollup.today() + dt.timedelta(days=1))
-    new_today = Ticket.objects.filter(created_at__gte=start, created_at__lt=end)
-    if f.department_id == 0:
-        new_today = new_today.filter(department__isnull=True)
-    elif f.department_id:
-        new_today = new_today.filter(department_id=f.department_id)
-    if f.channel:
-        new_today = new_today.filter(channel=f.channel)
-    where, params = Filters(rollup.today(), rollup.today(), f.department_id, f.channel).where()
+    today = rollup.today()
+    start, end = rollup.day_start(today), rollup.day_start(today + dt.timedelta(days=1))
+    new_today = _scoped(Ticket.objects.filter(created_at__gte=start, created_at__lt=end), f).count()
+    where, params = Filters(today, today, f.department_id, f.channel).where()
     cost_today = _rows(f"SELECT coalesce(sum(ai_cost), 0) FROM analytics_dailyticketstats WHERE {where}", params)[0][0]
-    return {**counts, "new_today": new_today.count(), "ai_cost_today": Decimal(cost_today).quantize(Decimal("0.0001"))}
+    return {**counts, "new_today": new_today, "ai_cost_today": Decimal(cost_today).quantize(Decimal("0.0001"))}
 
 
 def daily(f: Filters) -> dict:
@@ -341,25 +339,24 @@ def ai_summary(f: Filters) -> dict:
         f"FROM analytics_dailyticketstats WHERE {where}",
         params,
     )[0]
-    t = {"ai_decisions": decisions, "ai_sent": sent}
     corrections = dict(counts(f, "correction"))
-    sent = dict(counts(f, "confidence"))
+    sent_by_bucket = dict(counts(f, "confidence"))
     bad = dict(counts(f, "confidence_bad"))
     buckets = [f"{i / 10:.1f}" for i in range(10)]
     return {
-        "decisions": t["ai_decisions"],
-        "auto_answered": t["ai_sent"],
-        "auto_answered_share": _ratio(t["ai_sent"], t["ai_decisions"]),
+        "decisions": decisions,
+        "auto_answered": sent,
+        "auto_answered_share": _ratio(sent, decisions),
         "escalations_by_reason": counts(f, "escalation_reason"),
         "calibration": [
             {
                 "confidence": f"{b}–{float(b) + 0.1:.1f}",
-                "sent": sent.get(b, 0),
+                "sent": sent_by_bucket.get(b, 0),
                 "bad_outcome": bad.get(b, 0),
-                "bad_share": _ratio(bad.get(b, 0), sent.get(b, 0)),
+                "bad_share": _ratio(bad.get(b, 0), sent_by_bucket.get(b, 0)),
             }
             for b in buckets
-            if sent.get(b)
+            if sent_by_bucket.get(b)
         ],
         "triaged": int(triaged),
         "corrections": [

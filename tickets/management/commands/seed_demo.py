@@ -214,7 +214,7 @@ class Command(BaseCommand):
     def _history(self, tickets: int, *, days: int, seed: int) -> None:
         """Simulated past tickets (tickets.loadgen), then the analytics rollups over them and the
         knowledge-gap groups, so the manager's pages have something to show from the first minute."""
-        from analytics import gaps, rollup
+        from analytics import gaps
         from tickets import loadgen
 
         counts = loadgen.generate(tickets, days=days, seed=seed, progress=self.stdout.write)
@@ -224,7 +224,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Knowledge gaps: {gaps.refresh()} groups of unanswered questions.")
         except Exception as exc:  # the embedding model is optional here: the nightly task regroups
             self.stderr.write(f"Knowledge gaps not grouped now ({exc}); the nightly task will do it.")
-        rollup.ensure_fresh()
 
     def _scan_passages_soon(self) -> None:
         """The worker runs the injection guard over the demo passages in the background (about a minute
