@@ -318,3 +318,66 @@ def machine_meta() -> dict:
         "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load": [round(v, 2) for v in os.getloadavg()],
     }
+
+
+def bench_env(
+    base: dict[str, str],
+    data_dir: Path,
+    *,
+    script: str,
+    db_name: str,
+    redis_db: int,
+    cache_db: int,
+    channels_db: int,
+    secret_key: str,
+    drop: tuple[str, ...] = (),
+    **overrides: str,
+) -> dict[str, str]:
+    """The environment of a bench process and the servers it starts: its own database and Redis
+    databases on the embedded (loopback) services, a bench-only key, local AI, offline models; the
+    caller's ``overrides`` win. Refuses to run outside ``devservices exec`` or against a remote service."""
+    database_url = base.get("DATABASE_URL", "")
+    redis_url = base.get("REDIS_URL", "")
+    if not database_url or not redis_url:
+        raise SystemExit(
+            "error: DATABASE_URL and REDIS_URL must be set; run through "
+            f"`python -m supportflow.devservices exec -- .venv/bin/python bench/{script}`."
+        )
+    require_loopback(database_url, "DATABASE_URL")
+    require_loopback(redis_url, "REDIS_URL")
+    dropped = ("SECRET_KEY", "OPENAI_", "LLM_", "FEATURE_", "CELERY_", "DB_POOL_", *drop)
+    env = {k: v for k, v in base.items() if not k.startswith(dropped)}
+    env.update(
+        DJANGO_SETTINGS_MODULE="supportflow.settings",
+        DATABASE_URL=with_path(database_url, f"/{db_name}"),
+        REDIS_URL=with_path(redis_url, f"/{redis_db}"),
+        REDIS_CACHE_DB=str(cache_db),
+        REDIS_CHANNELS_DB=str(channels_db),
+        SECRET_KEY=secret_key,
+        SF_DATA_DIR=str(data_dir),
+        DEBUG="0",
+        LLM_PROVIDER="local",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def django_setup(env: dict[str, str], **overrides: str) -> None:
+    """Django in the bench process itself (fixtures, reads afterwards), with ``env`` and ``overrides``."""
+    os.environ.update(env)
+    os.environ.update(overrides)
+    import django
+
+    django.setup()
+
+
+def stop_on_sigterm() -> None:
+    """A SIGTERM unwinds like Ctrl-C, so every ``finally`` stops the subprocesses it started."""
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)

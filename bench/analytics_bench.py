@@ -46,7 +46,6 @@ import importlib
 import io
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ from pathlib import Path
 from _harness import (
     BASE_DIR,
     close_django_connections,
+    django_setup,
     flush_redis_dbs,
     fmt,
     log,
@@ -62,9 +62,11 @@ from _harness import (
     manage,
     percentile,
     recreate_database,
-    require_loopback,
-    with_path,
+    stop_on_sigterm,
     write_docs,
+)
+from _harness import (
+    bench_env as _harness_env,
 )
 
 BENCH_DB_NAME = "supportflow_analyticsbench"
@@ -82,41 +84,11 @@ EXPORT_MODULES = ("analytics.views", "analytics.exports", "analytics.selectors")
 
 
 def bench_env(base: dict[str, str], data_dir: Path) -> dict[str, str]:
-    database_url = base.get("DATABASE_URL", "")
-    redis_url = base.get("REDIS_URL", "")
-    if not database_url or not redis_url:
-        raise SystemExit(
-            "error: DATABASE_URL and REDIS_URL must be set; run through "
-            "`python -m supportflow.devservices exec -- .venv/bin/python bench/analytics_bench.py`."
-        )
-    require_loopback(database_url, "DATABASE_URL")
-    require_loopback(redis_url, "REDIS_URL")
-    dropped = ("SECRET_KEY", "OPENAI_", "LLM_", "FEATURE_", "CELERY_", "DB_POOL_")
-    env = {k: v for k, v in base.items() if not k.startswith(dropped)}
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportflow.settings",
-        DATABASE_URL=with_path(database_url, f"/{BENCH_DB_NAME}"),
-        REDIS_URL=with_path(redis_url, f"/{BENCH_REDIS_DB}"),
-        REDIS_CACHE_DB=str(BENCH_CACHE_DB),
-        REDIS_CHANNELS_DB=str(BENCH_CACHE_DB),
-        SECRET_KEY=SECRET_KEY,
-        SF_DATA_DIR=str(data_dir),
-        DEBUG="0",
-        ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
-        FEATURE_AI_PIPELINE="false",
-        LLM_PROVIDER="local",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    return _harness_env(
+        base, data_dir, script="analytics_bench.py", db_name=BENCH_DB_NAME, redis_db=BENCH_REDIS_DB,
+        cache_db=BENCH_CACHE_DB, channels_db=BENCH_CACHE_DB, secret_key=SECRET_KEY,
+        ALLOWED_HOSTS="testserver,127.0.0.1,localhost", FEATURE_AI_PIPELINE="false",
+    )  # fmt: skip
 
 
 # --- what to request -------------------------------------------------------------------------------
@@ -466,13 +438,9 @@ def parse_args(argv=None):
     return args
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
     work_dir = Path(tempfile.mkdtemp(prefix="supportflow-analytics-bench-"))
     env = bench_env(dict(os.environ), work_dir / "data")
     load_start = [round(v, 2) for v in os.getloadavg()]

@@ -64,10 +64,15 @@ from _harness import (
     percentile,
     raise_nofile_limit,
     recreate_database,
-    require_loopback,
     run_async,
-    with_path,
+    stop_on_sigterm,
     write_docs,
+)
+from _harness import (
+    bench_env as _harness_env,
+)
+from _harness import (
+    django_setup as _harness_django_setup,
 )
 
 BENCH_DB_NAME = "supportflow_pipebench"
@@ -161,37 +166,12 @@ OFF_QUESTIONS: list[tuple[str, str]] = [
 
 def bench_env(base: dict[str, str], data_dir: Path) -> dict[str, str]:
     """The environment of the bench process, the server and the worker: local AI, no API key."""
-    database_url = base.get("DATABASE_URL", "")
-    redis_url = base.get("REDIS_URL", "")
-    if not database_url or not redis_url:
-        raise SystemExit(
-            "error: DATABASE_URL and REDIS_URL must be set; run through "
-            "`python -m supportflow.devservices exec -- .venv/bin/python bench/pipeline_bench.py`."
-        )
-    require_loopback(database_url, "DATABASE_URL")
-    require_loopback(redis_url, "REDIS_URL")
-    dropped = ("SECRET_KEY", "OPENAI_", "LLM_", "FEATURE_", "CELERY_", "DB_POOL_")
-    env = {k: v for k, v in base.items() if not k.startswith(dropped)}
-    env.update(
-        DJANGO_SETTINGS_MODULE="supportflow.settings",
-        DATABASE_URL=with_path(database_url, f"/{BENCH_DB_NAME}"),
-        REDIS_URL=with_path(redis_url, f"/{BENCH_REDIS_DB}"),
-        REDIS_CACHE_DB=str(BENCH_CACHE_DB),
-        REDIS_CHANNELS_DB=str(BENCH_CHANNELS_DB),
-        SECRET_KEY=SECRET_KEY,
-        SF_DATA_DIR=str(data_dir),
-        DEBUG="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        FEATURE_AI_PIPELINE="true",
-        FEATURE_AI_AUTO_REPLY="true",
-        LLM_PROVIDER="local",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        PYTHONUNBUFFERED="1",
-    )
-    for name in RATE_ENV:
-        env[name] = RATE_OVERRIDE
-    return env
+    return _harness_env(
+        base, data_dir, script="pipeline_bench.py", db_name=BENCH_DB_NAME, redis_db=BENCH_REDIS_DB,
+        cache_db=BENCH_CACHE_DB, channels_db=BENCH_CHANNELS_DB, secret_key=SECRET_KEY,
+        ALLOWED_HOSTS="127.0.0.1,localhost", FEATURE_AI_PIPELINE="true", FEATURE_AI_AUTO_REPLY="true",
+        **dict.fromkeys(RATE_ENV, RATE_OVERRIDE),
+    )  # fmt: skip
 
 
 def manage(env: dict[str, str], *args: str, timeout: float) -> float:
@@ -206,11 +186,7 @@ def manage(env: dict[str, str], *args: str, timeout: float) -> float:
 def django_setup(env: dict[str, str]) -> None:
     """Django in this process, for fixtures and the reads afterwards. The pipeline flag is off here:
     creating the fixtures must never enqueue anything (only the customers' socket messages do)."""
-    os.environ.update(env)
-    os.environ["FEATURE_AI_PIPELINE"] = "false"
-    import django
-
-    django.setup()
+    _harness_django_setup(env, FEATURE_AI_PIPELINE="false")
 
 
 # --- processes -------------------------------------------------------------------------------------
@@ -1134,15 +1110,11 @@ def parse_args(argv=None):
     return args
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     rng = random.Random(args.seed)
     random.seed(args.seed)
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
     raise_nofile_limit()
     work_dir = Path(tempfile.mkdtemp(prefix="supportflow-pipeline-bench-"))
     env = bench_env(dict(os.environ), work_dir / "data")
