@@ -34,7 +34,7 @@ def fake_slack():
 
 @pytest.fixture
 def slack_settings(settings, fake_slack):
-    settings.SLACK_BOT_TOKEN = "xoxb-test-token"
+    settings.SLACK_BOT_TOKEN = "xoxb-fake-for-tests"
     settings.SLACK_CHANNEL = "C0ESCALATE"
     settings.SLACK_SIGNING_SECRET = SIGNING_SECRET
     settings.SLACK_API_BASE = f"{fake_slack.url}/api"
@@ -78,7 +78,7 @@ def test_an_escalation_is_posted_to_the_channel_and_the_thread_remembered(db, sl
 
     (request,) = fake_slack.requests
     assert request.path == "/api/chat.postMessage"
-    assert request.headers["Authorization"] == "Bearer xoxb-test-token"
+    assert request.headers["Authorization"] == "Bearer xoxb-fake-for-tests"
     body = request.json()
     assert body["channel"] == "C0ESCALATE"
     assert ticket.reference in body["text"]
