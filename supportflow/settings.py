@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "supportflow.middleware.ContentSecurityPolicyMiddleware",
+    "supportflow.middleware.RejectNulMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -392,6 +393,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "supportflow.api.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "supportflow.api.parsers.NulSafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Throttles count in the Redis cache, per API key or per signed-in user, else per client address.
     "DEFAULT_THROTTLE_CLASSES": ["supportflow.api.throttling.KeyOrUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env("API_RATE", default="600/min")},

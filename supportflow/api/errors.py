@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
@@ -26,6 +27,10 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
         exc.status_code = status.HTTP_409_CONFLICT
         exc.default_code = "conflict"
+    if isinstance(exc, DataError):
+        # A value the database cannot store (a number out of range, say) slipped past validation: the
+        # client's input, so a 400 that says so, not a 500. The request's transaction is rolled back.
+        exc = exceptions.ValidationError({"non_field_errors": ["A value is out of range or cannot be stored."]})
     response = exception_handler(exc, context)
     if response is None:
         return None
