@@ -68,7 +68,7 @@ def test_nul_in_a_json_field_is_a_field_error_and_nothing_is_stored(client, mana
 def test_nul_in_a_json_lookup_field_is_a_400(client, manager_key, field):
     from tickets.models import Ticket
 
-    manager, secret = manager_key
+    _, secret = manager_key
     ticket = Ticket.objects.get()
     response = client.patch(
         f"/api/v1/tickets/{ticket.reference}/",
