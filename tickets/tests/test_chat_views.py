@@ -83,10 +83,15 @@ def test_conversation_page_shows_public_messages_only(client, ticket, agent):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("token", ["nope", "x" * 300, "%00", "InRhbXBlcmVkIg:1vQ2x3:AAAA"])
+@pytest.mark.parametrize("token", ["nope", "x" * 300, "InRhbXBlcmVkIg:1vQ2x3:AAAA"])
 def test_a_bad_link_is_a_404(client, token):
     response = client.get(f"/chat/c/{token}/")
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_link_with_a_nul_is_a_400(client):
+    assert client.get("/chat/c/%00/").status_code == 400
 
 
 @pytest.mark.django_db
