@@ -3,6 +3,8 @@ invalid input, odd characters, huge numbers), the API never answers 5xx and alwa
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
@@ -28,6 +30,17 @@ def keep_the_test_connection():
     yield
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture(autouse=True)
+def quiet_4xx_warnings():
+    """The run provokes thousands of 404/405 warnings on purpose; in CI they would bury a failure's own
+    message. 5xx are still logged (ERROR)."""
+    logger = logging.getLogger("django.request")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture
