@@ -571,9 +571,16 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "tickets_link")
 
     def get_queryset(self, request):
+        """Customers with a ticket this user may see, like the API's customer list: an agent does not
+        read the contact details of another department's customers."""
         from django.db.models import Count
 
-        return super().get_queryset(request).annotate(num_tickets=Count("tickets"))
+        customers = super().get_queryset(request)
+        if not selectors.user_sees_all_departments(request.user):
+            customers = customers.filter(
+                pk__in=selectors.ticket_queryset_for_user(user=request.user).values("customer_id")
+            )
+        return customers.annotate(num_tickets=Count("tickets"))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser

@@ -97,7 +97,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(responses={200: s.MessageSerializer(many=True)})
     @action(detail=True, methods=["get"])
-    def messages(self, request, reference=None):
+    def messages(self, request, reference=None, format=None):  # format: the router's ".json" suffix
         ticket = self.get_object()
         page = self.paginate_queryset(
             selectors.ticket_thread(ticket=ticket, include_internal=True).select_related("author_user")
@@ -106,7 +106,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageSerializer})
     @messages.mapping.post
-    def add_message(self, request, reference=None):
+    def add_message(self, request, reference=None, format=None):
         ticket = self.get_object()
         data = _valid(s.MessageCreateSerializer, request.data)
         message = services.message_create(
