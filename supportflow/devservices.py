@@ -405,7 +405,7 @@ def _run_app(env: dict[str, str]) -> int:
             "--loglevel",
             "INFO",
             "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
+            "supportflow.beat:SingleBeatScheduler",
         ),
     }
     lock = threading.Lock()

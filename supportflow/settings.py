@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "supportflow.middleware.ContentSecurityPolicyMiddleware",
     "supportflow.middleware.RejectNulMiddleware",
+    "supportflow.resilience.DatabaseUnavailableMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -109,6 +110,9 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The pool checks a connection before handing it out, so one left over from before a database restart is
+# replaced instead of failing a request (supportflow/resilience.py: what requests get during the outage).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
     "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
@@ -146,7 +150,8 @@ CHANNEL_LAYERS = {
         # that silently drops under load and no TTL'd group sets to go stale. Delivery is at most
         # once either way, which the design already assumes: messages are stored first and every
         # client resyncs from its last sequence number on (re)connect.
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        # supportflow.layers: channels_redis' pub/sub layer that also makes sockets resync after Redis restarts.
+        "BACKEND": "supportflow.layers.ResyncingPubSubChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
@@ -172,6 +177,9 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A new pool process loads the models before it reports up (celery.py ``_warm_up``). On a busy host that takes
+# far longer than Celery's default 4 s, and the pool would kill and re-fork it forever (seen after a Redis restart).
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=300.0)
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 # A task whose worker died is redelivered after this long (seconds); ETAs must stay below it.
@@ -180,7 +188,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a Redis lease: a second beat started by mistake sends nothing.
+CELERY_BEAT_SCHEDULER = "supportflow.beat:SingleBeatScheduler"
 # A customer waits on ``ai`` tasks; beat work goes to ``housekeeping``. A worker consumes every queue
 # below unless started with ``-Q``; give ``ai`` its own workers to keep answers fast under load.
 CELERY_TASK_DEFAULT_QUEUE = "celery"

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from supportflow import health
 
+handler500 = "supportflow.resilience.server_error"  # a database outage outside a view is a 503 too
+
 admin.site.site_header = "SupportFlow agent console"
 admin.site.site_title = "SupportFlow"
 admin.site.index_title = "Queues and tickets"

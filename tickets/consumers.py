@@ -16,6 +16,7 @@ foreign origin. Nothing is joined in those cases.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from channels.db import database_sync_to_async
@@ -23,10 +24,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
 from supportflow import ratelimit
+from supportflow.resilience import DATABASE_ERRORS
 from tickets import limits, realtime, selectors, services
 from tickets.models import Ticket
 
+logger = logging.getLogger(__name__)
+
 REFUSED = 4403
+SERVICE_RESTART = 1012  # the page reconnects (htmx ws: 1006, 1011, 1012, 1013) and resyncs
+TRY_AGAIN_LATER = 1013
 MAX_FRAME_CHARS = 64_000
 TYPING_EVERY_SECONDS = 2.0
 RESYNC_BATCH = 200
@@ -46,6 +52,15 @@ class ChatSocket(AsyncWebsocketConsumer):
     ticket_id: int | None = None
     _last_typing = 0.0
 
+    async def dispatch(self, message: dict) -> None:
+        """A database outage (``supportflow.resilience``) closes the socket with 1013 (try again later)
+        instead of crashing the consumer with a traceback; the page reconnects and resyncs."""
+        try:
+            await super().dispatch(message)
+        except DATABASE_ERRORS as exc:
+            logger.warning("database unavailable on a chat socket (%s); closing with %s", exc, TRY_AGAIN_LATER)
+            await self.close(code=TRY_AGAIN_LATER)
+
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -53,6 +68,11 @@ class ChatSocket(AsyncWebsocketConsumer):
     async def chat_html(self, event: dict) -> None:
         if event.get("html"):
             await self.send(text_data=event["html"])
+
+    async def layer_reconnected(self, event: dict) -> None:
+        """Broadcasts may have been lost while Redis was away (``supportflow.layers``): the page
+        reconnects on 1012 and resyncs from its last sequence number."""
+        await self.close(code=SERVICE_RESTART)
 
     async def send_error(self, text: str, *, client_id: str = "") -> None:
         await self.send(text_data=await db(_render_error)(text, client_id))
