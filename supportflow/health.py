@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
 from supportflow import llm
+from supportflow.resilience import RETRY_AFTER_S
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
         llm_info = f"unknown ({type(exc).__name__})"
     if llm_info:
         body["info"] = {"llm": llm_info}
-    return JsonResponse(body, status=503 if failing else 200)
+    response = JsonResponse(body, status=503 if failing else 200)
+    if failing:
+        response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def _is_loopback(address: str) -> bool:

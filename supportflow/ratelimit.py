@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -63,17 +64,22 @@ def hit_all(checks: list[tuple[str, str, Limit]]) -> tuple[Verdict, int]:
 
 
 _client = None
+_client_lock = threading.Lock()
 
 
 def _redis():
-    """One client (and connection pool) per process for the counters, on the cache's Redis DB."""
+    """One client (and connection pool) per process for the counters, on the cache's Redis DB. Made
+    under a lock: sockets arriving together used to build one each (fault_bench saw redis-py's "I/O
+    operation on closed file" logged then; one client per process is the intent either way)."""
     global _client
     if _client is None:
-        import redis
+        with _client_lock:
+            if _client is None:
+                import redis
 
-        _client = redis.Redis.from_url(
-            settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2
-        )
+                _client = redis.Redis.from_url(
+                    settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2
+                )
     return _client
 
 

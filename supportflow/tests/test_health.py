@@ -44,6 +44,7 @@ def test_readyz_reports_a_stopped_redis_as_503(client, settings, throwaway_redis
     response = client.get(reverse("readyz"))
 
     assert response.status_code == 503
+    assert response["Retry-After"] == "5"
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["failing"] == ["redis"]
