@@ -41,8 +41,32 @@ def sla_sweep() -> int:
 
 @shared_task(soft_time_limit=60, time_limit=90)
 def ai_recover_stalled() -> int:
-    """Re-enqueue customer messages the AI never finished (a worker died and its task is not back yet)."""
+    """Re-enqueue customer messages the AI never finished (a worker died and its task is not back yet).
+
+    Skipped while tasks wait in the ``ai`` queue: then the worker is behind, not stalled, and an old
+    message without a decision is most likely still queued. Re-enqueueing it there only lengthens the
+    backlog, and after ``MAX_REQUEUES`` sweeps hands it to a person as "could not process" although the
+    AI would answer it (``bench/load_run.py``: once the queue wait passed 3 minutes, the sweep re-queued
+    messages that were still waiting)."""
+    if _ai_queue_waiting():
+        return 0
     return services.ai_requeue_stalled()
+
+
+def _ai_queue_waiting() -> int:
+    """Tasks waiting in the broker's ``ai`` queue (0 when the broker cannot say)."""
+    from kombu.exceptions import ChannelError
+
+    from supportflow.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue="ai", passive=True).message_count
+    except ChannelError:  # not declared yet: nothing waits in it
+        return 0
+    except Exception:
+        logger.warning("could not read the length of the ai queue; sweeping anyway", exc_info=True)
+        return 0
 
 
 @shared_task(soft_time_limit=120, time_limit=150)
