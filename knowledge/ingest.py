@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 MAX_BYTES = 10 * 1024 * 1024
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024  # a .docx is a zip: what it may unpack to (zip bombs)
+MAX_ZIP_ENTRIES = 2_000
 SUPPORTED = {".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx"}
 FRONT_MATTER_RE = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 
@@ -34,7 +36,10 @@ class Document:
 
 
 def _decode(data: bytes, name: str) -> str:
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if not utf16 and b"\x00" in data:  # text has no NUL bytes; executables and archives do
+        raise IngestError(f"{name}: this is a binary file, not text (it contains NUL bytes).")
+    for encoding in ("utf-8-sig", "utf-16") if utf16 else ("utf-8-sig",):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
@@ -133,8 +138,15 @@ def _docx(data: bytes, name: str) -> str:
     from docx import Document as WordDocument
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise IngestError(f"{name}: not a readable Word (.docx) document.") from exc
+    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+        raise IngestError(f"{name}: it would unpack to more than {MAX_UNPACKED_BYTES // 2**20} MB; refused.")
+    try:
         document = WordDocument(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:  # lxml's XMLSyntaxError is one
         raise IngestError(f"{name}: not a readable Word (.docx) document.") from exc
     lines = []
     for paragraph in document.paragraphs:

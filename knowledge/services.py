@@ -301,6 +301,15 @@ def _upload_dir(job_id: int) -> Path:
     return Path(settings.MEDIA_ROOT) / "kb_uploads" / str(job_id)
 
 
+def _upload_name(index: int, name: str) -> str:
+    """The file's name in the job's folder: its last 120 characters, and at most 200 bytes in UTF-8
+    (file systems limit names to 255 bytes, and 120 characters of CJK or emoji are up to 480)."""
+    name = Path(name).name[-120:]
+    while len(name.encode("utf-8", "surrogatepass")) > 200:
+        name = name[1:]
+    return f"{index:02d}-{name}"
+
+
 def ingest_job_create(*, files: list, user, default_status: str = Article.Status.DRAFT):
     """Validate and store an upload, then queue it for the worker (on commit). Files are kept in a
     private folder (never served) until the job is processed."""
@@ -329,7 +338,7 @@ def ingest_job_create(*, files: list, user, default_status: str = Article.Status
         folder.mkdir(parents=True, exist_ok=True)
         names = []
         for index, upload in enumerate(files):
-            safe = f"{index:02d}-{Path(upload.name).name[-120:]}"
+            safe = _upload_name(index, upload.name)
             with open(folder / safe, "wb") as out:
                 for part in upload.chunks():
                     out.write(part)

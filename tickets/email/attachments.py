@@ -1,11 +1,15 @@
 """Which email attachments we keep: an extension allow-list checked against the declared type, size
 and count limits, and a safe filename. No content sniffing: the file is only ever served as a download
-(``Content-Disposition: attachment``, ``nosniff``) with a type derived from its allowed extension."""
+(``Content-Disposition: attachment``, ``nosniff``) with a type derived from its allowed extension.
+Zip containers (.zip, .docx, .xlsx…) are the exception: a person opens them, so one that is not a zip
+or would unpack to more than ``MAX_UNPACKED_BYTES`` (a zip bomb) is refused."""
 
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
+import zipfile
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -64,6 +68,23 @@ FROM_TYPE = {
 }
 
 
+ZIP_CONTAINERS = frozenset({"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp"})
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_ENTRIES = 10_000
+
+
+def zip_problem(data: bytes) -> str:
+    """Why a zip container is refused (not a zip, or a zip bomb by its declared sizes), or ""."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return "not a valid archive, though its name says it is one"
+    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+        return f"it would unpack to more than {MAX_UNPACKED_BYTES // 2**20} MB (a zip bomb)"
+    return ""
+
+
 @dataclass
 class Decision:
     attachment: ParsedAttachment
@@ -116,6 +137,8 @@ def decide(attachments: list[ParsedAttachment]) -> list[Decision]:
             reason = f"more than {max_count} attachments"
         elif total + len(item.data) > max_total:
             reason = f"attachments together exceed {max_total:,} bytes"
+        elif ext in ZIP_CONTAINERS:
+            reason = zip_problem(item.data)
         if reason:
             out.append(Decision(item, filename, served_type or "application/octet-stream", False, reason))
             continue

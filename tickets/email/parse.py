@@ -160,6 +160,18 @@ def normalize_message_id(value: str) -> str:
     return f"<{token}>" if token else ""
 
 
+def _display_name(name: str, raw: dict[str, list[str]]) -> str:
+    """The sender's name. The stdlib's address parser keeps the folding space between the RFC 2047
+    encoded words a long name is split into ("똠 방각하"); RFC 2047 says it is dropped, as
+    ``decode_header`` does. That decoding is used when it differs from the parser's only by spaces."""
+    value = (raw.get("from") or [""])[0]
+    if "=?" in value:
+        legacy = decode_header_value(email.utils.parseaddr(value)[0])
+        if legacy and legacy.replace(" ", "") == one_line(name).replace(" ", ""):
+            return one_line(legacy, limit=200)
+    return one_line(name, limit=200)
+
+
 def _address(msg: Message, raw: dict[str, list[str]]) -> tuple[str, str, str]:
     display = _header(msg, raw, "from")
     with contextlib.suppress(Exception):
@@ -167,7 +179,7 @@ def _address(msg: Message, raw: dict[str, list[str]]) -> tuple[str, str, str]:
         addresses = getattr(header, "addresses", ())
         if addresses:
             first = addresses[0]
-            return first.addr_spec.strip().strip("<>"), one_line(first.display_name, limit=200), display
+            return first.addr_spec.strip().strip("<>"), _display_name(first.display_name, raw), display
     name, addr = email.utils.parseaddr(display)
     return addr.strip(), one_line(name, limit=200), display
 
