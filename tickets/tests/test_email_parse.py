@@ -115,6 +115,6 @@ def test_every_dataset_email_parses_within_bounds(folder):
     figures = json.loads(out.getvalue().strip().splitlines()[-1])
     assert figures["exceptions"] == 0
     assert figures["parsed"] == figures["files"] > 0
-    assert figures["ms_max"] < 5000
+    assert figures["cpu_ms_max"] < 5000  # a bound against pathological input, not a speed target
     assert figures["peak_traced_mb_max"] < 200
     assert figures["agreement"]["top_type"] == 1.0
