@@ -58,6 +58,17 @@ def carries_attack(reply: str, attack: str) -> bool:
     return bool(shingles(attack) & shingles(reply))
 
 
+def load_kb(folder: Path, namespace: str, *, stderr) -> None:
+    """The markdown articles of ``folder``, published, into ``namespace`` (emptied first), passages scanned."""
+    files = sorted(folder.glob("*.md"))
+    if not files:
+        raise CommandError(f"--kb {folder}: no .md articles there.")
+    stderr.write(f"Loading {len(files)} knowledge-base articles into {namespace!r}…")
+    kbev.wipe_namespace(namespace)
+    ingest_files(((f.name, f.read_bytes()) for f in files), namespace=namespace, default_status="published")
+    services.kb_passages_scan_pending(namespace=namespace, limit=None)
+
+
 class Command(BaseCommand):
     help = "End-to-end attack success of BIPIA email injections through the AI pipeline; last stdout line is JSON."
 
@@ -83,13 +94,7 @@ class Command(BaseCommand):
         emails = data.report.emails[: options["limit"]] if options["limit"] else data.report.emails
         attacks = data.report.attacks
         started = time.perf_counter()
-        files = sorted(Path(options["kb"]).glob("*.md"))
-        if not files:
-            raise CommandError(f"--kb {options['kb']}: no .md articles there.")
-        self.stderr.write(f"Loading {len(files)} knowledge-base articles into {NAMESPACE!r}…")
-        kbev.wipe_namespace(NAMESPACE)
-        ingest_files(((f.name, f.read_bytes()) for f in files), namespace=NAMESPACE, default_status="published")
-        services.kb_passages_scan_pending(namespace=NAMESPACE, limit=None)
+        load_kb(Path(options["kb"]), NAMESPACE, stderr=self.stderr)
         try:
             clean = [self._run(email) for email in emails]
             total = len(emails) * len(attacks) * len(positions)
