@@ -4,6 +4,7 @@ Run from the repository root, with the embedded services up::
 
     python -m supportflow.devservices exec -- .venv/bin/python bench/pipeline_bench.py \
         [--rates 1,5] [--messages 60,150 | --duration 60] [--concurrency 2] [--warmup 6] [--out docs/benchmarks.md]
+        [--provider local|openai] [--llm-delay 0.3]
 
 What it does, in order:
 
@@ -13,7 +14,12 @@ What it does, in order:
    install are not overwritten. It empties its own Redis databases (broker 13, cache 14, channel layer 15).
 2. Starts, like ``make run`` does, one uvicorn (``supportflow.asgi:application``) and one Celery worker
    (``--pool prefork -c 2`` by default) as subprocesses, with ``FEATURE_AI_PIPELINE=true``,
-   ``LLM_PROVIDER=local`` and no OpenAI key: every AI step runs on this machine.
+   ``LLM_PROVIDER=local`` and no OpenAI key: every AI step runs on this machine. With ``--provider openai``
+   the server and the worker use ``LLM_PROVIDER=openai`` against a fake OpenAI-compatible server in this
+   process (``supportflow.tests.fake_openai.FakeOpenAI``) that answers every call after exactly
+   ``--llm-delay`` seconds — a triage JSON, and an answer quoting the first passage it was given — so the
+   share of the wait that is ours (everything but the model) is visible; that mode writes its own section,
+   ``## AI pipeline with an OpenAI-compatible endpoint``.
 3. Warm-up: a few messages, one per second, until every worker process has paid its one-time costs.
 4. For each rate R (messages/s), N conversations, each a fresh chat ticket (opened with a greeting) and
    one customer socket (``/ws/chat/<token>/``). Message k is sent on conversation k at t0 + k/R (a fixed,
@@ -84,6 +90,9 @@ SECRET_KEY = "supportflow-pipeline-bench-only-secret-key-never-used-outside-this
 RATE_OVERRIDE = "1000000/60"
 RATE_ENV = ("CHAT_RATE_PER_CONVERSATION", "CHAT_RATE_PER_IP", "CHAT_RATE_START_PER_IP")
 SECTION_HEADING = "## AI pipeline: message to AI reply"
+SECTION_HEADING_OPENAI = "## AI pipeline with an OpenAI-compatible endpoint"
+FAKE_KEY = "sk-pipeline-bench-fake-key"  # the fake server accepts any key
+BILLING_WORDS = ("charg", "refund", "invoice", "plan", "pay", "price", "pricing", "seat", "discount", "billing", "card")
 OPENING = "Hi, I have a question about Nimbus Notes."
 STAGES = ("guard_ms", "triage_ms", "retrieve_ms", "answer_ms")
 AI_QUEUE_KEYS = ("ai", "ai\x06\x163", "ai\x06\x166", "ai\x06\x169")  # kombu's Redis lists, one per priority step
@@ -93,8 +102,11 @@ CID_RE = re.compile(r'data-client-id="([^"]*)"')
 STATUS_RE = re.compile(r'id="ai-status"[^>]*>([^<]*)<')
 ERROR_TEXT_RE = re.compile(r'id="chat-error"[^>]*>([^<]*)<')
 LOG_NOISE = ("superuser privileges", "_warn_or_raise_security_error")  # the bench runs as root in containers
+# Celery's own format ("[date: LEVEL/ForkPoolWorker-1] Task ...") or the project's plain logging format
+# ("date LEVEL celery.app.trace: Task ..."), which does not name the pool process.
 TASK_END_RE = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): \w+/([\w-]+)\] Task tickets\.tasks\.process_message\[[^\]]+\] "
+    r"^(?:\[)?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})(?:: \w+/([\w-]+)\]| \w+ celery\.app\.trace:) "
+    r"Task tickets\.tasks\.process_message\[[^\]]+\] "
     r"(?:succeeded in ([\d.]+)s: '?(\w+)'?|raised unexpected: (\w+)|retry: (.{0,80}))"
 )
 
@@ -161,16 +173,58 @@ OFF_QUESTIONS: list[tuple[str, str]] = [
 ]
 
 
+# --- the fake OpenAI-compatible endpoint (``--provider openai``) ----------------------------------
+
+
+def fake_answer(request: dict) -> dict:
+    """Triage JSON for the triage call; for the reply, the first sentence of passage [1], cited — a
+    grounded answer the sentence-support check accepts — or "not answerable" without passages."""
+    schema = (request.get("response_format") or {}).get("json_schema", {}).get("name", "")
+    text = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
+    if "riage" in schema:
+        question = text.rsplit("untrusted-data", 2)[-2] if "untrusted-data" in text else text
+        billing = any(word in question.lower() for word in BILLING_WORDS)
+        return {
+            "category": "billing" if billing else "other", "priority": "normal", "sentiment": "neutral",
+            "department": "billing" if billing else "technical", "language": "en", "needs_human": False,
+            "needs_human_reason": "", "summary": "Customer question",
+        }  # fmt: skip
+    found = re.search(r'label="passage 1">\n\[1\][^\n]*\n(.*?)\n</untrusted-data', text, re.S)
+    if not found:
+        return {"answerable": False, "answer": "", "citations": []}
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+", found.group(1)) if len(x.strip()) > 30]
+    answer = (sentences[0] if sentences else found.group(1).strip())[:400]
+    return {"answerable": True, "answer": f"{answer} [1]", "citations": [1]}
+
+
+def start_fake_openai(delay: float):
+    """``FakeOpenAI`` answering every call after ``delay`` seconds, in a thread of this process."""
+    from supportflow.tests.fake_openai import FakeOpenAI, FakeResponse
+
+    class FixedDelayOpenAI(FakeOpenAI):
+        def _record(self, payload, headers):
+            response = super()._record(payload, headers)
+            return FakeResponse(content=response.content, delay=delay)
+
+    fake = FixedDelayOpenAI()
+    fake.responder = fake_answer
+    return fake.start()
+
+
 # --- environment -----------------------------------------------------------------------------------
 
 
-def bench_env(base: dict[str, str], data_dir: Path) -> dict[str, str]:
-    """The environment of the bench process, the server and the worker: local AI, no API key."""
+def bench_env(base: dict[str, str], data_dir: Path, fake_url: str | None = None) -> dict[str, str]:
+    """The environment of the bench process, the server and the worker: local AI and no API key, or,
+    with ``fake_url``, the OpenAI-compatible fake (its delay far below the client's timeout)."""
+    llm = (
+        {"LLM_PROVIDER": "openai", "OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": f"{fake_url}/v1"} if fake_url else {}
+    )
     return _harness_env(
         base, data_dir, script="pipeline_bench.py", db_name=BENCH_DB_NAME, redis_db=BENCH_REDIS_DB,
         cache_db=BENCH_CACHE_DB, channels_db=BENCH_CHANNELS_DB, secret_key=SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1,localhost", FEATURE_AI_PIPELINE="true", FEATURE_AI_AUTO_REPLY="true",
-        **dict.fromkeys(RATE_ENV, RATE_OVERRIDE),
+        **dict.fromkeys(RATE_ENV, RATE_OVERRIDE), **llm,
     )  # fmt: skip
 
 
@@ -289,6 +343,7 @@ class Worker:
             found = TASK_END_RE.match(line)
             if found:
                 stamp, millis, process, runtime, outcome, failed, _retry = found.groups()
+                process = process or "pool"
                 at = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
                 if runtime is not None:
                     runs.append((at, process, float(runtime), outcome))
@@ -522,7 +577,7 @@ async def run_phase(
         if delay > 0:
             await asyncio.sleep(delay)
         p = sock.probe
-        p.client_id = f"pb-{phase}-{k}-{random.getrandbits(32):08x}"
+        p.client_id = f"pb-{phase.replace('.', '_')}-{k}-{random.getrandbits(32):08x}"
         payload = json.dumps({"type": "message", "body": p.question, "client_id": p.client_id})
         p.sent_wall = time.time()
         if not await sock.send(payload):
@@ -1007,6 +1062,57 @@ def observations(summaries: list[dict], warmup: dict | None, worker_log: dict, s
     return notes
 
 
+def llm_share(summary: dict, calls: int | None, delay: float) -> dict:
+    """The model's part of the wait (calls × the fake's fixed delay) and ours (everything else)."""
+    sent = summary["sent"] or 1
+    per_message = (calls or 0) / sent
+    model_ms = per_message * delay * 1000
+    e2e = summary["latency"]["e2e_ms"]
+    ours = {p: (round(e2e[p] - model_ms, 1) if e2e[p] is not None else None) for p in ("p50", "p95")}
+    pipeline = summary["latency"]["pipeline_ms"]["p50"]
+    cpu = summary["worker_cpu_s_per_task"]
+    return {
+        "calls": calls,
+        "calls_per_message": round(per_message, 2),
+        "model_ms_per_message": round(model_ms, 1),
+        "ours_ms": ours,
+        "ours_share_p50": round(ours["p50"] / e2e["p50"], 3) if e2e["p50"] and ours["p50"] is not None else None,
+        "pipeline_p50_ms": pipeline,
+        "ours_in_pipeline_share": round(1 - model_ms / pipeline, 3) if pipeline else None,
+        # Each prefork process blocks for the call, then needs its CPU time: with a core per process,
+        # the pool does processes ÷ (model time + CPU time) tasks per second.
+        "capacity_core_each": round(summary["concurrency"] / (model_ms / 1000 + cpu), 2) if cpu else None,
+    }
+
+
+def pct(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.0f} %"
+
+
+def llm_table(summaries: list[dict], delay: float) -> str:
+    rows = [
+        f"| rate | LLM calls per message | model time per message ms (calls × {delay * 1000:.0f}) "
+        "| stored → delivered p50 / p95 ms | ours p50 / p95 ms (the rest) | ours, share of p50 "
+        "| pipeline p50 ms (ours in it) | worker CPU s per task | tasks/s per worker process "
+        "| capacity tasks/s, a core per process | completed/s of offered | saturated |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in summaries:
+        llm, e2e = s["llm"], s["latency"]["e2e_ms"]
+        share = llm["ours_share_p50"]
+        rows.append(
+            f"| {s['rate']:g}/s | {fmt(llm['calls_per_message'], 2)} | {f0(llm['model_ms_per_message'])} "
+            f"| {f0(e2e['p50'])} / {f0(e2e['p95'])} | {f0(llm['ours_ms']['p50'])} / {f0(llm['ours_ms']['p95'])} "
+            f"| {'–' if share is None else f'{100 * share:.0f} %'} "
+            f"| {f0(llm['pipeline_p50_ms'])} ({pct(llm['ours_in_pipeline_share'])}) "
+            f"| {fmt(s['worker_cpu_s_per_task'], 2)} | {fmt(s['tasks_per_s_per_process'], 2)} "
+            f"| {fmt(llm['capacity_core_each'], 2)} "
+            f"| {fmt(s['completed_per_s'], 2)} of {fmt(s['offered_per_s'], 2)} "
+            f"| {'**yes**' if s['saturated'] else 'no'} |"
+        )
+    return "\n".join(rows)
+
+
 def docs_section(args, summaries, notes, meta) -> str:
     command = (
         "python -m supportflow.devservices exec -- .venv/bin/python bench/pipeline_bench.py "
@@ -1014,14 +1120,41 @@ def docs_section(args, summaries, notes, meta) -> str:
         f"--concurrency {args.concurrency} --warmup {args.warmup} --drain-timeout {args.drain_timeout:g}"
         + (f" --off-share {args.off_share:g}" if args.off_share != 0.2 else "")
         + (f" --seed {args.seed}" if args.seed != 1 else "")
+        + (f" --provider openai --llm-delay {args.llm_delay:g}" if args.provider == "openai" else "")
+    )
+    openai = args.provider == "openai"
+    heading = SECTION_HEADING_OPENAI if openai else SECTION_HEADING
+    what = (
+        "with an OpenAI-compatible endpoint — a fake one in the bench process that answers every call after "
+        f"exactly {args.llm_delay * 1000:.0f} ms (`supportflow.tests.fake_openai.FakeOpenAI`, triage JSON and an "
+        "answer quoting the first passage it was given), so the model's part of the wait is known and ours is "
+        "the rest — at rising arrival rates until the worker saturates"
+        if openai
+        else "with the local provider (no API key: local triage classifier, extractive answer over the demo knowledge "
+        "base), at a fixed arrival rate"
+    )
+    provider_env = (
+        f"`LLM_PROVIDER=openai` (`OPENAI_BASE_URL` = the fake, {args.llm_delay * 1000:.0f} ms per call)"
+        if openai
+        else "`LLM_PROVIDER=local`"
+    )
+    llm_part = (
+        "\n\n**Our share of the wait.** *Model time* = the fake's LLM calls during the rate ÷ messages × its fixed "
+        "delay; *ours* = stored → delivered minus that (queue, guard, retrieval, the sentence-support check, "
+        "recording, delivery — everything the app adds to the model); *pipeline* = the task's own time "
+        "(`gate.total_ms`, no queue) and our share of it. Celery's prefork processes block during a call, so "
+        "with a core per process the pool does about processes ÷ (model time + worker CPU s per task) tasks/s "
+        "(*capacity*, independent of the load); on a busy machine it does less, and then the queue wait "
+        "dominates the total.\n\n" + llm_table(summaries, args.llm_delay)
+        if openai
+        else ""
     )
     loads = ", ".join(f"{s['rate']:g}/s: {fmt(s['load_mean'], 1)}" for s in summaries)
-    return f"""{SECTION_HEADING}
+    return f"""{heading}
 
 What it measures: how long a customer waits for the AI — from their chat message being stored to the
 AI's reply (or, when the AI hands over, the "a person will reply" notice) arriving on their websocket —
-with the local provider (no API key: local triage classifier, extractive answer over the demo knowledge
-base), at a fixed arrival rate, and where that time goes.
+{what}, and where that time goes.
 
 Reproduce (from the repository root; the embedded PostgreSQL and Redis are started or reused):
 
@@ -1031,7 +1164,7 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
 
 - **Run:** {meta["date"]}, Python {meta["python"]}, Celery {meta["celery"]}
   (`worker --pool prefork -c {args.concurrency}`: **{args.concurrency} worker processes**), uvicorn
-  {meta["uvicorn"]} (one process), `LLM_PROVIDER=local`, `FEATURE_AI_PIPELINE=true`,
+  {meta["uvicorn"]} (one process), {provider_env}, `FEATURE_AI_PIPELINE=true`,
   `FEATURE_AI_AUTO_REPLY=true`.
 - **Machine:** {meta["cpus"]} cores, {meta["mem_gb"]} GB RAM, shared by the clients, uvicorn, the worker,
   PostgreSQL, Redis and whatever else ran: load average {meta["load_start"]} (1/5/15 min) at the start,
@@ -1064,7 +1197,7 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   (from the worker's log) — what the pool does when never idle. *Worker CPU s per task* = CPU time of the
   worker's processes during the rate ÷ tasks: unlike the milliseconds, it hardly depends on the load.
 
-{tables_markdown(summaries, args.concurrency)}
+{tables_markdown(summaries, args.concurrency)}{llm_part}
 
 ### Notes from this run
 
@@ -1090,7 +1223,11 @@ def parse_args(argv=None):
     parser.add_argument("--connect-timeout", type=float, default=30.0, help="per-socket handshake timeout")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the questions")
     parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('' to skip)")
+    parser.add_argument("--provider", choices=("local", "openai"), default="local", help="openai: the fake endpoint")
+    parser.add_argument("--llm-delay", type=float, default=0.3, help="seconds the fake endpoint takes per call")
     args = parser.parse_args(argv)
+    if not 0 <= args.llm_delay <= 5:
+        parser.error("--llm-delay 0..5")
     try:
         args.rates_list = [float(r) for r in args.rates.split(",") if r.strip()]
         counts = [int(c) for c in args.messages.split(",") if c.strip()]
@@ -1117,7 +1254,10 @@ def main(argv=None) -> int:
     stop_on_sigterm()
     raise_nofile_limit()
     work_dir = Path(tempfile.mkdtemp(prefix="supportflow-pipeline-bench-"))
-    env = bench_env(dict(os.environ), work_dir / "data")
+    fake = start_fake_openai(args.llm_delay) if args.provider == "openai" else None
+    if fake is not None:
+        log(f"fake OpenAI-compatible endpoint at {fake.url}, {args.llm_delay:g} s per call")
+    env = bench_env(dict(os.environ), work_dir / "data", fake.url if fake else None)
     dbs = (BENCH_REDIS_DB, BENCH_CACHE_DB, BENCH_CHANNELS_DB)
     load_start = [round(v, 2) for v in os.getloadavg()]
     log(f"database {BENCH_DB_NAME}; redis dbs {'/'.join(map(str, dbs))}; logs in {work_dir}")
@@ -1174,7 +1314,9 @@ def main(argv=None) -> int:
         for name, rate, _count in phases:
             if not server.alive() or not worker.alive():
                 raise RuntimeError(f"a subprocess died:\n{server.log_tail()}\n{worker.log_tail()}")
+            calls_before = fake.request_count if fake else 0
             runs[name] = run_async(run_phase(ctx, name, fixtures[name], rate, args.drain_timeout))
+            runs[name]["llm_calls"] = (fake.request_count - calls_before) if fake else None
             got = sum(1 for p in fixtures[name] if p.reply_wall is not None)
             log(
                 f"{name}: {got} of {len(fixtures[name])} answered on the socket; "
@@ -1187,6 +1329,8 @@ def main(argv=None) -> int:
     finally:
         worker.stop()
         server.stop()
+        if fake is not None:
+            fake.stop()
     total = time.perf_counter() - started
 
     import celery
@@ -1203,6 +1347,8 @@ def main(argv=None) -> int:
         all_rows.extend(rows)
         summaries.append(summarise(rows, fixtures[name], runs[name], task_runs, args.concurrency))
         summaries[-1]["purged_after"] = purged.get(name)
+        if fake is not None:
+            summaries[-1]["llm"] = llm_share(summaries[-1], runs[name]["llm_calls"], args.llm_delay)
     close_django_connections()
     worker_log = worker.log_findings()
     server_log = server.log_findings()
@@ -1216,6 +1362,8 @@ def main(argv=None) -> int:
         "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_start": load_start,
         "load_end": [round(v, 2) for v in os.getloadavg()],
+        "provider": args.provider,
+        "llm_delay_s": args.llm_delay if fake else None,
         "kb_articles": articles,
         "kb_chunks": chunks,
         "migrate_s": round(migrate_s, 1),
@@ -1227,9 +1375,11 @@ def main(argv=None) -> int:
 
     print(
         f"\nAI pipeline: message stored → AI reply delivered ({meta['date']}, {meta['cpus']} cores, "
-        f"load {load_start}, prefork -c {args.concurrency}, LLM_PROVIDER=local)\n"
+        f"load {load_start}, prefork -c {args.concurrency}, LLM_PROVIDER={args.provider})\n"
     )
     print(tables_markdown(summaries, args.concurrency))
+    if fake is not None:
+        print("\n" + llm_table(summaries, args.llm_delay))
     print("\nNotes:")
     print("\n".join(notes))
     if worker_log["first_traceback"]:
@@ -1238,7 +1388,8 @@ def main(argv=None) -> int:
     if args.out and summaries:
         out = Path(args.out)
         out = out if out.is_absolute() else BASE_DIR / out
-        write_docs(out, SECTION_HEADING, docs_section(args, summaries, notes, meta))
+        heading = SECTION_HEADING_OPENAI if fake is not None else SECTION_HEADING
+        write_docs(out, heading, docs_section(args, summaries, notes, meta))
         print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
     fields = ("outcome", "e2e_ms", "queue_ms", *STAGES, "other_ms", "record_ms", "delivery_ms", "reply_kind")
     payload = {
@@ -1252,6 +1403,8 @@ def main(argv=None) -> int:
             "off_share": args.off_share,
             "drain_timeout_s": args.drain_timeout,
             "seed": args.seed,
+            "provider": args.provider,
+            "llm_delay_s": args.llm_delay,
         },
         "summary": summaries,
         "warmup": warmup,

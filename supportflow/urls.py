@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -21,3 +22,8 @@ urlpatterns = [
     path("api/v1/", include("supportflow.api.urls")),
     path("integrations/", include("supportflow.integrations_urls")),
 ]
+
+if settings.BENCH_ENDPOINTS:  # benchmark-only baseline, never on in production (see bench/http_bench.py)
+    from supportflow.bench_views import bench_hello
+
+    urlpatterns.append(path("bench/hello/", bench_hello, name="bench-hello"))
