@@ -588,9 +588,10 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
 What the numbers mean: the baseline row is the floor this machine and client set impose on any request
 (the event loop, HTTP parsing, the clients' own CPU). The ratio is the part our code adds: authentication,
 throttle, the scoped queries, serialisation and, for writes, the transaction with its audit rows and on-commit
-enqueues. Django runs these synchronous views one at a time per process (`thread_sensitive` in asgiref), so
-with {args.clients} clients the p95 is mostly queueing behind other requests: p50 ≈ {args.clients} × server time per
-request when the server is the bottleneck. More uvicorn workers (or processes) divide that, cores permitting.
+enqueues. Under ASGI each request's synchronous code runs in its own thread (asgiref's per-request
+`ThreadSensitiveContext`; up to 6 database connections were seen busy at once in one process), but the
+Python work holds the GIL, so with {args.clients} clients the p95 is mostly waiting for the one core a process can use:
+p50 ≈ {args.clients} × server CPU per request when the server is the bottleneck. More uvicorn workers (or processes) divide that, cores permitting.
 Every figure, with status counts and error samples, is in the JSON line the script prints last.
 """
 
