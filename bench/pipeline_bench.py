@@ -988,7 +988,9 @@ def tables_markdown(summaries: list[dict], concurrency: int) -> str:
     )
 
 
-def observations(summaries: list[dict], warmup: dict | None, worker_log: dict, server_log: dict) -> list[str]:
+def observations(
+    summaries: list[dict], warmup: dict | None, worker_log: dict, server_log: dict, *, provider: str = "local"
+) -> list[str]:
     notes = []
     if warmup and warmup["sent"]:
         firsts = ", ".join(
@@ -1039,6 +1041,13 @@ def observations(summaries: list[dict], warmup: dict | None, worker_log: dict, s
                 f"{f0(s['machine_busy_pct'])} % busy): with all {cores} cores to itself, the worker could "
                 f"answer at most about {cores / s['worker_cpu_s_per_task']:.2f} messages/s."
             )
+            if provider == "openai" and lat["pipeline_ms"]["p50"]:
+                notes.append(
+                    f"- {where}: with an LLM, CPU is not the limit: each of the {s['concurrency']} processes waits "
+                    f"for the model, so the pipeline's p50 of {f0(lat['pipeline_ms']['p50'])} ms caps the worker "
+                    f"near {s['concurrency'] * 1000 / lat['pipeline_ms']['p50']:.2f} messages/s; more processes "
+                    f"(or a thread pool for the ai queue) raise that."
+                )
         if s["escalation_reasons"]:
             notes.append(
                 f"- {where}: hand-over reasons: "
@@ -1352,7 +1361,7 @@ def main(argv=None) -> int:
     close_django_connections()
     worker_log = worker.log_findings()
     server_log = server.log_findings()
-    notes = observations(summaries, warmup, worker_log, server_log)
+    notes = observations(summaries, warmup, worker_log, server_log, provider=args.provider)
     meta = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
