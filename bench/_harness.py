@@ -65,6 +65,17 @@ def spread_of(values: list[float | None]) -> list[float] | None:
     return [round(min(present), 2), round(max(present), 2)] if present else None
 
 
+def dist(values: list[float]) -> dict:
+    """Count, p50, p95, p99 and max of ``values``, rounded to 0.1 (None where there is no data)."""
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 1) if values else None,
+        "p95": round(percentile(values, 95), 1) if values else None,
+        "p99": round(percentile(values, 99), 1) if values else None,
+        "max": round(max(values), 1) if values else None,
+    }
+
+
 def with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
@@ -138,8 +149,31 @@ def _server_preexec() -> None:
     raise_nofile_limit()
 
 
+class Subprocess:
+    """A child process with its output in a log file: ``proc`` and ``_log_file`` are set by the
+    subclass's ``start()``; ``stop()`` is SIGTERM, then SIGKILL after 15 s."""
+
+    proc: subprocess.Popen | None
+    _log_file: object
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
 @dataclass
-class Server:
+class Server(Subprocess):
     env: dict[str, str]
     log_path: Path
     port: int = 0
@@ -157,6 +191,10 @@ class Server:
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lifespan", "off", "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
+        self._spawn(cmd)
+        self._wait_ready("/healthz", timeout=timeout, failure=f"server did not answer /healthz within {timeout:.0f}s")
+
+    def _spawn(self, cmd: list[str]) -> None:
         self._log_file = open(self.log_path, "w")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(
             cmd,
@@ -167,21 +205,22 @@ class Server:
             preexec_fn=_server_preexec,
             start_new_session=True,  # our Ctrl-C handling stops it, in finally
         )
+
+    def _wait_ready(self, path: str, *, timeout: float, failure: str) -> None:
+        """Until ``path`` answers 200; raises with ``failure`` and the log's tail if the server exits
+        or ``timeout`` passes first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with code {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:  # noqa: S310 — loopback
+                with urllib.request.urlopen(f"{self.base}{path}", timeout=2) as response:  # noqa: S310 — loopback
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"server did not answer /healthz within {timeout:.0f}s:\n{self.log_tail()}")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        raise RuntimeError(f"{failure}:\n{self.log_tail()}")
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU of the server process (all its threads) from /proc."""
@@ -203,18 +242,6 @@ class Server:
         except (OSError, ValueError):
             return None
         return None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -381,3 +408,15 @@ def stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+
+
+def run_main(main, *, ignore_broken_pipe: bool = False) -> None:
+    """A script's entry point: ``main()``'s return code is the exit status; Ctrl-C (or a SIGTERM, see
+    ``stop_on_sigterm``) logs and exits 130 once the ``finally`` blocks have run. ``ignore_broken_pipe``
+    for scripts whose output is often piped into ``head``."""
+    try:
+        with contextlib.suppress(BrokenPipeError) if ignore_broken_pipe else contextlib.nullcontext():
+            sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)

@@ -40,13 +40,11 @@ a query count that does not grow with the data.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import importlib
 import io
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -62,6 +60,7 @@ from _harness import (
     manage,
     percentile,
     recreate_database,
+    run_main,
     stop_on_sigterm,
     write_docs,
 )
@@ -554,9 +553,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        with contextlib.suppress(BrokenPipeError):
-            sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main, ignore_broken_pipe=True)

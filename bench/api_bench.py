@@ -42,7 +42,6 @@ import datetime as dt
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -63,6 +62,7 @@ from _harness import (
     percentile,
     recreate_database,
     run_async,
+    run_main,
     stop_on_sigterm,
     write_docs,
 )
@@ -590,8 +590,9 @@ What the numbers mean: the baseline row is the floor this machine and client set
 throttle, the scoped queries, serialisation and, for writes, the transaction with its audit rows and on-commit
 enqueues. Under ASGI each request's synchronous code runs in its own thread (asgiref's per-request
 `ThreadSensitiveContext`; up to 6 database connections were seen busy at once in one process), but the
-Python work holds the GIL, so with {args.clients} clients the p95 is mostly waiting for the one core a process can use:
-p50 ≈ {args.clients} × server CPU per request when the server is the bottleneck. More uvicorn workers (or processes) divide that, cores permitting.
+Python work holds the GIL, so with {args.clients} clients the p95 is mostly waiting for the one core a process
+can use: p50 ≈ {args.clients} × server CPU per request when the server is the bottleneck. More uvicorn workers
+(or processes) divide that, cores permitting.
 Every figure, with status counts and error samples, is in the JSON line the script prints last.
 """
 
@@ -718,9 +719,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        with contextlib.suppress(BrokenPipeError):
-            sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main, ignore_broken_pipe=True)

@@ -62,6 +62,7 @@ from _harness import (
     raise_nofile_limit,
     require_loopback,
     run_async,
+    run_main,
     spread_of,
     with_path,
 )
@@ -323,6 +324,16 @@ class Client:
             return True
         except Exception:
             return False
+
+    async def resync(self) -> None:
+        """Ask for everything after seq 0: on a reopened socket if the server dropped this one (after
+        waiting for a reopen already under way)."""
+        if not self.alive:
+            if self.reopen_task is not None and not self.reopen_task.done():
+                await asyncio.wait([self.reopen_task], timeout=10)
+            if not self.alive:
+                await self.reopen(attempts=2)
+        await self.send(json.dumps({"type": "resync", "after": 0}))
 
 
 async def close_all(clients: list[Client], stats: RunStats, timeout: float = 30.0) -> None:
@@ -647,17 +658,9 @@ async def run_chat(ctx: Context, size: int, repeat: int, convs_in: list[tuple[in
     for conv, _agent, _customer in ready:
         conv.resync_requested = True
 
-    async def resync_one(agent: Client) -> None:
-        if not agent.alive:
-            if agent.reopen_task is not None and not agent.reopen_task.done():
-                await asyncio.wait([agent.reopen_task], timeout=10)
-            if not agent.alive:
-                await agent.reopen(attempts=2)
-        await agent.send(json.dumps({"type": "resync", "after": 0}))
-
     deadline = time.perf_counter() + args.resync_timeout
     try:
-        await asyncio.wait_for(asyncio.gather(*(resync_one(agent) for _, agent, _ in ready)), args.resync_timeout)
+        await asyncio.wait_for(asyncio.gather(*(agent.resync() for _, agent, _ in ready)), args.resync_timeout)
     except TimeoutError:
         log("  sending the resync requests timed out")
     while time.perf_counter() < deadline and not all(conv.resync_done for conv, _, _ in ready):
@@ -1246,8 +1249,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main)

@@ -248,6 +248,15 @@ class ChatClient:
         return cid
 
 
+async def close_clients(clients: list[ChatClient], stop: asyncio.Event, tasks: list[asyncio.Task]) -> None:
+    """End a scenario's clients: stop their loops, close their sockets and wait for their tasks."""
+    stop.set()
+    for c in clients:
+        if c.ws is not None:
+            await c.ws.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def make_tickets(count: int, tag: str) -> list[tuple[int, str]]:
     from tickets import selectors, services
     from tickets.models import Ticket
@@ -450,11 +459,7 @@ class Bench:
             restarted = time.time()
             waited = await asyncio.to_thread(wait_until, lambda: answered_count(ids) >= len(ids), 400)
             await asyncio.sleep(12)  # redeliveries still coming are no-ops
-            stop.set()
-            for c in clients:
-                if c.ws is not None:
-                    await c.ws.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await close_clients(clients, stop, tasks)
             replies = [min(c.reply_at.values()) for c in clients if c.reply_at]
             return {
                 "injected_after_s": round(injected - sent_t, 2),
@@ -501,11 +506,7 @@ class Bench:
             restarted = time.time()
             waited = await asyncio.to_thread(wait_until, lambda: answered_count(ids) >= len(ids), 400)
             await asyncio.sleep(3)
-            stop.set()
-            for c in clients:
-                if c.ws is not None:
-                    await c.ws.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await close_clients(clients, stop, tasks)
             replies = [min(c.reply_at.values()) for c in clients if c.reply_at]
             return {
                 "warm_shutdown_s": round(stopped - injected, 1),
@@ -556,11 +557,7 @@ class Bench:
             )
             marks["caught_up"] = time.time()
             await asyncio.sleep(2)
-            stop.set()
-            for c in clients:
-                if c.ws is not None:
-                    await c.ws.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await close_clients(clients, stop, tasks)
             after = [t for c in clients for t in c.confirmed_at.values() if t > marks["restarted"]]
             codes = Counter(code for c in clients for _, code in c.closes)
             return {
@@ -653,11 +650,7 @@ class Bench:
             )
             await asyncio.sleep(5)
             stop_probing.set()
-            stop.set()
-            for c in clients:
-                if c.ws is not None:
-                    await c.ws.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await close_clients(clients, stop, tasks)
             for thread in threads:
                 thread.join(70)
             during = [r for r in results if r["end"] >= injected and r["start"] <= restarted]
@@ -730,11 +723,7 @@ class Bench:
                     await asyncio.sleep(0.5)
                 waited = await asyncio.to_thread(wait_until, lambda: answered_count(ids) >= len(ids), 240)
                 await asyncio.sleep(2)
-                stop.set()
-                for c in clients:
-                    if c.ws is not None:
-                        await c.ws.close()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await close_clients(clients, stop, tasks)
                 replies = [
                     min(c.reply_at.values()) - c.sent_at[cid]
                     for c, cid in zip(clients, cids, strict=True)

@@ -36,7 +36,7 @@ microseconds of CPU per request, so that it is not the bottleneck of the bare he
 cores with the servers, PostgreSQL and Redis, and other jobs ran on the machine: read ratios first.
 """
 
-# ruff: noqa: S311, S603 — random only orders the targets; the subprocesses are this interpreter
+# ruff: noqa: S311 — random only orders the targets
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ from _harness import (
     django_setup,
     flush_redis_dbs,
     fmt,
+    free_port,
     log,
     machine_meta,
     manage,
@@ -71,6 +72,7 @@ from _harness import (
     raise_nofile_limit,
     recreate_database,
     run_async,
+    run_main,
     spread_of,
     stop_on_sigterm,
     write_docs,
@@ -171,31 +173,9 @@ class Proc(Server):
         self.health_path = health_path
 
     def start(self, *, timeout: float = 120.0) -> None:
-        import subprocess
-        import urllib.error
-        import urllib.request
-
-        from _harness import _server_preexec, free_port
-
         self.port = free_port()
-        self._log_file = open(self.log_path, "w")  # noqa: SIM115 — closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, *self.argv_for_port(self.port)],
-            env=self.env, cwd=BASE_DIR, stdout=self._log_file, stderr=subprocess.STDOUT,
-            preexec_fn=_server_preexec, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.base}{self.health_path}", timeout=2) as response:  # noqa: S310
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server did not answer within {timeout:.0f}s:\n{self.log_tail()}")
+        self._spawn([sys.executable, *self.argv_for_port(self.port)])
+        self._wait_ready(self.health_path, timeout=timeout, failure=f"server did not answer within {timeout:.0f}s")
 
 
 def server_argv(server: str, app: str):
@@ -817,8 +797,4 @@ def report_from_json(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(report_from_json() if "--from-json" in " ".join(sys.argv) else main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(report_from_json if "--from-json" in " ".join(sys.argv) else main)

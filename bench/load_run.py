@@ -52,7 +52,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -68,15 +67,16 @@ from _harness import (
     BASE_DIR,
     Server,
     close_django_connections,
+    dist,
     flush_redis_dbs,
     fmt,
     log,
     machine_meta,
     manage,
-    percentile,
     raise_nofile_limit,
     recreate_database,
     run_async,
+    run_main,
     stop_on_sigterm,
 )
 
@@ -185,7 +185,7 @@ def save_seeded(database_url: str) -> None:
         conn.execute(f'CREATE DATABASE "{SEED_TEMPLATE}" TEMPLATE "{DB_NAME}"')
 
 
-class Beat:
+class Beat(_harness.Subprocess):
     """``celery beat`` with the database scheduler, as ``make run`` starts it."""
 
     def __init__(self, env: dict[str, str], log_path: Path, work_dir: Path) -> None:
@@ -203,21 +203,6 @@ class Beat:
         self.proc = subprocess.Popen(
             cmd, env=self.env, cwd=BASE_DIR, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
     def log_findings(self) -> dict:
         try:
@@ -710,17 +695,9 @@ async def run_load(load: Load) -> dict:
     for conv in load.convs:
         conv.resync = {"customer": set(), "agent": set()}
 
-    async def resync(client: chat_bench.Client) -> None:
-        if not client.alive:
-            if client.reopen_task is not None and not client.reopen_task.done():
-                await asyncio.wait([client.reopen_task], timeout=10)
-            if not client.alive:
-                await client.reopen(attempts=2)
-        await client.send(json.dumps({"type": "resync", "after": 0}))
-
     deadline = time.time() + args.resync_timeout
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*(resync(c) for c in load.clients)), args.resync_timeout)
+        await asyncio.wait_for(asyncio.gather(*(c.resync() for c in load.clients)), args.resync_timeout)
     while time.time() < deadline and not all(all(c.resync_done.values()) for c in load.convs):
         await asyncio.sleep(0.05)
     resync_incomplete = sum(1 for c in load.convs for done in c.resync_done.values() if not done)
@@ -774,16 +751,6 @@ async def report_progress(load: Load, stop: asyncio.Event, every: float = 60.0) 
 
 
 # --- figures ----------------------------------------------------------------------------------------
-
-
-def dist(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "p50": round(percentile(values, 50), 1) if values else None,
-        "p95": round(percentile(values, 95), 1) if values else None,
-        "p99": round(percentile(values, 99), 1) if values else None,
-        "max": round(max(values), 1) if values else None,
-    }
 
 
 def read_back(load: Load, run: dict) -> dict:
@@ -1087,6 +1054,7 @@ def error_lines(errors: dict, fig: dict) -> list[str]:
 
 def docs_section(args, fig, res, run, errors, meta, notes) -> str:
     reasons = ", ".join(f"{r or '?'} ×{n}" for r, n in fig["escalation_reasons"])
+    also_ran = f", and {args.machine_note}" if getattr(args, "machine_note", "") else ""
     setup = (
         f"recreated from `{SEED_TEMPLATE}`, which this script's last full setup left: `--reuse-seed`"
         if getattr(args, "reuse_seed", False)
@@ -1120,8 +1088,8 @@ leave them out to use the default ones):
   `pipeline_bench.py`: do not run both against one Redis at once). Chat rate limits raised (every client is
   127.0.0.1). Worker warmed up first ({meta["warmup"]}).
 - **Machine:** {meta["cpus"]} cores, {meta["mem_gb"]} GB RAM, **shared**: the clients (one asyncio
-  process), uvicorn, the worker, beat, PostgreSQL and Redis run on it, and so did five other engineers'
-  test suites and benchmarks while this ran (load average {meta["load"]} at the start, mean
+  process), uvicorn, the worker, beat, PostgreSQL and Redis all run on it{also_ran}
+  (load average {meta["load"]} at the start, mean
   {fmt((res.get("load1") or {}).get("mean"))} / max {fmt((res.get("load1") or {}).get("max"))} during the run;
   the machine was {fmt((res.get("machine_busy_pct") or {}).get("mean"), 0)} % busy on average). Read the
   milliseconds as this machine's at that load, not as a capacity limit.
@@ -1282,6 +1250,11 @@ def parse_args(argv=None):
     parser.add_argument("--warmup-timeout", type=float, default=300.0)
     parser.add_argument("--no-beat", action="store_true", help="do not start celery beat")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--machine-note",
+        default="",
+        help="What else ran on the machine meanwhile, for the docs (e.g. 'a test run overlapped').",
+    )
     parser.add_argument("--settle-timeout", type=float, default=300.0, help="max wait for beat's first sweep's work")
     parser.add_argument("--resync-timeout", type=float, default=60.0)
     parser.add_argument("--connect-timeout", type=float, default=30.0)
@@ -1376,18 +1349,7 @@ def main(argv=None) -> int:
     beat = None if args.no_beat else Beat(env, work_dir / "beat.log", work_dir)
     started = time.perf_counter()
     try:
-        server.start(timeout=180)
-        log(f"server on 127.0.0.1:{server.port} (pid {server.proc.pid}); starting the worker")
-        worker.start()
-        log(f"worker ready (pid {worker.proc.pid}, prefork -c {args.concurrency})")
-        ctx = {
-            "args": args,
-            "server": server,
-            "worker": worker,
-            "base_ws": f"ws://127.0.0.1:{server.port}",
-            "origin": server.base,
-            "broker_url": env["REDIS_URL"],
-        }
+        ctx = pipeline_bench.start_server_and_worker(server, worker, args, broker_url=env["REDIS_URL"])
         rounds = pipeline_bench.warm_up(ctx, warm, args.warmup_timeout) if warm else []
         meta["warmup"] = (
             f"{sum(r['answered'] for r in rounds)} of {sum(r['sent'] for r in rounds)} warm-up messages answered"
@@ -1485,8 +1447,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main)

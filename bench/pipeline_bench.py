@@ -67,15 +67,18 @@ from _harness import (
     flush_redis_dbs,
     fmt,
     log,
-    percentile,
     raise_nofile_limit,
     recreate_database,
     run_async,
+    run_main,
     stop_on_sigterm,
     write_docs,
 )
 from _harness import (
     bench_env as _harness_env,
+)
+from _harness import (
+    dist as _harness_dist,
 )
 from _harness import (
     django_setup as _harness_django_setup,
@@ -646,6 +649,22 @@ async def run_phase(
     }
 
 
+def start_server_and_worker(server: Server, worker: Worker, args, *, broker_url: str) -> dict:
+    """Start ``server``, then ``worker``; returns the context ``warm_up`` and ``run_phase`` take."""
+    server.start(timeout=180)
+    log(f"server on 127.0.0.1:{server.port} (pid {server.proc.pid}); starting the worker")
+    worker.start()
+    log(f"worker ready (pid {worker.proc.pid}, prefork -c {args.concurrency})")
+    return {
+        "args": args,
+        "server": server,
+        "worker": worker,
+        "base_ws": f"ws://127.0.0.1:{server.port}",
+        "origin": server.base,
+        "broker_url": broker_url,
+    }
+
+
 def warm_up(ctx: dict, probes: list[Probe], timeout: float) -> list[dict]:
     """Rounds of ``concurrency`` simultaneous messages (one per pool process) until a round is fully
     answered by processes that had all finished a task before it — or the warm-up messages run out.
@@ -785,14 +804,8 @@ def warmup_summary(rows: list[dict], rounds: list[dict]) -> dict:
 
 
 def dist(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "p50": round(percentile(values, 50), 1) if values else None,
-        "p95": round(percentile(values, 95), 1) if values else None,
-        "p99": round(percentile(values, 99), 1) if values else None,
-        "max": round(max(values), 1) if values else None,
-        "mean": round(sum(values) / len(values), 1) if values else None,
-    }
+    """``_harness.dist`` and the mean."""
+    return {**_harness_dist(values), "mean": round(sum(values) / len(values), 1) if values else None}
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -1306,18 +1319,7 @@ def main(argv=None) -> int:
     warm_rounds: list[dict] = []
     started = time.perf_counter()
     try:
-        server.start(timeout=180)
-        log(f"server on 127.0.0.1:{server.port} (pid {server.proc.pid}); starting the worker")
-        worker.start()
-        log(f"worker ready (pid {worker.proc.pid}, prefork -c {args.concurrency})")
-        ctx = {
-            "args": args,
-            "server": server,
-            "worker": worker,
-            "base_ws": f"ws://127.0.0.1:{server.port}",
-            "origin": server.base,
-            "broker_url": env["REDIS_URL"],
-        }
+        ctx = start_server_and_worker(server, worker, args, broker_url=env["REDIS_URL"])
         if fixtures["warmup"]:
             warm_rounds = warm_up(ctx, fixtures["warmup"], args.warmup_timeout)
         for name, rate, _count in phases:
@@ -1428,8 +1430,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main)

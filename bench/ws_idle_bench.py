@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -60,6 +59,7 @@ from _harness import (
     raise_nofile_limit,
     recreate_database,
     run_async,
+    run_main,
     spread_of,
     stop_on_sigterm,
     write_docs,
@@ -527,8 +527,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main)

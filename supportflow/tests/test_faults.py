@@ -11,7 +11,6 @@ Redis makes ``/readyz`` a 503 (``test_health.py``).
 
 from __future__ import annotations
 
-import socket
 import time
 
 import psycopg
@@ -26,20 +25,14 @@ from django.test import Client
 from supportflow import beat, llm
 from supportflow.api.keys import api_key_create
 from supportflow.celery import app
-from supportflow.devservices import EmbeddedRedis
 from tickets import selectors, services
 from tickets.ai import pipeline
 from tickets.models import AIDraft, AIRun, Message
 from tickets.tests.factories import CustomerFactory, make_agent, make_ticket
+from tickets.tests.mailservers import free_port
 from tickets.tests.test_pipeline import ai_messages, customer_writes, world  # noqa: F401 — a fixture
 
 QUESTION = "My notes are stuck syncing on my Android phone, it says syncing forever"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(predicate, *, timeout: float, what: str) -> None:
@@ -81,7 +74,7 @@ def test_database_refusing_connections_gives_a_clean_503_then_recovers(fresh_poo
     saved_port, saved_pool = db["PORT"], db["OPTIONS"]["pool"]
     connection.close()
     connection.close_pool()
-    db["PORT"] = str(_free_port())
+    db["PORT"] = str(free_port())
     db["OPTIONS"]["pool"] = {**saved_pool, "timeout": 1.0}
     try:
         # when requests come in during the outage
@@ -121,7 +114,7 @@ def test_a_chat_socket_during_a_database_outage_closes_with_try_again_later(fres
     def outage(on: bool) -> None:
         connection.close()
         connection.close_pool()
-        settings_dict["PORT"], settings_dict["OPTIONS"]["pool"] = (str(_free_port()), {**saved_pool, "timeout": 1.0}) if on else (
+        settings_dict["PORT"], settings_dict["OPTIONS"]["pool"] = (str(free_port()), {**saved_pool, "timeout": 1.0}) if on else (
             saved_port, saved_pool,
         )  # fmt: skip
 
@@ -213,14 +206,6 @@ def _served(browser: Client, url: str) -> int:
 
 
 @pytest.fixture
-def throwaway_redis(tmp_path):
-    server = EmbeddedRedis(data_dir=tmp_path / "redis", port=_free_port())
-    assert server.start() is True
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def layer_on(throwaway_redis, settings):
     from channels.layers import channel_layers
 
@@ -294,7 +279,7 @@ def test_a_failing_llm_opens_the_breaker_and_every_message_gets_one_local_reply(
         elif fault == "slow":
             fake_openai.enqueue(content="{}", delay=3)
     if fault == "down":
-        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{_free_port()}/v1"
+        settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
         llm.reset_client()
 
     # when three customers write

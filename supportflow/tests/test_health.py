@@ -1,26 +1,7 @@
 from __future__ import annotations
 
-import socket
-
 import pytest
 from django.urls import reverse
-
-from supportflow.devservices import EmbeddedRedis
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def throwaway_redis(tmp_path):
-    """A real Redis server of our own, so the test can stop it without touching the suite's Redis."""
-    server = EmbeddedRedis(data_dir=tmp_path / "redis", port=_free_port())
-    assert server.start() is True
-    yield server
-    server.stop()
 
 
 def test_healthz_is_alive(client):
