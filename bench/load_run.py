@@ -12,7 +12,7 @@ What it does, in order:
    Redis databases (broker 13, cache 14, channel layer 15 — the same as ``pipeline_bench.py``: every one of
    the 16 default databases is claimed by the app, the tests or a bench, so never run the two against the
    same Redis server at once). Starts one uvicorn, one Celery worker (``--pool prefork -c 2``) and beat
-   (the database scheduler), with ``FEATURE_AI_PIPELINE=true`` and ``LLM_PROVIDER=local``, and warms the
+   (the project's scheduler), with ``FEATURE_AI_PIPELINE=true`` and ``LLM_PROVIDER=local``, and warms the
    worker up as ``pipeline_bench.py`` does.
 2. Staff: ``--agents`` agents (the Agents role, every department, room for every ticket) with a session
    each; the demo staff are set unavailable so the AI's hand-overs are assigned to them.
@@ -186,7 +186,7 @@ def save_seeded(database_url: str) -> None:
 
 
 class Beat(_harness.Subprocess):
-    """``celery beat`` with the database scheduler, as ``make run`` starts it."""
+    """``celery beat`` with the project's scheduler (``supportflow.beat``), as ``make run`` starts it."""
 
     def __init__(self, env: dict[str, str], log_path: Path, work_dir: Path) -> None:
         self.env, self.log_path, self.work_dir = env, log_path, work_dir
@@ -196,7 +196,7 @@ class Beat(_harness.Subprocess):
     def start(self) -> None:
         cmd = [
             sys.executable, "-m", "celery", "-A", "supportflow", "beat", "--loglevel", "INFO",
-            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+            "--scheduler", "supportflow.beat:SingleBeatScheduler",
             "--pidfile", str(self.work_dir / "beat.pid"),
         ]  # fmt: skip
         self._log_file = open(self.log_path, "w")  # noqa: SIM115 — closed in stop()
@@ -1082,7 +1082,7 @@ leave them out to use the default ones):
 ```
 
 - **Run:** {meta["date"]}, Python {meta["python"]}; like `make run`: one uvicorn, one Celery worker
-  (`--pool prefork -c {args.concurrency}`) and beat (database scheduler, `setup_periodic_tasks`),
+  (`--pool prefork -c {args.concurrency}`) and beat (the project's scheduler, `setup_periodic_tasks`),
   `FEATURE_AI_PIPELINE=true`, `LLM_PROVIDER=local` (no API key), `seed_demo` (39 articles), its own
   database `{DB_NAME}` ({setup}) and Redis databases {REDIS_DB}/{CACHE_DB}/{CHANNELS_DB} (shared with
   `pipeline_bench.py`: do not run both against one Redis at once). Chat rate limits raised (every client is
