@@ -72,9 +72,12 @@ def fake_server(handler=None) -> Iterator[FakeServer]:
         server.server_close()
 
 
+FAKE_SLACK_TOKEN = "slack-bot-token-for-tests"  # the one token the fake accepts, as Slack accepts its bot's
+
+
 def fake_slack_handler(state: FakeServer, received: Received) -> tuple[int, dict[str, str], bytes]:
     """Slack's Web API as far as we use it: ``chat.postMessage`` with a bearer token."""
-    if not received.headers.get("Authorization", "").startswith("Bearer xoxb-"):
+    if received.headers.get("Authorization", "") != f"Bearer {FAKE_SLACK_TOKEN}":
         return 200, {"Content-Type": "application/json"}, b'{"ok": false, "error": "not_authed"}'
     if received.path.endswith("/chat.postMessage"):
         payload = received.json()

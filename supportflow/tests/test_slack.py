@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from supportflow import discord, slack
 from supportflow.celery import app
 from supportflow.models import InboundEvent, SlackThread
-from supportflow.tests.http_fakes import fake_server, fake_slack_handler
+from supportflow.tests.http_fakes import FAKE_SLACK_TOKEN, fake_server, fake_slack_handler
 from tickets import services
 from tickets.models import Message
 from tickets.tests.factories import make_agent, make_ticket
@@ -34,7 +34,7 @@ def fake_slack():
 
 @pytest.fixture
 def slack_settings(settings, fake_slack):
-    settings.SLACK_BOT_TOKEN = "xoxb-fake-for-tests"
+    settings.SLACK_BOT_TOKEN = FAKE_SLACK_TOKEN
     settings.SLACK_CHANNEL = "C0ESCALATE"
     settings.SLACK_SIGNING_SECRET = SIGNING_SECRET
     settings.SLACK_API_BASE = f"{fake_slack.url}/api"
@@ -78,7 +78,7 @@ def test_an_escalation_is_posted_to_the_channel_and_the_thread_remembered(db, sl
 
     (request,) = fake_slack.requests
     assert request.path == "/api/chat.postMessage"
-    assert request.headers["Authorization"] == "Bearer xoxb-fake-for-tests"
+    assert request.headers["Authorization"] == f"Bearer {FAKE_SLACK_TOKEN}"
     body = request.json()
     assert body["channel"] == "C0ESCALATE"
     assert ticket.reference in body["text"]
@@ -97,7 +97,7 @@ def test_a_slack_error_is_permanent_or_transient(db, slack_settings, ticket):
     slack_settings.SLACK_BOT_TOKEN = "not-a-bot-token"
     with pytest.raises(slack.SlackPermanentError, match="not_authed"):
         slack.slack_escalation_post(ticket_id=ticket.pk, reason="x")
-    slack_settings.SLACK_BOT_TOKEN = "xoxb-x"
+    slack_settings.SLACK_BOT_TOKEN = FAKE_SLACK_TOKEN
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
