@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from supportflow import archives
+
 MAX_BYTES = 10 * 1024 * 1024
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024  # a .docx is a zip: what it may unpack to (zip bombs)
 MAX_ZIP_ENTRIES = 2_000
@@ -137,12 +139,10 @@ def _docx(data: bytes, name: str) -> str:
 
     from docx import Document as WordDocument
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise IngestError(f"{name}: not a readable Word (.docx) document.") from exc
-    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+    problem = archives.zip_problem(data, max_unpacked_bytes=MAX_UNPACKED_BYTES, max_entries=MAX_ZIP_ENTRIES)
+    if problem == archives.NOT_A_ZIP:
+        raise IngestError(f"{name}: not a readable Word (.docx) document.")
+    if problem == archives.ZIP_BOMB:
         raise IngestError(f"{name}: it would unpack to more than {MAX_UNPACKED_BYTES // 2**20} MB; refused.")
     try:
         document = WordDocument(io.BytesIO(data))

@@ -6,14 +6,13 @@ or would unpack to more than ``MAX_UNPACKED_BYTES`` (a zip bomb) is refused."""
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass
 
 from django.conf import settings
 
+from supportflow import archives
 from tickets.email.parse import ParsedAttachment
 
 # extension -> the type we serve it as
@@ -75,12 +74,10 @@ MAX_ZIP_ENTRIES = 10_000
 
 def zip_problem(data: bytes) -> str:
     """Why a zip container is refused (not a zip, or a zip bomb by its declared sizes), or ""."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+    problem = archives.zip_problem(data, max_unpacked_bytes=MAX_UNPACKED_BYTES, max_entries=MAX_ZIP_ENTRIES)
+    if problem == archives.NOT_A_ZIP:
         return "not a valid archive, though its name says it is one"
-    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNPACKED_BYTES:
+    if problem == archives.ZIP_BOMB:
         return f"it would unpack to more than {MAX_UNPACKED_BYTES // 2**20} MB (a zip bomb)"
     return ""
 
