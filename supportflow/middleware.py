@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.http import HttpResponse
+
+from supportflow.api.errors import api_error_response, is_api_request
 
 DEFAULT_CSP = "; ".join(
     [
@@ -68,7 +69,6 @@ class RejectNulMiddleware:
     def __call__(self, request):
         if not _has_nul(request):
             return self.get_response(request)
-        if request.path_info.startswith("/api/"):
-            body = {"error": {"status": 400, "code": "invalid_request", "message": NUL_MESSAGE}}
-            return HttpResponse(json.dumps(body), status=400, content_type="application/json")
+        if is_api_request(request):
+            return api_error_response(400, "invalid_request", NUL_MESSAGE)
         return HttpResponse(NUL_MESSAGE, status=400, content_type="text/plain; charset=utf-8")

@@ -17,13 +17,14 @@ restart is replaced instead of failing one more request.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
+
+from supportflow.api.errors import api_error_response, is_api_request
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,8 @@ MESSAGE = "The service is briefly unavailable (database). Please try again in a 
 
 
 def database_unavailable_response(request: HttpRequest) -> HttpResponse:
-    if request.path_info.startswith("/api/"):
-        body = {"error": {"status": 503, "code": "service_unavailable", "message": MESSAGE}}
-        response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
+    if is_api_request(request):
+        response = api_error_response(503, "service_unavailable", MESSAGE)
     else:
         response = HttpResponse(MESSAGE + "\n", status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_S)

@@ -5,6 +5,9 @@ from django.urls import include, path
 from supportflow import health
 
 handler500 = "supportflow.resilience.server_error"  # a database outage outside a view is a 503 too
+handler400 = "supportflow.api.errors.bad_request"  # these three answer JSON under /api/, HTML elsewhere
+handler403 = "supportflow.api.errors.permission_denied"
+handler404 = "supportflow.api.errors.page_not_found"
 
 admin.site.site_header = "SupportFlow agent console"
 admin.site.site_title = "SupportFlow"

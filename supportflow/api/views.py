@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from knowledge.models import Article
 from knowledge.selectors import kb_search
 from supportflow.api import serializers as s
+from supportflow.api.errors import api_error_response
 from tickets import selectors, services
 from tickets.models import Customer, Message, Ticket
 
@@ -223,7 +224,4 @@ def _valid(serializer_class, data) -> dict:
 
 def not_found(request, *args, **kwargs):
     """Every other path under /api/v1/: the API's own JSON 404, not the site's HTML page."""
-    from django.http import JsonResponse
-
-    body = {"status": 404, "code": "not_found", "message": "No such API endpoint. The list is at /api/v1/docs/."}
-    return JsonResponse({"error": body}, status=404)
+    return api_error_response(404, "not_found", "No such API endpoint. The list is at /api/v1/docs/.")

@@ -1,9 +1,15 @@
 """Schemathesis against our own OpenAPI schema, through the real WSGI app: whatever it sends (valid and
-invalid input, odd characters, huge numbers), the API never answers 5xx and always answers JSON."""
+invalid input, odd characters, huge numbers), the API never answers 5xx and always answers JSON.
+
+In ``make test`` the examples are derandomized: every run, here and in CI, draws the same cases, so a
+green run here is a green run there. To hunt for new failures, draw fresh random cases and more of them:
+``SF_FUZZ_RANDOM=1 SF_FUZZ_EXAMPLES=300 make test PYTEST_ARGS=supportflow/tests/test_api_fuzz.py``.
+Every failure found that way becomes a fixed case in ``test_request_hygiene.py``."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import schemathesis
@@ -55,7 +61,13 @@ def key(db) -> str:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("SF_FUZZ_EXAMPLES", "25")),
+    derandomize=not os.environ.get("SF_FUZZ_RANDOM"),
+    database=None,  # no replay of a local failure store either: the run is the same everywhere
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_no_input_makes_the_api_fail(case, key):
     response = case.call(headers={"Authorization": f"Bearer {key}"})
     assert response.status_code < 500, (case.method, case.formatted_path, response.status_code, response.text[:300])
