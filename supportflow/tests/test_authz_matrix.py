@@ -186,7 +186,7 @@ ROUTES: dict[str, Route] = {
     ),
     "api/v1/": _r(STAFF_ONLY, "/api/v1/"),
     "api/v1/<drf_format_suffix:format>": _r(STAFF_ONLY, "/api/v1/.json"),
-    "api/v1/^.*$": _r(NOBODY, "/api/v1/no-such-endpoint/"),
+    "api/v1/^[\\s\\S]*$": _r(NOBODY, "/api/v1/no-such-endpoint/"),
     # --- integrations: verified by signature; Slack and Discord are off in tests (404)
     "integrations/slack/events/": _r(NOBODY, "/integrations/slack/events/", method="post"),
     "integrations/discord/interactions/": _r(NOBODY, "/integrations/discord/interactions/", method="post"),
