@@ -12,13 +12,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from supportflow import discord, slack
+from supportflow.api.parsers import contains_nul
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
 def _verified_json(request: HttpRequest, verify, auth_error: type[Exception], **headers: str) -> dict | JsonResponse:
     """The request's JSON object once ``verify`` accepts its signature headers, or the error response:
-    413 too large, 401 bad signature or stale timestamp, 400 not a JSON object."""
+    413 too large, 401 bad signature or stale timestamp, 400 not a JSON object or holding a NUL (which
+    PostgreSQL cannot store, so an id or channel with one would fail the lookup)."""
     if len(request.body) > MAX_BODY_BYTES:
         return JsonResponse({"error": "Body too large."}, status=413)
     try:
@@ -31,6 +33,8 @@ def _verified_json(request: HttpRequest, verify, auth_error: type[Exception], **
         data = None
     if not isinstance(data, dict):
         return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+    if contains_nul(data):
+        return JsonResponse({"error": "The body contains a NUL character (\\u0000)."}, status=400)
     return data
 
 

@@ -176,10 +176,14 @@ def _thread_reply(event_id: str, event: dict) -> None:
 
     if event.get("type") != "message" or event.get("subtype") or event.get("bot_id"):
         return
-    thread_ts, text, slack_user = event.get("thread_ts"), (event.get("text") or "").strip(), event.get("user")
-    if not thread_ts or thread_ts == event.get("ts") or not text or not slack_user:
+    fields = [event.get(name) for name in ("channel", "thread_ts", "text", "user")]
+    if not all(isinstance(value, str) and value.strip() for value in fields):
+        return  # not a reply in a thread, or a field of the wrong type: nothing we can act on
+    channel, thread_ts, text, slack_user = fields
+    text = text.strip()
+    if thread_ts == event.get("ts"):
         return
-    thread = SlackThread.objects.select_related("ticket").filter(channel=event.get("channel"), thread_ts=thread_ts)
+    thread = SlackThread.objects.select_related("ticket").filter(channel=channel, thread_ts=thread_ts)
     thread = thread.first()
     if thread is None:
         return

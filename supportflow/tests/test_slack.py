@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import socket
 import time
 
@@ -17,57 +16,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from supportflow import discord, slack
 from supportflow.celery import app
 from supportflow.models import InboundEvent, SlackThread
-from supportflow.tests.http_fakes import FAKE_SLACK_TOKEN, fake_server, fake_slack_handler
+from supportflow.tests.http_fakes import FAKE_SLACK_TOKEN, fake_server
+from supportflow.tests.slack_helpers import SIGNING_SECRET, URL, signed_post, thread_reply
 from tickets import services
 from tickets.models import Message
 from tickets.tests.factories import make_agent, make_ticket
-
-SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-URL = "/integrations/slack/events/"
-
-
-@pytest.fixture
-def fake_slack():
-    with fake_server(fake_slack_handler) as server:
-        yield server
-
-
-@pytest.fixture
-def slack_settings(settings, fake_slack):
-    settings.SLACK_BOT_TOKEN = FAKE_SLACK_TOKEN
-    settings.SLACK_CHANNEL = "C0ESCALATE"
-    settings.SLACK_SIGNING_SECRET = SIGNING_SECRET
-    settings.SLACK_API_BASE = f"{fake_slack.url}/api"
-    settings.SITE_URL = "https://support.example.com"
-    settings.SLACK_USER_MAP = {"U0ALICE": "alice", "U0BOB": "bob"}
-    return settings
-
-
-def signed_post(client, payload: dict, *, timestamp: int | None = None, secret: str = SIGNING_SECRET):
-    body = json.dumps(payload).encode()
-    ts = str(timestamp if timestamp is not None else int(time.time()))
-    signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    return client.post(
-        URL,
-        data=body,
-        content_type="application/json",
-        headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature},
-    )
-
-
-def thread_reply(thread: SlackThread, *, user: str = "U0ALICE", text: str = "On it &amp; fixed", event_id="Ev01"):
-    return {
-        "type": "event_callback",
-        "event_id": event_id,
-        "event": {
-            "type": "message",
-            "channel": thread.channel,
-            "user": user,
-            "text": text,
-            "ts": "1700000100.000200",
-            "thread_ts": thread.thread_ts,
-        },
-    }
 
 
 def test_an_escalation_is_posted_to_the_channel_and_the_thread_remembered(db, slack_settings, fake_slack, department):
@@ -141,13 +94,6 @@ def test_missing_headers_bad_json_and_get(db, slack_settings, client):
 def test_without_a_signing_secret_everything_is_401(db, settings, client):
     settings.SLACK_SIGNING_SECRET = ""
     assert signed_post(client, {"type": "url_verification", "challenge": "x"}, secret="").status_code == 401
-
-
-@pytest.fixture
-def thread(db, department):
-    make_agent(department, username="alice")
-    ticket = make_ticket(department=department)
-    return SlackThread.objects.create(ticket=ticket, channel="C0ESCALATE", thread_ts="1700000000.000001")
 
 
 def test_a_thread_reply_from_a_mapped_agent_is_added_once(slack_settings, client, thread):
