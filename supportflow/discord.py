@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 from cryptography.exceptions import InvalidSignature
@@ -24,6 +25,14 @@ logger = logging.getLogger(__name__)
 REPLAY_WINDOW_S = 300
 PING, PONG = 1, 1
 CHANNEL_MESSAGE, EPHEMERAL = 4, 64
+SUPPRESS_EMBEDS = 4  # message flag: no link previews fetched for a customer's URLs
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#<:@-])")
+
+
+def _escape(text: str) -> str:
+    """Discord Markdown in a customer's words becomes literal text: no masked ``[text](url)`` links,
+    headings, quotes, spoilers or code blocks in the team's channel (mentions are off as well)."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 class DiscordAuthError(Exception):
@@ -44,14 +53,14 @@ def discord_escalation_post(*, ticket_id: int, reason: str) -> str:
     if ticket is None:
         return "no ticket"
     lines = [
-        f"**{ticket.reference}** escalated: {ticket.subject}",
-        f"Reason: {reason}" if reason else "",
-        f"Priority: {ticket.priority}" + (f" · Queue: {ticket.department.name}" if ticket.department else ""),
-        f"Summary: {ticket.ai_summary}" if ticket.ai_summary else "",
+        f"**{ticket.reference}** escalated: {_escape(ticket.subject)}",
+        f"Reason: {_escape(reason)}" if reason else "",
+        f"Priority: {ticket.priority}" + (f" · Queue: {_escape(ticket.department.name)}" if ticket.department else ""),
+        f"Summary: {_escape(ticket.ai_summary)}" if ticket.ai_summary else "",
         ticket_admin_url(ticket.pk) if settings.SITE_URL else "",
     ]
     content = "\n".join(line for line in lines if line)[:2000]
-    body = {"content": content, "allowed_mentions": {"parse": []}}  # a customer's text pings nobody
+    body = {"content": content, "allowed_mentions": {"parse": []}, "flags": SUPPRESS_EMBEDS}  # pings nobody
     try:
         response = outbound.post(
             url,

@@ -7,7 +7,8 @@ our own) and values of the wrong JSON type, through correctly signed requests.
   interaction may hold any string or any JSON type: the answer is a 200 or a 4xx with a message, never a
   5xx, and nothing is added to the ticket. NUL anywhere in a body is a 400 that says so.
 - The way out: a customer's subject and the AI summary, whatever they hold, reach the Slack channel
-  escaped (no ``<!channel>``, ``<@user>`` or forged link) and Discord with mentions disabled.
+  escaped (no ``<!channel>``, ``<@user>`` or forged link) and Discord with its Markdown escaped (no
+  masked ``[text](url)`` link), mentions and link previews off.
 """
 
 from __future__ import annotations
@@ -154,8 +155,15 @@ def test_escalation_posts_carry_any_subject_escaped(strings, slack_settings, fak
             if slack._escape(ticket.subject) not in text:
                 problems.append(f"#{i} {subject!r}: the subject did not reach Slack intact")
             posted = discord_receiver.requests[-1].json()
-            if posted["allowed_mentions"] != {"parse": []}:
-                problems.append(f"#{i}: Discord mentions not disabled")
+            if posted["allowed_mentions"] != {"parse": []} or posted["flags"] != discord.SUPPRESS_EMBEDS:
+                problems.append(f"#{i}: Discord mentions or link previews not disabled")
+            if f"escalated: {discord._escape(ticket.subject)}\n" not in posted["content"]:
+                problems.append(f"#{i} {subject!r}: the subject did not reach Discord with its Markdown escaped")
             if ticket.reference not in posted["content"] or len(posted["content"]) > 2000:
                 problems.append(f"#{i}: Discord content lost its reference or is over 2,000 characters")
     assert not problems, "\n".join(problems[:20])
+
+
+def test_discord_markdown_from_a_customer_is_shown_literally():
+    escaped = discord._escape("[Reset your password](https://evil.example) **now** @everyone `x` ||s|| # h")
+    assert escaped == (r"\[Reset your password\]\(https\://evil.example\) \*\*now\*\* \@everyone \`x\` \|\|s\|\| \# h")
