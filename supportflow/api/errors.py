@@ -66,7 +66,8 @@ def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
 
 def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
     if is_api_request(request):
-        return api_error_response(400, "bad_request", "The request could not be understood.")
+        message = "The request could not be understood: malformed, too large, or for a host this server does not serve."
+        return api_error_response(400, "bad_request", message)
     return defaults.bad_request(request, exception)
 
 
