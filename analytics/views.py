@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics import charts, gaps, metrics, rollup
 from analytics.models import KnowledgeGap
 from tickets.models import Department, Ticket
-from tickets.services import user_is_manager
+from tickets.roles import user_is_manager
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731

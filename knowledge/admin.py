@@ -13,7 +13,7 @@ from django.utils.safestring import mark_safe
 
 from knowledge import services
 from knowledge.models import Article, Category, IngestJob
-from tickets.rendering import render_article
+from supportflow.markdown import render_article
 
 
 @admin.register(Category)

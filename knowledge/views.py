@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from knowledge import selectors, services
 from knowledge.models import SuggestionImpression
 from supportflow import ratelimit
-from tickets.rendering import render_article
+from supportflow.markdown import render_article
 
 VISITOR_COOKIE = "sf_visitor"
 CLICK_SALT = "supportflow.kb.suggestion-click"

@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 from django.conf import settings
 from django.http import HttpResponse
 
-from supportflow.api.errors import api_error_response, is_api_request
+from supportflow.errors import api_error_response, is_api_request
 
 DEFAULT_CSP = "; ".join(
     [

@@ -9,7 +9,7 @@ a middleware (the session, the user). Two hooks turn both into the same answer:
 - ``server_error`` as ``handler500`` for the rest (Django calls it inside the ``except`` block, so
   ``sys.exc_info()`` still names the exception).
 
-``/api/`` gets the API's JSON error shape (``supportflow.api.errors``); everything else a plain-text line.
+``/api/`` gets the API's JSON error shape (``supportflow.errors``); everything else a plain-text line.
 The pool recovers by itself once the server is back: ``CONN_HEALTH_CHECKS`` makes it check each
 connection it hands out (``psycopg_pool``'s ``check_connection``), so a connection from before the
 restart is replaced instead of failing one more request.
@@ -24,7 +24,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
-from supportflow.api.errors import api_error_response, is_api_request
+from supportflow.errors import api_error_response, is_api_request
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from django.urls import include, path
 from supportflow import health
 
 handler500 = "supportflow.resilience.server_error"  # a database outage outside a view is a 503 too
-handler400 = "supportflow.api.errors.bad_request"  # these three answer JSON under /api/, HTML elsewhere
-handler403 = "supportflow.api.errors.permission_denied"
-handler404 = "supportflow.api.errors.page_not_found"
+handler400 = "supportflow.errors.bad_request"  # these three answer JSON under /api/, HTML elsewhere
+handler403 = "supportflow.errors.permission_denied"
+handler404 = "supportflow.errors.page_not_found"
 
 admin.site.site_header = "SupportFlow agent console"
 admin.site.site_title = "SupportFlow"
@@ -23,7 +23,7 @@ urlpatterns = [
     path("help/", include("knowledge.urls")),
     path("analytics/", include("analytics.urls")),
     path("api/v1/", include("supportflow.api.urls")),
-    path("integrations/", include("supportflow.integrations_urls")),
+    path("integrations/", include("supportflow.integrations.urls")),
 ]
 
 if settings.BENCH_ENDPOINTS:  # benchmark-only baseline, never on in production (see bench/http_bench.py)

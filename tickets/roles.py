@@ -8,11 +8,32 @@ the thread and its audit log are the record.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
 
 AGENTS = "Agents"
 MANAGERS = "Managers"
+
+
+def user_is_agent(user: AbstractBaseUser | None) -> bool:
+    """Active staff in the Agents or Managers group (or a superuser): works tickets in the console."""
+    return bool(
+        user is not None
+        and user.is_active
+        and user.is_staff
+        and (user.is_superuser or user.groups.filter(name__in=[AGENTS, MANAGERS]).exists())
+    )
+
+
+def user_is_manager(user: AbstractBaseUser | None) -> bool:
+    """Superusers and active staff in the Managers group: analytics, API keys, the analytics summary."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or (user.is_staff and user.groups.filter(name=MANAGERS).exists()))
+    )
+
 
 AGENT_PERMISSIONS = (
     "tickets.view_customer",

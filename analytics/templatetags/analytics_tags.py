@@ -6,6 +6,6 @@ register = template.Library()
 @register.filter
 def is_manager(user) -> bool:
     """For the console header: show the Analytics link to those who may open it."""
-    from tickets.services import user_is_manager
+    from tickets.roles import user_is_manager
 
     return user_is_manager(user)

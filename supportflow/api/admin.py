@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from supportflow.api.keys import api_key_create, api_key_revoke
 from supportflow.models import APIKey
-from tickets.services import user_is_manager
+from tickets.roles import user_is_manager
 
 
 class APIKeyForm(forms.ModelForm):

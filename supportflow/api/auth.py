@@ -9,7 +9,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from supportflow.api.keys import api_key_check
 from supportflow.models import APIKey
-from tickets.services import user_is_agent
+from tickets.roles import user_is_agent
 
 
 class APIKeyAuthentication(authentication.BaseAuthentication):

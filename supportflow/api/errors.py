@@ -1,11 +1,12 @@
-"""One error body for every API failure: ``{"error": {"status", "code", "message", "fields"?}}``."""
+"""One error body for every API failure: ``{"error": {"status", "code", "message", "fields"?}}``.
+
+DRF's exceptions are turned into it here; failures outside DRF use ``supportflow.errors`` (same body)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DataError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler
 
@@ -45,33 +46,3 @@ def api_exception_handler(exc, context):
         body["fields"] = exc.detail
     response.data = {"error": body}
     return response
-
-
-def api_error_response(status_code: int, code: str, message: str) -> HttpResponse:
-    """The same body for failures that never reach a DRF view (middleware, URL resolution)."""
-    return JsonResponse({"error": {"status": status_code, "code": code, "message": message}}, status=status_code)
-
-
-def is_api_request(request: HttpRequest) -> bool:
-    return request.path_info.startswith("/api/")
-
-
-# Django's own handlers answer HTML; under /api/ a client always gets the JSON error body instead — a path
-# no route matches (an odd slug, a newline), a refused Host header, a CSRF failure outside DRF.
-def page_not_found(request: HttpRequest, exception=None) -> HttpResponse:
-    if is_api_request(request):
-        return api_error_response(404, "not_found", "No such API endpoint or object. The list is at /api/v1/docs/.")
-    return defaults.page_not_found(request, exception)
-
-
-def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
-    if is_api_request(request):
-        message = "The request could not be understood: malformed, too large, or for a host this server does not serve."
-        return api_error_response(400, "bad_request", message)
-    return defaults.bad_request(request, exception)
-
-
-def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
-    if is_api_request(request):
-        return api_error_response(403, "permission_denied", "You do not have permission to do this.")
-    return defaults.permission_denied(request, exception)

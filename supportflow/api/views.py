@@ -15,9 +15,10 @@ from rest_framework.views import APIView
 from knowledge.models import Article
 from knowledge.selectors import kb_search
 from supportflow.api import serializers as s
-from supportflow.api.errors import api_error_response
+from supportflow.errors import api_error_response
 from tickets import selectors, services
 from tickets.models import Customer, Message, Ticket
+from tickets.roles import user_is_manager
 
 
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -196,7 +197,7 @@ class AnalyticsSummaryView(APIView):
     def get(self, request):
         from analytics import metrics, rollup
 
-        if not services.user_is_manager(request.user):
+        if not user_is_manager(request.user):
             raise exceptions.PermissionDenied("The analytics summary is for managers.")
         try:
             days = int(request.query_params.get("days", 30))

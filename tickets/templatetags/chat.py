@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import mark_safe
 
-from tickets.rendering import render_message
+from supportflow.markdown import render_message
 
 register = template.Library()
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tickets.rendering import render_message
+from supportflow.markdown import render_message
 from tickets.templatetags.chat import safe_link
 
 
