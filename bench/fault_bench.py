@@ -375,7 +375,7 @@ class Bench:
 
     def warm_up(self) -> None:
         """Two messages answered: both pool processes have loaded their models (``worker_process_init``)."""
-        from tickets.tasks import process_message
+        from tickets.ai.tasks import process_message
 
         self.llm.set("ok")
         tickets = make_tickets(2, "warm")

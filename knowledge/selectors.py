@@ -240,3 +240,21 @@ def help_center_index() -> list[tuple[object, list]]:
     if None in by_category:
         groups.append((None, by_category[None]))
     return groups
+
+
+def chunk_injection_flags(*, ids: list[int]) -> dict[int, bool]:
+    """``{chunk_id: flagged}`` for the passages among ``ids`` the guard has already judged."""
+    from knowledge.models import Chunk
+
+    return dict(
+        Chunk.objects.filter(pk__in=ids, injection_flagged__isnull=False).values_list("pk", "injection_flagged")
+    )
+
+
+def chunks_unscanned(*, namespace: str | None = None, limit: int | None = 500) -> list[tuple[int, str]]:
+    """``(id, text)`` of passages the guard has not judged yet, oldest first: the customer-visible ones,
+    or a whole ``namespace`` (an evaluation's copy)."""
+    from knowledge.models import Chunk
+
+    scope = Chunk.objects.filter(is_public=True) if namespace is None else Chunk.objects.filter(namespace=namespace)
+    return list(scope.filter(injection_flagged__isnull=True).order_by("pk").values_list("pk", "text")[:limit])

@@ -379,3 +379,10 @@ def ingest_job_run(*, job_id: int) -> None:
             IngestJob.objects.filter(pk=job.pk).update(results=[*locked.results, entry], done=F("done") + 1)
         path.unlink(missing_ok=True)
     IngestJob.objects.filter(pk=job.pk).update(status=IngestJob.Status.DONE, finished_at=timezone.now())
+
+
+def chunk_injection_verdicts_save(*, verdicts: dict[int, tuple[bool, float]]) -> None:
+    """Store the injection guard's verdict ``{chunk_id: (flagged, score)}`` on each passage, so every
+    worker scans a passage once, ever (re-indexing an article makes new, unscanned chunks)."""
+    rows = [Chunk(pk=pk, injection_flagged=flagged, injection_score=score) for pk, (flagged, score) in verdicts.items()]
+    Chunk.objects.bulk_update(rows, ["injection_flagged", "injection_score"])

@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from supportflow import webhooks
+from supportflow.integrations import webhooks
 from supportflow.models import WebhookDelivery, WebhookSubscription
 
 

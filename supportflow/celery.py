@@ -1,6 +1,7 @@
-"""The Celery app. Configuration lives in settings (``CELERY_*``); tasks live in each app's tasks.py. Workers and
-beat log through ``settings.LOGGING``, and a task carries the log context (request id, ticket) of whoever
-enqueued it in its message headers (see ``supportflow.logs``)."""
+"""The Celery app. Configuration lives in settings (``CELERY_*``); tasks live in each app's tasks.py (the AI
+wing's door, ``tickets/ai/tasks.py``, is imported by the tickets app and warms the models in each worker).
+Workers and beat log through ``settings.LOGGING``, and a task carries the log context (request id, ticket)
+of whoever enqueued it in its message headers (see ``supportflow.logs``). Imports no app."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
-    worker_process_init,
 )
 
 from supportflow.logs import clean_token, log_context, new_request_id, pop_context, push_context
@@ -22,30 +22,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportflow.settings")
 app = Celery("supportflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-@worker_process_init.connect
-def _warm_up(**kwargs) -> None:
-    """Pay the one-time costs before the first customer waits: the embedding model, the structured-output
-    schemas (compiled on first use), the guard and triage classifiers. Runs in each pool process before
-    it takes a task. A failure here is logged; the first task then pays instead."""
-    import logging
-
-    from django.conf import settings
-
-    if not getattr(settings, "WORKER_WARM_UP", True):
-        return
-    try:
-        from knowledge import embeddings
-        from supportflow import llm
-        from tickets.ai import answer, guard, pipeline, triage_local
-
-        embeddings.get_model()
-        llm.warm_up(pipeline.TriageOut, answer.GeneratedAnswer)
-        guard.scan("warm up")  # fits the guard's classifier from its seed set
-        triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
-    except Exception:
-        logging.getLogger(__name__).warning("worker warm-up failed", exc_info=True)
 
 
 @setup_logging.connect

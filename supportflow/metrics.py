@@ -7,7 +7,7 @@ process commits the event, and read back at scrape time by ``BusinessCollector``
 computed then (Celery queue lengths, the LLM breaker, open tickets by status) — in a bounded number of
 round trips: one pipeline for the hashes and queue lengths, one breaker read, one ``GROUP BY``.
 
-Events arrive through ``tickets.services``' on-commit hooks (``record_event``): a rolled-back change is
+Events arrive through ``tickets.events`` (``record_event`` is a subscriber): a rolled-back change is
 never counted. Metrics must never hurt the work they count: if Redis cannot be reached, the event is
 not counted, a warning is logged (at most once per ``RETRY_AFTER_S``) and writes pause for that long.
 Counters only go up; they restart from zero if their Redis keys are lost, which ``rate()`` handles.
@@ -211,7 +211,7 @@ def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
 
 
 def record_event(kind: str, **payload) -> None:
-    """On-commit hook (``tickets.services.register_on_commit_hook``): count a committed business event.
+    """``tickets.events`` subscriber: count a committed business event.
     Never raises: a metric is not worth a failed request or task."""
     try:
         _increment(list(_operations(kind, payload)))
@@ -387,12 +387,10 @@ _installed = False
 
 
 def install() -> None:
-    """Register the collector and the event hook once per process (from ``SupportflowConfig.ready``)."""
+    """Register the collector once per process (from ``SupportflowConfig.ready``, which also subscribes
+    ``record_event`` to ``tickets.events``)."""
     global _installed
     if _installed:
         return
-    from tickets import services
-
     REGISTRY.register(BusinessCollector())
-    services.register_on_commit_hook(record_event)
     _installed = True

@@ -197,11 +197,13 @@ CELERY_BEAT_SCHEDULER = "supportflow.beat:SingleBeatScheduler"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("ai"), Queue("housekeeping"), Queue("celery"))
 CELERY_TASK_ROUTES = {
-    "tickets.tasks.process_message": {"queue": "ai"},
+    "tickets.ai.tasks.process_message": {"queue": "ai"},
     "knowledge.tasks.*": {"queue": "ai"},
+    "tickets.ai.tasks.*": {"queue": "housekeeping"},  # the AI's beat work: stalled sweep, scans, retrain
     "tickets.tasks.*": {"queue": "housekeeping"},
+    "tickets.email.tasks.*": {"queue": "housekeeping"},
     "analytics.tasks.*": {"queue": "housekeeping"},
-    "supportflow.tasks.*": {"queue": "housekeeping"},  # webhooks, Slack, Discord
+    "supportflow.integrations.tasks.*": {"queue": "housekeeping"},  # webhooks, Slack, Discord
 }
 
 # Outgoing mail (escalation notices): EMAIL_URL like smtp+tls://user:pass@host:587; default prints to the log.

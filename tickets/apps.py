@@ -15,9 +15,7 @@ class TicketsConfig(AppConfig):
         # Permissions are created by post_migrate too; run after them (and after every migrate).
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="tickets.sync_roles")
 
-        from tickets import realtime, services, tasks
-
-        services.register_on_commit_hook(realtime.on_ticket_change)
-        services.register_on_commit_hook(tasks.enqueue_on_customer_message)
-        services.register_on_commit_hook(tasks.notify_on_escalation)
-        services.register_on_commit_hook(tasks.send_email_on_reply)
+        # Celery finds each app's tasks.py; the wings' task modules are registered here, and the AI's
+        # door connects the worker warm-up.
+        from tickets.ai import tasks as ai_tasks  # noqa: F401
+        from tickets.email import tasks as email_tasks  # noqa: F401

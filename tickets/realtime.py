@@ -8,17 +8,19 @@ Messages are rendered with the same partial the pages use (``tickets/chat.html#m
 as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
 is already stored, and every client resyncs from its last sequence number when it (re)connects.
 
-The AI pipeline's hook: a Celery worker stores its reply with ``services.message_create(author_kind=
-"ai", …)`` — which broadcasts on commit like any other message — and calls ``ai_status()`` around the
-work so the customer sees that an answer is being prepared.
+The services schedule these on commit themselves (``broadcast_on_commit``). The AI pipeline stores its
+reply with ``services.message_create(author_kind="ai", …)`` — which broadcasts like any other message —
+and calls ``ai_status()`` around the work so the customer sees that an answer is being prepared.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.template.loader import render_to_string
 
 from tickets.models import Message, Ticket
@@ -111,17 +113,16 @@ def ai_status(ticket_id: int, *, working: bool) -> None:
     send_html((customer_group(ticket_id), html), (agent_group(ticket_id), html))
 
 
-def on_ticket_change(kind: str, **payload) -> None:
-    """Registered with ``services.register_on_commit_hook``: runs after each committed change.
+def broadcast_on_commit(send: Callable[..., None], *args) -> None:
+    """Run ``send(*args)`` (one of the ``broadcast_*`` above) once the change it shows is committed.
 
-    A failure here is logged and swallowed: the change is committed, clients catch up on reconnect.
+    A failure is logged and swallowed: the change is stored, and clients catch up on reconnect.
     """
-    try:
-        if kind == "message.created":
-            broadcast_message(payload["message_id"], payload.get("message"))
-        elif kind in {"ticket.status_changed", "ticket.rated"}:
-            broadcast_status(payload["ticket_id"])
-        elif kind == "ai.drafted":
-            broadcast_ai_panel(payload["ticket_id"])
-    except Exception:
-        logger.exception("live delivery of %s failed (stored; clients will resync)", kind)
+
+    def deliver() -> None:
+        try:
+            send(*args)
+        except Exception:
+            logger.exception("live delivery by %s failed (stored; clients will resync)", send.__name__)
+
+    transaction.on_commit(deliver)

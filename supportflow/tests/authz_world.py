@@ -190,7 +190,9 @@ def build_world() -> World:
         "crontab": CrontabSchedule.objects.create(minute="0", hour="3"),
         "solar": SolarSchedule.objects.create(event="sunrise", latitude=50, longitude=8),
         "clocked": ClockedSchedule.objects.create(clocked_time=now + dt.timedelta(days=1)),
-        "periodic_task": PeriodicTask.objects.create(name="zq task", task="supportflow.tasks.noop", interval=interval),
+        "periodic_task": PeriodicTask.objects.create(
+            name="zq task", task="supportflow.integrations.tasks.noop", interval=interval
+        ),
         "group": Group.objects.get(name="Agents"),
     }
     sessions = {}

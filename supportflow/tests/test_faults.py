@@ -373,7 +373,7 @@ def test_two_beat_schedulers_send_each_periodic_task_once(lease_redis, monkeypat
 @pytest.mark.django_db(transaction=True)
 def test_messages_stored_while_no_worker_runs_are_answered_once_after_it_starts(fresh_pool, settings):
     from knowledge import services as kb_services
-    from tickets.tasks import process_message
+    from tickets.ai.tasks import process_message
     from tickets.tests.test_pipeline import ARTICLES
 
     for title, slug, body in ARTICLES:

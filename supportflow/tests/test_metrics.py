@@ -24,6 +24,7 @@ from supportflow import metrics
 from supportflow.celery import app
 from supportflow.llm import breaker
 from tickets import services
+from tickets.ai import runs
 from tickets.models import EscalationRule, Ticket
 from tickets.tasks import sla_sweep
 from tickets.tests.factories import DepartmentFactory, make_ticket
@@ -80,11 +81,11 @@ def test_business_events_are_counted_once_committed(
         services.ticket_escalate(ticket=ticket, reason="Needs a specialist", actor=agent)
         services.ticket_resolve(ticket=ticket, actor=agent)
         services.ticket_record_csat(ticket=ticket, score=4)
-        run, _ = services.ai_run_begin(key=f"reply:test:{ticket.pk}", kind="reply", provider="openai", ticket=ticket)
-        services.ai_run_finish(run=run, succeeded=True, cost="0.0025", latency_ms=1200)
-        services.ai_run_finish(run=run, succeeded=True, cost="1.0", latency_ms=99)  # finished already: no-op
-        local, _ = services.ai_run_begin(key=f"triage:test:{ticket.pk}", kind="triage", provider="local")
-        services.ai_run_finish(run=local, succeeded=False, latency_ms=7, error="model missing")
+        run, _ = runs.ai_run_begin(key=f"reply:test:{ticket.pk}", kind="reply", provider="openai", ticket=ticket)
+        runs.ai_run_finish(run=run, succeeded=True, cost="0.0025", latency_ms=1200)
+        runs.ai_run_finish(run=run, succeeded=True, cost="1.0", latency_ms=99)  # finished already: no-op
+        local, _ = runs.ai_run_begin(key=f"triage:test:{ticket.pk}", kind="triage", provider="local")
+        runs.ai_run_finish(run=local, succeeded=False, latency_ms=7, error="model missing")
 
     samples = scrape(client)
 

@@ -13,8 +13,8 @@ from celery.contrib.testing.worker import start_worker
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from supportflow import discord, slack
 from supportflow.celery import app
+from supportflow.integrations import discord, slack
 from supportflow.models import InboundEvent, SlackThread
 from supportflow.tests.http_fakes import FAKE_SLACK_TOKEN, fake_server
 from supportflow.tests.slack_helpers import SIGNING_SECRET, URL, signed_post, thread_reply

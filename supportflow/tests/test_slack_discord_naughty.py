@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.test import Client
 
-from supportflow import discord, slack
+from supportflow.integrations import discord, slack
 from supportflow.models import InboundEvent
 from supportflow.tests.http_fakes import fake_server
 from supportflow.tests.slack_helpers import signed_post, thread_reply

@@ -12,8 +12,9 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.exceptions import ValidationError
 
-from supportflow import outbound, webhooks
+from supportflow import outbound
 from supportflow.celery import app
+from supportflow.integrations import webhooks
 from supportflow.models import WebhookDelivery, WebhookSubscription
 from supportflow.tests.http_fakes import fake_server
 from tickets import services

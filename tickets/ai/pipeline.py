@@ -28,7 +28,8 @@ from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
-from tickets.ai import rules
+from tickets.ai import rules, runs
+from tickets.ai.passages import kb_passages_flags
 from tickets.models import AIDraft, AIRun, Department, Message, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def _process(message_id: int, namespace: str) -> str:
 
         t = time.monotonic()
         passages = answering.retrieve(query, language=triage.get("language") or "en", namespace=namespace)
-        flags = services.kb_passages_flags(chunks={p.hit.chunk_id: p.hit.text for p in passages})
+        flags = kb_passages_flags(chunks={p.hit.chunk_id: p.hit.text for p in passages})
         for passage in passages:
             passage.flagged = flags.get(passage.hit.chunk_id, True)
         stages["retrieve_ms"] = _ms(t)
@@ -218,20 +219,18 @@ def _run_once(*, key: str, kind: str, ticket: Ticket, message: Message, provider
     """
     from supportflow import llm
 
-    run, created = services.ai_run_begin(
-        key=key, kind=kind, provider=provider, ticket=ticket, message=message, model=model
-    )
+    run, created = runs.ai_run_begin(key=key, kind=kind, provider=provider, ticket=ticket, message=message, model=model)
     if not created:
         if run.status == AIRun.Status.SUCCEEDED and "result" in run.meta:
             return run.meta["result"]
         if run.status == AIRun.Status.FAILED and run.meta.get("terminal"):
             raise llm.LLMUnavailable(run.meta.get("reason", "failed"), attempts=0, tokens_in=0, tokens_out=0, cost=0)
-        services.ai_run_reclaim(run=run)
+        runs.ai_run_reclaim(run=run)
     started = time.monotonic()
     try:
         result, usage = call()
     except llm.LLMUnavailable as exc:
-        services.ai_run_finish(
+        runs.ai_run_finish(
             run=run,
             succeeded=False,
             tokens_in=exc.tokens_in,
@@ -243,7 +242,7 @@ def _run_once(*, key: str, kind: str, ticket: Ticket, message: Message, provider
             meta={"terminal": True, "reason": exc.reason},
         )
         raise
-    services.ai_run_finish(
+    runs.ai_run_finish(
         run=run,
         succeeded=True,
         tokens_in=usage.get("tokens_in", 0),

@@ -14,8 +14,9 @@ from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
 from supportflow.celery import app
-from tickets import services, tasks
+from tickets import services
 from tickets.email import imap, outbound
+from tickets.email import tasks as email_tasks
 from tickets.models import EmailRecord, Message, Ticket
 from tickets.tests.emails import build
 from tickets.tests.factories import CustomerFactory, make_agent
@@ -55,7 +56,7 @@ def test_too_large_imap_mail_is_flagged_and_left_on_the_server(imap_server, emai
 
 def test_the_beat_task_does_nothing_without_imap_url(settings):
     settings.IMAP_URL = ""
-    assert tasks.poll_imap() == {"skipped": "IMAP_URL is not set"}
+    assert email_tasks.poll_imap() == {"skipped": "IMAP_URL is not set"}
 
 
 @pytest.mark.django_db
@@ -132,7 +133,7 @@ def test_done_when_mail_to_the_mailbox_becomes_a_triaged_ticket_and_the_admin_re
     imap_server.deliver(customer_mail)
 
     settings.IMAP_URL = imap_server.url
-    assert tasks.poll_imap.delay().get(timeout=60)["created"] == 1  # what beat runs every minute
+    assert email_tasks.poll_imap.delay().get(timeout=60)["created"] == 1  # what beat runs every minute
     ticket = Ticket.objects.get()
     first = ticket.messages.get(seq=1)
     # The worker triages it (local provider): wait for the AI decision on the first message.

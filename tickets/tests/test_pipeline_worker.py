@@ -19,6 +19,7 @@ from knowledge import services as kb_services
 from supportflow.celery import app
 from supportflow.tests.fake_openai import FAKE_API_KEY, FakeOpenAI
 from tickets import services
+from tickets.ai import runs
 from tickets.models import AIDraft, Message, Ticket
 from tickets.tests.factories import CustomerFactory
 from tickets.tests.test_pipeline import ARTICLES
@@ -98,7 +99,7 @@ def test_a_worker_killed_mid_task_loses_nothing_and_sends_one_reply(kb, settings
         try:
             ticket = services.ticket_create(customer=CustomerFactory(), subject="Sync", body=QUESTION)
             message = ticket.messages.get(seq=1)
-            from tickets.tasks import process_message
+            from tickets.ai.tasks import process_message
 
             process_message.delay(message.pk)
             _wait(lambda: fake.request_count >= 1, 120, "the worker to call the LLM", log)
@@ -112,7 +113,7 @@ def test_a_worker_killed_mid_task_loses_nothing_and_sends_one_reply(kb, settings
             time.sleep(6)  # the dead worker's lock on the message expires
             # Whichever comes first recovers it: this sweep, or the broker redelivering the killed task
             # (visibility timeout 8 s) — then the message is locked or done and the sweep skips it.
-            assert services.ai_requeue_stalled(now=message.created_at + services.STALLED_AFTER * 2) in (0, 1)
+            assert runs.ai_requeue_stalled(now=message.created_at + runs.STALLED_AFTER * 2) in (0, 1)
             _wait(
                 lambda: AIDraft.objects.filter(in_reply_to=message).exists(),
                 120,

@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from supportflow.celery import app
-from tickets import services, tasks
+from tickets.ai import runs
+from tickets.ai import tasks as ai_tasks
 from tickets.models import Message
 from tickets.tests.factories import make_ticket
 
@@ -31,20 +32,20 @@ def stalled_message() -> Message:
     ticket = make_ticket(body="Where is my refund?")
     message = ticket.messages.get(seq=1)
     Message.objects.filter(pk=message.pk).update(
-        created_at=timezone.now() - services.STALLED_AFTER - dt.timedelta(minutes=1)
+        created_at=timezone.now() - runs.STALLED_AFTER - dt.timedelta(minutes=1)
     )
     return message
 
 
 def test_the_sweep_waits_while_the_ai_queue_has_work_then_requeues(empty_ai_queue, settings):
     message = stalled_message()
-    tasks.process_message.apply_async(args=[message.pk])  # routed to "ai"; no worker takes it
-    assert tasks._ai_queue_waiting() == 1
+    ai_tasks.process_message.apply_async(args=[message.pk])  # routed to "ai"; no worker takes it
+    assert ai_tasks.ai_queue_waiting() == 1
 
-    assert tasks.ai_recover_stalled() == 0  # behind, not stalled
+    assert ai_tasks.recover_stalled() == 0  # behind, not stalled
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("ai")  # the queued copy is gone: now it is stalled
-    assert tasks._ai_queue_waiting() == 0
-    assert tasks.ai_recover_stalled() == 1
-    assert tasks._ai_queue_waiting() == 1  # enqueued again
+    assert ai_tasks.ai_queue_waiting() == 0
+    assert ai_tasks.recover_stalled() == 1
+    assert ai_tasks.ai_queue_waiting() == 1  # enqueued again

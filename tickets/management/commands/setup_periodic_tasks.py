@@ -1,5 +1,6 @@
 """Create or update the beat schedule (django-celery-beat's database scheduler). Idempotent: run by
-``make run`` and the compose ``migrate`` service after every migrate."""
+``make run`` and the compose ``migrate`` service after every migrate. Entries are keyed by name, so a
+task that moved (say into the AI wing's door) is repointed on the next run."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ PERIODIC_TASKS = {
         "Flags tickets whose first-response or resolution target passed, once each, for queues and analytics.",
     ),
     "AI: recover stalled messages": (
-        "tickets.tasks.ai_recover_stalled",
+        "tickets.ai.tasks.recover_stalled",
         60,
         "Re-enqueues customer messages without an AI decision after 3 minutes (a killed worker's task "
         "would otherwise wait for the broker's 1 h visibility timeout); after 3 tries, hands them to a human.",
     ),
     "Scan new knowledge-base passages": (
-        "tickets.tasks.scan_kb_passages",
+        "tickets.ai.tasks.scan_kb_passages",
         300,
         "Runs the prompt-injection guard over passages of new or re-indexed articles, so the first "
         "question that retrieves them does not wait for it (the AI scans any it still finds unscanned).",
@@ -32,7 +33,7 @@ PERIODIC_TASKS = {
         "Closes tickets resolved for AUTO_CLOSE_RESOLVED_DAYS days (hourly, so none waits long).",
     ),
     "Retrain local triage": (
-        "tickets.tasks.retrain_triage",
+        "tickets.ai.tasks.retrain_triage",
         "30 2",
         "Nightly (02:30 UTC): a new versioned triage model from the seed set and agents' corrections.",
     ),
@@ -57,12 +58,12 @@ PERIODIC_TASKS = {
         "Nightly (01:45 UTC): regroups the last 30 days' questions the AI could not answer well.",
     ),
     "Email: poll IMAP mailbox": (
-        "tickets.tasks.poll_imap",
+        "tickets.email.tasks.poll_imap",
         60,
         "Fetches unseen mail from the IMAP_URL mailbox into tickets (does nothing while IMAP_URL is unset).",
     ),
     "Webhooks: re-send lost deliveries": (
-        "supportflow.tasks.requeue_webhook_deliveries",
+        "supportflow.integrations.tasks.requeue_webhook_deliveries",
         300,
         "Enqueues webhook deliveries that are due but whose task was lost (worker or broker restart).",
     ),

@@ -2,7 +2,7 @@
 
 A committed ticket change reaches ``on_ticket_event`` (a ``tickets.services`` on-commit hook). It maps
 the internal kind to a public event name, builds the payload once and stores one ``WebhookDelivery``
-per active subscription to that event, then enqueues ``supportflow.tasks.deliver_webhook`` on commit.
+per active subscription to that event, then enqueues ``supportflow.integrations.tasks.deliver_webhook`` on commit.
 ``webhook_deliver`` makes one attempt: it claims the attempt with a compare-and-set on ``attempts``
 (a redelivered task cannot send twice at once), signs, POSTs through ``supportflow.outbound`` (SSRF
 checks again at send time), records the attempt and says whether to retry and when.
@@ -221,7 +221,7 @@ def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
 
 
 def _enqueue(ids: list[int]) -> None:
-    from supportflow.tasks import deliver_webhook
+    from supportflow.integrations.tasks import deliver_webhook
 
     for pk in ids:
         try:

@@ -11,8 +11,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from supportflow import discord, slack
 from supportflow.api.parsers import contains_nul
+from supportflow.integrations import discord, slack
 
 MAX_BODY_BYTES = 1024 * 1024
 

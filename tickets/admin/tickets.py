@@ -1,5 +1,6 @@
-"""The agent console. Lists and pages are scoped by ``tickets.selectors``; every change — reply, note,
-assignment, escalation, status, triage correction — goes through ``tickets.services``."""
+"""The ticket queue and the ticket page of the agent console. Lists and pages are scoped by
+``tickets.selectors``; every change — reply, note, assignment, escalation, status, triage correction —
+goes through ``tickets.services``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -19,52 +18,16 @@ from django.utils.html import format_html
 from django.utils.timesince import timeuntil
 
 from tickets import selectors, services
+from tickets.admin.ai import AI_PANEL, ai_panel_context
 from tickets.forms import AgentReplyForm, EscalateForm
 from tickets.models import (
-    AgentProfile,
     AIDraft,
     AIRun,
-    Customer,
-    Department,
-    EscalationRule,
-    SLAPolicy,
-    SLATarget,
     Ticket,
     TicketEvent,
-    TriageModel,
 )
 
 Status = Ticket.Status
-User = get_user_model()
-AI_PANEL = "admin/tickets/ticket/ai_panel.html"
-
-
-def llm_status() -> str:
-    """One line for agents: which provider answers and whether the circuit breaker is open."""
-    try:
-        from supportflow import llm
-
-        provider = llm.provider_for("reply")
-        if provider != "openai":
-            return "Provider: local (no external LLM configured)."
-        state = llm.breaker.status().get("state", "closed")
-    except Exception:  # the panel must render even if the LLM module or Redis is unwell
-        return "Provider status unavailable."
-    if state == "closed":
-        return "Provider: openai-compatible endpoint (healthy)."
-    return (
-        f"Provider: openai-compatible endpoint — circuit breaker {state.replace('_', '-')}: the local provider answers."
-    )
-
-
-def ai_panel_context(user, ticket: Ticket) -> dict:
-    draft = ticket.ai_drafts.filter(status=AIDraft.Status.PENDING).order_by("-created_at").first()
-    return {
-        "ticket": ticket,
-        "draft": draft,
-        "llm_status": llm_status(),
-        "can_reply": ticket.status != Status.CLOSED and user is not None and user.has_perm("tickets.add_message"),
-    }
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -561,156 +524,3 @@ class TicketAdmin(admin.ModelAdmin):
         else:
             self.message_user(request, f"{ticket.reference}: done ({action.replace('_', ' ')}).", messages.SUCCESS)
         return HttpResponseRedirect(request.path)
-
-
-@admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "email", "is_vip", "ticket_count", "created_at")
-    list_filter = ("is_vip",)
-    search_fields = ("name", "email")
-    readonly_fields = ("created_at", "tickets_link")
-
-    def get_queryset(self, request):
-        """Customers with a ticket this user may see, like the API's customer list: an agent does not
-        read the contact details of another department's customers."""
-        from django.db.models import Count
-
-        customers = super().get_queryset(request)
-        if not selectors.user_sees_all_departments(request.user):
-            customers = customers.filter(
-                pk__in=selectors.ticket_queryset_for_user(user=request.user).values("customer_id")
-            )
-        return customers.annotate(num_tickets=Count("tickets"))
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-    @admin.display(description="Tickets", ordering="num_tickets")
-    def ticket_count(self, customer: Customer) -> int:
-        return customer.num_tickets
-
-    @admin.display(description="Tickets")
-    def tickets_link(self, customer: Customer) -> str:
-        if not customer.email:
-            return "—"
-        url = reverse("admin:tickets_ticket_changelist") + "?q=" + customer.email
-        return format_html('<a href="{}">Tickets of {}</a>', url, customer.email)
-
-
-class SLATargetInline(admin.TabularInline):
-    model = SLATarget
-    extra = 0
-
-
-@admin.register(SLAPolicy)
-class SLAPolicyAdmin(admin.ModelAdmin):
-    list_display = ("name", "business_hours_only", "timezone")
-    inlines = (SLATargetInline,)
-
-
-@admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "sla_policy", "is_active")
-    list_select_related = ("sla_policy",)
-    prepopulated_fields = {"slug": ("name",)}
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-
-@admin.register(AIRun)
-class AIRunAdmin(admin.ModelAdmin):
-    """AI records are evidence: read-only for everyone."""
-
-    list_display = (
-        "created_at",
-        "kind",
-        "provider",
-        "model",
-        "status",
-        "tokens_in",
-        "tokens_out",
-        "cost",
-        "latency_ms",
-        "ticket",
-    )
-    list_filter = ("kind", "provider", "status")
-    list_select_related = ("ticket",)
-    search_fields = ("=ticket__reference", "key")
-
-    def get_queryset(self, request):
-        visible = selectors.ticket_queryset_for_user(user=request.user)
-        return super().get_queryset(request).filter(ticket__in=visible.values("pk"))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """AI records are evidence: nobody edits them in the console."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(AIDraft)
-class AIDraftAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "ticket", "status", "confidence", "provider", "model", "used_by")
-    list_filter = ("status", "provider")
-    list_select_related = ("ticket", "used_by")
-    search_fields = ("=ticket__reference",)
-    exclude = ("gate",)
-    readonly_fields = ("gate_display",)
-
-    def get_queryset(self, request):
-        visible = selectors.ticket_queryset_for_user(user=request.user)
-        return super().get_queryset(request).filter(ticket__in=visible.values("pk"))
-
-    @admin.display(description="Gate")
-    def gate_display(self, draft: AIDraft) -> str:
-        import json
-
-        return format_html("<pre>{}</pre>", json.dumps(draft.gate, indent=2, ensure_ascii=False))
-
-
-@admin.register(EscalationRule)
-class EscalationRuleAdmin(admin.ModelAdmin):
-    """When the AI must hand over: data managers edit, checked in order on every customer message."""
-
-    list_display = ("order", "name", "condition", "value", "reason", "set_priority", "is_active")
-    list_display_links = ("name",)
-    list_editable = ("order", "is_active")
-    list_filter = ("is_active", "condition")
-
-
-@admin.register(TriageModel)
-class TriageModelAdmin(ReadOnlyAdmin):
-    list_display = ("version", "is_active", "algorithm", "embedding_model", "trained_on", "metrics", "created_at")
-    exclude = ("weights",)
-
-
-class AgentProfileInline(admin.StackedInline):
-    model = AgentProfile
-    can_delete = False
-    filter_horizontal = ("departments",)
-    verbose_name_plural = "Agent profile"
-
-
-admin.site.unregister(User)
-
-
-@admin.register(User)
-class UserAdmin(DjangoUserAdmin):
-    inlines = (AgentProfileInline,)

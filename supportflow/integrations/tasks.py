@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from supportflow import discord, slack, webhooks
+from supportflow.integrations import discord, slack, webhooks
 
 logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
@@ -42,20 +42,3 @@ def post_escalation_to_slack(ticket_id: int, reason: str) -> str:
              max_retries=5, soft_time_limit=60, time_limit=75)  # fmt: skip
 def post_escalation_to_discord(ticket_id: int, reason: str) -> str:
     return discord.discord_escalation_post(ticket_id=ticket_id, reason=reason)
-
-
-def announce_escalation(kind: str, **payload) -> None:
-    """On-commit hook: an escalation is posted to Slack and Discord (when configured), off the request."""
-    if kind != "ticket.escalated":
-        return
-    jobs = (
-        (post_escalation_to_slack, settings.SLACK_BOT_TOKEN and settings.SLACK_CHANNEL),
-        (post_escalation_to_discord, settings.DISCORD_WEBHOOK_URL),
-    )
-    for task, configured in jobs:
-        if not configured:
-            continue
-        try:
-            task.delay(payload["ticket_id"], payload.get("reason", ""))
-        except Exception:
-            logger.exception("could not enqueue %s for ticket %s", task.name, payload.get("ticket_id"))

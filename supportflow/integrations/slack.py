@@ -27,8 +27,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from supportflow import outbound
+from supportflow.integrations.webhooks import ticket_admin_url
 from supportflow.models import InboundEvent, SlackThread
-from supportflow.webhooks import ticket_admin_url
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ def slack_event_handle(*, envelope: dict) -> dict:
 
 def _thread_reply(event_id: str, event: dict) -> None:
     from tickets import selectors, services
+    from tickets.roles import user_is_agent
 
     if event.get("type") != "message" or event.get("subtype") or event.get("bot_id"):
         return
@@ -189,7 +190,7 @@ def _thread_reply(event_id: str, event: dict) -> None:
         return
     username = settings.SLACK_USER_MAP.get(slack_user)
     user = get_user_model().objects.filter(username=username).first() if username else None
-    if user is None or not services.user_is_agent(user):
+    if user is None or not user_is_agent(user):
         logger.warning("slack reply from unmapped or non-agent user %s on %s ignored", slack_user, thread.ticket)
         return
     if not selectors.ticket_queryset_for_user(user=user).filter(pk=thread.ticket_id).exists():

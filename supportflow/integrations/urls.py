@@ -1,6 +1,6 @@
 from django.urls import path
 
-from supportflow import integrations_views
+from supportflow.integrations import views as integrations_views
 
 app_name = "integrations"
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
 from supportflow import outbound
-from supportflow.webhooks import ticket_admin_url
+from supportflow.integrations.webhooks import ticket_admin_url
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,157 @@
+"""AI-run bookkeeping: one ``AIRun`` row per paid (or local) call, claimed before the call so a
+retried task never pays twice, finished once with its tokens, cost and latency; and the sweep that
+re-enqueues customer messages the AI never finished."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tickets import events, services
+from tickets.models import ActorKind, AIRun, Message, Ticket
+
+
+def ai_run_begin(
+    *,
+    key: str,
+    kind: str,
+    provider: str,
+    ticket: Ticket | None = None,
+    message: Message | None = None,
+    model: str = "",
+    prompt_version: str = "",
+) -> tuple[AIRun, bool]:
+    """Claim the run identified by ``key``; ``(run, False)`` means it already exists: do not call again.
+
+    The unique key makes a retried or duplicated task a no-op instead of a second paid call.
+    """
+    try:
+        with transaction.atomic():
+            run = AIRun.objects.create(
+                key=key,
+                kind=kind,
+                provider=provider,
+                ticket=ticket,
+                message=message,
+                model=model,
+                prompt_version=prompt_version,
+            )
+        return run, True
+    except IntegrityError:
+        return AIRun.objects.get(key=key), False
+
+
+def ai_run_reclaim(*, run: AIRun) -> bool:
+    """Take over a run that never finished (its worker died) or failed, to try once more.
+
+    A succeeded run is never reclaimed (its result is reused). Two workers on the same message are
+    kept apart by the pipeline's per-message lock, not here."""
+    return (
+        AIRun.objects.filter(pk=run.pk, status__in=[AIRun.Status.PENDING, AIRun.Status.FAILED]).update(
+            status=AIRun.Status.PENDING, finished_at=None
+        )
+        == 1
+    )
+
+
+@transaction.atomic
+def ai_run_finish(
+    *,
+    run: AIRun,
+    succeeded: bool,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    cost: Decimal | float | str = 0,
+    latency_ms: int | None = None,
+    error: str = "",
+    model: str | None = None,
+    attempts: int = 1,
+    meta: dict | None = None,
+) -> AIRun:
+    """Record the outcome once (a pending run only) and add its cost to the ticket's AI cost.
+
+    ``meta`` keeps what the run produced (e.g. the triage fields), so a rerun of the same work reuses
+    it instead of paying for the call again."""
+    cost = Decimal(str(cost))
+    updated = AIRun.objects.filter(pk=run.pk, status=AIRun.Status.PENDING).update(
+        status=AIRun.Status.SUCCEEDED if succeeded else AIRun.Status.FAILED,
+        tokens_in=F("tokens_in") + tokens_in,
+        tokens_out=F("tokens_out") + tokens_out,
+        cost=F("cost") + cost,
+        latency_ms=latency_ms,
+        error=error[:5000],
+        attempts=F("attempts") + attempts,
+        finished_at=timezone.now(),
+        **({"model": model} if model else {}),
+        **({"meta": meta} if meta is not None else {}),
+    )
+    if updated and run.ticket_id and cost:
+        Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
+    run.refresh_from_db()
+    if updated:  # observability (supportflow.metrics): once per finished run, with this finish's cost
+        events.publish(
+            events.AI_RUN_FINISHED,
+            run_id=run.pk,
+            ticket_id=run.ticket_id,
+            run_kind=run.kind,
+            provider=run.provider,
+            status=run.status,
+            latency_ms=run.latency_ms,
+            cost=cost,
+        )
+    return run
+
+
+STALLED_AFTER = dt.timedelta(minutes=3)
+STALLED_WINDOW = dt.timedelta(days=1)
+MAX_REQUEUES = 3
+
+
+def ai_requeue_stalled(*, now: dt.datetime | None = None) -> int:
+    """Find the latest customer message of each active ticket that has no AI decision although it is
+    older than a worker could take, and enqueue it again; after ``MAX_REQUEUES`` give it to a human.
+
+    The broker redelivers a task whose worker was killed only after its visibility timeout (1 h); this
+    sweep (every minute) brings that down to minutes. A message being worked on holds the pipeline's
+    lock and is skipped; the pipeline is idempotent, so a requeue never sends twice.
+    """
+    now = now or timezone.now()
+    latest = (
+        Message.objects.filter(
+            author_kind=Message.AuthorKind.CUSTOMER,
+            is_internal=False,
+            created_at__lt=now - STALLED_AFTER,
+            created_at__gt=now - STALLED_WINDOW,
+            ticket__status__in=Ticket.ACTIVE_STATUSES,
+            ai_draft__isnull=True,
+        )
+        .order_by("ticket_id", "-seq")
+        .distinct("ticket_id")
+        .values_list("pk", "ticket_id", "seq")
+    )
+    requeued = 0
+    for message_id, ticket_id, seq in list(latest[:500]):
+        if Message.objects.filter(ticket_id=ticket_id, author_kind=Message.AuthorKind.CUSTOMER, seq__gt=seq).exists():
+            continue
+        if cache.get(f"sf:ai:message:{message_id}") is not None:
+            continue
+        attempts = cache.get_or_set(f"sf:ai:requeued:{message_id}", 0, timeout=2 * 86400)
+        if attempts >= MAX_REQUEUES:
+            ticket = Ticket.objects.get(pk=ticket_id)
+            if not ticket.escalated:
+                services.ticket_escalate(
+                    ticket=ticket, reason="The AI could not process this message", actor_kind=ActorKind.AI
+                )
+                services.ticket_auto_assign(ticket=ticket)
+            continue
+        cache.incr(f"sf:ai:requeued:{message_id}")
+        from tickets.ai.tasks import process_message  # the door's task; it imports this module
+
+        process_message.delay(message_id)
+        requeued += 1
+    return requeued

@@ -1,0 +1,102 @@
+"""The AI wing's one door: everything outside ``tickets/ai/`` reaches the AI through these tasks.
+
+- ``process_message``: triage and answer (or hand over) one customer message (queue ``ai``). The core
+  enqueues it by name on commit (``tickets.tasks.ai_enqueue``), so the core never imports the wing.
+- ``recover_stalled``, ``scan_kb_passages``, ``retrain_triage``: beat work (queue ``housekeeping``).
+- ``warm_up``: connected to ``worker_process_init``, so each worker process loads the models before
+  it takes its first task.
+
+The wing leaves through a few named ticket services (``tickets.services``: ``ticket_apply_ai_triage``,
+``ai_reply_record``, ``ai_acknowledge``, ``ticket_escalate``, ``ticket_auto_assign``) and announces
+its runs on ``tickets.events``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+
+from tickets.ai import runs
+from tickets.tasks import TRANSIENT
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    autoretry_for=TRANSIENT, retry_backoff=2, retry_jitter=True, max_retries=5,
+    soft_time_limit=120, time_limit=140,
+)  # fmt: skip
+def process_message(message_id: int) -> str:
+    """Triage and answer (or hand over) one customer message. Idempotent: one reply per message."""
+    from tickets.ai.pipeline import process_message as run
+
+    return run(message_id=message_id)
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def recover_stalled() -> int:
+    """Re-enqueue customer messages the AI never finished (a worker died and its task is not back yet).
+
+    Skipped while tasks wait in the ``ai`` queue: then the worker is behind, not stalled, and an old
+    message without a decision is most likely still queued. Re-enqueueing it there only lengthens the
+    backlog, and after ``MAX_REQUEUES`` sweeps hands it to a person as "could not process" although the
+    AI would answer it (``bench/load_run.py``: once the queue wait passed 3 minutes, the sweep re-queued
+    messages that were still waiting)."""
+    if ai_queue_waiting():
+        return 0
+    return runs.ai_requeue_stalled()
+
+
+def ai_queue_waiting() -> int:
+    """Tasks waiting in the broker's ``ai`` queue (0 when the broker cannot say)."""
+    from kombu.exceptions import ChannelError
+
+    from supportflow.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue="ai", passive=True).message_count
+    except ChannelError:  # not declared yet: nothing waits in it
+        return 0
+    except Exception:
+        logger.warning("could not read the length of the ai queue; sweeping anyway", exc_info=True)
+        return 0
+
+
+@shared_task(soft_time_limit=900, time_limit=960)
+def retrain_triage() -> int:
+    """Nightly: a new local triage model from the seed set and agents' corrections."""
+    from tickets.ai import triage_local
+
+    return triage_local.train().version
+
+
+@shared_task(soft_time_limit=600, time_limit=660)
+def scan_kb_passages() -> int:
+    """Run the injection guard over knowledge-base passages not scanned yet, before a question needs them."""
+    from tickets.ai import passages  # the guard's classifier: only workers that scan load it
+
+    return passages.kb_passages_scan_pending()
+
+
+@worker_process_init.connect
+def warm_up(**kwargs) -> None:
+    """Pay the one-time costs before the first customer waits: the embedding model, the structured-output
+    schemas (compiled on first use), the guard and triage classifiers. Runs in each pool process before
+    it takes a task. A failure here is logged; the first task then pays instead."""
+    if not getattr(settings, "WORKER_WARM_UP", True):
+        return
+    try:
+        from knowledge import embeddings
+        from supportflow import llm
+        from tickets.ai import answer, guard, pipeline, triage_local
+
+        embeddings.get_model()
+        llm.warm_up(pipeline.TriageOut, answer.GeneratedAnswer)
+        guard.scan("warm up")  # fits the guard's classifier from its seed set
+        triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
+    except Exception:
+        logger.warning("worker warm-up failed", exc_info=True)

@@ -1,0 +1,71 @@
+"""Ticket events for subscribers outside the tickets app: webhooks, Slack/Discord, metrics.
+
+What the tickets app itself does after a change (the live broadcast, the AI enqueue, an email reply)
+is not here: the service that decides it schedules it with ``transaction.on_commit`` in plain sight.
+This module only announces committed changes to the rest of the system, under the named kinds below,
+so a subscriber never has to know which service made the change.
+
+``publish`` runs each subscriber on commit, so a rolled-back change announces nothing. Subscribers
+are registered once, at start-up, by the app that owns them (``supportflow.apps``); each must not raise
+(a failing subscriber is logged and the others still run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+TICKET_CREATED = "ticket.created"
+TICKET_UPDATED = "ticket.updated"
+TICKET_ASSIGNED = "ticket.assigned"
+TICKET_ESCALATED = "ticket.escalated"
+TICKET_STATUS_CHANGED = "ticket.status_changed"
+TICKET_RATED = "ticket.rated"
+TICKET_SLA_BREACHED = "ticket.sla_breached"
+MESSAGE_CREATED = "message.created"
+AI_DRAFTED = "ai.drafted"
+AI_RUN_FINISHED = "ai_run.finished"
+
+KINDS = frozenset(
+    {
+        TICKET_CREATED,
+        TICKET_UPDATED,
+        TICKET_ASSIGNED,
+        TICKET_ESCALATED,
+        TICKET_STATUS_CHANGED,
+        TICKET_RATED,
+        TICKET_SLA_BREACHED,
+        MESSAGE_CREATED,
+        AI_DRAFTED,
+        AI_RUN_FINISHED,
+    }
+)
+
+Subscriber = Callable[..., None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Call ``subscriber(kind, **payload)`` after every committed event. Idempotent."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
+def publish(kind: str, **payload: Any) -> None:
+    """Announce ``kind`` to every subscriber once the current transaction commits."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ticket event {kind!r}")
+    for subscriber in list(_subscribers):
+        transaction.on_commit(lambda subscriber=subscriber: _deliver(subscriber, kind, payload))
+
+
+def _deliver(subscriber: Subscriber, kind: str, payload: dict) -> None:
+    try:
+        subscriber(kind, **payload)
+    except Exception:
+        logger.exception("event subscriber %s failed on %s", getattr(subscriber, "__qualname__", subscriber), kind)

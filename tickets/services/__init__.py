@@ -1,0 +1,79 @@
+"""Every write to tickets: creation, messages, the status state machine, assignment, escalation,
+triage corrections, the AI's answers and drafts, CSAT and the beat sweeps. Each writes its
+``TicketEvent`` in the same transaction and schedules its own effects on commit.
+
+Preconditions are checked here, not in views: a service raises ``TicketRuleError`` (a message a
+person can act on) and changes nothing when a rule is broken.
+
+The package is split by concern; callers import from here (``from tickets import services``).
+"""
+
+from tickets.services.common import AuthorKind, Status, TicketRuleError
+from tickets.services.conversations import (
+    CLIENT_ID_RE,
+    MESSAGE_MAX_LENGTH,
+    SUBJECT_MAX_LENGTH,
+    TRANSITIONS,
+    can_transition,
+    customer_get_or_create,
+    message_create,
+    ticket_change_status,
+    ticket_close,
+    ticket_create,
+    ticket_record_csat,
+    ticket_reopen,
+    ticket_resolve,
+    ticket_set_customer_email,
+)
+from tickets.services.drafts import (
+    HANDOVER_NOTICE,
+    ai_acknowledge,
+    ai_draft_discard,
+    ai_draft_use,
+    ai_reply_record,
+    ticket_apply_ai_triage,
+)
+from tickets.services.housekeeping import retention_purge, ticket_auto_close, ticket_sla_sweep
+from tickets.services.queues import (
+    TRIAGE_TEXT_FIELDS,
+    department_notify_escalation,
+    ticket_assign,
+    ticket_auto_assign,
+    ticket_escalate,
+    ticket_update_triage,
+)
+
+__all__ = [
+    "CLIENT_ID_RE",
+    "HANDOVER_NOTICE",
+    "MESSAGE_MAX_LENGTH",
+    "SUBJECT_MAX_LENGTH",
+    "TRANSITIONS",
+    "TRIAGE_TEXT_FIELDS",
+    "AuthorKind",
+    "Status",
+    "TicketRuleError",
+    "ai_acknowledge",
+    "ai_draft_discard",
+    "ai_draft_use",
+    "ai_reply_record",
+    "can_transition",
+    "customer_get_or_create",
+    "department_notify_escalation",
+    "message_create",
+    "retention_purge",
+    "ticket_apply_ai_triage",
+    "ticket_assign",
+    "ticket_auto_assign",
+    "ticket_auto_close",
+    "ticket_change_status",
+    "ticket_close",
+    "ticket_create",
+    "ticket_escalate",
+    "ticket_record_csat",
+    "ticket_reopen",
+    "ticket_resolve",
+    "ticket_set_customer_email",
+    "ticket_sla_sweep",
+    "ticket_update_triage",
+]

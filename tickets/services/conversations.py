@@ -1,0 +1,390 @@
+"""Customers, tickets and their messages, the status state machine and the customer's rating.
+
+The live broadcast, the AI enqueue and an email reply are this module's own effects: each service
+schedules them on commit where it decides them, and announces the change to other apps through
+``tickets.events``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tickets import events, realtime, tasks
+from tickets.models import ActorKind, Customer, Department, Message, Priority, Ticket, TicketEvent
+from tickets.services.common import (
+    AuthorKind,
+    Status,
+    TicketRuleError,
+    _apply_sla,
+    _event,
+    _locked,
+    _next_reference,
+    _sla_resume,
+)
+
+MESSAGE_MAX_LENGTH = getattr(settings, "MESSAGE_MAX_LENGTH", 10_000)
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SUBJECT_MAX_LENGTH = Ticket._meta.get_field("subject").max_length
+
+# The ticket state machine. ``closed`` is final: a closed ticket is archived with its figures, and a
+# customer writing again starts a new ticket. ``resolved → open`` is a reopen.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.NEW: frozenset({Status.OPEN, Status.PENDING, Status.RESOLVED, Status.CLOSED}),
+    Status.OPEN: frozenset({Status.PENDING, Status.RESOLVED, Status.CLOSED}),
+    Status.PENDING: frozenset({Status.OPEN, Status.RESOLVED, Status.CLOSED}),
+    Status.RESOLVED: frozenset({Status.OPEN, Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+
+
+# --- Customers and tickets -----------------------------------------------------------------------
+
+
+def customer_get_or_create(*, email: str = "", name: str = "") -> Customer:
+    """The customer with this email (case-insensitive), created if new; race-safe by the unique index."""
+    email = email.strip()
+    name = name.strip()[:200]
+    if not email:
+        return Customer.objects.create(name=name)
+    existing = Customer.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        if name and not existing.name:
+            Customer.objects.filter(pk=existing.pk).update(name=name)
+            existing.name = name
+        return existing
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(email=email, name=name)
+    except IntegrityError:
+        # Another writer created it between our read and insert.
+        return Customer.objects.get(email__iexact=email)
+
+
+@transaction.atomic
+def ticket_set_customer_email(*, ticket: Ticket, email: str) -> Ticket:
+    """The customer gave their email after starting (chat). Unverified, as with any chat or email.
+
+    If another customer already has that address, the ticket moves to them (the way an email from
+    that address would arrive), and an event records it; the customer record that started the chat
+    keeps no email. Access to each conversation stays with its own link either way.
+    """
+    email = email.strip()
+    ticket = _locked(ticket)
+    current = ticket.customer
+    if current.email.lower() == email.lower():
+        return ticket
+    if current.email:
+        raise TicketRuleError("This conversation already has an email address.")
+    existing = Customer.objects.filter(email__iexact=email).exclude(pk=current.pk).first()
+    if existing is None:
+        Customer.objects.filter(pk=current.pk).update(email=email)
+        note = "Email added in chat (unverified)."
+    else:
+        ticket.customer = existing
+        ticket.save(update_fields=["customer", "updated_at"])
+        note = "Email given in chat matches an existing customer; ticket moved to them (unverified)."
+    _event(
+        ticket,
+        TicketEvent.Kind.TRIAGE_CHANGED,
+        actor_kind=ActorKind.CUSTOMER,
+        field="customer_email",
+        to_value=email,
+        note=note,
+    )
+    ticket.refresh_from_db()
+    return ticket
+
+
+def _clean_body(body: str) -> str:
+    if not isinstance(body, str):
+        raise TicketRuleError("A message must be text.")
+    body = body.replace("\x00", "").strip()
+    if not body:
+        raise TicketRuleError("A message cannot be empty.")
+    if len(body) > MESSAGE_MAX_LENGTH:
+        raise TicketRuleError(
+            f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters; this one has {len(body):,}."
+        )
+    return body
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    customer: Customer,
+    subject: str,
+    body: str,
+    channel: str = Ticket.Channel.CHAT,
+    priority: str = Priority.NORMAL,
+    department: Department | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Ticket:
+    """Open a ticket with the customer's first message (seq 1) and its SLA clock started."""
+    body = _clean_body(body)
+    subject = " ".join(subject.replace("\x00", "").split())[:SUBJECT_MAX_LENGTH] or body.splitlines()[0][:80]
+    if channel not in Ticket.Channel.values:
+        raise TicketRuleError(f"Unknown channel {channel!r}.")
+    if priority not in Priority.values:
+        raise TicketRuleError(f"Unknown priority {priority!r}.")
+    now = timezone.now()
+    ticket = Ticket(
+        reference=_next_reference(),
+        subject=subject,
+        customer=customer,
+        channel=channel,
+        priority=priority,
+        department=department,
+        created_at=now,
+        last_customer_message_at=now,
+        last_message_seq=1,
+    )
+    _apply_sla(ticket)
+    ticket.save()
+    message = Message.objects.create(ticket=ticket, seq=1, author_kind=AuthorKind.CUSTOMER, body=body, created_at=now)
+    _event(
+        ticket,
+        TicketEvent.Kind.CREATED,
+        actor=actor,
+        actor_kind=ActorKind.AGENT if actor else ActorKind.CUSTOMER,
+        to_value=channel,
+    )
+    tasks.ai_enqueue_on_commit(message_id=message.pk)
+    events.publish(events.TICKET_CREATED, ticket_id=ticket.pk, message_id=message.pk)
+    return ticket
+
+
+@transaction.atomic
+def message_create(
+    *,
+    ticket: Ticket,
+    author_kind: str,
+    body: str,
+    author_user: AbstractBaseUser | None = None,
+    is_internal: bool = False,
+    ai_confidence: float | None = None,
+    citations: list | None = None,
+    set_status: str | None = None,
+    client_msg_id: str = "",
+) -> Message:
+    """Append a message with the next gap-free sequence number and apply its effect on the ticket.
+
+    - customer: a pending or resolved ticket opens again (a resolved one counts as reopened);
+      a closed ticket refuses new messages.
+    - agent / AI public reply: the first one is the ticket's first response; ``new`` becomes ``open``.
+    - internal notes change nothing but the thread. ``set_status`` moves the ticket afterwards
+      (e.g. reply and set pending) through the state machine.
+
+    ``client_msg_id`` makes a resend idempotent: the message already stored under that id is
+    returned and nothing else happens (checked under the ticket's row lock, so race-free). The
+    returned message's ``was_created`` says which case it was.
+    """
+    if client_msg_id and not CLIENT_ID_RE.fullmatch(client_msg_id):
+        raise TicketRuleError("The message id must be 1–64 letters, digits, '-' or '_'.")
+    body = _clean_body(body)
+    if author_kind not in AuthorKind.values:
+        raise TicketRuleError(f"Unknown author kind {author_kind!r}.")
+    if is_internal and author_kind == AuthorKind.CUSTOMER:
+        raise TicketRuleError("Customers cannot write internal notes.")
+    if author_kind == AuthorKind.AGENT and author_user is None:
+        raise TicketRuleError("An agent message needs its author.")
+    if ai_confidence is not None and not 0.0 <= ai_confidence <= 1.0:
+        raise TicketRuleError("AI confidence must be between 0 and 1.")
+
+    ticket = _locked(ticket)
+    if client_msg_id:
+        existing = Message.objects.filter(ticket=ticket, client_msg_id=client_msg_id).first()
+        if existing is not None:
+            existing.was_created = False
+            return existing
+    if ticket.status == Status.CLOSED:
+        raise TicketRuleError(f"{ticket.reference} is closed; start a new conversation.")
+    now = timezone.now()
+    seq = ticket.last_message_seq + 1
+    message = Message.objects.create(
+        ticket=ticket,
+        created_at=now,
+        seq=seq,
+        author_kind=author_kind,
+        author_user=author_user,
+        body=body,
+        is_internal=is_internal,
+        ai_confidence=ai_confidence,
+        citations=citations or [],
+        client_msg_id=client_msg_id,
+    )
+    ticket.last_message_seq = seq
+    changed = ["last_message_seq", "updated_at"]
+    actor_kind = {
+        AuthorKind.CUSTOMER: ActorKind.CUSTOMER,
+        AuthorKind.AI: ActorKind.AI,
+        AuthorKind.SYSTEM: ActorKind.SYSTEM,
+    }.get(author_kind, ActorKind.AGENT)
+
+    if author_kind == AuthorKind.CUSTOMER:
+        ticket.last_customer_message_at = now
+        changed.append("last_customer_message_at")
+        if ticket.status in (Status.PENDING, Status.RESOLVED):
+            changed += _transition(ticket, Status.OPEN, now=now, actor=None, actor_kind=ActorKind.CUSTOMER)
+    elif author_kind in (AuthorKind.AGENT, AuthorKind.AI) and not is_internal:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            changed.append("first_response_at")
+            if ticket.first_response_due_at and now > ticket.first_response_due_at:
+                ticket.first_response_breached = True
+                changed.append("first_response_breached")
+            _event(
+                ticket,
+                TicketEvent.Kind.FIRST_RESPONSE,
+                actor=author_user,
+                actor_kind=actor_kind,
+                to_value=author_kind,
+            )
+        if ticket.status == Status.NEW:
+            changed += _transition(ticket, Status.OPEN, now=now, actor=author_user, actor_kind=actor_kind)
+
+    if set_status and set_status != ticket.status:
+        changed += _transition(ticket, set_status, now=now, actor=author_user, actor_kind=actor_kind)
+    ticket.save(update_fields=sorted(set(changed)))
+    realtime.broadcast_on_commit(realtime.broadcast_message, message.pk, message)
+    if author_kind == AuthorKind.CUSTOMER and not is_internal:
+        tasks.ai_enqueue_on_commit(message_id=message.pk)
+    elif (
+        not is_internal and author_kind in (AuthorKind.AGENT, AuthorKind.AI) and ticket.channel == Ticket.Channel.EMAIL
+    ):
+        tasks.email_reply_on_commit(message_id=message.pk)
+    events.publish(events.MESSAGE_CREATED, ticket_id=ticket.pk, message_id=message.pk, message=message)
+    message.was_created = True
+    return message
+
+
+# --- The state machine ----------------------------------------------------------------------------
+
+
+def can_transition(from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+def _transition(
+    ticket: Ticket,
+    to_status: str,
+    *,
+    now: dt.datetime,
+    actor: AbstractBaseUser | None,
+    actor_kind: str | None = None,
+    note: str = "",
+) -> list[str]:
+    """Apply one legal transition to a locked ticket (not saved); return the fields it changed."""
+    from_status = ticket.status
+    if to_status not in Status.values:
+        raise TicketRuleError(f"Unknown status {to_status!r}.")
+    if not can_transition(from_status, to_status):
+        raise TicketRuleError(
+            f"{ticket.reference} cannot go from {Status(from_status).label.lower()} "
+            f"to {Status(to_status).label.lower()}."
+        )
+    changed = ["status"]
+    if from_status == Status.PENDING:
+        _sla_resume(ticket, now)
+        changed += ["first_response_due_at", "resolution_due_at", "sla_paused_at", "sla_paused_minutes"]
+    if to_status == Status.PENDING and ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+        changed.append("sla_paused_at")
+    if to_status == Status.RESOLVED:
+        ticket.resolved_at = now
+        changed.append("resolved_at")
+        if ticket.resolution_due_at and now > ticket.resolution_due_at:
+            ticket.resolution_breached = True
+            changed.append("resolution_breached")
+    if to_status == Status.CLOSED:
+        ticket.closed_at = now
+        changed.append("closed_at")
+        if ticket.resolved_at is None:
+            ticket.resolved_at = now
+            changed.append("resolved_at")
+    if from_status == Status.RESOLVED and to_status == Status.OPEN:
+        ticket.reopen_count = F("reopen_count") + 1
+        ticket.resolved_at = None
+        changed += ["reopen_count", "resolved_at"]
+    ticket.status = to_status
+    _event(
+        ticket,
+        TicketEvent.Kind.STATUS_CHANGED,
+        actor=actor,
+        actor_kind=actor_kind,
+        field="status",
+        from_value=from_status,
+        to_value=to_status,
+        note=note,
+    )
+    return changed
+
+
+@transaction.atomic
+def ticket_change_status(
+    *, ticket: Ticket, to_status: str, actor: AbstractBaseUser | None = None, note: str = ""
+) -> Ticket:
+    ticket = _locked(ticket)
+    if ticket.status == to_status:
+        return ticket
+    changed = _transition(ticket, to_status, now=timezone.now(), actor=actor, note=note)
+    ticket.save(update_fields=sorted({*changed, "updated_at"}))
+    ticket.refresh_from_db()
+    realtime.broadcast_on_commit(realtime.broadcast_status, ticket.pk)
+    events.publish(events.TICKET_STATUS_CHANGED, ticket_id=ticket.pk, status=to_status)
+    return ticket
+
+
+def ticket_resolve(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
+    return ticket_change_status(ticket=ticket, to_status=Status.RESOLVED, actor=actor, note=note)
+
+
+def ticket_close(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
+    return ticket_change_status(ticket=ticket, to_status=Status.CLOSED, actor=actor, note=note)
+
+
+def ticket_reopen(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
+    if ticket.status != Status.RESOLVED:
+        raise TicketRuleError(f"Only resolved tickets can be reopened; {ticket.reference} is {ticket.status}.")
+    return ticket_change_status(ticket=ticket, to_status=Status.OPEN, actor=actor, note=note)
+
+
+# --- CSAT -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_record_csat(*, ticket: Ticket, score: int, comment: str = "") -> Ticket:
+    """The customer's rating (1–5) of a resolved or closed ticket; a later rating replaces it."""
+    try:
+        score = int(score)
+    except (TypeError, ValueError) as exc:
+        raise TicketRuleError("A rating is a whole number from 1 to 5.") from exc
+    if not 1 <= score <= 5:
+        raise TicketRuleError("A rating is a whole number from 1 to 5.")
+    comment = comment.replace("\x00", "").strip()
+    if len(comment) > 2000:
+        raise TicketRuleError("A rating comment can be at most 2,000 characters.")
+    ticket = _locked(ticket)
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        raise TicketRuleError("A conversation can be rated once it is resolved.")
+    previous = ticket.csat_score
+    ticket.csat_score, ticket.csat_comment, ticket.csat_at = score, comment, timezone.now()
+    ticket.save(update_fields=["csat_score", "csat_comment", "csat_at", "updated_at"])
+    _event(
+        ticket,
+        TicketEvent.Kind.CSAT_RECORDED,
+        actor_kind=ActorKind.CUSTOMER,
+        field="csat_score",
+        from_value=previous or "",
+        to_value=score,
+        note=comment[:500],
+    )
+    realtime.broadcast_on_commit(realtime.broadcast_status, ticket.pk)
+    events.publish(events.TICKET_RATED, ticket_id=ticket.pk, score=score)
+    return ticket

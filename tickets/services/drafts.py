@@ -1,0 +1,151 @@
+"""The doors the AI wing leaves through: its triage, its answer (sent, or a draft with a handover),
+a message that needed no answer, and an agent using or discarding a draft."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tickets import events, realtime
+from tickets.models import ActorKind, AIDraft, Message, Ticket, TicketEvent
+from tickets.services.common import AuthorKind, Status, TicketRuleError, _event, _locked
+from tickets.services.conversations import message_create
+from tickets.services.queues import ticket_auto_assign, ticket_escalate, ticket_update_triage
+
+
+@transaction.atomic
+def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> Ticket:
+    """The AI's triage: the fields it may set (see ``tickets.ai.pipeline._apply_triage``) and the full
+    details (confidences, signals, model version) kept on the ticket for agents and analytics."""
+    ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, **fields)
+    Ticket.objects.filter(pk=ticket.pk).update(triage=details)
+    ticket.triage = details
+    _event(
+        ticket,
+        TicketEvent.Kind.AI_TRIAGED,
+        actor_kind=ActorKind.AI,
+        to_value=details.get("category", ""),
+        note=f"{details.get('provider', '')} {details.get('model', '')}".strip(),
+    )
+    return ticket
+
+
+HANDOVER_NOTICE = "I've passed this to our {team} team; a person will reply here as soon as possible."
+
+
+@transaction.atomic
+def ai_reply_record(
+    *,
+    ticket: Ticket,
+    in_reply_to: Message,
+    body: str,
+    citations: list,
+    confidence: float,
+    provider: str,
+    model: str,
+    gate: dict,
+    send: bool,
+    escalation_reason: str,
+    escalation_priority: str | None = None,
+) -> str:
+    """Store the AI's answer to ``in_reply_to`` once, then send it or hand the ticket to a human.
+
+    Sent: an AI message with its sources (pushed live on commit). Not sent: the draft waits for an
+    agent, the ticket is escalated (once) with the reason and assigned if someone is free, and the
+    customer is told a person will reply. Returns ``sent``, ``escalated``, ``done`` (already
+    recorded: a rerun) or ``closed``.
+    """
+    try:
+        with transaction.atomic():
+            draft = AIDraft.objects.create(
+                ticket=ticket,
+                in_reply_to=in_reply_to,
+                body=body,
+                citations=citations,
+                confidence=max(0.0, min(1.0, confidence)),
+                provider=provider,
+                model=model,
+                gate=gate,
+                status=AIDraft.Status.SENT if send else AIDraft.Status.PENDING,
+            )
+    except IntegrityError:
+        return "done"
+    ticket = _locked(ticket)
+    now = timezone.now()
+    if ticket.status == Status.CLOSED:
+        AIDraft.objects.filter(pk=draft.pk).update(status=AIDraft.Status.DISCARDED, decided_at=now)
+        return "closed"
+    if send:
+        message = message_create(
+            ticket=ticket,
+            author_kind=AuthorKind.AI,
+            body=body,
+            ai_confidence=draft.confidence,
+            citations=citations,
+        )
+        AIDraft.objects.filter(pk=draft.pk).update(sent_message=message, decided_at=now)
+        _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=f"confidence {confidence:.2f}")
+        return "sent"
+    _event(ticket, TicketEvent.Kind.AI_DRAFTED, actor_kind=ActorKind.AI, note=escalation_reason)
+    if not ticket.escalated:
+        ticket = ticket_escalate(
+            ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority
+        )
+        team = ticket.department.name if ticket.department else "support"
+        message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=HANDOVER_NOTICE.format(team=team))
+    elif escalation_priority:
+        ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, priority=escalation_priority)
+    ticket_auto_assign(ticket=ticket)
+    realtime.broadcast_on_commit(realtime.broadcast_ai_panel, ticket.pk)
+    events.publish(events.AI_DRAFTED, ticket_id=ticket.pk, draft_id=draft.pk)
+    return "escalated"
+
+
+@transaction.atomic
+def ai_draft_use(*, draft: AIDraft, actor: AbstractBaseUser, body: str | None = None) -> Message:
+    """An agent sends the AI's draft (as written, or edited) as their own reply, with its sources."""
+    locked = AIDraft.objects.select_for_update().get(pk=draft.pk)
+    if locked.status != AIDraft.Status.PENDING:
+        raise TicketRuleError("This draft was already used or discarded.")
+    message = message_create(
+        ticket=locked.ticket,
+        author_kind=AuthorKind.AGENT,
+        author_user=actor,
+        body=locked.body if body is None else body,
+        citations=locked.citations,
+    )
+    AIDraft.objects.filter(pk=locked.pk).update(
+        status=AIDraft.Status.USED, used_by=actor, sent_message=message, decided_at=timezone.now()
+    )
+    return message
+
+
+@transaction.atomic
+def ai_draft_discard(*, draft: AIDraft, actor: AbstractBaseUser) -> None:
+    if not AIDraft.objects.filter(pk=draft.pk, status=AIDraft.Status.PENDING).update(
+        status=AIDraft.Status.DISCARDED, used_by=actor, decided_at=timezone.now()
+    ):
+        raise TicketRuleError("This draft was already used or discarded.")
+
+
+def ai_acknowledge(*, ticket: Ticket, in_reply_to: Message, gate: dict) -> str:
+    """Record that a customer message needed no answer ("thanks, that worked"): the decision is kept
+    like any other, so the stalled-message sweep knows it was handled."""
+    try:
+        with transaction.atomic():
+            AIDraft.objects.create(
+                ticket=ticket,
+                in_reply_to=in_reply_to,
+                body="",
+                confidence=0.0,
+                provider="local",
+                gate={**gate, "acknowledged": True},
+                status=AIDraft.Status.DISCARDED,
+                decided_at=timezone.now(),
+            )
+    except IntegrityError:
+        return "done"
+    return "acknowledged"
