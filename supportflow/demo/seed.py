@@ -153,6 +153,33 @@ def logins_print(path: Path, *, stdout: Writer) -> None:
         stdout.write(f"  {username:<6} / {passwords.get(username, '?'):<20} {what}")
 
 
+def staff_create(
+    *,
+    username: str,
+    role: str | None,
+    departments=(),
+    password: str | None = None,
+    first_name: str = "",
+    email: str = "",
+    superuser: bool = False,
+):
+    """An active staff user; with a ``role`` ("agents" or "managers", as in ``data/staff.json``) also in that
+    group, with an agent profile working ``departments``. No ``password``: the user cannot log in with one."""
+    user = User.objects.create_user(
+        username=username,
+        first_name=first_name,
+        email=email,
+        password=password,
+        is_staff=True,
+        is_superuser=superuser,
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=ROLES[role]))
+        profile = AgentProfile.objects.create(user=user)
+        profile.departments.set(departments)
+    return user
+
+
 @transaction.atomic
 def demo_load() -> dict[str, str]:
     """The demo queues, SLA policies, staff and conversations; returns each staff member's new password."""
@@ -176,22 +203,17 @@ def demo_load() -> dict[str, str]:
     passwords: dict[str, str] = {}
     users = {}
     for member in STAFF:
-        username, role = member["username"], ROLES.get(member["role"])
-        password = secrets.token_urlsafe(12)
-        passwords[username] = password
-        user = User.objects.create_user(
+        username = member["username"]
+        passwords[username] = secrets.token_urlsafe(12)
+        users[username] = staff_create(
             username=username,
+            role=member["role"],
+            departments=[departments[s] for s in member["departments"]],
+            password=passwords[username],
             first_name=member["first_name"],
             email=f"{username}@nimbus-notes.example",
-            password=password,
-            is_staff=True,
-            is_superuser=member["superuser"],
+            superuser=member["superuser"],
         )
-        if role:
-            user.groups.add(Group.objects.get(name=role))
-            profile = AgentProfile.objects.create(user=user)
-            profile.departments.set([departments[s] for s in member["departments"]])
-        users[username] = user
 
     for convo in CONVERSATIONS:
         customer = services.customer_get_or_create(email=convo["customer"]["email"], name=convo["customer"]["name"])
