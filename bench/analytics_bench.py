@@ -50,9 +50,12 @@ import time
 from pathlib import Path
 
 from _harness import (
-    BASE_DIR,
+    bench_env as _harness_env,
+)
+from _harness import (
     close_django_connections,
     django_setup,
+    docs_update,
     flush_redis_dbs,
     fmt,
     log,
@@ -62,10 +65,6 @@ from _harness import (
     recreate_database,
     run_main,
     stop_on_sigterm,
-    write_docs,
-)
-from _harness import (
-    bench_env as _harness_env,
 )
 
 BENCH_DB_NAME = "supportflow_analyticsbench"
@@ -526,10 +525,7 @@ def main(argv=None) -> int:
         if skipped:
             print("\nNot measured: " + "; ".join(skipped))
         if args.out:
-            out = Path(args.out)
-            out = out if out.is_absolute() else BASE_DIR / out
-            write_docs(out, SECTION_HEADING, docs_section(args, steps, meta, skipped, exports_from))
-            print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
+            docs_update(args.out, SECTION_HEADING, docs_section(args, steps, meta, skipped, exports_from))
     print(f"benchmark took {total:.0f}s")
     payload = {
         "benchmark": "analytics_pages",

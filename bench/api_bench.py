@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _harness import (
-    BASE_DIR,
     Server,
     close_django_connections,
     django_setup,
+    docs_update,
     flush_redis_dbs,
     fmt,
     log,
@@ -64,7 +64,6 @@ from _harness import (
     run_async,
     run_main,
     stop_on_sigterm,
-    write_docs,
 )
 from _harness import (
     bench_env as _harness_env,
@@ -693,10 +692,7 @@ def main(argv=None) -> int:
     print("\n".join(notes))
     print(f"\nserver log: {server.log_path}; benchmark took {total:.0f}s")
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
-        write_docs(out, SECTION_HEADING, docs_section(args, rows, notes, meta))
-        print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
+        docs_update(args.out, SECTION_HEADING, docs_section(args, rows, notes, meta))
     payload = {
         "benchmark": "api_latency",
         "meta": meta,

@@ -68,6 +68,8 @@ from _harness import (
     machine_meta,
     manage,
     median_of,
+    ms,
+    out_path,
     percentile,
     raise_nofile_limit,
     recreate_database,
@@ -337,10 +339,6 @@ async def open_loop(target: Target, port: int, rate: float, seconds: float) -> d
         "statuses": dict(statuses),
         "unfinished": total - len(latencies),
     }
-
-
-def ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000.0, 2)
 
 
 async def warm(target: Target, port: int, count: int) -> Counter:
@@ -781,8 +779,7 @@ def report(args, payload: dict) -> None:
     print(tables_markdown(rows))
     print("\nNotes:\n" + "\n".join(notes))
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
+        out = out_path(args.out)
         write_docs(out, SECTION_HEADING, docs_section(args, rows, notes, meta, payload["fixtures"]))
         print(f"wrote {out}")
 
