@@ -228,15 +228,7 @@ def _human(sim: Sim, rng: random.Random, spec: Spec, first: str, guess: str) -> 
         sim.assign(agent, by=agent)
     agent = sim.assignee
     if sim.category != spec.category and rng.random() < 0.85:  # the triage label was wrong: the agent fixes it
-        sim.event(
-            K.TRIAGE_CHANGED,
-            actor=agent,
-            actor_kind="agent",
-            field="category",
-            from_value=sim.category,
-            to_value=spec.category,
-        )
-        sim.category = spec.category
+        sim.correct_triage("category", spec.category, agent=agent)
         right = ctx.departments[ctx.by_category[spec.category]]
         if sim.department is not None and right is not sim.department:
             sim.set_department(right, actor=agent, actor_kind="agent")
@@ -245,15 +237,7 @@ def _human(sim: Sim, rng: random.Random, spec: Spec, first: str, guess: str) -> 
     if sim.priority == "normal" and rng.random() < 0.05:
         sim.set_priority(rng.choice(("low", "high")), actor=agent, actor_kind="agent")
     if sim.sentiment and sim.sentiment != "negative" and rng.random() < 0.03:
-        sim.event(
-            K.TRIAGE_CHANGED,
-            actor=agent,
-            actor_kind="agent",
-            field="sentiment",
-            from_value=sim.sentiment,
-            to_value="negative",
-        )
-        sim.sentiment = "negative"
+        sim.correct_triage("sentiment", "negative", agent=agent)
     dep_slug = sim.department.slug if sim.department else ""
     answer = AGENT_I18N.get(spec.language) or AGENT_ANSWER.get(dep_slug, AGENT_ANSWER[""])
     rounds = 0

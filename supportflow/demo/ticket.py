@@ -285,6 +285,18 @@ class TicketSim:
             )
             self.priority = priority
 
+    def correct_triage(self, field: str, value: str, *, agent: tuple[int, str]) -> None:
+        """An agent fixes the AI's triage ``field`` (``category`` or ``sentiment``)."""
+        self.event(
+            K.TRIAGE_CHANGED,
+            actor=agent,
+            actor_kind="agent",
+            field=field,
+            from_value=getattr(self, field),
+            to_value=value,
+        )
+        setattr(self, field, value)
+
     def set_department(
         self, dep: Queue | None, *, actor: tuple[int, str] | None = None, actor_kind: str = "ai"
     ) -> None:
