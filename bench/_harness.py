@@ -91,13 +91,23 @@ def require_loopback(url: str, what: str) -> None:
         )
 
 
-def recreate_database(database_url: str, name: str) -> None:
-    """Drop and recreate the database ``name`` on the server of ``database_url`` (the bench's own only)."""
+def admin_connect(database_url: str):
+    """An autocommit connection to the ``postgres`` database of the server of ``database_url``."""
     import psycopg
 
-    admin_url = with_path(database_url, "/postgres")
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+    return psycopg.connect(with_path(database_url, "/postgres"), autocommit=True, connect_timeout=10)
+
+
+def drop_database(database_url: str, name: str) -> None:
+    """Drop the database ``name`` (the bench's own only) on the server of ``database_url``, if it exists."""
+    with admin_connect(database_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def recreate_database(database_url: str, name: str) -> None:
+    """Drop and recreate the database ``name`` on the server of ``database_url`` (the bench's own only)."""
+    drop_database(database_url, name)
+    with admin_connect(database_url) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
@@ -295,12 +305,14 @@ def run_async(coro):
     return uvloop.run(coro)
 
 
-def fmt(value, digits: int = 1) -> str:
+def fmt(value, digits: int = 1, *, grouped: bool = False) -> str:
+    """A table cell: "–" for no value, a float to ``digits`` places; ``grouped`` puts thousands separators
+    in numbers (1,234.5)."""
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+        return f"{value:{',' if grouped else ''}.{digits}f}"
+    return f"{value:,}" if grouped and isinstance(value, int) else str(value)
 
 
 def write_docs(path: Path, heading: str, section: str) -> None:
@@ -318,6 +330,19 @@ def write_docs(path: Path, heading: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     path.write_text(text)
+
+
+def out_path(out: str) -> Path:
+    """A ``--out`` argument: relative to the repository root unless absolute."""
+    path = Path(out)
+    return path if path.is_absolute() else BASE_DIR / path
+
+
+def docs_update(out: str, heading: str, section: str) -> None:
+    """Rewrite the ``heading`` section of the ``--out`` file (see ``write_docs``) and print which file it was."""
+    path = out_path(out)
+    write_docs(path, heading, section)
+    print(f"wrote {path.relative_to(BASE_DIR) if path.is_relative_to(BASE_DIR) else path}")
 
 
 # --- management commands and the machine ------------------------------------------------------------
@@ -347,6 +372,30 @@ def machine_meta() -> dict:
     }
 
 
+def bench_services(
+    base: dict[str, str], *, script: str, db_name: str, redis_db: int, cache_db: int, channels_db: int
+) -> dict[str, str]:
+    """The settings variables that point Django at the bench's own database and Redis databases on the
+    services of ``base`` (``devservices exec`` sets them). Refuses to run without them or against a
+    remote service: the bench drops databases and empties Redis databases."""
+    database_url = base.get("DATABASE_URL", "")
+    redis_url = base.get("REDIS_URL", "")
+    if not database_url or not redis_url:
+        raise SystemExit(
+            "error: DATABASE_URL and REDIS_URL must be set; run through "
+            f"`python -m supportflow.devservices exec -- .venv/bin/python bench/{script}`."
+        )
+    require_loopback(database_url, "DATABASE_URL")
+    require_loopback(redis_url, "REDIS_URL")
+    return {
+        "DJANGO_SETTINGS_MODULE": "supportflow.settings",
+        "DATABASE_URL": with_path(database_url, f"/{db_name}"),
+        "REDIS_URL": with_path(redis_url, f"/{redis_db}"),
+        "REDIS_CACHE_DB": str(cache_db),
+        "REDIS_CHANNELS_DB": str(channels_db),
+    }
+
+
 def bench_env(
     base: dict[str, str],
     data_dir: Path,
@@ -363,23 +412,13 @@ def bench_env(
     """The environment of a bench process and the servers it starts: its own database and Redis
     databases on the embedded (loopback) services, a bench-only key, local AI, offline models; the
     caller's ``overrides`` win. Refuses to run outside ``devservices exec`` or against a remote service."""
-    database_url = base.get("DATABASE_URL", "")
-    redis_url = base.get("REDIS_URL", "")
-    if not database_url or not redis_url:
-        raise SystemExit(
-            "error: DATABASE_URL and REDIS_URL must be set; run through "
-            f"`python -m supportflow.devservices exec -- .venv/bin/python bench/{script}`."
-        )
-    require_loopback(database_url, "DATABASE_URL")
-    require_loopback(redis_url, "REDIS_URL")
+    services = bench_services(
+        base, script=script, db_name=db_name, redis_db=redis_db, cache_db=cache_db, channels_db=channels_db
+    )
     dropped = ("SECRET_KEY", "OPENAI_", "LLM_", "FEATURE_", "CELERY_", "DB_POOL_", *drop)
     env = {k: v for k, v in base.items() if not k.startswith(dropped)}
     env.update(
-        DJANGO_SETTINGS_MODULE="supportflow.settings",
-        DATABASE_URL=with_path(database_url, f"/{db_name}"),
-        REDIS_URL=with_path(redis_url, f"/{redis_db}"),
-        REDIS_CACHE_DB=str(cache_db),
-        REDIS_CHANNELS_DB=str(channels_db),
+        services,
         SECRET_KEY=secret_key,
         SF_DATA_DIR=str(data_dir),
         DEBUG="0",

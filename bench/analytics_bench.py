@@ -13,7 +13,7 @@ What it does, in order:
    agents, the demo knowledge base so answers cite real articles), with ``SF_DATA_DIR`` in a temporary
    directory. Its Redis databases (8 for ``REDIS_URL``, 9 for the cache, shared with ``kb_bench.py``,
    whose measured path does not use Redis) are emptied first.
-2. For each size N of ``--sizes``, in increasing order: adds tickets with ``tickets.loadgen`` until there
+2. For each size N of ``--sizes``, in increasing order: adds tickets with ``supportflow.demo.history`` until there
    are N (10k first, then 90k more: each step with its own seed, all over the same ``--days`` days up to
    the same end), timed (tickets/s); then ``manage.py analytics_rollup --since --until`` over the whole
    range (until that command exists, ``analytics.rollup.rebuild(since, until)`` if present: the pages
@@ -50,9 +50,12 @@ import time
 from pathlib import Path
 
 from _harness import (
-    BASE_DIR,
+    bench_env as _harness_env,
+)
+from _harness import (
     close_django_connections,
     django_setup,
+    docs_update,
     flush_redis_dbs,
     fmt,
     log,
@@ -62,10 +65,6 @@ from _harness import (
     recreate_database,
     run_main,
     stop_on_sigterm,
-    write_docs,
-)
-from _harness import (
-    bench_env as _harness_env,
 )
 
 BENCH_DB_NAME = "supportflow_analyticsbench"
@@ -387,7 +386,7 @@ python -m supportflow.devservices exec -- .venv/bin/python bench/analytics_bench
 ```
 
 It drops and recreates its own database `{BENCH_DB_NAME}`, migrates it and runs `seed_demo`, then, for
-each size, adds tickets with `tickets.loadgen` (the `seed_demo --tickets N` generator: customers, threads
+each size, adds tickets with `supportflow.demo.history` (the `seed_demo --tickets N` generator: customers, threads
 with AI answers, agent replies and internal notes, AI runs and drafts, escalations, SLA clocks and
 breaches, triage corrections, reopenings, CSAT and knowledge-gap questions, over {args.days} days), builds
 the daily rollups over the whole range ({rollup_how}) and regroups the knowledge gaps, and requests each
@@ -457,7 +456,7 @@ def main(argv=None) -> int:
     django_setup(env)
     from django.test import Client
 
-    from tickets import loadgen
+    from supportflow.demo import history
 
     end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     since, until = (end - dt.timedelta(days=args.days)).date(), end.date()
@@ -469,7 +468,7 @@ def main(argv=None) -> int:
         for step, size in enumerate(args.size_list):
             add = size - have
             log(f"generating {add:,} tickets (total {size:,}, seed {args.seed + step})")
-            generated = loadgen.generate(
+            generated = history.generate(
                 add, days=args.days, seed=args.seed + step, end=end, progress=lambda text: log(text.strip())
             )
             have = size
@@ -526,10 +525,7 @@ def main(argv=None) -> int:
         if skipped:
             print("\nNot measured: " + "; ".join(skipped))
         if args.out:
-            out = Path(args.out)
-            out = out if out.is_absolute() else BASE_DIR / out
-            write_docs(out, SECTION_HEADING, docs_section(args, steps, meta, skipped, exports_from))
-            print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
+            docs_update(args.out, SECTION_HEADING, docs_section(args, steps, meta, skipped, exports_from))
     print(f"benchmark took {total:.0f}s")
     payload = {
         "benchmark": "analytics_pages",

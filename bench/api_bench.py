@@ -10,7 +10,7 @@ What it does, in order:
 1. Drops and recreates its own database ``supportflow_apibench`` on the PostgreSQL of ``DATABASE_URL``
    (never another database), migrates it, runs ``seed_demo`` (queues, agents, the 39-article demo
    knowledge base, embedded) with ``SF_DATA_DIR`` in a temporary directory, adds ``--tickets`` tickets
-   of history with ``tickets.loadgen`` (365 days) and rebuilds the analytics rollups over them. It
+   of history with ``supportflow.demo.history`` (365 days) and rebuilds the analytics rollups over them. It
    empties its own Redis databases (URL 3, cache and channel layer 4) before and after.
 2. Creates two API keys in this process: the manager's (``maria``, every scope) and an agent's
    (``alice``, who sees her two queues, unrouted tickets and her own).
@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _harness import (
-    BASE_DIR,
     Server,
     close_django_connections,
     django_setup,
+    docs_update,
     flush_redis_dbs,
     fmt,
     log,
@@ -64,7 +64,6 @@ from _harness import (
     run_async,
     run_main,
     stop_on_sigterm,
-    write_docs,
 )
 from _harness import (
     bench_env as _harness_env,
@@ -153,12 +152,12 @@ def bench_env(base: dict[str, str], data_dir: Path) -> dict[str, str]:
 
 
 def build_history(tickets: int, days: int, seed: int) -> dict:
-    """``tickets`` tickets of history (``tickets.loadgen``) and the analytics rollups over them."""
+    """``tickets`` tickets of history (``supportflow.demo.history``) and the analytics rollups over them."""
     from analytics import rollup
-    from tickets import loadgen
+    from supportflow.demo import history
 
     end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    generated = loadgen.generate(tickets, days=days, seed=seed, end=end, progress=lambda text: log(text.strip()))
+    generated = history.generate(tickets, days=days, seed=seed, end=end, progress=lambda text: log(text.strip()))
     log(f"generated {tickets:,} tickets in {generated['seconds']:.1f}s")
     started = time.perf_counter()
     rollup.rebuild((end - dt.timedelta(days=days)).date(), end.date())
@@ -227,7 +226,7 @@ class Endpoint:
 def endpoints(refs: dict) -> list[Endpoint]:
     read, reply = refs["read"], refs["reply"]
     if not read or not reply:
-        raise SystemExit("error: the agent sees no tickets (or no open ones); did seed_demo and loadgen run?")
+        raise SystemExit("error: the agent sees no tickets (or no open ones); did seed_demo and the demo history run?")
     used_queries: set[str] = set()
 
     def search(rng, n):
@@ -558,10 +557,10 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   {meta["load_end"]} after (1, 5, 15 min). The clients (one asyncio process), the server, PostgreSQL and Redis
   share those cores, and other jobs ran on the machine: **read the figures as ratios to the baseline first**.
 - **Data:** its own database `{BENCH_DB_NAME}` (dropped and recreated each run): `seed_demo` (queues, agents,
-  the 39 demo articles, embedded) plus {args.tickets:,} tickets of history from `tickets.loadgen` over 365 days,
-  analytics rollups rebuilt — {data["tickets"]:,} tickets, {data["messages"]:,} messages and {data["customers"]:,}
-  customers at the start; the agent's key sees {meta["agent_visible"]:,} of the tickets. Redis databases
-  {BENCH_REDIS_DB}/{BENCH_CACHE_DB} (emptied before and after).
+  the 39 demo articles, embedded) plus {args.tickets:,} tickets of history from `supportflow.demo.history` over
+  365 days, analytics rollups rebuilt — {data["tickets"]:,} tickets, {data["messages"]:,} messages and
+  {data["customers"]:,} customers at the start; the agent's key sees {meta["agent_visible"]:,} of the tickets.
+  Redis databases {BENCH_REDIS_DB}/{BENCH_CACHE_DB} (emptied before and after).
 - **Server settings:** `FEATURE_AI_PIPELINE=false`, so creating a ticket or a message only enqueues its
   on-commit tasks to Redis (nothing consumes them here) and the AI never runs in the measured process — these
   are the API's own costs, not the AI's. `API_RATE={API_RATE}`: the throttle is checked on every request as in
@@ -604,7 +603,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=10, help="concurrent closed-loop clients")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per phase (endpoint)")
-    parser.add_argument("--tickets", type=int, default=10000, help="tickets of history added by tickets.loadgen")
+    parser.add_argument("--tickets", type=int, default=10000, help="tickets of simulated history added")
     parser.add_argument("--days", type=int, default=365, help="days the history is spread over")
     parser.add_argument("--refs", type=int, default=500, help="tickets the detail/messages/reply requests pick from")
     parser.add_argument("--seed", type=int, default=1, help="seed of the history and of the request mix")
@@ -693,10 +692,7 @@ def main(argv=None) -> int:
     print("\n".join(notes))
     print(f"\nserver log: {server.log_path}; benchmark took {total:.0f}s")
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
-        write_docs(out, SECTION_HEADING, docs_section(args, rows, notes, meta))
-        print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
+        docs_update(args.out, SECTION_HEADING, docs_section(args, rows, notes, meta))
     payload = {
         "benchmark": "api_latency",
         "meta": meta,

@@ -54,13 +54,14 @@ from _harness import (
     BASE_DIR,
     Server,
     close_django_connections,
+    django_setup,
+    docs_update,
     fmt,
     log,
     median_of,
     ms,
     percentile,
     raise_nofile_limit,
-    require_loopback,
     run_async,
     run_main,
     spread_of,
@@ -90,22 +91,13 @@ ERROR_TEXT_RE = re.compile(r'id="chat-error"[^>]*>([^<]*)<')
 
 def bench_env(base: dict[str, str]) -> dict[str, str]:
     """The environment of both the bench process (Django, for fixtures) and the server."""
-    database_url = base.get("DATABASE_URL", "")
-    redis_url = base.get("REDIS_URL", "")
-    if not database_url or not redis_url:
-        raise SystemExit(
-            "error: DATABASE_URL and REDIS_URL must be set; run through "
-            "`python -m supportflow.devservices exec -- .venv/bin/python bench/chat_bench.py`."
-        )
-    require_loopback(database_url, "DATABASE_URL")
-    require_loopback(redis_url, "REDIS_URL")
+    services = _harness.bench_services(
+        base, script="chat_bench.py", db_name=BENCH_DB_NAME, redis_db=BENCH_REDIS_DB, cache_db=BENCH_CACHE_DB,
+        channels_db=BENCH_CHANNELS_DB,
+    )  # fmt: skip
     env = {k: v for k, v in base.items() if not k.startswith("SECRET_KEY")}
     env.update(
-        DJANGO_SETTINGS_MODULE="supportflow.settings",
-        DATABASE_URL=with_path(database_url, f"/{BENCH_DB_NAME}"),
-        REDIS_URL=with_path(redis_url, f"/{BENCH_REDIS_DB}"),
-        REDIS_CACHE_DB=str(BENCH_CACHE_DB),
-        REDIS_CHANNELS_DB=str(BENCH_CHANNELS_DB),
+        services,
         SECRET_KEY=SECRET_KEY,
         BENCH_ENDPOINTS="1",
         DEBUG="0",
@@ -127,13 +119,6 @@ def flush_bench_redis(redis_url: str) -> None:
 
 
 # --- fixtures (Django, synchronous, in this process) ------------------------------------------------
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
 
 
 def make_agent_session() -> str:
@@ -1006,10 +991,6 @@ def observations(summary: dict, sizes: list[int], server_log: dict, runs: list[d
     return notes
 
 
-def write_docs(path: Path, section: str) -> None:
-    _harness.write_docs(path, SECTION_HEADING, section)
-
-
 def docs_section(args, summary, sizes, result, notes, meta) -> str:
     command = (
         "python -m supportflow.devservices exec -- .venv/bin/python bench/chat_bench.py "
@@ -1222,10 +1203,7 @@ def main(argv=None) -> int:
     print("\n".join(notes))
     print(f"\nserver log: {server.log_path}; benchmark took {total:.0f}s")
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
-        write_docs(out, docs_section(args, summary, sizes, result, notes, meta))
-        print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
+        docs_update(args.out, SECTION_HEADING, docs_section(args, summary, sizes, result, notes, meta))
     payload = {
         "benchmark": "chat_websocket_delivery",
         "meta": meta,

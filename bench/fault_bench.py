@@ -585,9 +585,9 @@ class Bench:
 
     def postgres_restart(self) -> dict:
         from supportflow.api.keys import api_key_create
-        from tickets.tests.factories import make_manager
+        from supportflow.demo.seed import staff_create
 
-        user = make_manager(username=f"faults-{uuid.uuid4().hex[:6]}")
+        user = staff_create(username=f"faults-{uuid.uuid4().hex[:6]}", role="managers")
         _, secret = api_key_create(name="fault bench", user=user, scopes=["tickets:read"])
         tickets = make_tickets(3, "pg")
         ids = [t for t, _ in tickets]

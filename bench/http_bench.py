@@ -11,7 +11,7 @@ What it does, in order:
 
 1. Drops and recreates its own database ``supportflow_httpbench``, migrates it, runs ``seed_demo`` (with
    ``SF_DATA_DIR`` in a temporary directory) and adds ``--tickets`` tickets of history with
-   ``tickets.loadgen``; creates an API key for the agent ``alice`` and picks a chat ticket with a few
+   ``supportflow.demo.history``; creates an API key for the agent ``alice`` and picks a chat ticket with a few
    messages for the partial. Empties its own Redis databases (3, 4) before and after.
 2. Starts, per server, one process serving ``bench/asgi_hello.py`` and one serving
    ``supportflow.asgi:application`` with ``BENCH_ENDPOINTS=1`` (the bare Django view at
@@ -68,6 +68,8 @@ from _harness import (
     machine_meta,
     manage,
     median_of,
+    ms,
+    out_path,
     percentile,
     raise_nofile_limit,
     recreate_database,
@@ -339,10 +341,6 @@ async def open_loop(target: Target, port: int, rate: float, seconds: float) -> d
     }
 
 
-def ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000.0, 2)
-
-
 async def warm(target: Target, port: int, count: int) -> Counter:
     conn = await Conn.open(port)
     statuses: Counter = Counter()
@@ -371,11 +369,12 @@ def fixtures(tickets: int) -> dict:
     from django.db.models import Count, Q
 
     from supportflow.api.keys import api_key_create
-    from tickets import loadgen, selectors
+    from supportflow.demo import history
+    from tickets import selectors
     from tickets.models import Ticket
 
     end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    generated = loadgen.generate(tickets, days=365, seed=1, end=end, progress=lambda text: log(text.strip()))
+    generated = history.generate(tickets, days=365, seed=1, end=end, progress=lambda text: log(text.strip()))
     log(f"generated {tickets:,} tickets in {generated['seconds']:.1f}s")
     agent = get_user_model().objects.get(username=AGENT)
     _, key = api_key_create(name="http bench agent", user=agent, scopes=["tickets:read"])
@@ -388,7 +387,7 @@ def fixtures(tickets: int) -> dict:
         .first()
     )
     if chat is None:
-        raise SystemExit("error: no chat ticket with 4-8 public messages; did loadgen run?")
+        raise SystemExit("error: no chat ticket with 4-8 public messages; did the demo history run?")
     return {
         "key": key,
         "visible": visible,
@@ -565,7 +564,7 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   the run, and the client, the servers, PostgreSQL and Redis share the same two cores: read ratios first, and
   the spread (min–max over rounds) next to every median.
 - **Data:** its own database `{BENCH_DB_NAME}` (dropped and recreated): `seed_demo` plus {args.tickets:,}
-  tickets of `tickets.loadgen` history — {fx["tickets"]:,} tickets, of which the agent's key (`{AGENT}`,
+  tickets of `supportflow.demo.history` — {fx["tickets"]:,} tickets, of which the agent's key (`{AGENT}`,
   `tickets:read`) sees {fx["visible"]:,}; the chat partial is of a chat ticket with {fx["chat_messages"]}
   public messages. `FEATURE_AI_PIPELINE=false`; `API_RATE={API_RATE}` (the throttle is still checked on every
   request). Redis databases {BENCH_REDIS_DB}/{BENCH_CACHE_DB}.
@@ -617,7 +616,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-seconds", type=float, default=4.0, help="closed-loop seconds per target and round")
     parser.add_argument("--open-seconds", type=float, default=6.0, help="open-loop seconds per target, load, round")
     parser.add_argument("--clients", type=int, default=16, help="closed-loop connections")
-    parser.add_argument("--tickets", type=int, default=10000, help="tickets of loadgen history")
+    parser.add_argument("--tickets", type=int, default=10000, help="tickets of simulated history")
     parser.add_argument("--warmup", type=int, default=50, help="unmeasured requests per target")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('' to skip)")
@@ -780,8 +779,7 @@ def report(args, payload: dict) -> None:
     print(tables_markdown(rows))
     print("\nNotes:\n" + "\n".join(notes))
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
+        out = out_path(args.out)
         write_docs(out, SECTION_HEADING, docs_section(args, rows, notes, meta, payload["fixtures"]))
         print(f"wrote {out}")
 

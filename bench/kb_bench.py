@@ -52,13 +52,12 @@ What it does, in order:
 Every loop is bounded in count; long statements run under a ``statement_timeout``.
 """
 
-# ruff: noqa: S311, S603, S608 — random only varies bench texts; subprocess is this interpreter with fixed
+# ruff: noqa: S311, S608 — random only varies bench texts; subprocess is this interpreter with fixed
 # arguments; SQL identifiers are module constants
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -77,13 +76,22 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-
-BASE_DIR = Path(__file__).resolve().parent.parent
-if str(BASE_DIR) not in sys.path:
-    sys.path.insert(0, str(BASE_DIR))  # run as a script: make `supportflow` and `knowledge` importable
+from _harness import (
+    BASE_DIR,
+    admin_connect,
+    bench_services,
+    close_django_connections,
+    django_setup,
+    docs_update,
+    drop_database,
+    fmt,
+    log,
+    manage,
+    percentile,
+    recreate_database,
+)
 
 BENCH_DB_NAME = "supportflow_kbbench"
 BENCH_REDIS_DB = 8  # nothing on the measured path uses Redis; kept off the app's (0-2), chat bench (5-7), tests
@@ -110,35 +118,11 @@ VECTOR_SQL = (
 )
 
 
-def log(text: str) -> None:
-    """Progress goes to stderr: stdout carries the tables and the final JSON line only."""
-    print(f"[kb-bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
 # --- statistics -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default); None for no data."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100.0
-    lo = math.floor(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def rnd(value, digits: int = 2):
     return None if value is None else round(value, digits)
-
-
-def fmt(value, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 class Clock:
@@ -192,37 +176,14 @@ def other_busy_processes(limit: int = 5) -> list[str]:
 # --- environment and database ---------------------------------------------------------------------
 
 
-def with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname or ""
-    if host not in {"127.0.0.1", "localhost", "::1"}:
-        raise SystemExit(
-            f"error: {what} points at {host!r}; this benchmark drops and recreates a database, so it only "
-            "runs against loopback services (use `python -m supportflow.devservices exec -- ...`)."
-        )
-
-
 def bench_env(base: dict[str, str]) -> dict[str, str]:
-    database_url = base.get("DATABASE_URL", "")
-    redis_url = base.get("REDIS_URL", "")
-    if not database_url or not redis_url:
-        raise SystemExit(
-            "error: DATABASE_URL and REDIS_URL must be set; run through "
-            "`python -m supportflow.devservices exec -- .venv/bin/python bench/kb_bench.py`."
-        )
-    require_loopback(database_url, "DATABASE_URL")
-    require_loopback(redis_url, "REDIS_URL")
+    services = bench_services(
+        base, script="kb_bench.py", db_name=BENCH_DB_NAME, redis_db=BENCH_REDIS_DB, cache_db=BENCH_REDIS_AUX_DB,
+        channels_db=BENCH_REDIS_AUX_DB,
+    )  # fmt: skip
     env = dict(base)
     env.update(
-        DJANGO_SETTINGS_MODULE="supportflow.settings",
-        DATABASE_URL=with_path(database_url, f"/{BENCH_DB_NAME}"),
-        REDIS_URL=with_path(redis_url, f"/{BENCH_REDIS_DB}"),
-        REDIS_CACHE_DB=str(BENCH_REDIS_AUX_DB),
-        REDIS_CHANNELS_DB=str(BENCH_REDIS_AUX_DB),
+        services,
         SECRET_KEY=base.get("SECRET_KEY") or SECRET_KEY,
         DEBUG="0",
         FEATURE_AI_AUTO_REPLY="0",
@@ -232,26 +193,10 @@ def bench_env(base: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def admin_connect(database_url: str):
-    import psycopg
-
-    return psycopg.connect(with_path(database_url, "/postgres"), autocommit=True, connect_timeout=10)
-
-
-def drop_database(database_url: str) -> None:
-    with admin_connect(database_url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB_NAME}" WITH (FORCE)')
-
-
 def recreate_and_migrate(env: dict[str, str]) -> float:
     clock = time.perf_counter()
-    drop_database(env["DATABASE_URL"])
-    with admin_connect(env["DATABASE_URL"]) as conn:
-        conn.execute(f'CREATE DATABASE "{BENCH_DB_NAME}"')
-    subprocess.run(
-        [sys.executable, str(BASE_DIR / "manage.py"), "migrate", "--noinput", "-v", "0"],
-        env=env, cwd=BASE_DIR, check=True, timeout=600,
-    )  # fmt: skip
+    recreate_database(env["DATABASE_URL"], BENCH_DB_NAME)
+    manage(env, "migrate", "--noinput", "-v", "0", timeout=600)
     return time.perf_counter() - clock
 
 
@@ -276,24 +221,6 @@ def server_facts(conn) -> dict:
     row = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
     facts["pgvector"] = row[0] if row else None
     return facts
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
-
-
-def close_django_connections() -> None:
-    from django.db import connections
-
-    for conn in connections.all():
-        conn.close()
-        close_pool = getattr(conn, "close_pool", None)
-        if close_pool is not None:
-            with contextlib.suppress(Exception):  # best effort
-                close_pool()
 
 
 # --- corpus and queries (read from the datasets at run time, never copied) ------------------------
@@ -940,8 +867,8 @@ def run_size(n, env, cache, corpus, query_set, titles, args) -> dict:
     result["search_phase"] = search_phase
     for config, row in result["results"].items():
         log(
-            f"  {config:>6}: recall@10 {row['recall_at_10']:.3f} p50 {fmt(row['p50_ms'], 2)} ms "
-            f"p95 {fmt(row['p95_ms'], 2)} ms  hnsw={row['plan']['uses_hnsw']}"
+            f"  {config:>6}: recall@10 {row['recall_at_10']:.3f} p50 {fmt(row['p50_ms'], 2, grouped=True)} ms "
+            f"p95 {fmt(row['p95_ms'], 2, grouped=True)} ms  hnsw={row['plan']['uses_hnsw']}"
         )
     return result
 
@@ -1130,7 +1057,8 @@ def search_table(sizes_done: list[dict]) -> str:
             lines.append(
                 f"| {size['n']:,} | {label(config)} | {recall} | {row['recall_min']:.1f} | "
                 f"{row['queries_below_0_9']} | {row['cos_loss_mean']:.4f} / {row['cos_loss_max']:.3f} | "
-                f"{fmt(row['p50_ms'], 2)} | {fmt(row['p95_ms'], 2)} | {fmt(row['p99_ms'], 2)} | "
+                f"{fmt(row['p50_ms'], 2, grouped=True)} | {fmt(row['p95_ms'], 2, grouped=True)} | "
+                f"{fmt(row['p99_ms'], 2, grouped=True)} | "
                 f"{'HNSW' if row['plan']['uses_hnsw'] else 'no (' + row['plan']['scan'][:40] + ')'} | {met} |"
             )
     return "\n".join(lines)
@@ -1424,16 +1352,6 @@ The JSON line the script prints last has every figure, the EXPLAIN (ANALYZE, BUF
 """
 
 
-def write_docs(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_HEADING)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    path.write_text(text)
-
-
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -1572,7 +1490,7 @@ def main(argv=None) -> int:
         close_django_connections()
         if not args.keep:
             try:
-                drop_database(env["DATABASE_URL"])
+                drop_database(env["DATABASE_URL"], BENCH_DB_NAME)
                 log(f"dropped {BENCH_DB_NAME}")
             except Exception as exc:  # report, do not mask the original error
                 log(f"could not drop {BENCH_DB_NAME} ({exc}); the next run drops and recreates it")
@@ -1622,12 +1540,11 @@ def main(argv=None) -> int:
     print("\nNotes:")
     print("\n".join(notes))
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
-        write_docs(
-            out, docs_section(args, meta, corpus_info, embed_summary, sizes_done, skipped, ingestion, verdict, notes)
+        docs_update(
+            args.out,
+            SECTION_HEADING,
+            docs_section(args, meta, corpus_info, embed_summary, sizes_done, skipped, ingestion, verdict, notes),
         )
-        print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
     payload = {
         "benchmark": "kb_vector_search_and_ingestion",
         "meta": meta,

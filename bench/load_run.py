@@ -1290,8 +1290,7 @@ def render(path: Path, out_arg: str) -> int:
     args = argparse.Namespace(**payload["params"])
     fig, res, run, errors, meta = (payload[k] for k in ("figures", "resources", "run", "errors", "meta"))
     notes = observations(args, fig, res, run, errors, payload["samples"])
-    out = Path(out_arg)
-    out = out if out.is_absolute() else BASE_DIR / out
+    out = _harness.out_path(out_arg)
     write_section(out, heading(args), docs_section(args, fig, res, run, errors, meta, notes))
     print("\n".join(notes))
     return 0
@@ -1428,8 +1427,7 @@ def main(argv=None) -> int:
     print("\nNotes:\n" + "\n".join(notes))
     print(f"\nlogs in {work_dir}; the run took {total:.0f}s")
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
+        out = _harness.out_path(args.out)
         write_section(out, heading(args), docs_section(args, fig, res, run, errors, meta, notes))
         print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
     payload = {

@@ -64,15 +64,16 @@ from _harness import (
     BASE_DIR,
     Server,
     close_django_connections,
+    docs_update,
     flush_redis_dbs,
     fmt,
     log,
+    manage,
     raise_nofile_limit,
     recreate_database,
     run_async,
     run_main,
     stop_on_sigterm,
-    write_docs,
 )
 from _harness import (
     bench_env as _harness_env,
@@ -229,15 +230,6 @@ def bench_env(base: dict[str, str], data_dir: Path, fake_url: str | None = None)
         ALLOWED_HOSTS="127.0.0.1,localhost", FEATURE_AI_PIPELINE="true", FEATURE_AI_AUTO_REPLY="true",
         **dict.fromkeys(RATE_ENV, RATE_OVERRIDE), **llm,
     )  # fmt: skip
-
-
-def manage(env: dict[str, str], *args: str, timeout: float) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(BASE_DIR / "manage.py"), *args],
-        env=env, cwd=BASE_DIR, check=True, timeout=timeout, stdout=sys.stderr,
-    )  # fmt: skip
-    return time.perf_counter() - started
 
 
 def django_setup(env: dict[str, str]) -> None:
@@ -1397,11 +1389,8 @@ def main(argv=None) -> int:
         print("\nFirst traceback in the worker log:\n" + worker_log["first_traceback"])
     print(f"\nworker log: {worker.log_path}; server log: {server.log_path}; benchmark took {total:.0f}s")
     if args.out and summaries:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
         heading = SECTION_HEADING_OPENAI if fake is not None else SECTION_HEADING
-        write_docs(out, heading, docs_section(args, summaries, notes, meta))
-        print(f"wrote {out.relative_to(BASE_DIR) if out.is_relative_to(BASE_DIR) else out}")
+        docs_update(args.out, heading, docs_section(args, summaries, notes, meta))
     fields = ("outcome", "e2e_ms", "queue_ms", *STAGES, "other_ms", "record_ms", "delivery_ms", "reply_kind")
     payload = {
         "benchmark": "ai_pipeline_message_to_reply",

@@ -44,7 +44,6 @@ import uuid
 from pathlib import Path
 
 from _harness import (
-    BASE_DIR,
     Server,
     close_django_connections,
     django_setup,
@@ -55,6 +54,7 @@ from _harness import (
     manage,
     median_of,
     ms,
+    out_path,
     percentile,
     raise_nofile_limit,
     recreate_database,
@@ -510,8 +510,7 @@ def main(argv=None) -> int:
     print(tables_markdown(rows, args.fanout))
     print("\nNotes:\n" + "\n".join(notes))
     if args.out:
-        out = Path(args.out)
-        out = out if out.is_absolute() else BASE_DIR / out
+        out = out_path(args.out)
         write_docs(out, SECTION_HEADING, docs_section(args, rows, notes, meta))
         print(f"wrote {out}")
     payload = {

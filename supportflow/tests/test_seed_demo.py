@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from analytics.models import DailyTicketStats, KnowledgeGap
-from tickets.management.commands.seed_demo import DEMO_HISTORY_TICKETS
+from supportflow.demo.seed import DEMO_HISTORY_TICKETS
 from tickets.models import Department, Ticket
 
 

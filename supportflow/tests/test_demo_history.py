@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 from django.test.utils import override_settings
 
-from tickets import loadgen, sla
-from tickets.management.commands.seed_demo import DEMO_HISTORY_TICKETS
-from tickets.management.commands.seed_demo import Command as SeedDemo
+from supportflow.demo import history
+from supportflow.demo.seed import DEMO_HISTORY_TICKETS, demo_load
+from tickets import sla
 from tickets.models import AIDraft, AIRun, Customer, Message, Ticket, TicketEvent
 
 END = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
@@ -22,7 +22,7 @@ DEMO_TICKETS = 7
 def demo(db):
     """The demo queues, SLA policies, agents and conversations, without the knowledge base or the model."""
     with override_settings(FEATURE_AI_PIPELINE=False):
-        SeedDemo()._load()
+        demo_load()
 
 
 def _fingerprint(tickets) -> list[tuple]:
@@ -45,7 +45,7 @@ def _fingerprint(tickets) -> list[tuple]:
 
 
 def test_the_column_lists_cover_every_field():
-    loadgen.check_columns()
+    history.check_columns()
 
 
 @pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_generate_writes_the_counts_it_returns(demo):
         "ai_drafts": AIDraft.objects.count(),
     }
 
-    counts = loadgen.generate(300, days=60, seed=3, end=END)
+    counts = history.generate(300, days=60, seed=3, end=END)
 
     assert counts["tickets"] == 300
     assert Ticket.objects.count() == DEMO_TICKETS + 300
@@ -73,7 +73,7 @@ def test_generate_writes_the_counts_it_returns(demo):
 
 @pytest.mark.django_db
 def test_generated_tickets_keep_the_services_invariants(demo):
-    loadgen.generate(300, days=60, seed=5, end=END)
+    history.generate(300, days=60, seed=5, end=END)
     tickets = list(
         Ticket.objects.filter(created_at__gte=END - dt.timedelta(days=60), created_at__lt=END).select_related(
             "department__sla_policy"
@@ -184,12 +184,12 @@ def test_generated_tickets_keep_the_services_invariants(demo):
 def test_same_seed_same_data_and_a_second_run_adds_more(demo):
     window = {"created_at__gte": END - dt.timedelta(days=30), "created_at__lt": END}
 
-    loadgen.generate(120, days=30, seed=11, end=END)
+    history.generate(120, days=30, seed=11, end=END)
     first_ids = set(Ticket.objects.filter(**window).values_list("pk", flat=True))
     first = _fingerprint(Ticket.objects.filter(pk__in=first_ids))
-    loadgen.generate(120, days=30, seed=11, end=END)
+    history.generate(120, days=30, seed=11, end=END)
     second = _fingerprint(Ticket.objects.filter(**window).exclude(pk__in=first_ids))
-    loadgen.generate(120, days=30, seed=12, end=END)
+    history.generate(120, days=30, seed=12, end=END)
     newest = Ticket.objects.filter(**window).exclude(pk__in=first_ids).order_by("-pk")[:120]
     third = _fingerprint(Ticket.objects.filter(pk__in=[t.pk for t in newest]))
 
