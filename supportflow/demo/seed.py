@@ -108,11 +108,11 @@ def passages_scan_soon(*, stderr: Writer) -> None:
     """The worker runs the injection guard over the demo passages in the background (about a minute
     on two cores), so the first chat question does not pay for it; beat would do it within 5 min."""
     from knowledge.models import Chunk
-    from tickets import tasks
+    from tickets.ai.tasks import scan_kb_passages  # the AI wing's door
 
     if Chunk.objects.filter(is_public=True, injection_flagged__isnull=True).exists():
         try:
-            tasks.scan_kb_passages.delay()
+            scan_kb_passages.delay()
         except Exception as exc:  # no broker: the beat sweep and the first questions scan them
             stderr.write(f"Passage scan not queued ({exc}); it will run on the beat schedule.")
 
