@@ -38,7 +38,8 @@ def _warm_up(**kwargs) -> None:
     try:
         from knowledge import embeddings
         from supportflow import llm
-        from tickets.ai import answer, guard, pipeline, triage_local
+        from tickets.ai import answer, guard, pipeline
+        from tickets.ai.triage import local as triage_local
 
         embeddings.get_model()
         llm.warm_up(pipeline.TriageOut, answer.GeneratedAnswer)

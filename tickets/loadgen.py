@@ -46,7 +46,7 @@ from django.utils import timezone
 from supportflow.llm import cost_for
 from tickets import sla
 from tickets.ai.answer import INTRO, OUTRO, SEE_ALSO
-from tickets.ai.triage_seed import CATEGORY_DEPARTMENT
+from tickets.ai.rules import CATEGORY_DEPARTMENT
 from tickets.models import (
     AgentProfile,
     AIDraft,

@@ -78,7 +78,7 @@ def auto_close_resolved() -> int:
 @shared_task(soft_time_limit=900, time_limit=960)
 def retrain_triage() -> int:
     """Nightly: a new local triage model from the seed set and agents' corrections."""
-    from tickets.ai import triage_local
+    from tickets.ai.triage import local as triage_local
 
     return triage_local.train().version
 

@@ -268,7 +268,7 @@ def _usage(result) -> dict:
 
 
 def _local_triage(ticket: Ticket, query: str) -> dict:
-    from tickets.ai import triage_local
+    from tickets.ai.triage import local as triage_local
 
     result = triage_local.predict(
         query,

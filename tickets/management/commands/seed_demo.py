@@ -239,7 +239,7 @@ class Command(BaseCommand):
 
     def _ensure_triage_model(self) -> None:
         """A first, versioned triage model (v1) from the seed set, so the console shows which one runs."""
-        from tickets.ai import triage_local
+        from tickets.ai.triage import local as triage_local
         from tickets.models import TriageModel
 
         if not TriageModel.objects.exists():
