@@ -361,7 +361,7 @@ class Bench:
         log("migrating")
         manage(self.env, "migrate", "--noinput", "-v", "0", timeout=900)
         django_setup(self.env, FEATURE_AI_PIPELINE="false")
-        from tickets.ai import triage_local
+        from tickets.ai.triage import local as triage_local
 
         started = time.monotonic()
         triage_local.train()  # workers then load a stored model instead of each fitting one at warm-up

@@ -3,6 +3,8 @@ says what each condition reads. Every active rule that matches is a trigger; any
 from answering on its own and hands the ticket to a human with the first trigger's reason.
 
 An explicit request for a human always escalates, even if an admin switched that rule off.
+
+``CATEGORY_DEPARTMENT`` is the routing policy: the department that owns each triage category.
 """
 
 from __future__ import annotations
@@ -14,6 +16,28 @@ from tickets.models import EscalationRule, Priority
 Condition = EscalationRule.Condition
 PRIORITY_ORDER = {p: i for i, p in enumerate(["low", "normal", "high", "urgent"])}
 ANGRY_SCORE = -0.6
+
+# Routing policy: the department that owns each triage category (the local model's department head is
+# trained on these pairs, and the category head's view of the department is carried over through them).
+CATEGORY_DEPARTMENT = {
+    "refund": "billing",
+    "payment_failed": "billing",
+    "invoice": "billing",
+    "plan_change": "billing",
+    "sync": "technical",
+    "app_crash": "technical",
+    "import_export": "technical",
+    "search": "technical",
+    "how_to": "technical",
+    "sign_in": "account-security",
+    "two_factor": "account-security",
+    "account_security": "account-security",
+    "data_request": "account-security",
+    "pricing": "sales",
+    "team_plan": "sales",
+    "discount": "sales",
+    "quote": "sales",
+}
 
 
 @dataclass

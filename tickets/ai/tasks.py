@@ -69,7 +69,7 @@ def ai_queue_waiting() -> int:
 @shared_task(soft_time_limit=900, time_limit=960)
 def retrain_triage() -> int:
     """Nightly: a new local triage model from the seed set and agents' corrections."""
-    from tickets.ai import triage_local
+    from tickets.ai.triage import local as triage_local
 
     return triage_local.train().version
 
@@ -92,10 +92,12 @@ def warm_up(**kwargs) -> None:
     try:
         from knowledge import embeddings
         from supportflow import llm
-        from tickets.ai import answer, guard, pipeline, triage_local
+        from tickets.ai import answer, guard
+        from tickets.ai.triage import local as triage_local
+        from tickets.ai.triage.schema import TriageOut
 
         embeddings.get_model()
-        llm.warm_up(pipeline.TriageOut, answer.GeneratedAnswer)
+        llm.warm_up(TriageOut, answer.GeneratedAnswer)
         guard.scan("warm up")  # fits the guard's classifier from its seed set
         triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
     except Exception:

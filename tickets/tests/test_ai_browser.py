@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 
 from knowledge import services as kb_services
 from supportflow.celery import app
-from tickets.ai import guard, triage_local
+from tickets.ai import guard
+from tickets.ai.triage import local as triage_local
 from tickets.models import AIDraft, Department
 from tickets.tests import browser as harness
 from tickets.tests.factories import SLAPolicyFactory, make_agent

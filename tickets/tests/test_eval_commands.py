@@ -57,7 +57,7 @@ def test_eval_answers_reports_shares_per_outcome_and_leaves_nothing_behind(db, t
 
 
 def test_eval_injection_replays_attacked_emails_through_the_pipeline(db, tmp_path, capsys, settings):
-    from tickets.ai import triage_local
+    from tickets.ai.triage import local as triage_local
 
     settings.FEATURE_AI_PIPELINE = False
     policy = SLAPolicyFactory()

@@ -257,3 +257,25 @@ def test_eval_guard_prints_figures_as_a_final_json_line(tmp_path, capsys):
 def test_link_hosts_reads_urls_markdown_html_and_bare_domains_alike():
     text = "See https://a.example/x, [b](http://b.example/y), <a href='//c.example/z'>c</a> and www.d.example/help."
     assert guard.link_hosts(text) == ["a.example", "b.example", "c.example", "www.d.example"]
+
+
+# --- the classifier's seed data -------------------------------------------------------------------
+
+
+def test_the_seed_file_holds_distinct_labelled_lines_in_the_allowed_labels():
+    from tickets.ai.guard import classifier
+
+    with classifier.SEED_FILE.open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    assert all(set(row) == {"label", "group", "text"} for row in rows)
+    assert {row["label"] for row in rows} == set(classifier.SEED_LABELS)
+    texts = [row["text"] for row in rows]
+    assert all(text and text == text.strip() for text in texts)
+    assert len(set(texts)) == len(texts)
+    # Injections first, then benign lines: the order the classifier's anchors and cache key follow.
+    assert [row["label"] for row in rows] == ["injection"] * 250 + ["benign"] * 540
+    seed = classifier.seed_lines()
+    assert (len(seed["injection"]), len(seed["benign"])) == (250, 540)
+    assert classifier.seed_anchor_count() == 790
+    texts, labels = classifier.seed_examples()
+    assert (len(texts), sum(labels)) == (1580, 500)

@@ -11,9 +11,11 @@ import pytest
 from django.core.management import call_command
 
 from tickets import services
-from tickets.ai import language, sentiment, signals, triage_local
-from tickets.ai.triage_seed import SEED
-from tickets.models import TriageModel
+from tickets.ai.rules import CATEGORY_DEPARTMENT
+from tickets.ai.triage import cues, language, sentiment
+from tickets.ai.triage import local as triage_local
+from tickets.ai.triage.seed import OUT_OF_SCOPE, SEED, SENTIMENT_SEED
+from tickets.models import Priority, Ticket, TriageModel
 from tickets.tests.factories import DepartmentFactory, make_agent, make_ticket
 
 
@@ -23,6 +25,20 @@ def _no_model_loaded_yet():
     triage_local.clear_cache()
     yield
     triage_local.clear_cache()
+
+
+# --- seed data ------------------------------------------------------------------------------------
+
+
+def test_the_seed_files_hold_distinct_texts_with_labels_the_model_knows():
+    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 72, 30)
+    assert {category for _, category, _ in SEED} == set(CATEGORY_DEPARTMENT)
+    assert {priority for _, _, priority in SEED} == set(Priority.values)
+    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 24 + ["neutral"] * 24 + ["positive"] * 24
+    assert set(Ticket.Sentiment.values) == {"negative", "neutral", "positive"}
+    texts = [text for text, _, _ in SEED] + [text for text, _ in SENTIMENT_SEED] + list(OUT_OF_SCOPE)
+    assert all(text and text == text.strip() for text in texts)
+    assert len(set(texts)) == len(texts)
 
 
 # --- seed model -----------------------------------------------------------------------------------
@@ -111,7 +127,7 @@ def test_a_long_summary_is_cut_at_a_word_with_an_ellipsis():
     ],
 )
 def test_asking_for_a_human_is_detected(text):
-    assert signals.human_requested(text) is True
+    assert cues.human_requested(text) is True
 
 
 @pytest.mark.parametrize(
@@ -126,15 +142,15 @@ def test_asking_for_a_human_is_detected(text):
     ],
 )
 def test_mentions_that_are_not_a_request_for_a_human_are_not_detected(text):
-    assert signals.human_requested(text) is False
+    assert cues.human_requested(text) is False
 
 
 def test_urgency_signals_name_their_family():
-    assert signals.urgency_signals("Someone logged into my account from another country!") == {"security"}
-    assert signals.urgency_signals("Nimbus is down, nobody in our company can sign in.") == {"outage"}
-    assert signals.urgency_signals("I will take this to court and talk to my lawyer.") == {"legal"}
-    assert signals.urgency_signals("I didn't authorize this charge on my card.") == {"fraud"}
-    assert signals.urgency_signals("How do I export a notebook?") == set()
+    assert cues.urgency_signals("Someone logged into my account from another country!") == {"security"}
+    assert cues.urgency_signals("Nimbus is down, nobody in our company can sign in.") == {"outage"}
+    assert cues.urgency_signals("I will take this to court and talk to my lawyer.") == {"legal"}
+    assert cues.urgency_signals("I didn't authorize this charge on my card.") == {"fraud"}
+    assert cues.urgency_signals("How do I export a notebook?") == set()
 
 
 @pytest.mark.django_db

@@ -242,7 +242,7 @@ def honest_triage(text: str, slugs: list[str]) -> dict:
     thread: its database connection (the classifier's version check) is closed before returning."""
     from django.db import connections
 
-    from tickets.ai import triage_local
+    from tickets.ai.triage import local as triage_local
 
     try:
         r = triage_local.predict(text)

@@ -42,9 +42,10 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from knowledge import embeddings
-from tickets.ai import sentiment, signals
-from tickets.ai import triage_local as tl
-from tickets.ai.triage_seed import OUT_OF_SCOPE
+from tickets.ai.triage import cues as signals
+from tickets.ai.triage import local as tl
+from tickets.ai.triage import sentiment
+from tickets.ai.triage.seed import OUT_OF_SCOPE
 
 SEED = 13
 # The README's "natural urgent cases", and the same widened to unrecognised payments (fraud reports too).

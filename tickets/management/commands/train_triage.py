@@ -11,7 +11,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from tickets.ai import triage_local
+from tickets.ai.triage import local as triage_local
 
 
 class Command(BaseCommand):

@@ -235,7 +235,7 @@ def out_of_scope(
     """Nothing we were trained on looks like this message, or the classifier cannot place it.
 
     ``similarity``: cosine similarity to the nearest training example; ``confidence``: the category
-    head's top probability. Thresholds come from the trained model (chosen on data, see ``triage_local``).
+    head's top probability. Thresholds come from the trained model (chosen on data, see ``local.py``).
     """
     if not can_judge_scope(text):
         return False
