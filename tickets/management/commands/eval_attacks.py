@@ -317,7 +317,7 @@ def obedient_endpoint(canary: str):
     """An OpenAI-compatible server in this process playing ``ObedientModel``, and the settings that
     point the LLM client at it (with a breaker of its own and ``canary`` in every system prompt)."""
     from supportflow import llm
-    from supportflow.tests.fake_openai import FakeOpenAI, fake_openai_settings
+    from supportflow.llm.fake import FakeOpenAI, fake_openai_settings
 
     model = ObedientModel()
     with FakeOpenAI() as fake:
