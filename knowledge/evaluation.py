@@ -21,7 +21,6 @@ import csv
 import hashlib
 import json
 import math
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,13 +31,10 @@ from django.db import connection, transaction
 from knowledge import embeddings, services
 from knowledge.models import DEFAULT_NAMESPACE, Article, Chunk
 from knowledge.selectors import ANY_WORD_TSQUERY, MODES, RRF_K, _clean, best_per_article, kb_search
+from supportflow.evaluation import DatasetError, percentile
 
 CUTOFFS = (1, 5, 10)
 EVAL_MODES = ("fts", "vector", "hybrid")  # print order: the two single methods, then their fusion
-
-
-class DatasetError(Exception):
-    """The folder is not a dataset this evaluation understands; the message says why."""
 
 
 @dataclass
@@ -350,16 +346,6 @@ def reciprocal_rank(rank: int | None, cutoff: int = 10) -> float:
     return 1 / rank if rank is not None and rank <= cutoff else 0.0
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
     """Each query has one answer (an FAQ repeated verbatim counts once), so with r = the rank of the
     first relevant article: recall@k = share with r ≤ k; MRR@10 = mean 1/r (0 beyond 10);
@@ -380,19 +366,6 @@ def mode_metrics(queries: Sequence[EvalQuery], results: dict[str, Result]) -> di
     out["latency_ms_p95"] = percentile(latencies, 95)
     out["short_rankings"] = sum(1 for q in positives if len(results[q.text].ranking) < 10)
     return out
-
-
-def paired_bootstrap(
-    a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of a − b with a 95% percentile-bootstrap interval over queries (paired)."""
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    if not diffs:
-        return 0.0, 0.0, 0.0
-    rng = random.Random(seed)  # noqa: S311 — resampling, not security
-    n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(rounds))
-    return sum(diffs) / n, means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
 
 
 def per_query(queries: Sequence[EvalQuery], results: dict[str, Result], metric: str) -> list[float]:
@@ -520,10 +493,12 @@ def choose_threshold(queries: Sequence[EvalQuery], results: dict[str, Result], a
 
 
 def split_by_group(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery]]:
-    """Two halves by FAQ (a stable hash of the pair's FAQ question): no FAQ is in both."""
+    """Two halves by a stable hash of the question's group (its FAQ / gold thread; without a group, its
+    gold and forbidden articles): no FAQ is in both."""
     halves: tuple[list[EvalQuery], list[EvalQuery]] = ([], [])
     for q in queries:
-        halves[hashlib.sha256(q.group.encode()).digest()[0] % 2].append(q)
+        key = q.group or "|".join(sorted(q.gold | q.forbidden))
+        halves[hashlib.sha256(key.encode()).digest()[0] % 2].append(q)
     return halves
 
 

@@ -19,13 +19,11 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from knowledge import evaluation as ev
+from supportflow.evaluation import paired_bootstrap, percentile, tenths
+from supportflow.evaluation import rounded as _r
 
 METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
 RECALL5_TARGET = 0.90
-
-
-def _r(value: float, digits: int = 4) -> float:
-    return round(float(value), digits)
 
 
 class Command(BaseCommand):
@@ -43,14 +41,7 @@ class Command(BaseCommand):
         )
 
     def _progress(self, label: str, total: int):
-        quiet = self.verbosity == 0
-        step = max(1, total // 10)
-
-        def report(done: int) -> None:
-            if not quiet and (done % step == 0 or done == total):
-                self.stderr.write(f"  {label}: {done}/{total}")
-
-        return report
+        return tenths(self.stderr.write if self.verbosity else None, label, total)
 
     def handle(self, *args, **options):
         self.verbosity = options["verbosity"]
@@ -137,7 +128,7 @@ class Command(BaseCommand):
         comparison = {}
         for metric in METRICS:
             best = max(single, key=lambda m: modes[m][metric])
-            diff, lo, hi = ev.paired_bootstrap(
+            diff, lo, hi = paired_bootstrap(
                 ev.per_query(report, results["hybrid"], metric), ev.per_query(report, results[best], metric)
             )
             comparison[metric] = {
@@ -171,8 +162,8 @@ class Command(BaseCommand):
             "distinct_query_texts": len({q.text for q in positives}),
             "gold_articles": len({g for q in positives for g in q.gold}),
             "modes": modes,
-            "embed_query_ms_p50": _r(ev.percentile(embed_ms, 50), 1),
-            "embed_query_ms_p95": _r(ev.percentile(embed_ms, 95), 1),
+            "embed_query_ms_p50": _r(percentile(embed_ms, 50), 1),
+            "embed_query_ms_p95": _r(percentile(embed_ms, 95), 1),
             "targets": targets,
             "notes": dataset.notes,
         }
@@ -221,7 +212,7 @@ class Command(BaseCommand):
             out[name] = {key: _r(v) for key, v in ev.rank_metrics(ranks).items()}
             for other, other_ranks in per_query.items():
                 for metric, term in (("recall@1", lambda r: float(r == 1)), ("mrr@10", ev.reciprocal_rank)):
-                    diff = ev.paired_bootstrap([term(r) for r in ranks], [term(r) for r in other_ranks])
+                    diff = paired_bootstrap([term(r) for r in ranks], [term(r) for r in other_ranks])
                     out[name][f"{metric}_vs_{other}"] = [_r(x) for x in diff]  # [mean diff, CI low, CI high]
         return out
 
