@@ -65,6 +65,10 @@ def _snippet(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _false_positives(name: str, flagged: list) -> list[dict]:
+    return [{"set": name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)} for t, v in flagged]
+
+
 class GuardEvaluation:
     """One run: ``GuardEvaluation(options, write=…, log=…).run()``. ``write`` gets the tables, ``log``
     the progress."""
@@ -293,6 +297,13 @@ class GuardEvaluation:
             return [Path(p) for p in self.options.benign]
         return self._default_folders(BENIGN_SETS)
 
+    def _scan_benign(self, shipped: guard.Guard, texts: list[str], *, source: str, part: str) -> list:
+        """(text, verdict) of the benign ``texts`` the guard flags; all of them go to the sweep as ``part``."""
+        verdicts = shipped.scan_many(texts, source=source)
+        if self.options.sweep:
+            self.sweep_parts[part] = (texts, verdicts, [0] * len(texts))
+        return [(t, v) for t, v in zip(texts, verdicts, strict=True) if v.flagged]
+
     def _passages(self, shipped: guard.Guard) -> dict:
         folders = (
             [Path(p) for p in self.options.passages] if self.options.passages else self._default_folders(PASSAGE_SETS)
@@ -305,17 +316,11 @@ class GuardEvaluation:
             if self.options.limit:
                 passages = passages[: self.options.limit]
             self.log(f"passages {folder.name}: scanning {len(passages)} chunks…")
-            verdicts = shipped.scan_many(passages, source="passage")
-            flagged = [(t, v) for t, v in zip(passages, verdicts, strict=True) if v.flagged]
-            if self.options.sweep:
-                self.sweep_parts[f"passages {folder.name}"] = (passages, verdicts, [0] * len(passages))
+            flagged = self._scan_benign(shipped, passages, source="passage", part=f"passages {folder.name}")
             sets[folder.name] = {"n": len(passages), "fpr": rounded(len(flagged) / len(passages)) if passages else 0.0}
             flagged_total += len(flagged)
             n_total += len(passages)
-            examples += [
-                {"set": folder.name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)}
-                for t, v in flagged[:3]
-            ]
+            examples += _false_positives(folder.name, flagged[:3])
         overall = rounded(flagged_total / n_total) if n_total else 0.0
         self.write("\nknowledge-base passages — false-positive rate (source=passage)")
         for name, f in sets.items():
@@ -338,10 +343,7 @@ class GuardEvaluation:
             texts = rng.sample(data.texts, k=min(per_set, len(data.texts)))
             source = "email" if data.name in EMAIL_SETS else "customer"
             self.log(f"benign {data.name}: scanning {len(texts)} of {len(data.texts)} texts ({data.file}) as {source}…")
-            verdicts = shipped.scan_many(texts, source=source)
-            flagged = [(t, v) for t, v in zip(texts, verdicts, strict=True) if v.flagged]
-            if self.options.sweep:
-                self.sweep_parts[f"benign {data.name}"] = (texts, verdicts, [0] * len(texts))
+            flagged = self._scan_benign(shipped, texts, source=source, part=f"benign {data.name}")
             sets[data.name] = {
                 "file": data.file,
                 "n": len(texts),
@@ -351,10 +353,7 @@ class GuardEvaluation:
             }
             flagged_total += len(flagged)
             n_total += len(texts)
-            examples += [
-                {"set": data.name, "text": _snippet(t, 80), "score": v.score, "signals": list(v.signals)}
-                for t, v in flagged[:2]
-            ]
+            examples += _false_positives(data.name, flagged[:2])
         overall = rounded(flagged_total / n_total) if n_total else 0.0
         self.write("\nbenign customer texts — false-positive rate (target ≤ 1 %)")
         self.write(f"{'set':<30} {'file':<16} {'source':>8} {'n':>5} {'flagged':>8} {'FPR':>7}")
