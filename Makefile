@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint format check services-up services-down clean
+.PHONY: run test eval lint format check services-up services-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ $(DOVECOT):
 ## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
 test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
+
+## eval: one evaluation command on the embedded services, from a fresh clone too (a local SECRET_KEY
+## and migrations are handled), e.g.  make eval EVAL="eval_triage --data ../shared/datasets/banking77"
+## eval_injection and eval_attacks need the demo departments once:  make eval EVAL=seed_demo
+eval: $(VENV)/.runtime
+	@if [ -z '$(EVAL)' ]; then \
+		echo 'usage: make eval EVAL="eval_triage --data ../shared/datasets/banking77"'; \
+		echo '       (eval_triage, eval_guard, eval_answers, eval_injection, eval_attacks, eval_email, kb_eval)'; \
+		exit 2; \
+	fi
+	$(BIN)/python -m supportflow.devservices manage $(EVAL)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

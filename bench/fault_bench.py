@@ -114,7 +114,7 @@ class FakeLLM:
         self.fake = None
 
     def start(self) -> None:
-        from supportflow.tests import fake_openai
+        from supportflow.llm import fake as fake_openai
 
         outer = self
 

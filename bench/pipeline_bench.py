@@ -203,7 +203,7 @@ def fake_answer(request: dict) -> dict:
 
 def start_fake_openai(delay: float):
     """``FakeOpenAI`` answering every call after ``delay`` seconds, in a thread of this process."""
-    from supportflow.tests.fake_openai import FakeOpenAI, FakeResponse
+    from supportflow.llm.fake import FakeOpenAI, FakeResponse
 
     class FixedDelayOpenAI(FakeOpenAI):
         def _record(self, payload, headers):

@@ -21,10 +21,11 @@ import csv
 import hashlib
 import json
 import math
-import random
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -32,13 +33,10 @@ from django.db import connection, transaction
 from knowledge import embeddings, services
 from knowledge.models import DEFAULT_NAMESPACE, Article, Chunk
 from knowledge.selectors import ANY_WORD_TSQUERY, MODES, RRF_K, _clean, best_per_article, kb_search
+from supportflow.evaluation import DatasetError, paired_bootstrap, percentile, rounded, tenths
 
 CUTOFFS = (1, 5, 10)
 EVAL_MODES = ("fts", "vector", "hybrid")  # print order: the two single methods, then their fusion
-
-
-class DatasetError(Exception):
-    """The folder is not a dataset this evaluation understands; the message says why."""
 
 
 @dataclass
@@ -350,16 +348,6 @@ def reciprocal_rank(rank: int | None, cutoff: int = 10) -> float:
     return 1 / rank if rank is not None and rank <= cutoff else 0.0
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100), as numpy's default."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def rank_metrics(ranks: Sequence[int | None]) -> dict[str, float]:
     """Each query has one answer (an FAQ repeated verbatim counts once), so with r = the rank of the
     first relevant article: recall@k = share with r ≤ k; MRR@10 = mean 1/r (0 beyond 10);
@@ -380,19 +368,6 @@ def mode_metrics(queries: Sequence[EvalQuery], results: dict[str, Result]) -> di
     out["latency_ms_p95"] = percentile(latencies, 95)
     out["short_rankings"] = sum(1 for q in positives if len(results[q.text].ranking) < 10)
     return out
-
-
-def paired_bootstrap(
-    a: Sequence[float], b: Sequence[float], *, rounds: int = 2000, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of a − b with a 95% percentile-bootstrap interval over queries (paired)."""
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    if not diffs:
-        return 0.0, 0.0, 0.0
-    rng = random.Random(seed)  # noqa: S311 — resampling, not security
-    n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(rounds))
-    return sum(diffs) / n, means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
 
 
 def per_query(queries: Sequence[EvalQuery], results: dict[str, Result], metric: str) -> list[float]:
@@ -520,10 +495,12 @@ def choose_threshold(queries: Sequence[EvalQuery], results: dict[str, Result], a
 
 
 def split_by_group(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery]]:
-    """Two halves by FAQ (a stable hash of the pair's FAQ question): no FAQ is in both."""
+    """Two halves by a stable hash of the question's group (its FAQ / gold thread; without a group, its
+    gold and forbidden articles): no FAQ is in both."""
     halves: tuple[list[EvalQuery], list[EvalQuery]] = ([], [])
     for q in queries:
-        halves[hashlib.sha256(q.group.encode()).digest()[0] % 2].append(q)
+        key = q.group or "|".join(sorted(q.gold | q.forbidden))
+        halves[hashlib.sha256(key.encode()).digest()[0] % 2].append(q)
     return halves
 
 
@@ -634,3 +611,277 @@ def fuse(
     if article_of is None:
         return ranked
     return list(dict.fromkeys(article_of[c] for c in ranked))
+
+
+# --- the kb_eval run and its report -------------------------------------------------------------------
+
+METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+RECALL5_TARGET = 0.90
+
+
+def run(
+    data: str | Path,
+    *,
+    limit: int | None = None,
+    keep: bool = False,
+    namespace: str | None = None,
+    k: int = 50,
+    candidates: int = 50,
+    variants: bool = False,
+    log: Callable[[str], None],
+    verbose: bool = True,
+) -> dict:
+    """Load the dataset in ``data`` into its evaluation namespace, search every question in each mode and
+    return every figure (``report_lines`` prints them). ``log`` gets what is being done, and progress
+    counts if ``verbose``. Raises ``DatasetError``."""
+    dataset = load_dataset(data)
+    namespace = namespace or f"eval-{dataset.name}"
+    check_namespace(namespace)
+    counts = log if verbose else None
+    dev = sample(dataset.dev, limit)
+    test = sample(dataset.test, limit) if dataset.test is not None else None
+    report = test if test is not None else dev
+    if not [q for q in report if q.positive]:
+        raise DatasetError("No usable queries in the dataset.")
+
+    started = time.perf_counter()
+    load_start = os.getloadavg()
+    log(f"Loading {len(dataset.articles)} articles into namespace {namespace!r}…")
+    try:
+        pk_to_external = load_namespace(
+            namespace, dataset.articles, progress=tenths(counts, "indexed", len(dataset.articles))
+        )
+        chunks = namespace_chunks(namespace)
+        index_seconds = time.perf_counter() - started
+        warm_up(namespace)
+        # Development questions are searched when something is chosen or diagnosed on them.
+        needs_dev = test is None or variants or dataset.name == "covid_faq_deepset"
+        texts = [q.text for q in report] + ([q.text for q in dev] if needs_dev else [])
+        distinct = len(dict.fromkeys(texts))
+        log(f"Searching {distinct} distinct questions × 3 modes…")
+        results = run_queries(
+            texts,
+            namespace=namespace,
+            pk_to_external=pk_to_external,
+            k=k,
+            candidates=candidates,
+            progress=tenths(counts, "searched", distinct),
+        )
+        if variants:
+            results["fts_norm1"] = fts_alternative(
+                [q.text for q in dev],
+                namespace=namespace,
+                pk_to_external=pk_to_external,
+                limit=candidates,
+            )
+    finally:
+        if not keep:
+            wipe_namespace(namespace)
+    summary = summarise(dataset, dev, test, report, results, limit=limit, k=k, candidates=candidates, variants=variants)
+    summary.update(
+        {
+            "namespace": namespace,
+            "kept": bool(keep),
+            "articles": len(dataset.articles),
+            "chunks": chunks,
+            "index_seconds": rounded(index_seconds, 1),
+            "total_seconds": rounded(time.perf_counter() - started, 1),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "loadavg_1m_start": rounded(load_start[0], 2),
+                "loadavg_1m_end": rounded(os.getloadavg()[0], 2),
+            },
+        }
+    )
+    return summary
+
+
+def summarise(dataset: Dataset, dev, test, report, results, *, limit, k, candidates, variants) -> dict:
+    modes = {mode: {key: rounded(v, 4 if "@" in key else 1) for key, v in mode_metrics(report, results[mode]).items()}
+             for mode in EVAL_MODES}  # fmt: skip
+    for figures in modes.values():
+        figures["short_rankings"] = int(figures["short_rankings"])
+    embed_ms = [results["embed"][text].seconds * 1000 for text in dict.fromkeys(q.text for q in report)]
+    positives = [q for q in report if q.positive]
+    single = ("fts", "vector")
+    comparison = {}
+    for metric in METRICS:
+        best = max(single, key=lambda m: modes[m][metric])
+        diff, lo, hi = paired_bootstrap(
+            per_query(report, results["hybrid"], metric), per_query(report, results[best], metric)
+        )
+        comparison[metric] = {
+            "hybrid": modes["hybrid"][metric],
+            "best_single": best,
+            "best_single_value": modes[best][metric],
+            "met": modes["hybrid"][metric] >= modes[best][metric],
+            "diff": rounded(diff),
+            "diff_ci95": [rounded(lo), rounded(hi)],
+        }
+    targets = {
+        "hybrid_at_least_best_single": {
+            "met": all(c["met"] for c in comparison.values()),
+            "per_metric": comparison,
+        }
+    }
+    if dataset.name == "stackfaq":
+        targets["stackfaq_hybrid_recall@5_>=_0.90"] = {
+            "value": modes["hybrid"]["recall@5"],
+            "met": modes["hybrid"]["recall@5"] >= RECALL5_TARGET,
+        }
+    summary = {
+        "dataset": dataset.name,
+        "data": str(dataset.path),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "reported_on": dataset.reported_on,
+        "limit": limit,
+        "k": k,
+        "candidates": candidates,
+        "queries": len(positives),
+        "distinct_query_texts": len({q.text for q in positives}),
+        "gold_articles": len({g for q in positives for g in q.gold}),
+        "modes": modes,
+        "embed_query_ms_p50": rounded(percentile(embed_ms, 50), 1),
+        "embed_query_ms_p95": rounded(percentile(embed_ms, 95), 1),
+        "targets": targets,
+        "notes": dataset.notes,
+    }
+    if dataset.name == "covid_faq_deepset":
+        summary["hard_negatives"] = hard_negative_report(dataset, results, results, dev=dev, report=report)
+        summary["negatives"] = sum(1 for q in report if not q.positive)
+        summary["negatives_pair_faq_rank"] = pair_faq_ranks(report, results)
+    if variants:
+        summary["variants_dev"] = variants_report(dev, results)
+    return summary
+
+
+def variants_report(dev, results) -> dict:
+    positives = [q for q in dev if q.positive]
+    vector, fts, hybrid, fts1 = results["vector"], results["fts"], results["hybrid"], results["fts_norm1"]
+    reproduced = sum(
+        fuse(vector[q.text], fts[q.text])[: len(hybrid[q.text].ranking)] == hybrid[q.text].ranking for q in positives
+    )  # the offline fusion must equal kb_search's hybrid before its variants mean anything
+    variants = {  # name: (fts candidates, fuse options)
+        "RRF k=60, equal weights (product)": (fts, {}),
+        "RRF k=60, fused per article": (fts, {"level": "article"}),
+        "RRF k=60, top 20 per method": (fts, {"depth": 20}),
+        "RRF k=60, vector ×2": (fts, {"weight_vector": 2.0}),
+        "RRF k=60, vector ×3": (fts, {"weight_vector": 3.0}),
+        "RRF k=10, vector ×3": (fts, {"rrf_k": 10, "weight_vector": 3.0}),
+        "RRF k=60, FTS ts_rank_cd norm 1": (fts1, {}),
+        "RRF k=10, vector ×3, FTS norm 1": (fts1, {"rrf_k": 10, "weight_vector": 3.0}),
+        "RRF k=15, vector ×4, FTS norm 1": (fts1, {"rrf_k": 15, "weight_vector": 4.0}),
+        "FTS alone, ts_rank_cd norm 1": (fts1, None),
+    }
+    out = {"reproduces_product_hybrid": f"{reproduced}/{len(positives)}"}
+    per_query = {  # 1/r per question (MRR@10 terms) and r == 1, for paired intervals
+        "vector": [first_relevant(vector[q.text].ranking, q.gold) for q in positives],
+        "product": [first_relevant(hybrid[q.text].ranking, q.gold) for q in positives],
+    }
+    for name, (fts_results, kwargs) in variants.items():
+        ranks = [
+            first_relevant(
+                fts_results[q.text].ranking if kwargs is None else fuse(vector[q.text], fts_results[q.text], **kwargs),
+                q.gold,
+            )
+            for q in positives
+        ]
+        out[name] = {key: rounded(v) for key, v in rank_metrics(ranks).items()}
+        for other, other_ranks in per_query.items():
+            for metric, term in (("recall@1", lambda r: float(r == 1)), ("mrr@10", reciprocal_rank)):
+                diff = paired_bootstrap([term(r) for r in ranks], [term(r) for r in other_ranks])
+                out[name][f"{metric}_vs_{other}"] = [rounded(x) for x in diff]  # [mean diff, CI low, CI high]
+    return out
+
+
+def report_lines(s: dict) -> list[str]:
+    """The tables of a ``run`` summary, as the command prints them."""
+    lines: list[str] = []
+    w = lines.append
+    w(f"\nKB retrieval evaluation: {s['dataset']} ({s['data']}), {s['date']}")
+    w(f"Reported on {s['reported_on']}: {s['queries']} queries, {s['gold_articles']} distinct gold articles;")
+    w(f"KB: {s['articles']} articles, {s['chunks']} chunks in namespace {s['namespace']} "
+      f"(indexed in {s['index_seconds']} s); each search: k={s['k']} chunks → best chunk per article.")  # fmt: skip
+    if s["limit"]:
+        w(f"LIMITED RUN: --limit {s['limit']} (figures are not comparable with a full run).")
+    w("")
+    w("| mode | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | p50 ms | p95 ms |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for mode in EVAL_MODES:
+        m = s["modes"][mode]
+        w(f"| {mode} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} | {m['mrr@10']:.3f} | "
+          f"{m['ndcg@10']:.3f} | {m['latency_ms_p50']:.1f} | {m['latency_ms_p95']:.1f} |")  # fmt: skip
+    w(f"(machine: {s['machine']['cpus']} CPUs, 1-minute load average {s['machine']['loadavg_1m_start']} at start, "
+      f"{s['machine']['loadavg_1m_end']} at end: latencies on a busy machine are upper bounds)")  # fmt: skip
+    w(f"(latency = kb_search wall time per query; vector and hybrid include embedding the query, which "
+      f"alone takes p50 {s['embed_query_ms_p50']} ms / p95 {s['embed_query_ms_p95']} ms)")  # fmt: skip
+    w("")
+    target = s["targets"]["hybrid_at_least_best_single"]
+    w(f"Target: hybrid at least as good as the best single method: {'MET' if target['met'] else 'NOT MET'}")
+    for metric, c in target["per_metric"].items():
+        w(f"  {metric}: hybrid {c['hybrid']:.3f} vs {c['best_single']} {c['best_single_value']:.3f} "
+          f"(diff {c['diff']:+.3f}, 95% CI {c['diff_ci95'][0]:+.3f}..{c['diff_ci95'][1]:+.3f}) "
+          f"{'met' if c['met'] else 'NOT met'}")  # fmt: skip
+    if "stackfaq_hybrid_recall@5_>=_0.90" in s["targets"]:
+        t = s["targets"]["stackfaq_hybrid_recall@5_>=_0.90"]
+        w(f"Target: hybrid recall@5 ≥ {RECALL5_TARGET:.2f}: {'MET' if t['met'] else 'NOT MET'} ({t['value']:.3f})")
+    if "hard_negatives" in s:
+        _hard_negative_lines(s, w)
+    if "variants_dev" in s:
+        w("")
+        w(f"Offline fusion variants on the development part (diagnosis; offline fusion reproduces the "
+          f"product's hybrid ranking for {s['variants_dev']['reproduces_product_hybrid']} queries):")  # fmt: skip
+        w("| variant | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for name, m in s["variants_dev"].items():
+            if isinstance(m, dict):
+                w(f"| {name} | {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['recall@10']:.3f} | "
+                  f"{m['mrr@10']:.3f} | {m['ndcg@10']:.3f} |")  # fmt: skip
+        w("Paired bootstrap, variant − vector alone / − product hybrid (mean, 95% CI):")
+        for name, m in s["variants_dev"].items():
+            if isinstance(m, dict):
+                w(f"  {name}: " + "; ".join(
+                    f"{metric} vs {other} {m[f'{metric}_vs_{other}'][0]:+.3f} "
+                    f"({m[f'{metric}_vs_{other}'][1]:+.3f}..{m[f'{metric}_vs_{other}'][2]:+.3f})"
+                    for metric in ("recall@1", "mrr@10") for other in ("vector", "product")
+                ))  # fmt: skip
+    w("")
+    return lines
+
+
+def _hard_negative_lines(s: dict, w: Callable[[str], None]) -> None:
+    w("")
+    w(f"Answer or refuse (positives: {s['queries']} pairs similar=1; hard negatives: {s['negatives']} "
+      f"pairs similar=0, where the pair's FAQ is the wrong answer), on {s['reported_on']}:")  # fmt: skip
+    ranks = ", ".join(
+        f"{mode} {r['at_1']} at #1 / {r['in_top_5']} in top 5" for mode, r in s["negatives_pair_faq_rank"].items()
+    )
+    w(f"Where the pair's wrong FAQ ranks for the {s['negatives']} hard negatives: {ranks}.")
+    for name, entry in s["hard_negatives"].items():
+        w("")
+        w(f"{name}: {entry['description']}")
+        w(
+            "| threshold | pos: right | pos: wrong | pos: refused | neg: refused | neg: pair's wrong FAQ "
+            "| neg: other FAQ | other FAQ judged right / wrong / unjudged |"
+        )
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in entry["table"]:
+            w(_outcome_row(row))
+        w(f"Chosen on the development pairs ({entry['rule']}): threshold {entry['chosen_threshold']}")
+        w(_outcome_row(entry["at_chosen_threshold"], label="at chosen"))
+        if "two_fold_by_faq" in entry:
+            w(_outcome_row(entry["two_fold_by_faq"], label="2-fold by FAQ"))
+
+
+def _outcome_row(row: dict, label: str | None = None) -> str:
+    threshold = label or f"{row['threshold']}"
+    if label and not isinstance(row["threshold"], list):
+        threshold = f"{label} ({row['threshold']})"
+    elif label:
+        threshold = f"{label} ({', '.join(str(t) for t in row['threshold'])})"
+    return (
+        f"| {threshold} | {row['pos_answered_correct']:.1%} | {row['pos_answered_wrong']:.1%} | "
+        f"{row['pos_refused']:.1%} | {row['neg_refused']:.1%} | {row['neg_answered_wrong_faq']:.1%} | "
+        f"{row['neg_answered_other_faq']:.1%} | {row['neg_other_judged_right']} / "
+        f"{row['neg_other_judged_wrong']} / {row['neg_other_unjudged']} |"
+    )

@@ -15,6 +15,7 @@ Usage::
 
     python -m supportflow.devservices run           # services + migrate + demo data + web/worker/beat
     python -m supportflow.devservices exec -- CMD   # services, then CMD with DATABASE_URL/REDIS_URL set
+    python -m supportflow.devservices manage ARGS   # services, SECRET_KEY, migrate, then manage.py ARGS
     python -m supportflow.devservices up|down|status
 """
 
@@ -457,6 +458,14 @@ def _run_app(env: dict[str, str]) -> int:
     return exit_code
 
 
+def _manage(argv: list[str], env: dict[str, str]) -> int:
+    """``manage.py ARGS`` as a fresh clone can run it (``make eval``): the install's local SECRET_KEY, as
+    ``run`` makes it, and the schema migrated first."""
+    _ensure_secret_key(env)
+    manage = str(BASE_DIR / "manage.py")
+    return _call(_python(manage, "migrate", "--noinput", "--verbosity", "0"), env) or _call(_python(manage, *argv), env)
+
+
 def _call(cmd: list[str], env: dict[str, str]) -> int:
     """Run ``cmd`` to the end; on Ctrl-C let it stop first, so services never vanish under it."""
     proc = subprocess.Popen(cmd, env=env)
@@ -483,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     exec_parser = sub.add_parser("exec", help="run a command with the services up")
     exec_parser.add_argument("--fast", action="store_true", help="fsync off (tests)")
     exec_parser.add_argument("cmd", nargs=argparse.REMAINDER)
+    manage_parser = sub.add_parser("manage", help="services, a local SECRET_KEY, migrations, then manage.py ARGS")
+    manage_parser.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("up", help="start the services and leave them running")
     sub.add_parser("down", help="stop the embedded services")
     sub.add_parser("status")
@@ -515,6 +526,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run_app(env)
+        if args.command == "manage":
+            if not args.args:
+                parser.error("manage needs a command, e.g. eval_email --data ../shared/datasets/email_cpython_testdata")
+            return _manage(args.args, env)
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             parser.error("exec needs a command")

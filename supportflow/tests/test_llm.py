@@ -1,4 +1,4 @@
-"""The LLM client against a real OpenAI-compatible HTTP server (tests/fake_openai.py): the SDK, our
+"""The LLM client against a real OpenAI-compatible HTTP server (supportflow/llm/fake.py): the SDK, our
 retries, cost accounting and the Redis circuit breaker all run for real."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from supportflow import llm
 from supportflow.llm import breaker
-from supportflow.tests.fake_openai import FAKE_API_KEY, FakeOpenAI, fake_openai_server
+from supportflow.llm.fake import FAKE_API_KEY, FakeOpenAI, fake_openai_server
 
 USER_SECRET = "my card number is 4111 1111 1111 1111"
 MESSAGES = [

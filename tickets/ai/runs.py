@@ -1,10 +1,11 @@
 """AI-run bookkeeping: one ``AIRun`` row per paid (or local) call, claimed before the call so a
-retried task never pays twice, finished once with its tokens, cost and latency; and the sweep that
-re-enqueues customer messages the AI never finished."""
+retried task never pays twice, finished once with its tokens, cost and latency (``run_once`` wraps a
+call in all of it); and the sweep that re-enqueues customer messages the AI never finished."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -105,6 +106,65 @@ def ai_run_finish(
             cost=cost,
         )
     return run
+
+
+def run_once(*, key: str, kind: str, ticket: Ticket, message: Message, provider: str, model: str, call):
+    """Run ``call()`` (a model call) at most once per ``key``: a finished run's stored result is reused.
+
+    ``call`` returns ``(result: dict, usage: dict)``; it may raise ``llm.LLMUnavailable``, which is
+    recorded (with what the attempts cost) and re-raised for the caller's fallback.
+    """
+    from supportflow import llm  # the SDK loads only where a model is called, not in every process
+
+    run, created = ai_run_begin(key=key, kind=kind, provider=provider, ticket=ticket, message=message, model=model)
+    if not created:
+        if run.status == AIRun.Status.SUCCEEDED and "result" in run.meta:
+            return run.meta["result"]
+        if run.status == AIRun.Status.FAILED and run.meta.get("terminal"):
+            raise llm.LLMUnavailable(run.meta.get("reason", "failed"), attempts=0, tokens_in=0, tokens_out=0, cost=0)
+        ai_run_reclaim(run=run)
+    started = time.monotonic()
+    try:
+        result, usage = call()
+    except llm.LLMUnavailable as exc:
+        ai_run_finish(
+            run=run,
+            succeeded=False,
+            tokens_in=exc.tokens_in,
+            tokens_out=exc.tokens_out,
+            cost=exc.cost,
+            latency_ms=_elapsed_ms(started),
+            attempts=exc.attempts,
+            error=exc.reason,
+            meta={"terminal": True, "reason": exc.reason},
+        )
+        raise
+    ai_run_finish(
+        run=run,
+        succeeded=True,
+        tokens_in=usage.get("tokens_in", 0),
+        tokens_out=usage.get("tokens_out", 0),
+        cost=usage.get("cost", 0),
+        latency_ms=_elapsed_ms(started),
+        attempts=usage.get("attempts", 1),
+        model=usage.get("model") or None,
+        meta={"result": result, **usage.get("meta", {})},
+    )
+    return result
+
+
+def usage_of(result) -> dict:
+    return {
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
+        "cost": str(result.cost),
+        "attempts": result.attempts,
+        "model": result.model,
+    }
+
+
+def _elapsed_ms(since: float) -> int:
+    return round((time.monotonic() - since) * 1000)
 
 
 STALLED_AFTER = dt.timedelta(minutes=3)

@@ -18,7 +18,7 @@ from tickets.services.queues import ticket_auto_assign, ticket_escalate, ticket_
 
 @transaction.atomic
 def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> Ticket:
-    """The AI's triage: the fields it may set (see ``tickets.ai.pipeline._apply_triage``) and the full
+    """The AI's triage: the fields it may set (see ``tickets.ai.triage.step.triage_apply``) and the full
     details (confidences, signals, model version) kept on the ticket for agents and analytics."""
     ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, **fields)
     Ticket.objects.filter(pk=ticket.pk).update(triage=details)

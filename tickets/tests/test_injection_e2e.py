@@ -16,7 +16,7 @@ from django.conf import settings
 
 from knowledge import services as kb_services
 from knowledge.models import DEFAULT_NAMESPACE
-from tickets.management.commands import eval_attacks
+from tickets.ai.evaluation import attacks as eval_attacks
 from tickets.models import Department
 from tickets.tests.factories import SLAPolicyFactory, make_agent
 from tickets.tests.naughty_data import need_dataset

@@ -17,7 +17,7 @@ from django.db import connection
 
 from knowledge import services as kb_services
 from supportflow.celery import app
-from supportflow.tests.fake_openai import FAKE_API_KEY, FakeOpenAI
+from supportflow.llm.fake import FAKE_API_KEY, FakeOpenAI
 from tickets import services
 from tickets.ai import runs
 from tickets.models import AIDraft, Message, Ticket

@@ -50,12 +50,6 @@ from tickets.ai.triage.model import (
     model_to_bytes,
     one_blas_thread,
 )
-
-# The evaluation command (``eval_triage``) reaches the fitting functions through this module.
-from tickets.ai.triage.model import accuracy_and_macro_f1 as accuracy_and_macro_f1
-from tickets.ai.triage.model import choose_scope_thresholds as choose_scope_thresholds
-from tickets.ai.triage.model import fit_model as fit_model
-from tickets.ai.triage.model import stratified_folds as stratified_folds
 from tickets.ai.triage.seed import OUT_OF_SCOPE, SEED, SENTIMENT_SEED
 from tickets.models import ActorKind, Department, Message, Priority, Ticket, TicketEvent, TriageModel
 

@@ -1,38 +1,19 @@
 """Parse every ``.eml`` under ``--data DIR`` (recursively) with the inbound parser and compare it with the
-folder's ``manifest.csv`` reference (Python's stdlib parse: top-level type, attachment count and names,
-decoded subject and sender). Prints each disagreement, then one final JSON line of figures.
+folder's ``manifest.csv`` reference (Python's stdlib parse). Prints each disagreement, then one final
+JSON line of figures. No database is touched. The evaluation itself is ``tickets.ai.evaluation.email``.
 
-No database is touched. Files larger than ``EMAIL_MAX_MESSAGE_BYTES`` are counted as refused (the
-inbound endpoint answers 413 for them), not parsed.
+    make eval EVAL="eval_email --data ../shared/datasets/email_cpython_testdata"
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import resource
-import statistics
-import time
-import tracemalloc
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets.email import attachments, parse
-
-FIELDS = {
-    "top_type": "stdlib_top_content_type",
-    "n_attachments": "stdlib_n_attachments",
-    "attachment_names": "stdlib_attachment_names",
-    "subject": "stdlib_subject",
-    "from": "stdlib_from",
-}
-CUT_AT = (200, 300)
-
-
-def _norm(value: str) -> str:
-    return " ".join(str(value).split())
+from supportflow.evaluation import EvaluationError
+from tickets.ai.evaluation import email
 
 
 class Command(BaseCommand):
@@ -44,87 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="Only the final JSON line.")
 
     def handle(self, *args, **options) -> None:
-        folder = Path(options["data"])
-        if not folder.is_dir():
-            raise CommandError(f"{folder} is not a folder.")
-        manifest = {}
-        if (folder / "manifest.csv").exists():
-            with (folder / "manifest.csv").open(encoding="utf-8", newline="") as fh:
-                manifest = {row["file"]: row for row in csv.DictReader(fh)}
-        files = sorted(folder.rglob("*.eml"))
-        times, cpu_times, peaks = [], [], []
-        agree = dict.fromkeys(FIELDS, 0)
-        compared = exceptions = refused = automatic = from_html = empty_body = kept = found = 0
-        disagreements: list[str] = []
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for path in files:
-            name = path.relative_to(folder).as_posix()
-            raw = path.read_bytes()
-            if len(raw) > settings.EMAIL_MAX_MESSAGE_BYTES:
-                refused += 1
-                continue
-            tracemalloc.start()
-            start, cpu_start = time.perf_counter(), time.thread_time()
-            try:
-                parsed = parse.parse(raw)
-            except Exception as exc:
-                exceptions += 1
-                disagreements.append(f"{name}: EXCEPTION {type(exc).__name__}: {exc}")
-                continue
-            finally:
-                times.append((time.perf_counter() - start) * 1000)
-                cpu_times.append((time.thread_time() - cpu_start) * 1000)
-                peaks.append(tracemalloc.get_traced_memory()[1] / 1e6)
-                tracemalloc.stop()
-            automatic += parsed.is_automatic
-            from_html += parsed.body_from_html
-            empty_body += not parsed.reply_text
-            found += len(parsed.attachments)
-            kept += sum(d.accepted for d in attachments.decide(parsed.attachments))
-            ref = manifest.get(name)
-            if ref is None:
-                continue
-            compared += 1
-            ours = {
-                "top_type": parsed.top_type,
-                "n_attachments": str(len(parsed.attachments)),
-                "attachment_names": "|".join(a.filename or "<unnamed>" for a in parsed.attachments),
-                "subject": parsed.subject,
-                "from": parsed.from_display,
-            }
-            for key, column in FIELDS.items():
-                mine, theirs = _norm(ours[key]), _norm(ref.get(column, ""))
-                # The manifest cuts long values (200 / 300 characters): a cut reference agrees with its prefix.
-                if mine == theirs or (len(ref.get(column, "")) in CUT_AT and mine.startswith(theirs)):
-                    agree[key] += 1
-                else:
-                    disagreements.append(
-                        f"{name}: {key}: ours={ours[key][:120]!r} reference={ref.get(column, '')[:120]!r}"
-                    )
+        try:
+            figures, disagreements = email.run(Path(options["data"]))
+        except EvaluationError as exc:
+            raise CommandError(str(exc)) from exc
         if not options["quiet"]:
             for line in disagreements:
                 self.stdout.write(line)
-        figures = {
-            "data": str(folder),
-            "files": len(files),
-            "parsed": len(files) - exceptions - refused,
-            "exceptions": exceptions,
-            "refused_too_large": refused,
-            "compared_with_manifest": compared,
-            "agreement": {key: round(value / compared, 4) if compared else None for key, value in agree.items()},
-            "agree_counts": agree,
-            "automatic_detected": automatic,
-            "body_from_html": from_html,
-            "empty_body": empty_body,
-            "attachments_found": found,
-            "attachments_kept": kept,
-            "ms_median": round(statistics.median(times), 2) if times else None,
-            "ms_max": round(max(times), 2) if times else None,
-            # CPU time of the parsing thread: the bound to check on a shared machine, where wall time
-            # also counts the time spent waiting for a core.
-            "cpu_ms_max": round(max(cpu_times), 2) if cpu_times else None,
-            "ms_total": round(sum(times), 1),
-            "peak_traced_mb_max": round(max(peaks), 2) if peaks else None,
-            "rss_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1),
-        }
         self.stdout.write(json.dumps(figures, ensure_ascii=False))

@@ -1,23 +1,25 @@
 """BIPIA's email task (indirect prompt injection), as the evaluations read it: the emails, the attack
 texts by category, BIPIA's insertion of an attack into an email, and the report split.
 
-Shared by ``eval_guard`` (does the guard flag the attacked email?) and ``eval_injection`` (what does an
-attack achieve through the whole pipeline?), so both report on the same emails and attacks.
+Shared by the guard evaluation (does the guard flag the attacked email?), the injection and attack
+evaluations (what does an attack achieve through the whole pipeline?), so all report on the same emails
+and attacks.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from supportflow.evaluation import DatasetError, read_json, read_jsonl
+
 POSITIONS = ("start", "middle", "end")
 _SENTENCE_START = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
 
-class BipiaError(Exception):
+class BipiaError(DatasetError):
     """The folder is not a BIPIA layout this evaluation understands; the message says why."""
 
 
@@ -34,13 +36,8 @@ class Bipia:
     whole_dev: Part | None  # the whole development part, when the report part is a split of it
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
 def read_attacks(path: Path) -> list[tuple[str, str]]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_json(path)
     return [(category, text) for category, texts in data.items() for text in texts]
 
 

@@ -19,18 +19,20 @@ triage model) is switched off inside the rolled-back transaction; every other de
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 from django.db import transaction
 
-from knowledge.evaluation import EvalQuery, percentile
+from knowledge import evaluation as kbev
+from knowledge.evaluation import EvalQuery
+from supportflow.evaluation import percentile, tenths
 from tickets import services
 from tickets.ai import answer as answering
-from tickets.ai import pipeline
+from tickets.ai import passages, pipeline
 from tickets.models import AIDraft, Customer, EscalationRule
 
 FEATURES = ("similarity", "unit", "agree", "margin")
@@ -171,18 +173,108 @@ def fit_weights(replays: Sequence[Replay], *, l2: float = 1.0, steps: int = 3000
     return {"bias": round(b, 3), **{f: round(float(v), 3) for f, v in zip(FEATURES, w, strict=True)}}
 
 
-def split_half(queries: Sequence[EvalQuery]) -> tuple[list[EvalQuery], list[EvalQuery]]:
-    """Two halves by the question's group (its FAQ / gold thread), so no FAQ is in both."""
-    halves: tuple[list[EvalQuery], list[EvalQuery]] = ([], [])
-    for q in queries:
-        key = q.group or "|".join(sorted(q.gold | q.forbidden))
-        halves[hashlib.sha256(key.encode()).digest()[0] % 2].append(q)
-    return halves
-
-
 def stage_latency(replays: Sequence[Replay]) -> dict:
     stages = sorted({k for r in replays for k in r.stages_ms})
     out = {s: {"p50": percentile([r.stages_ms.get(s, 0) for r in replays] or [0], 50)} for s in stages}
     totals = [r.total_ms for r in replays] or [0.0]
     out["total_ms"] = {"p50": round(percentile(totals, 50), 1), "p95": round(percentile(totals, 95), 1)}
     return out
+
+
+def run(
+    data: str,
+    *,
+    limit: int | None,
+    namespace: str | None,
+    keep: bool,
+    fit: bool,
+    log: Callable[[str], None],
+    verbose: bool = True,
+) -> dict:
+    """Tune the gate's threshold on the development part, report on the test part (or, without a test
+    file, on the other half by FAQ). ``log`` gets what is being done, and progress counts if ``verbose``.
+    Raises ``DatasetError``."""
+    dataset = kbev.load_dataset(data)
+    namespace = namespace or f"eval-answers-{dataset.name}"[:50]
+    kbev.check_namespace(namespace)
+    if dataset.test is not None:
+        tune, report = kbev.sample(dataset.dev, limit), kbev.sample(dataset.test, limit)
+        protocol = f"tuned on {dataset.dev_file}, reported on {dataset.test_file}"
+    else:
+        tune, report = kbev.split_by_group(kbev.sample(dataset.dev, limit))
+        protocol = f"{dataset.dev_file} split in two halves by FAQ: tuned on one, reported on the other"
+
+    counts = log if verbose else None
+    started = time.perf_counter()
+    log(f"Loading {len(dataset.articles)} articles into {namespace!r}…")
+    pk_to_external = kbev.load_namespace(
+        namespace, dataset.articles, progress=tenths(counts, "indexed", len(dataset.articles))
+    )
+    try:
+        kbev.warm_up(namespace)
+        log("Scanning the passages with the injection guard (as the beat sweep does)…")
+        passages.kb_passages_scan_pending(namespace=namespace, limit=None)
+        tune_runs = replay(
+            tune, namespace=namespace, pk_to_external=pk_to_external, progress=tenths(counts, "tune", len(tune))
+        )
+        report_runs = replay(
+            report, namespace=namespace, pk_to_external=pk_to_external, progress=tenths(counts, "report", len(report))
+        )
+    finally:
+        if not keep:
+            kbev.wipe_namespace(namespace)
+
+    shipped = dict(answering.CONFIDENCE_WEIGHTS)
+    chosen = best_threshold(tune_runs)
+    result = {
+        "evaluation": "answers",
+        "dataset": dataset.name,
+        "protocol": protocol,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "weights": shipped,
+        "threshold_chosen_on_tuning_part": chosen["threshold"],
+        "tuning": chosen,
+        "report": tally(report_runs, chosen["threshold"]),
+        "report_at_default_threshold_0_6": tally(report_runs, 0.6),
+        "blocked_by_rules": round(sum(1 for r in report_runs if r.blocked_by_rules) / max(1, len(report_runs)), 4),
+        "retrieval_top1_correct": round(sum(1 for r in report_runs if r.correct_if_sent) / max(1, len(report_runs)), 4),
+        "latency_ms": stage_latency(report_runs),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if fit:
+        fitted = fit_weights(tune_runs)
+        fitted_choice = best_threshold(tune_runs, fitted)
+        result["fitted"] = {
+            "weights": fitted,
+            "threshold": fitted_choice["threshold"],
+            "tuning": fitted_choice,
+            "report": tally(report_runs, fitted_choice["threshold"], fitted),
+        }
+    rules_hit: dict[str, int] = {}
+    examples: dict[str, list[dict]] = {}
+    for r in report_runs:
+        for rule, reason in zip(r.blocked_by_rules, r.reasons or [""] * len(r.blocked_by_rules), strict=False):
+            rules_hit[rule] = rules_hit.get(rule, 0) + 1
+            if len(examples.setdefault(rule, [])) < 3:
+                examples[rule].append({"question": r.query.text[:160], "reason": reason[:200]})
+    result["rules_that_blocked"] = rules_hit
+    result["rules_that_blocked_examples"] = examples
+    return result
+
+
+def summary_lines(result: dict) -> list[str]:
+    rep = result["report"]
+    lines = [
+        f"{result['dataset']}: {result['protocol']}",
+        f"  threshold {result['threshold_chosen_on_tuning_part']:.3f} (chosen on the tuning part: wrong ≤ "
+        f"{WRONG_CAP:.0%})\n"
+        f"  reported on {rep['questions']} questions: auto-correct {rep['auto_correct']:.1%}, "
+        f"auto-wrong {rep['auto_wrong']:.1%}, escalated {rep['escalated']:.1%}",
+    ]
+    if "fitted" in result:
+        f = result["fitted"]["report"]
+        lines.append(
+            f"  with fitted weights {result['fitted']['weights']}: threshold {result['fitted']['threshold']:.3f}, "
+            f"auto-correct {f['auto_correct']:.1%}, auto-wrong {f['auto_wrong']:.1%}"
+        )
+    return lines
