@@ -30,7 +30,7 @@ What it does, in order:
    - HNSW: the app's query shape (``WHERE is_public AND namespace = 'default' AND embedding IS NOT
      NULL ORDER BY embedding <=> q LIMIT 10``, transaction + ``SET LOCAL hnsw.ef_search``) at each
      ``--ef`` value;
-   - the app's own call ``knowledge.selectors._vector_candidates(..., limit=50)`` as ``kb_search``
+   - the app's own call ``knowledge.selectors.chunk_vector_candidates(limit=50)`` as ``kb_search``
      makes it (ef_search = ``knowledge.selectors.ef_search(50)``, LIMIT 50): its first 10 against the
      true top 10, and all 50 against the true top 50.
    Configurations are interleaved per query (rotating order) after a warm-up; recall@10 and p50/p95
@@ -619,7 +619,7 @@ def build_index(conn, indexdef: str, mem: str | None) -> dict:
 
 
 def search_hnsw(vector_text: str, ef: int, limit: int) -> list[int]:
-    """The app's query shape (``_vector_candidates``) with an explicit ef_search."""
+    """The app's query shape (``chunk_vector_candidates``) with an explicit ef_search."""
     from django.db import connection, transaction
 
     with transaction.atomic(), connection.cursor() as cursor:
@@ -640,8 +640,8 @@ def search_exact(vector_text: str, limit: int) -> list[int]:
 def search_app(vector: list[float]) -> list[int]:
     from knowledge import selectors
 
-    where, params = selectors._scope(NAMESPACE, True)
-    return [row[0] for row in selectors._vector_candidates(vector, where, params, APP_CANDIDATES)]
+    rows = selectors.chunk_vector_candidates(vector=vector, namespace=NAMESPACE, limit=APP_CANDIDATES)
+    return [row[0] for row in rows]
 
 
 def app_ef() -> int:
@@ -1038,7 +1038,7 @@ def label(config: str) -> str:
     if config == "exact":
         return f"exact (enable_indexscan=off, LIMIT {APP_CANDIDATES})"
     if config == "app":
-        return f"app `_vector_candidates` (ef_search {app_ef()}, LIMIT {APP_CANDIDATES})"
+        return f"app `chunk_vector_candidates` (ef_search {app_ef()}, LIMIT {APP_CANDIDATES})"
     return f"HNSW ef_search={config.removeprefix('ef')} (LIMIT {K})"
 
 
@@ -1321,19 +1321,19 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   the weighted tsvector, with `{INDEX_NAME}` dropped; then the index is recreated from its migration definition
   (`m = 16, ef_construction = 64`, `WHERE is_public`) — first at maintenance_work_mem {args.compare_build_mem or "–"}
   for comparison, then at the server default, which is the index searched — and `VACUUM ANALYZE`.
-- **Searches:** the app's SQL (`WHERE is_public AND namespace = 'default' AND embedding IS NOT NULL ORDER BY
-  embedding <=> q LIMIT n`) through Django's connection, in a transaction with `SET LOCAL hnsw.ef_search`, as
-  `_vector_candidates` does; exact = the same query with `SET LOCAL enable_indexscan = off` (its top 10 agree with
-  a numpy brute force over the same vectors, see the load table). The app's own call
-  `_vector_candidates(limit={APP_CANDIDATES})` is what `kb_search` runs with its default `candidates=50`: ef_search =
-  selectors.ef_search(50) = {app_ef()}, LIMIT 50; its first 10 are compared with the true top 10 and all 50 with the
-  true top 50. *Min recall* / *queries < 0.9* are per query; *cos loss* = the mean cosine similarity of the true
-  top 10 minus that of the 10 returned, per query (mean and worst): what the misses cost (0 = replaced by equally
-  similar chunks). {args.warmup} warm-up queries per configuration, then every query through every configuration in a
-  rotating order. Latency is client-side (BEGIN, SET LOCAL, query, fetch, COMMIT). pgvector 0.6 has no iterative
-  index scan: an HNSW scan returns at most ef_search rows and any WHERE clause is applied after it. Here the
-  filter is the index predicate (`is_public`) plus `namespace = 'default'`, which every public row satisfies, so no
-  row is filtered out after the scan.
+- **Searches:** the app's SQL (`WHERE is_public AND namespace = 'default' AND embedding IS NOT NULL ORDER BY embedding
+  <=> q LIMIT n`) through Django's connection, in a transaction with `SET LOCAL hnsw.ef_search`, as
+  `chunk_vector_candidates` does; exact = the same query with `SET LOCAL enable_indexscan = off` (its top 10 agree
+  with a numpy brute force over the same vectors, see the load table). The app's own call
+  `chunk_vector_candidates(limit={APP_CANDIDATES})` is what `kb_search` runs with its default `candidates=50`:
+  ef_search = selectors.ef_search(50) = {app_ef()}, LIMIT 50; its first 10 are compared with the true top 10 and all
+  50 with the true top 50. *Min recall* / *queries < 0.9* are per query; *cos loss* = the mean cosine similarity of
+  the true top 10 minus that of the 10 returned, per query (mean and worst): what the misses cost (0 = replaced by
+  equally similar chunks). {args.warmup} warm-up queries per configuration, then every query through every
+  configuration in a rotating order. Latency is client-side (BEGIN, SET LOCAL, query, fetch, COMMIT). pgvector 0.6 has
+  no iterative index scan: an HNSW scan returns at most ef_search rows and any WHERE clause is applied after it. Here
+  the filter is the index predicate (`is_public`) plus `namespace = 'default'`, which every public row satisfies, so
+  no row is filtered out after the scan.
 
 {load_table(sizes_done) if sizes_done else "(no size was measured)"}
 

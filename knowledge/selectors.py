@@ -82,6 +82,15 @@ def _vector_candidates(vector: list[float], where: str, params: list, limit: int
         return cursor.fetchall()
 
 
+def chunk_vector_candidates(
+    *, vector: list[float], namespace: str = DEFAULT_NAMESPACE, public_only: bool = True, limit: int = 50
+) -> list[tuple[int, float]]:
+    """``(chunk id, cosine similarity)`` of the nearest chunks by the HNSW index — exactly the vector
+    half of ``kb_search`` (its scope, ``ef_search`` and query), for measuring it on its own."""
+    where, params = _scope(namespace, public_only)
+    return _vector_candidates(vector, where, params, limit)
+
+
 # Any of the question's words (normalised by the language's dictionary, each quoted so no input is
 # query syntax), ranked by cover density: a question is not a boolean AND of all its words.
 ANY_WORD_TSQUERY = (

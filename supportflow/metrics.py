@@ -27,6 +27,8 @@ from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
+from tickets import events
+
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 30.0
@@ -180,26 +182,26 @@ def escalation_reason(*, ticket_id: int, reason: str) -> str:
 
 
 def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
-    if kind == "ticket.created":
+    if kind == events.TICKET_CREATED:
         from tickets.models import Ticket
 
         channel = Ticket.objects.filter(pk=payload["ticket_id"]).values_list("channel", flat=True).first()
         yield "tickets_created", _field(channel), 1
         yield "messages", _field("customer"), 1  # the first message comes with the ticket
-    elif kind == "message.created":
+    elif kind == events.MESSAGE_CREATED:
         message = payload.get("message")
         if message is not None:
             yield "messages", _field(message.author_kind), 1
-    elif kind == "ticket.escalated":
+    elif kind == events.TICKET_ESCALATED:
         reason = escalation_reason(ticket_id=payload["ticket_id"], reason=payload.get("reason", ""))
         yield "escalations", _field(reason), 1
-    elif kind == "ticket.rated":
+    elif kind == events.TICKET_RATED:
         yield "csat", _field(payload.get("score")), 1
-    elif kind == "ticket.sla_breached":
+    elif kind == events.TICKET_SLA_BREACHED:
         yield "sla_breaches", _field(str(payload.get("field", "")).removesuffix("_breached")), 1
-    elif kind == "ticket.status_changed":
+    elif kind == events.TICKET_STATUS_CHANGED:
         yield "status_changes", _field(payload.get("status")), 1
-    elif kind == "ai_run.finished":
+    elif kind == events.AI_RUN_FINISHED:
         run_kind, provider = payload.get("run_kind"), payload.get("provider")
         yield "ai_runs", _field(run_kind, provider, payload.get("status")), 1
         micro_usd = int((Decimal(str(payload.get("cost") or 0)) * 1_000_000).to_integral_value())

@@ -1,8 +1,9 @@
 """Outbound webhooks: subscriptions, event fan-out and signed delivery with retries.
 
-A committed ticket change reaches ``on_ticket_event`` (a ``tickets.services`` on-commit hook). It maps
-the internal kind to a public event name, builds the payload once and stores one ``WebhookDelivery``
-per active subscription to that event, then enqueues ``supportflow.integrations.tasks.deliver_webhook`` on commit.
+A committed ticket change reaches ``on_ticket_event`` (a ``tickets.events`` subscriber). It maps the
+internal kind to a public event name, builds the payload once and stores one ``WebhookDelivery`` per
+active subscription to that event, then enqueues ``supportflow.integrations.tasks.deliver_webhook`` on
+commit.
 ``webhook_deliver`` makes one attempt: it claims the attempt with a compare-and-set on ``attempts``
 (a redelivered task cannot send twice at once), signs, POSTs through ``supportflow.outbound`` (SSRF
 checks again at send time), records the attempt and says whether to retry and when.
@@ -32,6 +33,7 @@ from django.utils import timezone
 
 from supportflow import outbound
 from supportflow.models import WebhookDelivery, WebhookSubscription
+from tickets import events
 
 logger = logging.getLogger(__name__)
 
@@ -123,17 +125,17 @@ def webhook_secret_rotate(*, subscription: WebhookSubscription) -> str:
 
 
 def _public_event(kind: str, payload: dict) -> str | None:
-    if kind == "ticket.status_changed":
+    if kind == events.TICKET_STATUS_CHANGED:
         return Event.TICKET_RESOLVED if payload.get("status") == "resolved" else Event.TICKET_UPDATED
-    if kind == "message.created":
+    if kind == events.MESSAGE_CREATED:
         message = payload.get("message")
         return Event.MESSAGE_CREATED if message is not None and not message.is_internal else None
     return {
-        "ticket.created": Event.TICKET_CREATED,
-        "ticket.escalated": Event.TICKET_ESCALATED,
-        "ticket.assigned": Event.TICKET_UPDATED,
-        "ticket.updated": Event.TICKET_UPDATED,
-        "ticket.rated": Event.TICKET_RATED,
+        events.TICKET_CREATED: Event.TICKET_CREATED,
+        events.TICKET_ESCALATED: Event.TICKET_ESCALATED,
+        events.TICKET_ASSIGNED: Event.TICKET_UPDATED,
+        events.TICKET_UPDATED: Event.TICKET_UPDATED,
+        events.TICKET_RATED: Event.TICKET_RATED,
     }.get(kind)
 
 
@@ -160,20 +162,20 @@ def _event_data(kind: str, payload: dict) -> dict | None:
             "url": ticket_admin_url(ticket.pk),
         }
     }
-    if kind == "ticket.escalated":
+    if kind == events.TICKET_ESCALATED:
         data["reason"] = payload.get("reason", "")
-    elif kind == "ticket.rated":
+    elif kind == events.TICKET_RATED:
         data["score"] = payload.get("score")
-    elif kind in {"ticket.updated", "ticket.assigned"}:
+    elif kind in {events.TICKET_UPDATED, events.TICKET_ASSIGNED}:
         data["fields"] = payload.get("fields") or ["assignee"]
-    elif kind == "ticket.status_changed":
+    elif kind == events.TICKET_STATUS_CHANGED:
         data["fields"] = ["status"]
-    elif kind == "message.created":
+    elif kind == events.MESSAGE_CREATED:
         message = payload["message"]
         if message.is_internal:  # never: internal notes stay inside the console
             return None
         data["message"] = _message_data(message)
-    elif kind == "ticket.created":
+    elif kind == events.TICKET_CREATED:
         first = Message.objects.filter(pk=payload.get("message_id"), is_internal=False).first()
         if first is not None:
             data["message"] = _message_data(first)
@@ -190,7 +192,7 @@ def _message_data(message: Any) -> dict:
 
 
 def on_ticket_event(kind: str, **payload: Any) -> None:
-    """On-commit hook: store a delivery per subscriber and enqueue it. Never raises (a webhook
+    """``tickets.events`` subscriber: store a delivery per subscription and enqueue it. Never raises (a webhook
     problem must not fail the change that already committed); a lost enqueue is picked up by
     ``webhook_deliveries_requeue``."""
     try:

@@ -12,8 +12,9 @@ from django.core.management import call_command
 
 from tickets import services
 from tickets.ai.rules import CATEGORY_DEPARTMENT
-from tickets.ai.triage import cues, language, sentiment
+from tickets.ai.triage import cues, decide, language, sentiment
 from tickets.ai.triage import local as triage_local
+from tickets.ai.triage import model as triage_model
 from tickets.ai.triage.seed import OUT_OF_SCOPE, SEED, SENTIMENT_SEED
 from tickets.models import Priority, Ticket, TriageModel
 from tickets.tests.factories import DepartmentFactory, make_agent, make_ticket
@@ -94,16 +95,16 @@ def test_a_result_carries_summary_language_and_sentiment():
     assert result.summary == (
         "The Android app still says 'Syncing 87%' and never finishes, so my notes from the laptop are missing."
     )
-    assert len(result.summary) <= triage_local.SUMMARY_CHARS
+    assert len(result.summary) <= decide.SUMMARY_CHARS
     assert result.language == "en"
     assert result.sentiment in {"negative", "neutral", "positive"}
     assert -1.0 <= result.sentiment_score <= 1.0
 
 
 def test_a_long_summary_is_cut_at_a_word_with_an_ellipsis():
-    summary = triage_local.summarize("word " * 80)
+    summary = decide.summarize("word " * 80)
 
-    assert len(summary) <= triage_local.SUMMARY_CHARS
+    assert len(summary) <= decide.SUMMARY_CHARS
     assert summary.endswith("word…")
 
 
@@ -186,7 +187,7 @@ def test_saying_it_is_the_third_time_counts_as_repeated_contact_and_bumps_priori
 
     assert "repeated_contact" not in first.signals
     assert "repeated_contact" in again.signals
-    assert triage_local.PRIORITIES.index(again.priority) == triage_local.PRIORITIES.index(first.priority) + 1
+    assert decide.PRIORITIES.index(again.priority) == decide.PRIORITIES.index(first.priority) + 1
 
 
 @pytest.mark.django_db
@@ -252,7 +253,7 @@ def test_weights_round_trip_without_pickle():
 
     with np.load(io.BytesIO(bytes(stored.weights)), allow_pickle=False) as arrays:
         assert all(arrays[name].dtype != object for name in arrays.files)
-    loaded = triage_local.model_from_bytes(stored.weights, stored.labels, version=stored.version)
+    loaded = triage_model.model_from_bytes(stored.weights, stored.labels, version=stored.version)
     cached = triage_local.current_model()
 
     assert cached.version == loaded.version == row.version

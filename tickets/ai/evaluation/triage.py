@@ -12,11 +12,11 @@ The folder is recognised by its files (see ``../shared/datasets/README.md``, eva
 - ``train.csv`` + ``categories.json`` (banking77): category = intent (77); urgent intents vs our
   security/fraud signals.
 
-Every classifier here is the production one: ``triage_local.fit_model`` / ``fit_with_scope`` (same
+Every classifier here is the production one: ``triage.model.fit_model`` / ``fit_with_scope`` (same
 features, penalty, steps) and ``triage_local.predict_many`` (same rules, signals, thresholds logic),
 trained on the development part only. Where the folder holds the test file named in the contract,
 figures are on it; otherwise the development part is split here (a seeded, stratified 80/20
-split: fold 0 of ``triage_local.stratified_folds``) and the figures say so.
+split: fold 0 of ``triage.model.stratified_folds``) and the figures say so.
 
 Embeddings come through the on-disk ``EmbeddingCache``, so a re-run only encodes new texts.
 """
