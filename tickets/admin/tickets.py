@@ -19,109 +19,22 @@ from django.utils.timesince import timeuntil
 
 from tickets import selectors, services
 from tickets.admin.ai import AI_PANEL, ai_panel_context
+from tickets.admin.queue_parts import (
+    PRIORITY_COLOURS,
+    STATUS_COLOURS,
+    AIRunInline,
+    AssigneeFilter,
+    SLABreachedFilter,
+    TicketEventInline,
+    colour_badge,
+)
 from tickets.forms import AgentReplyForm, EscalateForm
 from tickets.models import (
     AIDraft,
-    AIRun,
     Ticket,
-    TicketEvent,
 )
 
 Status = Ticket.Status
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class TicketEventInline(ReadOnlyInline):
-    model = TicketEvent
-    verbose_name_plural = "Audit log"
-    fields = ("created_at", "kind", "field", "from_value", "to_value", "actor_display", "note")
-    readonly_fields = fields
-    ordering = ("created_at", "pk")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    @admin.display(description="By")
-    def actor_display(self, event: TicketEvent) -> str:
-        return event.actor.get_username() if event.actor else event.get_actor_kind_display()
-
-
-class AIRunInline(ReadOnlyInline):
-    model = AIRun
-    verbose_name_plural = "AI runs"
-    fields = (
-        "created_at",
-        "kind",
-        "provider",
-        "model",
-        "prompt_version",
-        "status",
-        "tokens_in",
-        "tokens_out",
-        "cost",
-        "latency_ms",
-        "error",
-    )
-    readonly_fields = fields
-
-
-class SLABreachedFilter(admin.SimpleListFilter):
-    title = "SLA"
-    parameter_name = "sla"
-
-    def lookups(self, request, model_admin):
-        return [("breached", "Breached"), ("ok", "Within target")]
-
-    def queryset(self, request, queryset):
-        breached = selectors.sla_breached_q(timezone.now())
-        if self.value() == "breached":
-            return queryset.filter(breached)
-        if self.value() == "ok":
-            return queryset.exclude(breached)
-        return queryset
-
-
-class AssigneeFilter(admin.SimpleListFilter):
-    title = "assignee"
-    parameter_name = "assigned"
-
-    def lookups(self, request, model_admin):
-        return [("me", "Me"), ("none", "Unassigned"), ("others", "Someone else")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "me":
-            return queryset.filter(assignee=request.user)
-        if self.value() == "none":
-            return queryset.filter(assignee__isnull=True)
-        if self.value() == "others":
-            return queryset.exclude(assignee__isnull=True).exclude(assignee=request.user)
-        return queryset
-
-
-PRIORITY_COLOURS = {"low": "#6b7280", "normal": "#2563eb", "high": "#d97706", "urgent": "#dc2626"}
-STATUS_COLOURS = {
-    "new": "#7c3aed",
-    "open": "#2563eb",
-    "pending": "#d97706",
-    "resolved": "#059669",
-    "closed": "#6b7280",
-}
-
-
-def _badge(text: str, colour: str) -> str:
-    return format_html('<span class="sf-badge" style="background:{}">{}</span>', colour, text)
 
 
 @admin.register(Ticket)
@@ -240,14 +153,14 @@ class TicketAdmin(admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, ticket: Ticket) -> str:
-        badge = _badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#6b7280"))
+        badge = colour_badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#6b7280"))
         if ticket.escalated:
-            return format_html("{} {}", badge, _badge("Escalated", "#dc2626"))
+            return format_html("{} {}", badge, colour_badge("Escalated", "#dc2626"))
         return badge
 
     @admin.display(description="Priority", ordering="priority")
     def priority_badge(self, ticket: Ticket) -> str:
-        return _badge(ticket.get_priority_display(), PRIORITY_COLOURS.get(ticket.priority, "#6b7280"))
+        return colour_badge(ticket.get_priority_display(), PRIORITY_COLOURS.get(ticket.priority, "#6b7280"))
 
     @admin.display(description="SLA")
     def sla_state(self, ticket: Ticket) -> str:

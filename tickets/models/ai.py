@@ -1,0 +1,154 @@
+"""What the AI did and may do: its runs (cost, latency), drafts, escalation rules and triage model versions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from tickets.models.queues import Priority
+from tickets.models.tickets import Message, Ticket
+
+
+class AIRun(models.Model):
+    """One AI call (triage, reply, embedding…), its cost and outcome. ``key`` makes reruns no-ops."""
+
+    class Kind(models.TextChoices):
+        TRIAGE = "triage", "Triage"
+        REPLY = "reply", "Reply draft"
+        SUMMARY = "summary", "Summary"
+        EMBEDDING = "embedding", "Embedding"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    key = models.CharField(max_length=200, unique=True, help_text="What this run serves, e.g. triage:message:42.")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="ai_runs")
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_runs")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal(0))
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    fallback = models.BooleanField(default=False, help_text="Served by the local provider because the LLM failed.")
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "AI run"
+        indexes = [models.Index(fields=["created_at"], name="airun_created_at")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.provider} ({self.status})"
+
+
+class AIDraft(models.Model):
+    """An AI answer to a customer message: sent by the gate, or waiting for an agent ("use draft")."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for an agent"
+        SENT = "sent", "Sent by the AI"
+        USED = "used", "Used by an agent"
+        DISCARDED = "discarded", "Discarded"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="ai_drafts")
+    in_reply_to = models.OneToOneField(
+        Message, on_delete=models.CASCADE, related_name="ai_draft", help_text="The customer message it answers."
+    )
+    body = models.TextField()
+    citations = models.JSONField(default=list, blank=True)
+    confidence = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100, blank=True)
+    gate = models.JSONField(default=dict, blank=True, help_text="Why it was or was not sent: threshold, triggers.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    sent_message = models.OneToOneField(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="from_ai_draft"
+    )
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "AI draft"
+        indexes = [
+            models.Index(fields=["ticket", "status"], name="aidraft_ticket_status"),
+            models.Index(fields=["created_at"], name="aidraft_created_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Draft for {self.ticket_id} ({self.status})"
+
+
+class EscalationRule(models.Model):
+    """When the AI must hand a ticket to a human, as data an admin edits (not code).
+
+    Rules are checked in ``order``; every matching rule is a trigger (the first one's reason is the
+    ticket's escalation reason). See ``tickets.ai.rules`` for what each condition reads.
+    """
+
+    class Condition(models.TextChoices):
+        PRIORITY_AT_LEAST = "priority_at_least", "Priority at least (value: low/normal/high/urgent)"
+        CATEGORY_IN = "category_in", "Category is one of (value: comma-separated)"
+        SENTIMENT_IS = "sentiment_is", "Sentiment is (value: negative/neutral/positive, or angry = strongly negative)"
+        KEYWORDS = "keywords", "Message contains any of (value: comma-separated words or phrases)"
+        HUMAN_REQUESTED = "human_requested", "Customer asks for a human"
+        INJECTION = "injection", "Prompt-injection signals"
+        LOW_CONFIDENCE = "low_confidence", "Answer confidence below the department threshold"
+        NO_ANSWER = "no_answer", "No knowledge-base passage answers it"
+        REPEATED_CONTACT = "repeated_contact", "Customer wrote at least N messages without resolution (value: N)"
+        AI_REPLIES_AT_LEAST = "ai_replies_at_least", "The AI already answered at least N times (value: N)"
+        VIP = "vip", "Customer is a VIP"
+        OUT_OF_SCOPE = "out_of_scope", "Question is outside every department (triage out-of-scope)"
+
+    name = models.CharField(max_length=100, unique=True)
+    condition = models.CharField(max_length=30, choices=Condition.choices)
+    value = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(max_length=200, help_text="Shown to agents as the escalation reason.")
+    set_priority = models.CharField(max_length=10, choices=Priority.choices, blank=True)
+    is_active = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["order", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TriageModel(models.Model):
+    """A trained local triage classifier, versioned; exactly one is active."""
+
+    version = models.PositiveIntegerField(unique=True)
+    algorithm = models.CharField(max_length=100)
+    embedding_model = models.CharField(max_length=200)
+    labels = models.JSONField(default=dict, help_text="Per field, the label set.")
+    weights = models.BinaryField(help_text="numpy .npz (no pickle) of the per-field parameters.")
+    trained_on = models.JSONField(default=dict, help_text="Example counts by source (seed, agent corrections).")
+    metrics = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_triage")
+        ]
+
+    def __str__(self) -> str:
+        return f"triage v{self.version}{' (active)' if self.is_active else ''}"

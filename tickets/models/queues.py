@@ -1,0 +1,138 @@
+"""Who and where: customers, queues (departments) with their SLA policies, agents' profiles, priorities."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.URGENT: 3}
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    is_vip = models.BooleanField("VIP", default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""), name="customer_email_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        if self.name and self.email:
+            return f"{self.name} <{self.email}>"
+        return self.name or self.email or f"Customer {self.pk}"
+
+
+def _default_business_days() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+class SLAPolicy(models.Model):
+    """Response and resolution targets by priority, counted in calendar or business time."""
+
+    name = models.CharField(max_length=100, unique=True)
+    business_hours_only = models.BooleanField(
+        default=False, help_text="Count only business hours (below) towards the targets."
+    )
+    timezone = models.CharField(max_length=64, default="UTC")
+    business_day_start = models.TimeField(default=dt.time(9, 0))
+    business_day_end = models.TimeField(default=dt.time(17, 0))
+    business_days = ArrayField(
+        models.PositiveSmallIntegerField(validators=[MaxValueValidator(6)]),
+        default=_default_business_days,
+        help_text="Weekdays counted as business days, 0 = Monday … 6 = Sunday.",
+    )
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError({"timezone": f"Unknown time zone {self.timezone!r}."}) from exc
+        if self.business_hours_only:
+            if not self.business_days:
+                raise ValidationError({"business_days": "Pick at least one business day."})
+            if self.business_day_end <= self.business_day_start:
+                raise ValidationError({"business_day_end": "The business day must end after it starts."})
+
+
+class SLATarget(models.Model):
+    policy = models.ForeignKey(SLAPolicy, on_delete=models.CASCADE, related_name="targets")
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    first_response_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    resolution_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "priority"], name="sla_target_one_per_priority"),
+        ]
+        verbose_name = "SLA target"
+
+    def __str__(self) -> str:
+        return f"{self.policy} / {self.priority}"
+
+
+class Department(models.Model):
+    """A queue of tickets, worked by its agents, measured against its SLA policy."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    email = models.EmailField(blank=True, help_text="Where escalation notices for this queue go.")
+    sla_policy = models.ForeignKey(
+        SLAPolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="departments"
+    )
+    is_active = models.BooleanField(default=True)
+    ai_auto_reply = models.BooleanField(
+        "AI may answer",
+        default=True,
+        help_text="Let the AI send answers it is confident about. Off: it only drafts for agents.",
+    )
+    ai_confidence_threshold = models.FloatField(
+        "AI confidence threshold",
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="An AI answer is sent only at or above this confidence (0–1); below it, an agent gets a draft.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile")
+    departments = models.ManyToManyField(Department, related_name="agents", blank=True)
+    max_open_tickets = models.PositiveSmallIntegerField(default=20, help_text="Capacity used by automatic assignment.")
+    is_available = models.BooleanField(default=True)
+    last_assigned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Breaks ties in automatic assignment (round robin)."
+    )
+
+    def __str__(self) -> str:
+        return self.user.get_username()

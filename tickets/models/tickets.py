@@ -1,0 +1,250 @@
+"""Tickets, their messages and the audit trail of every change (``TicketEvent``)."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from tickets.models.queues import Customer, Department, Priority
+
+
+def new_access_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending (waiting on customer)"
+        RESOLVED = "resolved", "Resolved"
+        CLOSED = "closed", "Closed"
+
+    class Channel(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EMAIL = "email", "Email"
+        API = "api", "API"
+        SLACK = "slack", "Slack"
+        DISCORD = "discord", "Discord"
+
+    class Sentiment(models.TextChoices):
+        NEGATIVE = "negative", "Negative"
+        NEUTRAL = "neutral", "Neutral"
+        POSITIVE = "positive", "Positive"
+
+    ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
+
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    access_key = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_access_key,
+        editable=False,
+        help_text="Secret behind the customer's signed conversation link; rotate it to revoke the link.",
+    )
+    subject = models.CharField(max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CHAT)
+    category = models.CharField(max_length=100, blank=True)
+    sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+    escalated = models.BooleanField(default=False)
+    escalation_reason = models.CharField(max_length=255, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    needs_human = models.BooleanField(default=False)
+    ai_summary = models.TextField("AI summary", blank=True)
+    triage = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The last AI triage: per-field confidence, model version, reasons, signals, suggested articles.",
+    )
+
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sla_paused_minutes = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Time spent waiting on the customer, not counted for resolution."
+    )
+    first_response_breached = models.BooleanField(default=False, editable=False)
+    resolution_breached = models.BooleanField(default=False, editable=False)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+
+    csat_score = models.PositiveSmallIntegerField(
+        "CSAT score", null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    csat_comment = models.TextField("CSAT comment", blank=True)
+    csat_at = models.DateTimeField(null=True, blank=True)
+
+    ai_cost = models.DecimalField("AI cost (USD)", max_digits=12, decimal_places=6, default=Decimal(0))
+    last_message_seq = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "priority"], name="ticket_status_priority"),
+            models.Index(fields=["department", "status"], name="ticket_department_status"),
+            models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
+            models.Index(fields=["updated_at"], name="ticket_updated_at"),
+            # The analytics rollup selects a day's events by these timestamps.
+            models.Index(
+                fields=["first_response_at"],
+                name="ticket_first_response_at",
+                condition=models.Q(first_response_at__isnull=False),
+            ),
+            models.Index(
+                fields=["resolved_at"], name="ticket_resolved_at", condition=models.Q(resolved_at__isnull=False)
+            ),
+            models.Index(
+                fields=["escalated_at"], name="ticket_escalated_at", condition=models.Q(escalated_at__isnull=False)
+            ),
+            models.Index(fields=["csat_at"], name="ticket_csat_at", condition=models.Q(csat_at__isnull=False)),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(csat_score__isnull=True) | models.Q(csat_score__range=(1, 5)),
+                name="ticket_csat_score_1_to_5",
+            ),
+        ]
+        permissions = [
+            ("assign_others_ticket", "Can assign tickets to other agents"),
+            ("view_all_departments_ticket", "Can see tickets of every department"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.subject}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class Message(models.Model):
+    class AuthorKind(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Agent"
+        AI = "ai", "AI"
+        SYSTEM = "system", "System"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(help_text="Position in the ticket's thread: 1, 2, 3… without gaps.")
+    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_messages",
+    )
+    body = models.TextField()
+    is_internal = models.BooleanField(
+        "internal note", default=False, help_text="Seen by agents only, never sent to the customer."
+    )
+    ai_confidence = models.FloatField(
+        "AI confidence",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    citations = models.JSONField(default=list, blank=True)
+    client_msg_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Sender's id for this message; a resend with the same id is not stored twice.",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["ticket", "seq"]
+        indexes = [models.Index(fields=["created_at"], name="message_created_at")]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "seq"], name="message_seq_unique_per_ticket"),
+            models.UniqueConstraint(
+                fields=["ticket", "client_msg_id"],
+                condition=~models.Q(client_msg_id=""),
+                name="message_client_id_unique_per_ticket",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(is_internal=True, author_kind="customer"),
+                name="message_customer_never_internal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}#{self.seq} ({self.author_kind})"
+
+
+class ActorKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    AGENT = "agent", "Agent"
+    AI = "ai", "AI"
+    SYSTEM = "system", "System"
+
+
+class TicketEvent(models.Model):
+    """Audit log: one row per change of a ticket's state, assignment, priority, routing or rating."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        PRIORITY_CHANGED = "priority_changed", "Priority changed"
+        DEPARTMENT_CHANGED = "department_changed", "Department changed"
+        TRIAGE_CHANGED = "triage_changed", "Triage field changed"
+        ESCALATED = "escalated", "Escalated"
+        FIRST_RESPONSE = "first_response", "First response"
+        CSAT_RECORDED = "csat_recorded", "CSAT recorded"
+        SLA_BREACHED = "sla_breached", "SLA breached"
+        AI_TRIAGED = "ai_triaged", "AI triaged"
+        AI_ANSWERED = "ai_answered", "AI answered"
+        AI_DRAFTED = "ai_drafted", "AI drafted a reply"
+        GUARDRAIL = "guardrail", "Guardrail triggered"
+        AUTO_CLOSED = "auto_closed", "Closed automatically"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    field = models.CharField(max_length=50, blank=True)
+    from_value = models.CharField(max_length=255, blank=True)
+    to_value = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ticket_events",
+    )
+    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices, default=ActorKind.SYSTEM)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ticket", "created_at", "pk"]
+        indexes = [
+            models.Index(fields=["kind", "created_at"], name="event_kind_created"),
+            models.Index(fields=["created_at"], name="event_created_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.from_value} → {self.to_value}"
