@@ -61,3 +61,38 @@ def _clear_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (solo pool, in this process) on the test broker, started empty: the tasks a
+    test enqueues are run for real. Database work it did is closed with it."""
+    from celery.contrib.testing.worker import start_worker
+    from django.db import connection
+
+    from supportflow.celery import app
+
+    app.loader.import_default_modules()
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+    connection.close()
+
+
+@pytest.fixture
+def fresh_channel_layer():
+    """For tests that run consumers or a live server: each test runs on its own event loop, and the
+    channel layer singleton keeps loop-bound receive state, so it starts fresh; executor threads of a
+    finished loop can strand pooled connections (seen only under these harnesses — 40 live websocket
+    sessions against the real server hold its connection count flat), so the pool is closed after."""
+    import gc
+
+    from channels.layers import channel_layers
+    from django.db import connection
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+    gc.collect()  # connections of the finished loop's executor threads, which nobody returns
+    connection.close()
+    connection.close_pool()

@@ -458,21 +458,8 @@ NESTED_SWAPS = {
 # --- websockets: the real ASGI application, origin check and session auth included
 
 
-@pytest.fixture
-def _fresh_channel_layer_and_pool():
-    """As in tickets/tests/test_consumers.py: each test on its own event loop, and no pooled
-    connection left behind by the consumers' threads."""
-    from channels.layers import channel_layers
-
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-    connection.close()
-    connection.close_pool()
-
-
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("_fresh_channel_layer_and_pool")
+@pytest.mark.usefixtures("fresh_channel_layer")
 @pytest.mark.parametrize("pattern", WEBSOCKET_ROUTES)
 def test_websocket_route_by_role(pattern, tmp_path, settings):
     from asgiref.sync import async_to_sync

@@ -9,11 +9,9 @@ import socket
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from supportflow.celery import app
 from supportflow.integrations import discord, slack
 from supportflow.models import InboundEvent, SlackThread
 from supportflow.tests.http_fakes import FAKE_SLACK_TOKEN, fake_server
@@ -169,14 +167,6 @@ def test_discord_escalation_post(db, settings, ticket):
         settings.WEBHOOKS_ALLOW_PRIVATE = False
         assert discord.discord_escalation_post(ticket_id=ticket.pk, reason="urgent") == "refused"
         assert len(receiver.requests) == 1
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    app.loader.import_default_modules()
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 def test_an_escalation_fires_the_slack_webhook_and_a_thread_reply_returns(

@@ -9,11 +9,9 @@ import json
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.core.exceptions import ValidationError
 
 from supportflow import outbound
-from supportflow.celery import app
 from supportflow.integrations import webhooks
 from supportflow.models import WebhookDelivery, WebhookSubscription
 from supportflow.tests.http_fakes import fake_server
@@ -281,14 +279,6 @@ def test_admin_refuses_a_private_url_with_a_clear_error(db, settings, manager, c
 def test_agents_cannot_see_webhooks(db, agent, client):
     client.force_login(agent)
     assert client.get("/admin/supportflow/webhooksubscription/").status_code == 403
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    app.loader.import_default_modules()
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 def _wait(predicate, timeout: float = 20.0) -> None:

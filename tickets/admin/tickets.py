@@ -37,6 +37,16 @@ from tickets.models import (
 Status = Ticket.Status
 
 
+SLA_FIELDS = (
+    "first_response_due_at",
+    "first_response_at",
+    "resolution_due_at",
+    "resolved_at",
+    "closed_at",
+    "reopen_count",
+)
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = (
@@ -88,16 +98,7 @@ class TicketAdmin(admin.ModelAdmin):
         ),
         (
             "SLA",
-            {
-                "fields": (
-                    "first_response_due_at",
-                    "first_response_at",
-                    "resolution_due_at",
-                    "resolved_at",
-                    "closed_at",
-                    "reopen_count",
-                )
-            },
+            {"fields": SLA_FIELDS},
         ),
         ("Outcome", {"fields": ("csat_score", "csat_comment", "ai_cost")}),
     )
@@ -115,12 +116,7 @@ class TicketAdmin(admin.ModelAdmin):
         "escalated",
         "escalation_reason",
         "escalated_at",
-        "first_response_due_at",
-        "first_response_at",
-        "resolution_due_at",
-        "resolved_at",
-        "closed_at",
-        "reopen_count",
+        *SLA_FIELDS,
         "csat_score",
         "csat_comment",
         "ai_cost",

@@ -172,14 +172,7 @@ def new_context(browser, asgi_server) -> Iterator[Callable]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_channel_layer_and_pool():
-    """As in test_consumers.py: each test's server runs its own event loop, so it gets a fresh channel
-    layer, and pooled connections its threads used are closed with the pool afterwards."""
-    from channels.layers import channel_layers
-    from django.db import connection
-
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-    connection.close()
-    connection.close_pool()
+def fresh_channel_layer_and_pool(fresh_channel_layer):
+    """Each test's live server runs its own event loop: the root conftest's ``fresh_channel_layer``,
+    autouse in every module that binds this name."""
+    return

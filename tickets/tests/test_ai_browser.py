@@ -7,11 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from playwright.sync_api import expect
 
 from knowledge import services as kb_services
-from supportflow.celery import app
 from tickets.ai import guard
 from tickets.ai.triage import local as triage_local
 from tickets.models import AIDraft, Department
@@ -45,14 +43,6 @@ def world(transactional_db, settings):
     guard.scan("warm up")
     triage_local.predict("warm up")
     return {"agent": agent, "technical": technical}
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    app.loader.import_default_modules()
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 def test_a_kb_question_gets_a_cited_ai_answer_live(new_context, world, celery_worker):

@@ -21,7 +21,7 @@ from tickets.models import Message
 from tickets.tests.factories import DepartmentFactory, UserFactory, make_agent, make_ticket
 
 ORIGIN = (b"origin", b"http://localhost")  # asgi.py captured ALLOWED_HOSTS before "testserver" was added
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 
 def seqs(html: str) -> list[int]:
@@ -66,21 +66,6 @@ async def receive_until(communicator, pattern: str, *, frames: int = 10) -> str:
 
 def run(coro_fn):
     return async_to_sync(coro_fn)()
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer_and_pool():
-    """Each test runs on its own event loop: the layer singleton keeps loop-bound receive state, and
-    executor threads of a finished loop can strand pooled connections (seen only under this harness;
-    40 live websocket sessions against the real server hold its connection count flat)."""
-    from channels.layers import channel_layers
-    from django.db import connection
-
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-    connection.close()
-    connection.close_pool()
 
 
 @pytest.fixture

@@ -10,10 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.db import connection
 
-from supportflow.celery import app
 from tickets import services
 from tickets.email import imap, outbound
 from tickets.email import tasks as email_tasks
@@ -24,15 +21,6 @@ from tickets.tests.factories import CustomerFactory, make_agent
 
 def _poll(server) -> dict:
     return imap.imap_poll(url=server.url)
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    app.loader.import_default_modules()
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
-    connection.close()
 
 
 @pytest.mark.django_db

@@ -18,7 +18,6 @@ form shown again) with a message. The normalisations, each from the code that do
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 from dataclasses import dataclass, field
@@ -228,23 +227,8 @@ def test_csat_comment(strings):
     tally.check()
 
 
-@pytest.fixture
-def closed_pool_after():
-    """The consumers' worker threads take pooled connections; close them so the test database can be
-    dropped (as the browser harness does)."""
-    from channels.layers import channel_layers
-    from django.db import connection
-
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-    gc.collect()  # connections of the finished loop's executor threads, which nobody returns
-    connection.close()
-    connection.close_pool()
-
-
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("closed_pool_after")
+@pytest.mark.usefixtures("fresh_channel_layer")
 def test_websocket_messages(strings, no_rate_limits):
     """One conversation, every string sent over its websocket; each answer (the broadcast copy or an
     error) carries the string's client id."""

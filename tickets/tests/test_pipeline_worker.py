@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
 from knowledge import services as kb_services
@@ -26,32 +25,13 @@ from tickets.tests.test_pipeline import ARTICLES
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "My notes are stuck syncing on my Android phone, it says syncing forever"
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_channel_layer_and_pool():
-    from channels.layers import channel_layers
-
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-    connection.close()
-    connection.close_pool()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 
 @pytest.fixture
 def kb(transactional_db):
     for title, slug, body in ARTICLES:
         kb_services.article_save(title=title, slug=slug, status="published", reindex="now", body=body)
-
-
-@pytest.fixture
-def celery_worker(transactional_db):
-    app.loader.import_default_modules()
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
-        yield worker
 
 
 def _worker(env: dict, log: Path) -> subprocess.Popen:
