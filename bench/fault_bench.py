@@ -361,10 +361,8 @@ class Bench:
         log("migrating")
         manage(self.env, "migrate", "--noinput", "-v", "0", timeout=900)
         django_setup(self.env, FEATURE_AI_PIPELINE="false")
-        from tickets.ai.triage import local as triage_local
-
         started = time.monotonic()
-        triage_local.train()  # workers then load a stored model instead of each fitting one at warm-up
+        manage(self.env, "train_triage", timeout=900)  # workers load it instead of each fitting one at warm-up
         log(f"triage model trained in {time.monotonic() - started:.0f} s")
         close_django_connections()
         self.server = Server(self.env, self.tmp / "server.log")

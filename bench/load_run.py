@@ -1324,9 +1324,9 @@ def main(argv=None) -> int:
         manage({**env, "FEATURE_AI_PIPELINE": "false"}, "seed_demo", timeout=1200)
         flush_redis_dbs(env["REDIS_URL"], dbs)
     pipeline_bench.django_setup(env)  # the pipeline flag off in this process: fixtures enqueue nothing
-    from tickets.ai import passages
+    from tickets.ai.tasks import scan_kb_passages  # the AI wing's door, run in this process
 
-    scanned = passages.kb_passages_scan_pending(limit=None)
+    scanned = scan_kb_passages(limit=None)
     log(f"injection guard scanned {scanned} passages")
     if not cloned:
         close_django_connections()

@@ -1292,10 +1292,10 @@ def main(argv=None) -> int:
     log(f"knowledge base: {articles} articles, {chunks} chunks; seeded in {seed_s:.0f}s")
     # In production the worker scans new passages in the background (seed_demo queues it, beat sweeps
     # every 5 min); the queued task was flushed above, so do it here, before the clock starts.
-    from tickets.ai import passages
+    from tickets.ai.tasks import scan_kb_passages  # the AI wing's door, run in this process
 
     scan_started = time.perf_counter()
-    scanned = passages.kb_passages_scan_pending(limit=None)
+    scanned = scan_kb_passages(limit=None)
     log(f"injection guard scanned {scanned} passages in {time.perf_counter() - scan_started:.0f}s")
     phases = [(f"r{r:g}", r, n) for r, n in zip(args.rates_list, args.counts, strict=True)]
     fixtures = {"warmup": make_probes("warmup", draw_questions(args.warmup, 0.0, rng))}

@@ -75,11 +75,12 @@ def retrain_triage() -> int:
 
 
 @shared_task(soft_time_limit=600, time_limit=660)
-def scan_kb_passages() -> int:
-    """Run the injection guard over knowledge-base passages not scanned yet, before a question needs them."""
+def scan_kb_passages(limit: int | None = 500) -> int:
+    """Run the injection guard over knowledge-base passages not scanned yet, before a question needs them
+    (``limit=None``: all of them, as a bench does before its clock starts)."""
     from tickets.ai import passages  # the guard's classifier: only workers that scan load it
 
-    return passages.kb_passages_scan_pending()
+    return passages.kb_passages_scan_pending(limit=limit)
 
 
 @worker_process_init.connect
