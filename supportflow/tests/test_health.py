@@ -80,7 +80,7 @@ def test_a_service_is_not_stopped_while_another_process_uses_it(tmp_path, monkey
 
     from supportflow import devservices
 
-    monkeypatch.setattr(devservices, "DATA_DIR", tmp_path)
+    monkeypatch.setattr("supportflow.devservices.services.DATA_DIR", tmp_path)  # where _Users reads it
     users = devservices._Users("redis")
     users.add()
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

@@ -5,7 +5,8 @@
 - ``triage``: the local triage provider (category, department, priority, sentiment, scope, language);
 - ``guard``: the prompt-injection guard (deepset, BIPIA emails, benign texts, KB passages);
 - ``injection``: BIPIA email injections end to end through the pipeline;
-- ``attacks``: jailbreaks, prompt extraction and BIPIA through chat and email, with an obedient model;
+- ``attacks``: jailbreaks, prompt extraction and BIPIA through chat and email, with an obedient model
+  (its pieces: ``attack_payloads``, ``obedient_model``, ``attack_pipeline``);
 - ``answers``: a FAQ dataset's questions end to end: auto-answered right / wrong / escalated;
 - ``email``: the inbound email parser against the email folders' reference parse.
 

@@ -1,0 +1,5 @@
+import sys
+
+from supportflow.devservices.cli import main
+
+sys.exit(main())
