@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -190,7 +191,12 @@ def _name_key(name: str) -> str:
     return " ".join(words(name.replace("&", " and ")))
 
 
-def _name_patterns(names: Iterable[str]) -> list[tuple[str, re.Pattern]]:
+def _name_patterns(names: Iterable[str]) -> tuple[tuple[str, re.Pattern], ...]:
+    return _compiled_names(tuple(names))
+
+
+@lru_cache(maxsize=32)
+def _compiled_names(names: tuple[str, ...]) -> tuple[tuple[str, re.Pattern], ...]:
     """Each name matched by its full form, or by its distinctive part ("Ashley" for "Ashley Hotel") when
     that part is at least four letters long and not a stopword."""
     out = []
@@ -204,7 +210,7 @@ def _name_patterns(names: Iterable[str]) -> list[tuple[str, re.Pattern]]:
             forms.add(core)
         alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
         out.append((name, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")))
-    return out
+    return tuple(out)
 
 
 def _names_in(text: str, patterns: Sequence[tuple[str, re.Pattern]]) -> list[str]:
@@ -216,6 +222,12 @@ def _names_in(text: str, patterns: Sequence[tuple[str, re.Pattern]]) -> list[str
         if match:
             found.append((-(match.end() - match.start()), name))
     return [name for _, name in sorted(found)]
+
+
+def mentioned_names(text: str, names: Iterable[str]) -> list[str]:
+    """Which of ``names`` the text mentions (case, punctuation and "&"/"and" ignored; "Ashley" is enough
+    for "Ashley Hotel"), the longest match first."""
+    return _names_in(text, _name_patterns(names))
 
 
 def extract_entities(text: str, *, names: Iterable[str] = ()) -> dict[str, str]:
