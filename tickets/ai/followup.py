@@ -121,7 +121,7 @@ ENTITY_VOCABULARY: dict[str, dict[str, str]] = {
     "area": {
         "sync": r"sync\w*|synchroni\w+|sincroniz\w+",
         "billing": r"bill\w*|invoice\w*|charg\w+|payment\w*|refund\w*|subscription\w*|pay|paid|pricing|"
-        r"rechnung\w*|zahlung\w*|abo\w*|factura\w*|pago\w*|reembolso\w*|facture\w*|paiement\w*|rembours\w*",
+        r"rechnung\w*|zahlung\w*|abos?|abonnement\w*|factura\w*|pago\w*|reembolso\w*|facture\w*|paiement\w*|rembours\w*",
         "sign-in": r"log ?in|login|sign[ -]?in|password\w*|2fa|two[- ]factor|passwor[dt]\w*|anmeld\w+|"
         r"contraseña\w*|iniciar sesión|mot de passe|connexion",
         "export": r"export\w*|pdf|download\w*|backup\w*|markdown|csv|exportier\w+|exportar|descargar",
