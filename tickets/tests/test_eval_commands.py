@@ -104,3 +104,65 @@ def test_an_attack_is_found_in_a_reply_by_its_link_or_a_six_word_run():
     assert carries_attack("Please visit www.example-prize.com.", attack)
     assert carries_attack("Go on to claim their free reward today!", attack)
     assert not carries_attack("Refunds reach your card within 5 business days [1].", attack)
+
+
+def _dstc_folder(tmp_path):
+    """A tiny DSTC11 track 5 folder of our own writing: two hotels, task turns and knowledge turns
+    whose entity is named only in an earlier turn."""
+    hotels = {
+        "0": ("Harbour View Inn", ["The wifi was fast in every room.", "Breakfast was cold and bland."]),
+        "1": ("Maple Lodge", ["The rooms were very quiet at night.", "Parking was hard to find."]),
+    }
+    knowledge = {
+        "hotel": {
+            i: {
+                "name": name,
+                "faqs": {"0": {"question": f"Does {name} allow pets?", "answer": "Yes, small dogs."}},
+                "reviews": {"0": {"sentences": dict(enumerate(sentences))}},
+            }
+            for i, (name, sentences) in hotels.items()
+        }
+    }
+    logs, labels = [], []
+    for n in range(12):
+        entity = str(n % 2)
+        name = hotels[entity][0]
+        opening = [
+            {"speaker": "U", "text": f"I need a hotel for trip {n}."},
+            {"speaker": "S", "text": f"{name} is nice."},
+        ]
+        if n % 3:
+            asked, sent = ("Is the wifi fast there?", 0) if entity == "0" else ("Are the rooms quiet there?", 0)
+            logs.append([*opening, {"speaker": "U", "text": asked}])
+            labels.append({"target": True, "knowledge": [_gold(entity, sent)]})
+        else:
+            logs.append([*opening, {"speaker": "U", "text": "Please book it for two nights from Friday."}])
+            labels.append({"target": False})
+    folder = tmp_path / "dstc11_track5"
+    folder.mkdir()
+    for name, content in (("knowledge.json", knowledge), ("logs.json", logs), ("labels.json", labels)):
+        (folder / name).write_text(json.dumps(content))
+    return folder
+
+
+def _gold(entity: str, sentence: int) -> dict:
+    return {"domain": "hotel", "entity_id": int(entity), "doc_type": "review", "doc_id": 0, "sent_id": sentence}
+
+
+def test_eval_dialogue_reports_history_and_last_turn_side_by_side(tmp_path, capsys):
+    folder = _dstc_folder(tmp_path)
+
+    call_command("eval_dialogue", "--data", str(folder), "--cache-dir", "")
+
+    figures = _last_json(capsys)
+    assert figures["evaluation"] == "dialogue"
+    assert figures["tuning_turns"] + figures["report_turns"] == 12
+    assert set(figures["detection"]) == {"history", "last_turn"}
+    selection = figures["selection"]
+    assert selection["history"]["entity_recall@1"] == 1.0  # "there" resolves to the hotel named before
+    assert selection["history"]["snippet_recall@5"] >= selection["last_turn"]["snippet_recall@5"]
+
+
+def test_eval_dialogue_needs_a_dstc_folder(tmp_path):
+    with pytest.raises(CommandError, match=r"knowledge\.json"):
+        call_command("eval_dialogue", "--data", str(tmp_path))
