@@ -89,3 +89,12 @@ class ChatEmailForm(forms.Form):
         max_length=254,
         error_messages={"required": "Type your email address.", "invalid": "That email address looks wrong."},
     )
+
+
+class AnswerFeedbackForm(forms.Form):
+    """ "Did this answer your question?" under an AI answer."""
+
+    helpful = forms.ChoiceField(
+        choices=[("yes", "Yes"), ("no", "No")],
+        error_messages={"required": "Say yes or no.", "invalid_choice": "Say yes or no."},
+    )

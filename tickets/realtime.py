@@ -45,10 +45,17 @@ def agent_display_name(user) -> str:
     return (user.first_name if user is not None else "") or "Support"
 
 
-def render_messages(messages: list[Message], *, viewer: str, customer_name: str = "") -> str:
+def render_messages(messages: list[Message], *, viewer: str, customer_name: str = "", token: str = "") -> str:
+    """``token``: the customer's conversation link, for the forms under AI answers (made here when the
+    viewer is the customer and none is given)."""
     if not messages:
         return ""
-    return render_to_string(MESSAGE_TEMPLATE, {"messages": messages, "viewer": viewer, "customer_name": customer_name})
+    if viewer == "customer" and not token:
+        from tickets.selectors import ticket_customer_token
+
+        token = ticket_customer_token(ticket=messages[0].ticket)
+    context = {"messages": messages, "viewer": viewer, "customer_name": customer_name, "token": token}
+    return render_to_string(MESSAGE_TEMPLATE, context)
 
 
 def render_status(ticket: Ticket, *, token: str = "") -> str:

@@ -48,6 +48,19 @@ def ticket_customer_messages(*, ticket: Ticket, after_seq: int = 0, limit: int =
     )
 
 
+def ticket_customer_answer(*, ticket: Ticket, seq: int) -> Message:
+    """One of the assistant's answers in this conversation (what the customer may rate), or 404."""
+    message = (
+        ticket.messages.filter(seq=seq, is_internal=False, author_kind=Message.AuthorKind.AI)
+        .exclude(ai_confidence=None)
+        .select_related("ticket")
+        .first()
+    )
+    if message is None:
+        raise Http404("There is no answer to rate here.")
+    return message
+
+
 def user_sees_all_departments(user: AbstractBaseUser) -> bool:
     return (
         user.is_superuser

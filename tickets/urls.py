@@ -12,5 +12,8 @@ urlpatterns = [
     path("c/<str:token>/messages/", views.chat_messages, name="messages"),
     path("c/<str:token>/rate/", views.chat_rate, name="rate"),
     path("c/<str:token>/email/", views.chat_email, name="email"),
+    path("c/<str:token>/answers/<int:seq>/feedback/", views.chat_feedback, name="feedback"),
+    path("c/<str:token>/person/", views.chat_person, name="person"),
+    path("c/<str:token>/solved/", views.chat_solved, name="solved"),
     path("c/<str:token>/files/<int:pk>/", email_views.attachment_for_customer, name="attachment"),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from supportflow import ratelimit
 from tickets import limits, realtime, selectors, services
-from tickets.forms import ChatEmailForm, ChatSendForm, ChatStartForm, CsatForm
+from tickets.forms import AnswerFeedbackForm, ChatEmailForm, ChatSendForm, ChatStartForm, CsatForm
 from tickets.models import Ticket
 
 COOKIE_MAX_AGE = selectors.CUSTOMER_TOKEN_MAX_AGE
@@ -134,7 +134,7 @@ def chat_send(request: HttpRequest, token: str) -> HttpResponse:
     except services.TicketRuleError as exc:
         return _send_refusal(request, ticket, token, str(exc), client_id, body, 400)
     if _is_fragment_request(request):
-        return HttpResponse(realtime.render_messages([message], viewer="customer"))
+        return HttpResponse(realtime.render_messages([message], viewer="customer", token=token))
     return redirect(reverse("chat:conversation", args=[token]) + f"#msg-{message.seq}")
 
 
@@ -147,7 +147,9 @@ def chat_messages(request: HttpRequest, token: str) -> HttpResponse:
     except ValueError:
         return HttpResponse("'after' must be a whole number (the last message number you have).", status=400)
     messages = selectors.ticket_customer_messages(ticket=ticket, after_seq=after, limit=200)
-    html = realtime.render_messages(messages, viewer="customer") + realtime.render_status(ticket, token=token)
+    html = realtime.render_messages(messages, viewer="customer", token=token) + realtime.render_status(
+        ticket, token=token
+    )
     return HttpResponse(html)
 
 
@@ -197,3 +199,75 @@ def chat_email(request: HttpRequest, token: str) -> HttpResponse:
         error_key="email_error",
         extra={"email_value": request.POST.get("email", "")},
     )
+
+
+def _conversation_action(request: HttpRequest, token: str) -> tuple[Ticket, HttpResponse | None]:
+    """The conversation of ``token``, and a 429 when its clicks come too fast: a click counts against the
+    same limits as a message (this conversation, this address)."""
+    ticket = selectors.ticket_get_for_customer(token=token)
+    verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket.pk, ip=ratelimit.request_ip(request)))
+    if verdict.allowed:
+        return ticket, None
+    text = f"Too many requests from {limits.SUBJECTS[refused]}. Wait {verdict.retry_after} s and try again."
+    refusal = HttpResponse(text, status=429, content_type="text/plain; charset=utf-8")
+    refusal["Retry-After"] = str(verdict.retry_after)
+    return ticket, refusal
+
+
+@require_POST
+def chat_feedback(request: HttpRequest, token: str, seq: int) -> HttpResponse:
+    """The customer's "Did this answer your question?" on one AI answer; "No" offers a person at once."""
+    ticket, refusal = _conversation_action(request, token)
+    if refusal:
+        return refusal
+    message = selectors.ticket_customer_answer(ticket=ticket, seq=seq)
+    form = AnswerFeedbackForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            message = services.message_record_feedback(message=message, helpful=form.cleaned_data["helpful"] == "yes")
+        except services.TicketRuleError as exc:
+            error = str(exc)
+    else:
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+    if not _is_fragment_request(request):
+        return (
+            _conversation_page(request, ticket, token, error=error, status=400)
+            if error
+            else redirect("chat:conversation", token=token)
+        )
+    context = {"m": message, "token": token, "ticket": ticket, "feedback_error": error}
+    return render(request, "tickets/chat.html#feedback", context, status=400 if error else 200)
+
+
+@require_POST
+def chat_person(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Talk to a person": handed over like the assistant would, once."""
+    ticket, refusal = _conversation_action(request, token)
+    if refusal:
+        return refusal
+    error = ""
+    try:
+        ticket = services.ticket_request_human(ticket=ticket)
+    except services.TicketRuleError as exc:
+        error = str(exc)
+    if _is_fragment_request(request):
+        context = {"ticket": ticket, "token": token, "rating_error": error}
+        return render(request, "tickets/chat.html#status", context, status=400 if error else 200)
+    return (
+        _conversation_page(request, ticket, token, error=error, status=400)
+        if error
+        else redirect("chat:conversation", token=token)
+    )
+
+
+@require_POST
+def chat_solved(request: HttpRequest, token: str) -> HttpResponse:
+    """The customer's question is solved: the conversation is resolved and the rating opens."""
+    ticket, refusal = _conversation_action(request, token)
+    if refusal:
+        return refusal
+    ticket = services.ticket_resolve_by_customer(ticket=ticket)
+    if _is_fragment_request(request):
+        return render(request, "tickets/chat.html#status", {"ticket": ticket, "token": token})
+    return redirect("chat:conversation", token=token)

@@ -102,6 +102,7 @@ def build_world() -> World:
         Attachment,
         Customer,
         EscalationRule,
+        Message,
         TriageModel,
     )
     from tickets.tests.factories import DepartmentFactory, make_agent, make_manager, make_ticket
@@ -159,6 +160,9 @@ def build_world() -> World:
         "attachment_a_internal": attach(ticket_a, internal=True, name="a-internal.txt"),
         "attachment_b": attach(ticket_b, internal=False, name="b.txt"),
         "draft_a": draft(ticket_a),
+        "answer_a": Message.objects.create(
+            ticket=ticket_a, seq=90, author_kind="ai", body="Click *forgot*.", ai_confidence=0.9, citations=[]
+        ),
         "draft_b": draft(ticket_b),
         "airun_a": AIRun.objects.create(key=f"triage:{ticket_a.pk}", ticket=ticket_a, kind="triage", provider="local"),
         "article": published,

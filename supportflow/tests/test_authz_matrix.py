@@ -61,11 +61,12 @@ def _r(expect, url, **kwargs) -> Route:
     return Route(expect, url if callable(url) else (lambda w, role, _u=url: _u), **kwargs)
 
 
-def _token(name: str, *, child: str | None = None):
+def _token(name: str, *, child: str | None = None, child_key: str = "pk"):
     def build(w, role):
         kwargs = {"token": w.token_for(role)}
         if child:
-            kwargs["pk"] = w.objects[child].pk
+            child_obj = w.objects[child]
+            kwargs[child_key] = child_obj.seq if child_key == "seq" else child_obj.pk
         return reverse(f"chat:{name}", kwargs=kwargs)
 
     return build
@@ -130,6 +131,12 @@ ROUTES: dict[str, Route] = {
     "chat/c/<str:token>/rate/": _r(TOKEN_A, _token("rate"), method="post", ok=(400,)),
     "chat/c/<str:token>/email/": _r(TOKEN_A, _token("email"), method="post", ok=(400,)),
     "chat/c/<str:token>/files/<int:pk>/": _r(TOKEN_A_CHILD, _token("attachment", child="attachment_a")),
+    # an AI answer of A's conversation, by its number there: B's token with A's number finds nothing
+    "chat/c/<str:token>/answers/<int:seq>/feedback/": _r(
+        TOKEN_A_CHILD, _token("feedback", child="answer_a", child_key="seq"), method="post", ok=(400,)
+    ),  # no vote given: refused after auth
+    "chat/c/<str:token>/person/": _r(TOKEN_A, _token("person"), method="post", ok=(302,)),
+    "chat/c/<str:token>/solved/": _r(TOKEN_A, _token("solved"), method="post", ok=(302,)),
     # --- email channel: the provider hook needs INBOUND_EMAIL_TOKEN, which no role holds
     "inbound/email/": _r(NOBODY, "/inbound/email/", method="post"),
     "attachments/<int:pk>/": _r(DEPT1, lambda w, role: reverse("attachment", args=[w.objects["attachment_a"].pk])),

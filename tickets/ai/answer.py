@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from knowledge import embeddings
 from knowledge.models import DEFAULT_NAMESPACE
 from knowledge.selectors import Hit, kb_search
+from tickets.ai import phrases
 
 MAX_TURNS = 3
 MAX_QUERY_CHARS = 800
@@ -37,24 +38,10 @@ SUPPORT_THRESHOLD = 0.55  # sentence ↔ passage-sentence cosine that counts as 
 # Hand-set; ``manage.py eval_answers --fit`` checks them against fitted ones (see the module docstring).
 CONFIDENCE_WEIGHTS = {"bias": -9.0, "similarity": 9.5, "unit": 4.0, "agree": 0.6, "margin": 6.0}
 
-INTRO = {
-    "en": "Here is what our help article “{title}” says:",
-    "de": "Das steht dazu in unserem Hilfeartikel „{title}“:",
-    "es": "Esto es lo que dice nuestro artículo de ayuda «{title}»:",
-    "fr": "Voici ce que dit notre article d’aide « {title} » :",
-}
-SEE_ALSO = {
-    "en": "See also “{title}” {ref}.",
-    "de": "Siehe auch „{title}“ {ref}.",
-    "es": "Consulta también «{title}» {ref}.",
-    "fr": "Voir aussi « {title} » {ref}.",
-}
-OUTRO = {
-    "en": "If this does not solve it, reply here and a person from our team will take over.",
-    "de": "Wenn das nicht hilft, antworten Sie einfach hier – dann übernimmt jemand aus unserem Team.",
-    "es": "Si esto no lo resuelve, responde aquí y una persona de nuestro equipo se encargará.",
-    "fr": "Si cela ne règle pas le problème, répondez ici et une personne de notre équipe prendra le relais.",
-}
+# The answer's frame, per language (``data/phrases.json``); the demo's simulated history quotes them too.
+INTRO = phrases.table()["intro"]
+SEE_ALSO = phrases.table()["see_also"]
+OUTRO = phrases.table()["outro"]
 
 
 @dataclass

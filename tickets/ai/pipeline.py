@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -29,16 +30,17 @@ from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
-from tickets.ai import rules
-from tickets.ai.conversation import is_acknowledgement
+from tickets.ai import conversation, followup, reply, rules
 from tickets.ai.passages import kb_passages_flags
-from tickets.ai.reply import holding_draft, reply_compose
+from tickets.ai.reply import holding_draft
+from tickets.ai.triage.language import detect as detect_language
 from tickets.ai.triage.step import triage_apply, triage_message
-from tickets.models import AIDraft, Department, Message, Ticket
+from tickets.models import AIDraft, Department, EscalationRule, Message, Ticket
 
 logger = logging.getLogger(__name__)
 
 AuthorKind = Message.AuthorKind
+Condition = EscalationRule.Condition
 
 
 # --- the service -------------------------------------------------------------------------------------
@@ -72,12 +74,9 @@ def _process(message_id: int, namespace: str) -> str:
     stages: dict[str, int] = {}
     _status(ticket.pk, working=True)
     try:
-        turns = list(
-            ticket.messages.filter(author_kind=AuthorKind.CUSTOMER, is_internal=False, seq__lte=message.seq)
-            .order_by("-seq")
-            .values_list("body", flat=True)[: answering.MAX_TURNS]
-        )[::-1]
-        query = answering.conversation_query(turns)
+        state = conversation.State.from_dict(ticket.conversation)
+        reading = conversation.read(message.body, answered_before=state.last_outcome == "answered")
+        state.entities.update(followup.extract_entities(message.body))
 
         t = time.monotonic()
         from tickets.ai import guard
@@ -85,77 +84,147 @@ def _process(message_id: int, namespace: str) -> str:
         verdict = guard.scan(message.body, source="email" if ticket.channel == Ticket.Channel.EMAIL else "customer")
         stages["guard_ms"] = _ms(t)
 
-        t = time.monotonic()
-        triage = triage_message(ticket, message, query, injection=verdict.flagged)
-        triage["injection"] = {"flagged": verdict.flagged, "score": round(verdict.score, 3), "signals": verdict.signals}
-        ticket = triage_apply(ticket, triage, routing=not verdict.flagged)
-        stages["triage_ms"] = _ms(t)
+        agent_replied = ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
+        threshold, auto = _gate_settings(ticket.department, agent_replied=agent_replied)
+        detected = detect_language(message.body)
+        gate = {"act": str(reading.act), "stages_ms": stages}
 
-        if is_acknowledgement(message.body, triage):
-            return services.ai_acknowledge(ticket=ticket, in_reply_to=message, gate={"stages_ms": stages})
+        if reading.act in conversation.SOCIAL_ACTS and auto and not verdict.flagged:
+            language = conversation.reply_language(message.body, detected=detected, state=state)
+            state.language = language
+            state.last_outcome = "answered" if reading.act == conversation.Act.THANKS else str(reading.act)
+            return services.ai_reply_record(
+                ticket=ticket,
+                in_reply_to=message,
+                body=reply.act_reply(reading.act, language=language, ticket=ticket),
+                citations=[],
+                confidence=0.0,
+                provider="local",
+                model="conversation",
+                gate={**gate, "acknowledged": True, "total_ms": _ms(started)},
+                send=True,
+                kind="act",
+                conversation=state.to_dict(),
+            )
 
         t = time.monotonic()
-        passages = answering.retrieve(query, language=triage.get("language") or "en", namespace=namespace)
+        query, passages = _retrieve(ticket, message, reading, threshold=threshold, namespace=namespace)
         flags = kb_passages_flags(chunks={p.hit.chunk_id: p.hit.text for p in passages})
         for passage in passages:
             passage.flagged = flags.get(passage.hit.chunk_id, True)
         stages["retrieve_ms"] = _ms(t)
+        gate["query"] = query[:300]
 
         t = time.monotonic()
-        reply, problems = reply_compose(ticket, message, query, passages, triage, injection=verdict.flagged)
+        turns = list(
+            ticket.messages.filter(author_kind=AuthorKind.CUSTOMER, is_internal=False, seq__lte=message.seq)
+            .order_by("-seq")
+            .values_list("body", flat=True)[: answering.MAX_TURNS]
+        )[::-1]
+        # triage reads the conversation's recent customer turns, so "still broken" keeps its topic and mood
+        triage = triage_message(ticket, message, answering.conversation_query(turns), injection=verdict.flagged)
+        triage["injection"] = {"flagged": verdict.flagged, "score": round(verdict.score, 3), "signals": verdict.signals}
+        ticket = triage_apply(ticket, triage, routing=not verdict.flagged)
+        stages["triage_ms"] = _ms(t)
+        language = conversation.reply_language(message.body, detected=triage.get("language", ""), state=state)
+        state.language = language
+        human_requested = "human_requested" in triage.get("signals", ())
+        department = ticket.department
+        threshold, auto = _gate_settings(department, agent_replied=agent_replied)  # the queue triage chose
+
+        t = time.monotonic()
+        if reading.act == conversation.Act.QUESTION:
+            answer, problems = reply.reply_compose(ticket, message, query, passages, triage, injection=verdict.flagged)
+        else:  # vague, or feedback on the last answer: nothing to answer
+            answer, problems = answering.Answer(body="", citations=[], confidence=0.0, answerable=False), []
         stages["answer_ms"] = _ms(t)
 
-        department = ticket.department
-        threshold = department.ai_confidence_threshold if department else _default_threshold()
+        confident = answer.answerable and answer.confidence >= threshold and not problems
+        unanswered_now = not confident and not verdict.flagged
         ctx = rules.Context(
             text=message.body,
             priority=ticket.priority,
             category=ticket.category,
             sentiment=triage.get("sentiment", ""),
             sentiment_score=float(triage.get("sentiment_score") or 0.0),
-            human_requested="human_requested" in triage.get("signals", ()),
+            human_requested=human_requested,
             injection=verdict.flagged,
             out_of_scope=bool(triage.get("out_of_scope")),
-            has_answer=reply.answerable,
-            confidence=reply.confidence,
+            has_answer=answer.answerable,
+            confidence=answer.confidence,
             threshold=threshold,
             customer_messages=ticket.messages.filter(author_kind=AuthorKind.CUSTOMER).count(),
             ai_replies=ticket.messages.filter(author_kind=AuthorKind.AI, is_internal=False).count(),
             is_vip=ticket.customer.is_vip,
             signals=set(triage.get("signals", ())),
+            negative_feedback=reading.act == conversation.Act.NEGATIVE_FEEDBACK,
+            unanswered_streak=state.unanswered_streak + int(unanswered_now),
         )
-        triggers = rules.evaluate(ctx)
-        triggers = [rules.Trigger("Output guard", f"AI reply blocked ({p})") for p in problems] + triggers
-        human_engaged = ticket.escalated or ticket.messages.filter(author_kind=AuthorKind.AGENT).exists()
-        auto = bool(
-            getattr(settings, "FEATURE_AI_AUTO_REPLY", True)
-            and (department is None or department.ai_auto_reply)
-            and not human_engaged
+        triggers = [rules.Trigger("Output guard", f"AI reply blocked ({p})") for p in problems]
+        if answer.unsupported:  # the draft says more than the articles: a person checks it, asking would not help
+            triggers.append(rules.Trigger("Unsupported statements", "The AI draft says things the articles do not"))
+        triggers += rules.evaluate(ctx)
+        hard = [tr for tr in triggers if not tr.unanswered and tr.condition != Condition.UNANSWERED_STREAK]
+        limit = rules.streak_limit()
+        stop_asking = limit is None or ctx.unanswered_streak >= limit
+        handed_over = ticket.escalated
+        gate.update(
+            confidence=answer.confidence,
+            threshold=threshold,
+            auto_reply_allowed=auto,
+            human_engaged=agent_replied,
+            handed_over=handed_over,
+            unanswered_streak=ctx.unanswered_streak,
+            triggers=[asdict(tr) for tr in triggers],
+            evidence=answer.evidence,
+            unsupported=answer.unsupported[:5],
+            total_ms=_ms(started),
         )
-        send = auto and reply.answerable and not triggers and reply.confidence >= threshold
-        gate = {
-            "confidence": reply.confidence,
-            "threshold": threshold,
-            "auto_reply_allowed": auto,
-            "human_engaged": human_engaged,
-            "triggers": [asdict(tr) for tr in triggers],
-            "evidence": reply.evidence,
-            "unsupported": reply.unsupported[:5],
-            "stages_ms": stages,
-            "total_ms": _ms(started),
-        }
-        return services.ai_reply_record(
-            ticket=ticket,
-            in_reply_to=message,
-            body=reply.body or holding_draft(ticket),
-            citations=reply.citations,
-            confidence=reply.confidence,
-            provider=reply.provider,
-            model=reply.model,
+        record = partial(services.ai_reply_record, ticket=ticket, in_reply_to=message, provider=answer.provider)
+
+        if auto and confident and not hard:
+            state.asked(reading.text)
+            state.answered(
+                article_ids=[c["article_id"] for c in answer.citations], titles=[c["title"] for c in answer.citations]
+            )
+            body = reply.while_you_wait(answer.body, language=language) if handed_over else answer.body
+            return record(
+                body=body,
+                citations=answer.citations,
+                confidence=answer.confidence,
+                model=answer.model,
+                gate=gate,
+                send=True,
+                conversation=state.to_dict(),
+            )
+        if auto and not hard and not stop_asking and not handed_over:
+            state.asked(reading.text)
+            state.unanswered(reading.text, "clarified")
+            body, options = reply.clarify_reply(passages, language=language)
+            return record(
+                body=body,
+                citations=options,
+                confidence=answer.confidence,
+                model="conversation",
+                gate=gate,
+                send=True,
+                kind="clarify",
+                conversation=state.to_dict(),
+            )
+        reasons = hard or [tr for tr in triggers if tr.condition == Condition.UNANSWERED_STREAK] or triggers
+        state.asked(reading.text)
+        state.unanswered(reading.text, "handed_over")
+        state.unanswered_streak = 0  # a person takes it from here; the count starts again
+        return record(
+            body=answer.body or holding_draft(ticket),
+            citations=answer.citations,
+            confidence=answer.confidence,
+            model=answer.model,
             gate=gate,
-            send=send,
-            escalation_reason=triggers[0].reason if triggers else "AI not confident enough to answer",
+            send=False,
+            escalation_reason=reasons[0].reason if reasons else "AI not confident enough to answer",
             escalation_priority=rules.raised_priority(ticket.priority, triggers),
+            conversation=state.to_dict(),
         )
     finally:
         _status(ticket.pk, working=False)
@@ -173,6 +242,57 @@ def _status(ticket_id: int, *, working: bool) -> None:
         realtime.ai_status(ticket_id, working=working)
     except Exception:
         logger.warning("could not show the AI status on ticket %s", ticket_id, exc_info=True)
+
+
+HISTORY_TURNS = 8
+
+
+def _history(ticket: Ticket, message: Message) -> list[followup.Turn]:
+    earlier = ticket.messages.filter(is_internal=False, seq__lt=message.seq).exclude(author_kind=AuthorKind.SYSTEM)
+    return [
+        followup.Turn(
+            role="customer" if m.author_kind == AuthorKind.CUSTOMER else "assistant",
+            text=m.body,
+            # answers name their topic by what they cite; a clarifying question's options are not a topic
+            citations=[c.get("title", "") for c in m.citations or []] if m.ai_confidence is not None else [],
+        )
+        for m in reversed(earlier.order_by("-seq")[:HISTORY_TURNS])
+    ]
+
+
+def _retrieve(ticket: Ticket, message: Message, reading: conversation.Reading, *, threshold: float, namespace: str):
+    """What to search for, and what it finds. The customer's words first; when they read like a follow-up
+    ("and as PDF?", "what if I lose it?") and do not find a confident answer on their own, the question
+    with what it leans on from earlier turns (``followup.contextual_query``) — kept if it finds a better
+    answer. A self-contained question is never mixed with an old topic."""
+    said = " ".join(message.body.split())
+    plain = (reading.text or said)[: answering.MAX_QUERY_CHARS]
+    language = detect_language(plain) or "en"
+    passages = answering.retrieve(plain, language=language, namespace=namespace)
+    if reading.act != conversation.Act.QUESTION:
+        return plain, passages
+    contextual = followup.contextual_query(said, _history(ticket, message))[: answering.MAX_QUERY_CHARS]
+    if contextual in (plain, said):
+        return plain, passages
+    alone = answering.answer_local(plain, passages).confidence
+    if alone >= threshold:
+        return plain, passages
+    leaning = answering.retrieve(contextual, language=language, namespace=namespace)
+    if answering.answer_local(contextual, leaning).confidence > alone:
+        return contextual, leaning
+    return plain, passages
+
+
+def _gate_settings(department: Department | None, *, agent_replied: bool) -> tuple[float, bool]:
+    """The queue's confidence threshold, and whether the assistant may send on its own: not when the
+    queue or the install switched auto-replies off, and never once a person has replied."""
+    threshold = department.ai_confidence_threshold if department else _default_threshold()
+    auto = bool(
+        getattr(settings, "FEATURE_AI_AUTO_REPLY", True)
+        and (department is None or department.ai_auto_reply)
+        and not agent_replied
+    )
+    return threshold, auto
 
 
 def _default_threshold() -> float:

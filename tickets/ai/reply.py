@@ -8,7 +8,7 @@ from django.conf import settings
 
 from supportflow import llm
 from tickets.ai import answer as answering
-from tickets.ai import guard, pii
+from tickets.ai import guard, phrases, pii
 from tickets.ai.runs import run_once, usage_of
 from tickets.models import AIRun, Ticket
 
@@ -88,3 +88,35 @@ def holding_draft(ticket: Ticket) -> str:
     """When nothing in the knowledge base answers, the agent still gets a starting point."""
     name = (ticket.customer.name or "").split(" ")[0] or "there"
     return HOLDING_DRAFT.format(name=name)
+
+
+# --- replies that are not answers --------------------------------------------------------------------
+
+OPTION_FLOOR = 0.3  # a knowledge-base article offered as a topic must be at least this close to the message
+MAX_OPTIONS = 3
+
+
+def act_reply(act: str, *, language: str, ticket: Ticket) -> str:
+    """The assistant's reply to a greeting, thanks, goodbye or small talk, in the customer's language."""
+    first_name = (ticket.customer.name or "").split(" ")[0]
+    return phrases.phrase(str(act), language, site=answering.site_name(), name=f" {first_name}" if first_name else "")
+
+
+def clarify_reply(passages: list[answering.Passage], *, language: str) -> tuple[str, list[dict]]:
+    """One short clarifying question offering the two or three articles closest to what was said (their
+    links are the reply's sources), or an open question when nothing in the knowledge base is close."""
+    options = [p for p in passages if not p.flagged and (p.hit.vector_similarity or 0.0) >= OPTION_FLOOR]
+    options = options[:MAX_OPTIONS]
+    if not options:
+        return phrases.phrase("clarify_open", language), []
+    lines = [phrases.phrase("clarify", language), ""]
+    lines += [f"- {p.hit.title}" for p in options]
+    lines += ["", phrases.phrase("clarify_outro", language)]
+    return "\n".join(lines), [p.citation for p in options]
+
+
+def while_you_wait(body: str, *, language: str) -> str:
+    """An answer given after the handover, before a person replied: said as such."""
+    return "\n\n".join(
+        [phrases.phrase("while_you_wait", language), body, phrases.phrase("person_on_the_way", language)]
+    )

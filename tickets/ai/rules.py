@@ -57,6 +57,8 @@ class Context:
     ai_replies: int = 0
     is_vip: bool = False
     signals: set[str] = field(default_factory=set)
+    negative_feedback: bool = False  # "no, that didn't help" about the assistant's last answer
+    unanswered_streak: int = 0  # customer turns in a row left unanswered or unhelped, this one included
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,17 @@ class Trigger:
     rule: str
     reason: str
     set_priority: str = ""
+    condition: str = ""
+
+    @property
+    def unanswered(self) -> bool:
+        """The assistant could not answer (low confidence, nothing in the knowledge base, out of scope):
+        on its own a reason to ask, not to hand over (``UNANSWERED_STREAK`` decides when to stop asking)."""
+        return self.condition in UNANSWERED
+
+
+# Conditions that say "the assistant could not answer" rather than "a person must take this".
+UNANSWERED = frozenset({Condition.LOW_CONFIDENCE, Condition.NO_ANSWER, Condition.OUT_OF_SCOPE})
 
 
 def _csv(value: str) -> list[str]:
@@ -107,6 +120,10 @@ def _matches(rule: EscalationRule, ctx: Context) -> bool:
         return ctx.is_vip
     if c == Condition.OUT_OF_SCOPE:
         return ctx.out_of_scope
+    if c == Condition.UNANSWERED_STREAK:
+        return ctx.unanswered_streak >= _int(rule.value, 2)
+    if c == Condition.NEGATIVE_FEEDBACK:
+        return ctx.negative_feedback
     return False
 
 
@@ -116,10 +133,22 @@ def active_rules() -> list[EscalationRule]:
 
 def evaluate(ctx: Context, rules: list[EscalationRule] | None = None) -> list[Trigger]:
     rules = active_rules() if rules is None else rules
-    triggers = [Trigger(r.name, r.reason, r.set_priority) for r in rules if _matches(r, ctx)]
+    triggers = [Trigger(r.name, r.reason, r.set_priority, r.condition) for r in rules if _matches(r, ctx)]
     if ctx.human_requested and not any(r.condition == Condition.HUMAN_REQUESTED for r in rules if _matches(r, ctx)):
-        triggers.insert(0, Trigger("Customer asks for a human", "Customer asked for a human"))
+        triggers.insert(0, Trigger("Customer asks for a human", "Customer asked for a human", "", "human_requested"))
+    if ctx.negative_feedback and not any(t.condition == Condition.NEGATIVE_FEEDBACK for t in triggers):
+        triggers.insert(
+            0, Trigger("Answer did not help", "Customer said the AI's answer did not help", "", "negative_feedback")
+        )
     return triggers
+
+
+def streak_limit(rules: list[EscalationRule] | None = None) -> int | None:
+    """How many unanswered turns in a row hand over (the active ``UNANSWERED_STREAK`` rule), or ``None``
+    when no such rule is active: then an unanswered turn hands over at once, as before the rule existed."""
+    rules = active_rules() if rules is None else rules
+    limits = [_int(r.value, 2) for r in rules if r.condition == Condition.UNANSWERED_STREAK]
+    return min(limits) if limits else None
 
 
 def raised_priority(current: str, triggers: list[Trigger]) -> str | None:

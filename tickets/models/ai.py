@@ -115,6 +115,8 @@ class EscalationRule(models.Model):
         AI_REPLIES_AT_LEAST = "ai_replies_at_least", "The AI already answered at least N times (value: N)"
         VIP = "vip", "Customer is a VIP"
         OUT_OF_SCOPE = "out_of_scope", "Question is outside every department (triage out-of-scope)"
+        UNANSWERED_STREAK = "unanswered_streak", "N customer turns in a row unanswered or unhelpful (value: N)"
+        NEGATIVE_FEEDBACK = "negative_feedback", "Customer says an answer did not help"
 
     name = models.CharField(max_length=100, unique=True)
     condition = models.CharField(max_length=30, choices=Condition.choices)

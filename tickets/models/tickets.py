@@ -74,6 +74,13 @@ class Ticket(models.Model):
         editable=False,
         help_text="The last AI triage: per-field confidence, model version, reasons, signals, suggested articles.",
     )
+    conversation = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="What the assistant remembers of the conversation: topics asked, articles cited, the open "
+        "question, entities named (product area, device, plan), unanswered turns in a row.",
+    )
 
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
@@ -169,6 +176,13 @@ class Message(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
     )
     citations = models.JSONField(default=list, blank=True)
+    feedback = models.CharField(
+        max_length=3,
+        choices=[("yes", "Helpful"), ("no", "Not helpful")],
+        blank=True,
+        help_text="The customer's answer to “Did this answer your question?” on an AI answer.",
+    )
+    feedback_at = models.DateTimeField(null=True, blank=True, editable=False)
     client_msg_id = models.CharField(
         max_length=64,
         blank=True,
@@ -222,6 +236,7 @@ class TicketEvent(models.Model):
         AI_DRAFTED = "ai_drafted", "AI drafted a reply"
         GUARDRAIL = "guardrail", "Guardrail triggered"
         AUTO_CLOSED = "auto_closed", "Closed automatically"
+        AI_FEEDBACK = "ai_feedback", "Customer rated an AI answer"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

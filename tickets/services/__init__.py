@@ -25,12 +25,19 @@ from tickets.services.conversations import (
     ticket_resolve,
     ticket_set_customer_email,
 )
+from tickets.services.customer import (
+    HUMAN_REQUESTED_REASON,
+    message_record_feedback,
+    ticket_request_human,
+    ticket_resolve_by_customer,
+)
 from tickets.services.drafts import (
     HANDOVER_NOTICE,
     ai_acknowledge,
     ai_draft_discard,
     ai_draft_use,
     ai_reply_record,
+    hand_over,
     ticket_apply_ai_triage,
 )
 from tickets.services.housekeeping import retention_purge, ticket_auto_close, ticket_sla_sweep
@@ -46,6 +53,7 @@ from tickets.services.queues import (
 __all__ = [
     "CLIENT_ID_RE",
     "HANDOVER_NOTICE",
+    "HUMAN_REQUESTED_REASON",
     "MESSAGE_MAX_LENGTH",
     "SUBJECT_MAX_LENGTH",
     "TRANSITIONS",
@@ -60,7 +68,9 @@ __all__ = [
     "can_transition",
     "customer_get_or_create",
     "department_notify_escalation",
+    "hand_over",
     "message_create",
+    "message_record_feedback",
     "retention_purge",
     "ticket_apply_ai_triage",
     "ticket_assign",
@@ -72,7 +82,9 @@ __all__ = [
     "ticket_escalate",
     "ticket_record_csat",
     "ticket_reopen",
+    "ticket_request_human",
     "ticket_resolve",
+    "ticket_resolve_by_customer",
     "ticket_set_customer_email",
     "ticket_sla_sweep",
     "ticket_update_triage",

@@ -36,6 +36,20 @@ def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> T
 HANDOVER_NOTICE = "I've passed this to our {team} team; a person will reply here as soon as possible."
 
 
+def hand_over(*, ticket: Ticket, reason: str, actor_kind: str, priority: str | None = None) -> Ticket:
+    """Escalate (once) with the reason, tell the customer a person will reply, and assign someone free.
+    Already escalated: only a higher priority is applied. The caller holds the transaction."""
+    if not ticket.escalated:
+        ticket = ticket_escalate(ticket=ticket, reason=reason, actor_kind=actor_kind, priority=priority)
+        team = ticket.department.name if ticket.department else "support"
+        message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=HANDOVER_NOTICE.format(team=team))
+        realtime.broadcast_on_commit(realtime.broadcast_status, ticket.pk)  # "a person will reply here"
+    elif priority:
+        ticket = ticket_update_triage(ticket=ticket, actor_kind=actor_kind, priority=priority)
+    ticket_auto_assign(ticket=ticket)
+    return ticket
+
+
 @transaction.atomic
 def ai_reply_record(
     *,
@@ -48,15 +62,21 @@ def ai_reply_record(
     model: str,
     gate: dict,
     send: bool,
-    escalation_reason: str,
+    escalation_reason: str = "",
     escalation_priority: str | None = None,
+    kind: str = "answer",
+    conversation: dict | None = None,
 ) -> str:
-    """Store the AI's answer to ``in_reply_to`` once, then send it or hand the ticket to a human.
+    """Store the AI's reply to ``in_reply_to`` once, then send it or hand the ticket to a human.
 
-    Sent: an AI message with its sources (pushed live on commit). Not sent: the draft waits for an
-    agent, the ticket is escalated (once) with the reason and assigned if someone is free, and the
-    customer is told a person will reply. Returns ``sent``, ``escalated``, ``done`` (already
-    recorded: a rerun) or ``closed``.
+    ``kind``: ``answer`` (from the knowledge base: its confidence goes on the message, the customer can
+    say whether it helped), ``act`` (a greeting, thanks or small-talk reply) or ``clarify`` (a clarifying
+    question) — the last two carry no confidence. Sent: an AI message with its sources (pushed live on
+    commit). Not sent: the draft waits for an agent, the ticket is escalated (once) with the reason and
+    assigned if someone is free, and the customer is told a person will reply. ``conversation`` (the
+    assistant's memory of the conversation) is stored with the decision, so a rerun cannot count a turn
+    twice. Returns ``sent``, ``replied`` (act), ``clarified``, ``escalated``, ``done`` (already recorded:
+    a rerun) or ``closed``.
     """
     try:
         with transaction.atomic():
@@ -78,27 +98,23 @@ def ai_reply_record(
     if ticket.status == Status.CLOSED:
         AIDraft.objects.filter(pk=draft.pk).update(status=AIDraft.Status.DISCARDED, decided_at=now)
         return "closed"
+    if conversation is not None:
+        Ticket.objects.filter(pk=ticket.pk).update(conversation=conversation)
+        ticket.conversation = conversation
     if send:
         message = message_create(
             ticket=ticket,
             author_kind=AuthorKind.AI,
             body=body,
-            ai_confidence=draft.confidence,
+            ai_confidence=draft.confidence if kind == "answer" else None,
             citations=citations,
         )
         AIDraft.objects.filter(pk=draft.pk).update(sent_message=message, decided_at=now)
-        _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=f"confidence {confidence:.2f}")
-        return "sent"
+        note = f"confidence {confidence:.2f}" if kind == "answer" else kind
+        _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=note)
+        return {"answer": "sent", "act": "replied", "clarify": "clarified"}.get(kind, "sent")
     _event(ticket, TicketEvent.Kind.AI_DRAFTED, actor_kind=ActorKind.AI, note=escalation_reason)
-    if not ticket.escalated:
-        ticket = ticket_escalate(
-            ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority
-        )
-        team = ticket.department.name if ticket.department else "support"
-        message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=HANDOVER_NOTICE.format(team=team))
-    elif escalation_priority:
-        ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, priority=escalation_priority)
-    ticket_auto_assign(ticket=ticket)
+    hand_over(ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority)
     realtime.broadcast_on_commit(realtime.broadcast_ai_panel, ticket.pk)
     events.publish(events.AI_DRAFTED, ticket_id=ticket.pk, draft_id=draft.pk)
     return "escalated"
@@ -131,9 +147,9 @@ def ai_draft_discard(*, draft: AIDraft, actor: AbstractBaseUser) -> None:
         raise TicketRuleError("This draft was already used or discarded.")
 
 
-def ai_acknowledge(*, ticket: Ticket, in_reply_to: Message, gate: dict) -> str:
-    """Record that a customer message needed no answer ("thanks, that worked"): the decision is kept
-    like any other, so the stalled-message sweep knows it was handled."""
+def ai_acknowledge(*, ticket: Ticket, in_reply_to: Message, gate: dict, conversation: dict | None = None) -> str:
+    """Record that a customer message needed no reply from the AI (a "thanks" to an agent who is on the
+    conversation): the decision is kept like any other, so the stalled-message sweep knows it was handled."""
     try:
         with transaction.atomic():
             AIDraft.objects.create(
@@ -146,6 +162,8 @@ def ai_acknowledge(*, ticket: Ticket, in_reply_to: Message, gate: dict) -> str:
                 status=AIDraft.Status.DISCARDED,
                 decided_at=timezone.now(),
             )
+            if conversation is not None:
+                Ticket.objects.filter(pk=ticket.pk).update(conversation=conversation)
     except IntegrityError:
         return "done"
     return "acknowledged"

@@ -159,24 +159,42 @@ def test_asking_for_a_human_escalates_with_a_draft_and_assigns_an_agent(world):
     assert "Technical Support team" in notice.body
 
 
-def test_a_question_the_kb_cannot_answer_goes_to_a_human_with_a_holding_draft(world):
+def test_a_question_the_kb_cannot_answer_is_asked_about_then_goes_to_a_human_with_a_holding_draft(world):
+    """A low-confidence first message is not a reason to hand over: the assistant asks; a second
+    unanswerable turn in a row hands over."""
     message = customer_writes("Can I bring my dog to your office Christmas party next Friday evening?")
-    assert pipeline.process_message(message_id=message.pk) == "escalated"
+    assert pipeline.process_message(message_id=message.pk) == "clarified"
     ticket = Ticket.objects.get(pk=message.ticket_id)
-    draft = AIDraft.objects.get(in_reply_to=message)
+    assert not ticket.escalated
+    (question,) = ai_messages(ticket)
+    assert "tell me" in question.body
+    assert question.ai_confidence is None
+    assert ticket.conversation["unanswered_streak"] == 1
+
+    again = customer_writes("It's about the party: is my dog allowed to come along?", ticket=ticket)
+    assert pipeline.process_message(message_id=again.pk) == "escalated"
+    ticket.refresh_from_db()
+    draft = AIDraft.objects.get(in_reply_to=again)
     assert draft.status == "pending"
     assert ticket.escalated
-    assert ai_messages(ticket) == []
+    assert ticket.escalation_reason == "The assistant could not answer twice in a row"
+    assert ai_messages(ticket) == [question]
 
 
-def test_thanks_after_an_answer_is_acknowledged_not_escalated(world):
+def test_thanks_after_an_answer_closes_politely_not_escalated(world):
     message = customer_writes("How do I export a notebook as Markdown files?")
     pipeline.process_message(message_id=message.pk)
     thanks = customer_writes("Thanks, that worked!", ticket=message.ticket)
-    assert pipeline.process_message(message_id=thanks.pk) == "acknowledged"
+    assert pipeline.process_message(message_id=thanks.pk) == "replied"
     ticket = Ticket.objects.get(pk=message.ticket_id)
     assert not ticket.escalated
-    assert len(ai_messages(ticket)) == 1
+    answer, closing = ai_messages(ticket)
+    assert answer.citations
+    assert answer.ai_confidence is not None
+    assert "welcome" in closing.body
+    assert closing.citations == []
+    assert closing.ai_confidence is None
+    assert AIDraft.objects.get(in_reply_to=thanks).gate["act"] == "thanks"
 
 
 def test_escalation_rules_are_data_an_admin_can_change(world):
