@@ -201,6 +201,7 @@ def _process(message_id: int, namespace: str) -> str:
             state.asked(reading.text)
             state.unanswered(reading.text, "clarified")
             body, options = reply.clarify_reply(passages, language=language)
+            gate["answer_citations"] = answer.citations  # what it would have answered with (evaluations)
             return record(
                 body=body,
                 citations=options,

@@ -88,7 +88,7 @@ def ai_reply_record(
                 confidence=max(0.0, min(1.0, confidence)),
                 provider=provider,
                 model=model,
-                gate=gate,
+                gate={**gate, "reply": kind},
                 status=AIDraft.Status.SENT if send else AIDraft.Status.PENDING,
             )
     except IntegrityError:
