@@ -213,6 +213,60 @@ def test_sentiment_of_angry_and_happy_text():
 
 
 @pytest.mark.parametrize(
+    ("text", "family"),
+    [
+        ("Thanks for nothing.", "sarcasm"),
+        ("Great, another cancellation. Just great.", "sarcasm"),
+        ("So much for next day delivery.", "sarcasm"),
+        ("Still waiting for my refund", "complaint"),
+        ("They lost my bag on a direct flight", "complaint"),
+        ("@QuickShip on hold for 40 minutes 😡", "complaint"),
+        ("not bad at all", "praise"),
+        ("Can't complain, it all arrived on time 👍", "praise"),
+    ],
+)
+def test_sentiment_cues_name_what_vader_misses(text, family):
+    assert cues.sentiment_cues(text)[family] >= 1
+
+
+def test_a_complaint_word_in_a_hypothetical_question_is_not_a_complaint():
+    assert cues.sentiment_cues("What happens if my flight is cancelled?") == {"sarcasm": 0, "complaint": 0, "praise": 0}
+    assert cues.sentiment_cue_score("How do I reset my PIN?") == 0.0
+
+
+def test_sarcasm_outweighs_the_praise_words_it_uses():
+    assert sentiment.score("Thanks for nothing") > 0  # VADER reads it as thanks
+    assert cues.sentiment_cue_score("Thanks for nothing") < -0.5
+    assert (
+        sentiment.blended_label(
+            sentiment.score("Thanks for nothing"), 0.0, cues.sentiment_cue_score("Thanks for nothing")
+        )
+        == "negative"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Thanks for nothing. My refund never arrived.", "negative"),
+        ("Love waiting on hold for two hours. Really.", "negative"),
+        ("my flight was delayed 3 hours and nobody told us anything", "negative"),
+        ("How do I change the name on my booking?", "neutral"),
+        ("Do you deliver to Ireland, and how long does it take?", "neutral"),
+        ("Thank you so much, the parcel arrived early!", "positive"),
+    ],
+)
+def test_the_seed_model_reads_how_the_customer_feels(text, expected):
+    assert triage_local.predict(text).sentiment == expected
+
+
+@pytest.mark.django_db
+def test_negated_praise_is_not_negative():
+    assert triage_local.predict("not bad at all").sentiment != "negative"
+
+
+@pytest.mark.parametrize(
     ("text", "code"),
     [
         ("My notes are not syncing to my phone since yesterday.", "en"),
