@@ -32,10 +32,10 @@ def _no_model_loaded_yet():
 
 
 def test_the_seed_files_hold_distinct_texts_with_labels_the_model_knows():
-    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 72, 30)
+    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 725, 30)
     assert {category for _, category, _ in SEED} == set(CATEGORY_DEPARTMENT)
     assert {priority for _, _, priority in SEED} == set(Priority.values)
-    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 24 + ["neutral"] * 24 + ["positive"] * 24
+    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 274 + ["neutral"] * 247 + ["positive"] * 204
     assert set(Ticket.Sentiment.values) == {"negative", "neutral", "positive"}
     texts = [text for text, _, _ in SEED] + [text for text, _ in SENTIMENT_SEED] + list(OUT_OF_SCOPE)
     assert all(text and text == text.strip() for text in texts)
@@ -210,6 +210,60 @@ def test_sentiment_of_angry_and_happy_text():
     assert happy_label == "positive"
     assert happy_score > 0.5
     assert german_label == "negative"
+
+
+@pytest.mark.parametrize(
+    ("text", "family"),
+    [
+        ("Thanks for nothing.", "sarcasm"),
+        ("Great, another cancellation. Just great.", "sarcasm"),
+        ("So much for next day delivery.", "sarcasm"),
+        ("Still waiting for my refund", "complaint"),
+        ("They lost my bag on a direct flight", "complaint"),
+        ("@QuickShip on hold for 40 minutes 😡", "complaint"),
+        ("not bad at all", "praise"),
+        ("Can't complain, it all arrived on time 👍", "praise"),
+    ],
+)
+def test_sentiment_cues_name_what_vader_misses(text, family):
+    assert cues.sentiment_cues(text)[family] >= 1
+
+
+def test_a_complaint_word_in_a_hypothetical_question_is_not_a_complaint():
+    assert cues.sentiment_cues("What happens if my flight is cancelled?") == {"sarcasm": 0, "complaint": 0, "praise": 0}
+    assert cues.sentiment_cue_score("How do I reset my PIN?") == 0.0
+
+
+def test_sarcasm_outweighs_the_praise_words_it_uses():
+    assert sentiment.score("Thanks for nothing") > 0  # VADER reads it as thanks
+    assert cues.sentiment_cue_score("Thanks for nothing") < -0.5
+    assert (
+        sentiment.blended_label(
+            sentiment.score("Thanks for nothing"), 0.0, cues.sentiment_cue_score("Thanks for nothing")
+        )
+        == "negative"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Thanks for nothing. My refund never arrived.", "negative"),
+        ("Love waiting on hold for two hours. Really.", "negative"),
+        ("my flight was delayed 3 hours and nobody told us anything", "negative"),
+        ("How do I change the name on my booking?", "neutral"),
+        ("Do you deliver to Ireland, and how long does it take?", "neutral"),
+        ("Thank you so much, the parcel arrived early!", "positive"),
+    ],
+)
+def test_the_seed_model_reads_how_the_customer_feels(text, expected):
+    assert triage_local.predict(text).sentiment == expected
+
+
+@pytest.mark.django_db
+def test_negated_praise_is_not_negative():
+    assert triage_local.predict("not bad at all").sentiment != "negative"
 
 
 @pytest.mark.parametrize(

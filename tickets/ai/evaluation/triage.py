@@ -270,6 +270,7 @@ def eval_tweets(ctx: Context) -> None:
     fig["shipped_blend"] = {
         **classification(gold, [r.sentiment for r in results]),
         "vader_weight": sentiment.BLEND_VADER_WEIGHT,
+        "cue_weight": sentiment.BLEND_CUE_WEIGHT,
         "negative_at_most": sentiment.BLEND_NEGATIVE_AT_MOST,
         "positive_at_least": sentiment.BLEND_POSITIVE_AT_LEAST,
     }

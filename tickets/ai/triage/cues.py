@@ -258,3 +258,97 @@ _REPEATED = re.compile(
 def repeated_contact_mentioned(text: str) -> bool:
     """The customer says they have asked before ("third time I'm writing", "still no answer")."""
     return bool(_REPEATED.search(text[:5000]))
+
+
+# --- how the customer feels -----------------------------------------------------------------------
+
+# What VADER's lexicon misses in customer messages (docs/eval-triage.md, twitter_airline_sentiment):
+# sarcasm that reads as praise word by word ("Thanks for nothing", "Great, another delay"), complaints
+# told as plain facts ("still waiting for my refund", "they lost my bag"), emoji (VADER scores them 0),
+# and praise told in negated words ("not bad at all", "can't complain"). English only, like VADER.
+_SARCASM = [
+    r"\bthanks?(?: you)?(?: (?:a lot|so much|again))? for (?:nothing|not\b|never\b|(?:the|another|a|my|this) "
+    r"(?:\w+ )?(?:delay|wait|cancell?ation|mess|runaround|hold music|voucher)|"
+    r"(?:ruining|losing|wasting|ignoring|cancell?ing|charging|delaying|breaking|keeping))",
+    r"\bso much for\b",
+    r"\byeah,? right\b",
+    r"\bjust (?:great|perfect|brilliant|wonderful|fantastic|lovely)\b",
+    r"\b(?:great|perfect|brilliant|wonderful|fantastic|awesome|lovely|amazing|nice)[,.!]* (?:another|again|more)\b",
+    r"\b(?:love|loving|enjoy|enjoying|adore)s? (?:how|that|it when|when|waiting|sitting|being|spending|the "
+    r"(?:delay|wait))\b[^.!?]{0,60}\b(?:delay\w*|cancel\w*|wait\w*|hold|lost|stuck|no one|nobody|never|again|"
+    r"charg\w*|broke\w*|late)\b",
+    r"\bway to (?:ruin|go,|lose|treat)\b",
+    r"\b(?:well done|good job|great job|bravo|nice work)\b[^.!?]{0,40}\b(?:not|never|lost|delay\w*|cancel\w*)\b",
+    r"[.!]\s*not\W*$",
+    r"\bwhat a (?:joke|surprise|shock)\b",
+    r"\bcustomer disservice\b",
+    r"👏",
+    r"🙃",
+]
+_COMPLAINT = [
+    r"\b(?:delayed|cancell?ed|overbooked|bumped|stranded|stuck)\b",
+    r"\b(?:lost|misplaced|damaged|broke|broken|destroyed)\s+(?:my|our|the|a)\s+(?:\w+\s+)?(?:bags?|luggage|suitcases?|"
+    r"cases?|parcels?|packages?|orders?|claim|booking|reservation|stroller|pram|wheelchair)\b",
+    r"\b(?:still|been)\s+(?:waiting|no\b|nothing|not\b|hasn'?t|haven'?t|broken|charging|down)",
+    r"\bon hold\b",
+    r"\b(?:no one|nobody|noone|no-one)\b",
+    r"\b(?:never|hasn'?t|haven'?t|didn'?t|did not|has not|have not)\s+(?:\w+\s+)?"
+    r"(?:arrived|received|came|come|showed up|shown up|turned up|got back|called back|heard|responded|replied)\b",
+    r"\b(?:no|zero|without any?)\s+(?:reply|response|answer|update|info|information|explanation|apology|help|"
+    r"compensation|notice|refund|communication|announcement)\b",
+    r"\b(?:double|over)[- ]?(?:charged|billed)|\b(?:charged|billed) (?:me )?(?:twice|again|two times)\b",
+    r"\b(?:missed|miss) (?:my|our|the) (?:connection|connecting|flight|train|meeting|appointment|wedding)\b",
+    r"\b(?:doesn'?t|does not|didn'?t|isn'?t|is not|not) (?:even )?(?:work|working|load|loading|open)\b",
+    r"\b(?:can'?t|cannot|could(?: ?n'?t| not)|unable to) (?:get through|reach|contact|log ?in|sign ?in|access|"
+    r"get (?:a|an|any) (?:answer|reply|refund))\b",
+    r"\b(?:hung up|rude|ignor(?:ed|ing)|useless|unhelpful|incompetent|ridiculous|unacceptable|pathetic|"
+    r"shameful|disgrace\w*|nightmare|joke|waste of (?:time|money)|never again|last time i)\b",
+    r"\b(?:worst|terrible|horrible|awful)\b",
+    r"#\w*(?:fail|never\w*|worst|angry|disappointed|ripoff|unacceptable)\b",
+    r"\b(?:why|how) (?:is|are|does|do|did|would|can|could|has|have) (?:it|this|that|you|your|there)\b[^.!]{0,80}"
+    r"\?{2,}",
+    r"\b(?:again|another)\b[^.!?]{0,30}\b(?:delay\w*|cancel\w*|problem|issue|outage|mistake|error)\b",
+    r"[😡😠🤬😤🙄😒👎😞😢😭💩😩😫🤦😑]",
+]
+_PRAISE = [
+    r"\bnot (?:bad|too bad|half bad|disappointed)\b(?! (?:but|yet|though))",
+    r"\b(?:can'?t|cannot|couldn'?t) complain\b",
+    r"\bno (?:complaints|problems? at all|issues at all)\b",
+    r"\bcouldn'?t be (?:happier|more pleased|better)\b",
+    r"\b(?:kudos|props|shout ?-?out|hats off|credit where)\b",
+    r"\b(?:you (?:guys |all )?(?:rock|are the best|'re the best)|made my (?:day|week)|above and beyond|"
+    r"extra mile|well done|great job|good job|nice one|top notch|10/10|five stars|5 stars)\b",
+    r"\b(?:arrived|landed|delivered|came) (?:a day |an hour |\w+ minutes )?(?:early|on time|ahead of schedule)\b",
+    r"[😊😀😁😃😄😍🥰❤💕👍👌🙏🎉🙌😋🤩💯✨☺]",
+]
+_HYPOTHETICAL = re.compile(
+    r"^\W*(?:@\w+\W+)*(?:if|in case|what happens|what if|what do i|what should|how (?:do|can|long|much|early)|"
+    r"can i|could i|do i|do you|does|is there|are there|will|would|when|who)\b",
+    _FLAGS,
+)
+_CLAUSE = re.compile(r"[^.!?\n;]+[.!?\n;]*")
+_SARCASM_RE = [re.compile(pattern, _FLAGS) for pattern in _SARCASM]
+_COMPLAINT_RE = [re.compile(pattern, _FLAGS) for pattern in _COMPLAINT]
+_PRAISE_RE = [re.compile(pattern, _FLAGS) for pattern in _PRAISE]
+SARCASM_WEIGHT = 2  # sarcasm is praise in VADER's eyes: it must outweigh the praise words it uses
+
+
+def sentiment_cues(text: str) -> dict[str, int]:
+    """How many sarcasm, complaint and praise cues the text holds (each pattern counts once).
+
+    Complaints inside a hypothetical question ("What happens if my flight is cancelled?") do not
+    count: asking about a delay is not being upset about one."""
+    text = text[:2000]
+    factual = " ".join(c for c in _CLAUSE.findall(text) if not _HYPOTHETICAL.match(c))
+    return {
+        "sarcasm": sum(bool(p.search(text)) for p in _SARCASM_RE),
+        "complaint": sum(bool(p.search(factual)) for p in _COMPLAINT_RE),
+        "praise": sum(bool(p.search(text)) for p in _PRAISE_RE),
+    }
+
+
+def sentiment_cue_score(text: str) -> float:
+    """The cues as one polarity, -1…1: (praise - complaint - 2·sarcasm) squashed by x / (|x| + 1)."""
+    found = sentiment_cues(text)
+    total = found["praise"] - found["complaint"] - SARCASM_WEIGHT * found["sarcasm"]
+    return total / (abs(total) + 1)

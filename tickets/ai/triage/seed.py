@@ -27,9 +27,14 @@ committed). Agents' corrections are added on top at training time (``local.train
   companies' products, general knowledge); training uses them only to choose the out-of-scope
   threshold, never as a class.
 - ``data/sentiment_seed.jsonl`` → ``SENTIMENT_SEED``: ``(text, sentiment)``, for the embedding view of
-  sentiment (``sentiment.py`` blends it with VADER). Negative includes plain complaints without strong
-  words: that is how customers sound when something went wrong, and how people labelling support
-  messages read them.
+  sentiment (``sentiment.py`` blends it with VADER and the cues). Grouped by label (negative, neutral,
+  positive); messages to any support team (travel, deliveries, banking, telecom, shops, our app), in
+  the styles customers write: short, @handles, #hashtags, emoji, ALL CAPS, typos, sarcasm. Negative
+  includes plain complaints without strong words and problem reports asked as questions ("Why was my
+  flight cancelled? Nobody has told me anything."): that is how customers sound when something went
+  wrong, and how people labelling support messages read them. Neutral is questions, requests and
+  facts with nothing gone wrong yet, polite "please"/"thanks" included; positive is thanks and praise
+  for something done.
 
 The order of the lines is part of the model: the same examples in the same order give the same fit.
 """

@@ -1,7 +1,9 @@
 """Sentiment of customer text: VADER's compound score (-1…1) and a negative/neutral/positive label.
 
 The score (and the "angry" signal, score ≤ -0.6) is VADER's alone: predictable, lexicon-based intensity.
-The label blends it with an embedding view when the triage model has one (``blended_label``).
+The label blends it with an embedding view when the triage model has one, and with the sentiment cues
+of ``cues.py`` (sarcasm, plain complaints, emoji, negated praise: what VADER's lexicon misses) —
+``blended_label``.
 
 VADER is a rule-and-lexicon model (Hutto & Gilbert, 2014) shipped as ``vaderSentiment``: no training
 data, no network, ~0.1 ms a message. Its lexicon is English; a few dozen strong words from the other
@@ -18,9 +20,12 @@ from functools import lru_cache
 NEGATIVE_BELOW = -0.05  # VADER's published thresholds
 POSITIVE_ABOVE = 0.05
 ANGRY_AT_MOST = -0.6  # "very upset" (VADER compound): the angry signal, a reason to involve a human
-BLEND_VADER_WEIGHT = 0.3
-BLEND_NEGATIVE_AT_MOST = -0.15
-BLEND_POSITIVE_AT_LEAST = 0.3
+# The blend (docs/eval-triage.md): weights by 5-fold cross-validation on our sentiment seed, cut-offs on
+# a documented tuning slice of 600 development tweets (never the figures' test part).
+BLEND_VADER_WEIGHT = 0.1
+BLEND_CUE_WEIGHT = 0.5  # the embedding view weighs the rest, 0.4
+BLEND_NEGATIVE_AT_MOST = -0.1
+BLEND_POSITIVE_AT_LEAST = 0.15
 
 # Valences on VADER's -4…+4 scale; single tokens as VADER splits them (lowercase, no punctuation).
 _EXTRA_LEXICON = {
@@ -133,15 +138,18 @@ def label(compound: float) -> str:
     return "neutral"
 
 
-def blended_label(compound: float, polarity: float) -> str:
-    """The label from VADER's compound score and the embedding view's polarity (P(positive) - P(negative),
-    from the triage model's sentiment head, trained on our seed and agents' corrections).
+def blended_label(compound: float, polarity: float, cue: float = 0.0) -> str:
+    """The label from VADER's compound score, the embedding view's polarity (P(positive) - P(negative),
+    from the triage model's sentiment head, trained on our seed and agents' corrections) and the cue
+    score (``cues.sentiment_cue_score``), each -1…1.
 
     VADER alone misses complaints without strong words ("my flight was delayed 3 hours"), which people
-    reading support messages call negative; the embedding view catches those. Weights and cut-offs
-    were chosen on the development tweets' training part (docs/eval-triage.md).
+    reading support messages call negative, and reads sarcasm ("Thanks for nothing") as praise; the
+    embedding view and the cues catch those. How the weights and cut-offs were chosen:
+    docs/eval-triage.md.
     """
-    blended = BLEND_VADER_WEIGHT * compound + (1 - BLEND_VADER_WEIGHT) * polarity
+    embedding_weight = 1 - BLEND_VADER_WEIGHT - BLEND_CUE_WEIGHT
+    blended = BLEND_VADER_WEIGHT * compound + BLEND_CUE_WEIGHT * cue + embedding_weight * polarity
     if blended <= BLEND_NEGATIVE_AT_MOST:
         return "negative"
     if blended >= BLEND_POSITIVE_AT_LEAST:
