@@ -342,6 +342,7 @@ def ai_summary(f: Filters) -> dict:
     corrections = dict(counts(f, "correction"))
     sent_by_bucket = dict(counts(f, "confidence"))
     bad = dict(counts(f, "confidence_bad"))
+    said_yes, said_no = dict(counts(f, "confidence_yes")), dict(counts(f, "confidence_no"))
     buckets = [f"{i / 10:.1f}" for i in range(10)]
     return {
         "decisions": decisions,
@@ -354,6 +355,9 @@ def ai_summary(f: Filters) -> dict:
                 "sent": sent_by_bucket.get(b, 0),
                 "bad_outcome": bad.get(b, 0),
                 "bad_share": _ratio(bad.get(b, 0), sent_by_bucket.get(b, 0)),
+                "customer_yes": said_yes.get(b, 0),
+                "customer_no": said_no.get(b, 0),
+                "no_share": _ratio(said_no.get(b, 0), said_yes.get(b, 0) + said_no.get(b, 0)),
             }
             for b in buckets
             if sent_by_bucket.get(b)

@@ -44,7 +44,8 @@ WITH ev AS (
            'resolved', GREATEST(0, EXTRACT(EPOCH FROM t.resolved_at - t.created_at))::int,
            (NOT t.escalated
             AND EXISTS (SELECT 1 FROM tickets_message m
-                        WHERE m.ticket_id = t.id AND m.author_kind = 'ai' AND NOT m.is_internal)
+                        WHERE m.ticket_id = t.id AND m.author_kind = 'ai' AND NOT m.is_internal
+                          AND m.ai_confidence IS NOT NULL)
             AND NOT EXISTS (SELECT 1 FROM tickets_message m
                             WHERE m.ticket_id = t.id AND m.author_kind = 'agent'))::int,
            (t.reopen_count > 0)::int, t.resolution_breached::int, 0
@@ -59,6 +60,7 @@ WITH ev AS (
            'ai_decision', NULL, (d.status = 'sent')::int, 0, 0, 0
     FROM tickets_aidraft d JOIN tickets_ticket t ON t.id = d.ticket_id
     WHERE d.created_at >= %(start)s AND d.created_at < %(end)s
+      AND coalesce(d.gate->>'reply', 'answer') <> 'act'  -- a greeting or a thanks is not a question decided
   UNION ALL
     SELECT (r.created_at AT TIME ZONE %(tz)s)::date, t.department_id, COALESCE(t.channel, ''),
            COALESCE(t.priority, ''), 'ai_cost', NULL, 0, 0, 0, r.cost
@@ -116,7 +118,14 @@ WITH ev AS (
     FROM tickets_aidraft d JOIN tickets_ticket t ON t.id = d.ticket_id
     CROSS JOIN LATERAL (VALUES ('confidence'), ('confidence_bad')) AS dims(dim)
     WHERE d.created_at >= %(start)s AND d.created_at < %(end)s AND d.status = 'sent'
+      AND coalesce(d.gate->>'reply', 'answer') = 'answer'
       AND (dim = 'confidence' OR t.reopen_count > 0 OR t.csat_score <= 2)
+  UNION ALL
+    SELECT (m.created_at AT TIME ZONE %(tz)s)::date, t.department_id, t.channel, 'confidence_' || m.feedback,
+           to_char(LEAST(floor(m.ai_confidence * 10) / 10, 0.9), 'FM0.0')
+    FROM tickets_message m JOIN tickets_ticket t ON t.id = m.ticket_id
+    WHERE m.created_at >= %(start)s AND m.created_at < %(end)s AND m.author_kind = 'ai'
+      AND m.ai_confidence IS NOT NULL AND m.feedback IN ('yes', 'no')
 )
 INSERT INTO analytics_dailycount (day, department_id, channel, dimension, value, count)
 SELECT day, department_id, channel, dimension, value, count(*)

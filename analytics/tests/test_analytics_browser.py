@@ -40,7 +40,7 @@ def data(transactional_db):
             customer=CustomerFactory(), subject=f"Question {i}", body="How do I export my notes?",
             department=department, channel=("chat", "email", "api")[i % 3],
         )  # fmt: skip
-        services.message_create(ticket=ticket, author_kind="ai", body="Here is how.")
+        services.message_create(ticket=ticket, author_kind="ai", body="Here is how.", ai_confidence=0.9)
         if i % 4:
             services.ticket_resolve(ticket=ticket)
         days_ago = i % 12  # spread over the last 12 days

@@ -25,10 +25,13 @@ def ticket(ref: str, **fields) -> Ticket:
     return Ticket.objects.create(reference=ref, subject=ref, customer=CustomerFactory(), **fields)
 
 
-def message(t: Ticket, seq: int, kind: str, when: dt.datetime, *, user=None, internal=False) -> Message:
+def message(
+    t: Ticket, seq: int, kind: str, when: dt.datetime, *, user=None, internal=False, confidence=None, feedback=""
+) -> Message:
     m = Message.objects.create(
-        ticket=t, seq=seq, author_kind=kind, author_user=user, body=f"{kind} {seq}", is_internal=internal
-    )
+        ticket=t, seq=seq, author_kind=kind, author_user=user, body=f"{kind} {seq}", is_internal=internal,
+        ai_confidence=confidence, feedback=feedback,
+    )  # fmt: skip
     Message.objects.filter(pk=m.pk).update(created_at=when)
     return m
 
@@ -51,11 +54,19 @@ def world(settings):
         triage=triaged, category="billing", sentiment="positive",
     )  # fmt: skip
     q1 = message(t1, 1, "customer", at(D1, 10))
-    message(t1, 2, "ai", at(D1, 10, 0, 30))
+    message(t1, 2, "ai", at(D1, 10, 0, 30), confidence=0.85, feedback="yes")
     draft1 = AIDraft.objects.create(
         ticket=t1, in_reply_to=q1, body="answer", confidence=0.85, provider="local", status="sent"
     )
     stamp(AIDraft, draft1, at(D1, 10, 0, 30))
+    # ...then the customer says thanks and the assistant replies: not a decision about a question
+    thanks = message(t1, 3, "customer", at(D1, 10, 5))
+    message(t1, 4, "ai", at(D1, 10, 5, 5))
+    closing = AIDraft.objects.create(
+        ticket=t1, in_reply_to=thanks, body="You're welcome", confidence=0.0, provider="local", status="sent",
+        gate={"act": "thanks", "reply": "act", "acknowledged": True},
+    )  # fmt: skip
+    stamp(AIDraft, closing, at(D1, 10, 5, 5))
     for i, cost in enumerate(("0.002", "0.003")):
         run = AIRun.objects.create(
             key=f"r1-{i}", ticket=t1, kind="reply", provider="openai", model="gpt-4o-mini", cost=Decimal(cost),
@@ -170,7 +181,17 @@ def test_ai_performance(world):
     ai = metrics.ai_summary(f)
     assert (ai["decisions"], ai["auto_answered"], ai["auto_answered_share"]) == (2, 1, 0.5)
     assert ai["escalations_by_reason"] == [("Customer asks for a human", 1)]
-    assert ai["calibration"] == [{"confidence": "0.8–0.9", "sent": 1, "bad_outcome": 0, "bad_share": 0.0}]
+    assert ai["calibration"] == [
+        {
+            "confidence": "0.8–0.9",
+            "sent": 1,
+            "bad_outcome": 0,
+            "bad_share": 0.0,
+            "customer_yes": 1,
+            "customer_no": 0,
+            "no_share": 0.0,
+        }
+    ]
     assert ai["triaged"] == 3
     assert ai["corrections"][0] == {"field": "category", "corrections": 1, "rate": round(1 / 3, 4)}
     runs = {(r["provider"], r["kind"]): r for r in metrics.ai_runs(f)}

@@ -38,7 +38,7 @@ def some_tickets(n: int, department=None) -> None:
             body="How do I export?",
             department=department,
         )
-        services.message_create(ticket=ticket, author_kind="ai", body="Here is how.")
+        services.message_create(ticket=ticket, author_kind="ai", body="Here is how.", ai_confidence=0.9)
         services.ticket_resolve(ticket=ticket)
 
 

@@ -163,7 +163,13 @@ class Sim(TicketSim):
         draft_idx = len(self.batch.drafts)
         self.batch.drafts.append(draft)
         if send:
-            sent = self.message("ai", body, confidence=round(confidence, 4), citations=articles)
+            sent = self.message(
+                "ai",
+                body,
+                confidence=round(confidence, 4),
+                citations=articles,
+                feedback=answer_vote(confidence, self.seq),
+            )
             draft[9] = sent
             self.event(K.AI_ANSWERED, actor_kind="ai", note=f"confidence {confidence:.2f}")
             return "sent"
@@ -268,3 +274,12 @@ class Sim(TicketSim):
         comment = self.rng.choice(CSAT_COMMENTS[score]) if self.rng.random() < 0.35 else ""
         self.csat = (score, comment, self.t)
         self.event(K.CSAT_RECORDED, actor_kind="customer", field="csat_score", to_value=score, note=comment)
+
+
+def answer_vote(confidence: float, seq: int) -> str:
+    """About a third of customers answer "Did this answer your question?"; the less sure the answer, the
+    likelier a "No". Derived from the answer itself, so the history's random stream is left as it was."""
+    draw = (seq * 7919 + int(confidence * 10_000)) % 100
+    if draw >= 35:
+        return ""
+    return "no" if draw < 35 * max(0.05, 1.0 - confidence) else "yes"

@@ -18,11 +18,11 @@ TICKET_COLUMNS = (
     "needs_human", "ai_summary", "triage", "first_response_due_at", "resolution_due_at", "sla_paused_at",
     "sla_paused_minutes", "first_response_breached", "resolution_breached", "created_at", "updated_at",
     "first_response_at", "last_customer_message_at", "resolved_at", "closed_at", "reopen_count", "csat_score",
-    "csat_comment", "csat_at", "ai_cost", "last_message_seq",
+    "csat_comment", "csat_at", "ai_cost", "last_message_seq", "conversation",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "id", "ticket_id", "seq", "author_kind", "author_user_id", "body", "is_internal", "ai_confidence", "citations",
-    "client_msg_id", "created_at",
+    "client_msg_id", "created_at", "feedback", "feedback_at",
 )  # fmt: skip
 EVENT_COLUMNS = (
     "id", "ticket_id", "created_at", "kind", "field", "from_value", "to_value", "note", "actor_id", "actor_kind",
@@ -110,7 +110,7 @@ def write_batch(batch: Batch, customer_ids: list[int]) -> None:
             cursor,
             Message._meta.db_table,
             MESSAGE_COLUMNS,
-            ((message_ids[i], ticket_ids[m[0]], *m[1:8], "", m[8]) for i, m in enumerate(batch.messages)),
+            ((message_ids[i], ticket_ids[m[0]], *m[1:8], "", *m[8:]) for i, m in enumerate(batch.messages)),
         )
         _copy(
             cursor,

@@ -156,7 +156,9 @@ class TicketSim:
         internal: bool = False,
         confidence: float | None = None,
         citations: list | None = None,
+        feedback: str = "",
     ) -> int:
+        """``feedback``: the customer's vote under an AI answer ("yes" / "no"), given a minute later."""
         self.seq += 1
         idx = len(self.batch.messages)
         self.batch.messages.append(
@@ -170,6 +172,8 @@ class TicketSim:
                 confidence,
                 json.dumps(citations or []),
                 self.t,
+                feedback,
+                self.t + dt.timedelta(minutes=1) if feedback else None,
             ]
         )
         if author_kind == "customer":
@@ -423,4 +427,5 @@ class TicketSim:
             self.csat[2] if self.csat else None,
             self.ai_cost,
             self.seq,
+            json.dumps({}),
         ]
