@@ -97,6 +97,18 @@ def ticket_thread(*, ticket: Ticket, include_internal: bool) -> QuerySet[Message
     return messages if include_internal else messages.filter(is_internal=False)
 
 
+def customer_earlier_tickets(*, ticket: Ticket, user: AbstractBaseUser | None = None, limit: int = 5) -> list[Ticket]:
+    """The customer's other tickets, newest first (subject, outcome, rating, one-line summary): what an
+    agent, or the assistant, should know before answering. ``user``: only the tickets they may see."""
+    scope = Ticket.objects.all() if user is None else ticket_queryset_for_user(user=user)
+    return list(
+        scope.filter(customer_id=ticket.customer_id, created_at__lt=ticket.created_at)
+        .exclude(pk=ticket.pk)
+        .only("pk", "reference", "subject", "status", "escalated", "csat_score", "ai_summary", "created_at")
+        .order_by("-created_at")[:limit]
+    )
+
+
 def ticket_events(*, ticket: Ticket) -> QuerySet[TicketEvent]:
     return ticket.events.select_related("actor").order_by("created_at", "pk")
 

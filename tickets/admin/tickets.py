@@ -345,6 +345,7 @@ class TicketAdmin(admin.ModelAdmin):
                 escalate_form=EscalateForm(),
                 ticket_actions=self._available_actions(request, obj),
                 ai=ai_panel_context(request.user, obj),
+                earlier_tickets=selectors.customer_earlier_tickets(ticket=obj, user=request.user),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

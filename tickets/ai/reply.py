@@ -10,7 +10,45 @@ from supportflow import llm
 from tickets.ai import answer as answering
 from tickets.ai import guard, phrases, pii
 from tickets.ai.runs import run_once, usage_of
-from tickets.models import AIRun, Ticket
+from tickets.models import AIRun, Message, Ticket
+
+CONTEXT_SEPARATOR = "\n\u241e\n"  # a record separator no customer types
+CONTEXT_CHARS = 4800  # about 1,200 tokens of the thread verbatim; older turns are one line each
+EARLIER_TICKETS = 3
+ROLE_NAMES = {"customer": "Customer", "ai": "Assistant", "agent": "Agent"}
+
+
+def conversation_context(ticket: Ticket, message: Message) -> str:
+    """What the LLM should know besides the question: the thread so far (customer, assistant and agent
+    turns; internal notes never) — the newest turns verbatim within ``CONTEXT_CHARS``, older ones cut to
+    one line each — and the customer's earlier tickets, one line each. Data for the model, not orders."""
+    from tickets.ai.triage.decide import summarize
+    from tickets.selectors import customer_earlier_tickets
+
+    turns = list(
+        ticket.messages.filter(is_internal=False, seq__lt=message.seq, author_kind__in=ROLE_NAMES).order_by("-seq")
+    )
+    lines, budget = [], CONTEXT_CHARS
+    for m in turns:  # newest first
+        text = " ".join(m.body.split())
+        if len(text) > budget:
+            text = summarize(text, limit=160)  # past the budget: the gist only
+        budget = max(0, budget - len(text))
+        lines.append(f"{ROLE_NAMES[m.author_kind]}: {text}")
+    parts = []
+    if lines:
+        parts.append("Conversation so far (oldest first):\n" + "\n".join(reversed(lines)))
+    earlier = customer_earlier_tickets(ticket=ticket, limit=EARLIER_TICKETS)
+    if earlier:
+        parts.append(
+            "This customer's earlier tickets:\n"
+            + "\n".join(
+                f"- {t.created_at:%Y-%m-%d} {t.subject} ({t.get_status_display().lower()}"
+                f"{', handled by a person' if t.escalated else ''}){': ' + t.ai_summary if t.ai_summary else ''}"
+                for t in earlier
+            )
+        )
+    return "\n\n".join(parts)
 
 
 def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
@@ -19,11 +57,18 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
     canary = guard.new_canary()
     reply = None
     if passages and not injection and llm.provider_for("reply") == "openai":
-        redacted = pii.redact(query)
+        # the question and its conversation are redacted together, so a placeholder means one thing
+        redacted = pii.redact(f"{query}{CONTEXT_SEPARATOR}{conversation_context(ticket, message)}")
+        question, _, context = redacted.text.partition(CONTEXT_SEPARATOR)
 
         def call():
             generated, result = answering.answer_generated(
-                redacted.text, passages, language=language, canary=canary, redaction_mapping=redacted.mapping
+                question,
+                passages,
+                language=language,
+                canary=canary,
+                redaction_mapping=redacted.mapping,
+                context=context,
             )
             return _answer_dict(generated), usage_of(result)
 

@@ -286,3 +286,21 @@ def test_changelist_query_count_does_not_grow_with_rows(client, manager, departm
 
     assert few == many
     assert Message.objects.count() == 33
+
+
+@pytest.mark.django_db
+def test_ticket_page_shows_the_customers_earlier_tickets_the_agent_may_see(agent_client, department, other_department):
+    customer = CustomerFactory(name="Grace Hopper")
+    seen = make_ticket(department=department, customer=customer, subject="Invoices without VAT")
+    Ticket.objects.filter(pk=seen.pk).update(status="resolved", csat_score=4, ai_summary="VAT number missing")
+    hidden = make_ticket(department=other_department, customer=customer, subject="Legal question from last year")
+    current = make_ticket(department=department, customer=customer, subject="Sync stuck")
+
+    html = agent_client.get(change_url(current)).content.decode()
+
+    assert "Earlier conversations with Grace Hopper" in html
+    assert seen.reference in html
+    assert "VAT number missing" in html
+    assert "rated 4/5" in html
+    assert hidden.reference not in html  # another queue's ticket stays out of sight
+    assert "Legal question from last year" not in html

@@ -7,10 +7,12 @@ Given a small knowledge base and the demo departments, a customer message is pro
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
 import pytest
+from django.utils import timezone
 
 from knowledge import services as kb_services
 from supportflow.markdown import render_message
@@ -344,3 +346,30 @@ def test_when_the_llm_fails_the_local_provider_answers(world, fake_openai, setti
     assert failed.count() == 2
     assert re.search("server_error", failed.first().error)
     assert AIDraft.objects.get(in_reply_to=message).provider == "local"
+
+
+def test_the_llm_gets_the_thread_and_earlier_tickets_but_no_internal_notes(world, fake_openai):
+    fake_openai.responder = _openai_responder("Reset the local cache on that phone too [1].")
+    earlier = customer_writes("My invoices do not show the VAT number, ada@example.org")
+    Ticket.objects.filter(pk=earlier.ticket_id).update(
+        status="resolved", ai_summary="Invoices without VAT number", created_at=timezone.now() - dt.timedelta(days=9)
+    )
+    first = services.ticket_create(
+        customer=earlier.ticket.customer, subject="Sync", body="My notes are stuck syncing on my Android phone"
+    ).messages.get(seq=1)
+    ticket = first.ticket
+    services.message_create(ticket=ticket, author_kind="ai", body="Open Settings → Sync [1].", ai_confidence=0.9)
+    services.message_create(
+        ticket=ticket, author_kind="agent", author_user=world["agents"]["tech"], body="VIP, be kind", is_internal=True
+    )
+    follow_up = customer_writes("And what if it still says syncing forever after that?", ticket=ticket)
+    pipeline.process_message(message_id=follow_up.pk)
+
+    replies = [r for r in fake_openai.requests if "Knowledge-base passages" in json.dumps(r)]
+    context = json.dumps(replies[-1]["messages"])
+    assert "Conversation so far" in context
+    assert "My notes are stuck syncing on my Android phone" in context
+    assert "Open Settings" in context
+    assert "VIP, be kind" not in context  # internal notes never leave
+    assert "Invoices without VAT number" in context  # the customer's earlier ticket, one line
+    assert "ada@example.org" not in json.dumps(fake_openai.requests)  # redacted like the question
