@@ -32,6 +32,7 @@ class Act(StrEnum):
 
 # Acts that are answered without retrieval and never hand over by themselves.
 SOCIAL_ACTS = frozenset({Act.GREETING, Act.THANKS, Act.GOODBYE, Act.SMALL_TALK})
+CLOSING_ACTS = frozenset({Act.THANKS, Act.GOODBYE})
 
 
 def _words(*phrases: str) -> str:

@@ -93,6 +93,11 @@ def _process(message_id: int, namespace: str) -> str:
             language = conversation.reply_language(message.body, detected=detected, state=state)
             state.language = language
             state.last_outcome = "answered" if reading.act == conversation.Act.THANKS else str(reading.act)
+            if ticket.channel == Ticket.Channel.EMAIL and reading.act in conversation.CLOSING_ACTS:
+                # a "thank you" email is not answered with another email
+                return services.ai_acknowledge(
+                    ticket=ticket, in_reply_to=message, gate={**gate, "reply": "act"}, conversation=state.to_dict()
+                )
             return services.ai_reply_record(
                 ticket=ticket,
                 in_reply_to=message,

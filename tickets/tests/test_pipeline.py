@@ -373,3 +373,17 @@ def test_the_llm_gets_the_thread_and_earlier_tickets_but_no_internal_notes(world
     assert "VIP, be kind" not in context  # internal notes never leave
     assert "Invoices without VAT number" in context  # the customer's earlier ticket, one line
     assert "ada@example.org" not in json.dumps(fake_openai.requests)  # redacted like the question
+
+
+def test_a_thank_you_email_is_not_answered_with_another_email(world):
+    ticket = services.ticket_create(
+        customer=CustomerFactory(email="ada@example.org"),
+        subject="Export",
+        body="How do I export a notebook as Markdown files?",
+        channel="email",
+    )
+    pipeline.process_message(message_id=ticket.messages.get(seq=1).pk)
+    thanks = customer_writes("Thank you so much!", ticket=ticket)
+    assert pipeline.process_message(message_id=thanks.pk) == "acknowledged"
+    assert len(ai_messages(ticket)) == 1
+    assert not Ticket.objects.get(pk=ticket.pk).escalated
