@@ -32,10 +32,10 @@ def _no_model_loaded_yet():
 
 
 def test_the_seed_files_hold_distinct_texts_with_labels_the_model_knows():
-    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 725, 30)
+    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 899, 30)
     assert {category for _, category, _ in SEED} == set(CATEGORY_DEPARTMENT)
     assert {priority for _, _, priority in SEED} == set(Priority.values)
-    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 274 + ["neutral"] * 247 + ["positive"] * 204
+    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 344 + ["neutral"] * 306 + ["positive"] * 249
     assert set(Ticket.Sentiment.values) == {"negative", "neutral", "positive"}
     texts = [text for text, _, _ in SEED] + [text for text, _ in SENTIMENT_SEED] + list(OUT_OF_SCOPE)
     assert all(text and text == text.strip() for text in texts)
@@ -259,6 +259,56 @@ def test_sarcasm_outweighs_the_praise_words_it_uses():
 )
 def test_the_seed_model_reads_how_the_customer_feels(text, expected):
     assert triage_local.predict(text).sentiment == expected
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss (docs/eval-triage.md): the head says neutral, but P(negative) ≈ 0.3 still tips the blend",
+)
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What happens if my flight is cancelled?",  # not in the seed (a paraphrase is)
+        "If my order is late, can I get the delivery fee back?",
+    ],
+)
+def test_asking_about_a_problem_that_has_not_happened_is_neutral(text):
+    assert triage_local.predict(text).sentiment == "neutral"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text",
+    ["The replacement charger still hasn't arrived.", "Bit disappointed the lounge was closed again."],
+)
+def test_a_mild_complaint_is_negative(text):
+    assert triage_local.predict(text).sentiment == "negative"
+
+
+def test_sentiment_only_rows_do_not_move_the_other_heads_scaling_and_the_sentiment_head_has_its_own_penalty():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(12, 4)).astype(np.float32)
+    category = ["a", "b"] * 3 + [""] * 6
+    mood = [""] * 6 + ["negative", "neutral", "positive"] * 2
+    targets = {"category": category, "sentiment": mood}
+    both = triage_model.fit_model(vectors, targets, scale_fields=["category"], head_l2={"sentiment": 0.3})
+    alone = triage_model.fit_model(vectors[:6], {"category": category[:6]})
+    assert np.allclose(both.mean, alone.mean)
+    assert np.allclose(both.scale, alone.scale)
+    assert np.allclose(both.heads["category"].weights, alone.heads["category"].weights)
+    weak = triage_model.fit_model(vectors, targets, scale_fields=["category"])
+    assert np.abs(both.heads["sentiment"].weights).sum() < np.abs(weak.heads["sentiment"].weights).sum()
+    assert triage_local.HEAD_L2 == {"sentiment": triage_local.SENTIMENT_L2}
+
+
+def test_the_sentiment_tuning_splits_the_seed_by_support_domain():
+    from tickets.ai.evaluation import sentiment_tuning
+
+    assert sentiment_tuning.domain("My flight was delayed") == "travel"
+    assert sentiment_tuning.domain("Where is my parcel?") == "delivery_shop"
+    assert sentiment_tuning.domain("The app won't sync") == "bank_telecom_app"
+    assert sentiment_tuning.domain("Thanks for your help") == "other"
 
 
 @pytest.mark.django_db

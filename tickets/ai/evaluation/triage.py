@@ -265,6 +265,8 @@ def eval_tweets(ctx: Context) -> None:
         ctx.embed([e.text for e in seed], "seed"),
         {name: [e.label(name) for e in seed] for name in tl.HEADS},
         exemplar_fields=tl.FIELDS,
+        scale_fields=tl.FIELDS,
+        head_l2=tl.HEAD_L2,
     )
     results = tl.predict_many(shipped, test.texts, x_test)
     fig["shipped_blend"] = {

@@ -57,6 +57,10 @@ logger = logging.getLogger(__name__)
 ALGORITHM = "logreg-l2-nesterov/v1"
 FIELDS = ("category", "department", "priority")
 HEADS = (*FIELDS, "sentiment")  # sentiment: the embedding view, blended with VADER (see sentiment.py)
+# The sentiment head's own penalty, chosen without tweets: leave-one-domain-out cross-validation on our own
+# sentiment seed (``tickets/ai/evaluation/sentiment_tuning.py``, docs/eval-triage.md). Others keep model.L2.
+SENTIMENT_L2 = 0.3
+HEAD_L2 = {"sentiment": SENTIMENT_L2}
 
 CORRECTION_WEIGHT = 3.0
 RECHECK_SECONDS = 30.0
@@ -203,6 +207,8 @@ def fit_examples(examples: Sequence[Example]) -> LocalModel:
         sample_weight=weight,
         evaluate=np.array([e.source == "seed" for e in examples]),
         exemplar_fields=FIELDS,
+        scale_fields=FIELDS,  # sentiment-only examples do not move the other heads' standardisation
+        head_l2=HEAD_L2,
     )
 
 

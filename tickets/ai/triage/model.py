@@ -8,7 +8,7 @@ predicts through these functions, and so does the evaluation command.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -143,22 +143,33 @@ def fit_model(
     *,
     sample_weight: np.ndarray | None = None,
     l2: float = L2,
+    head_l2: Mapping[str, float] | None = None,
     exemplar_fields: Sequence[str] | None = None,
+    scale_fields: Sequence[str] | None = None,
 ) -> LocalModel:
     """One head per field in ``targets`` (labels aligned with ``vectors``; "" = unknown, skipped).
 
+    ``head_l2``: a penalty of its own for some heads (default ``l2`` for all).
     ``exemplar_fields``: only rows labelled for one of these count as exemplars for the nearest-example
-    similarity (sentiment-only examples say nothing about scope); default all rows."""
+    similarity (sentiment-only examples say nothing about scope); default all rows.
+    ``scale_fields``: only rows labelled for one of these set the feature standardisation (mean, scale),
+    so adding examples for another head (the sentiment seed) does not move the others; default all rows."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    mean = vectors.mean(axis=0, dtype=np.float64)
-    scale = vectors.std(axis=0, dtype=np.float64) + 1e-3
+    scaling = vectors
+    if scale_fields is not None:
+        scaling = vectors[_labelled_for(targets, scale_fields, len(vectors))]
+        if not len(scaling):
+            scaling = vectors
+    mean = scaling.mean(axis=0, dtype=np.float64)
+    scale = scaling.std(axis=0, dtype=np.float64) + 1e-3
     features = (vectors.astype(np.float64) - mean) / scale
     weight = np.ones(len(vectors)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     heads = {}
     for name, labels in targets.items():
         rows = np.array([i for i, label in enumerate(labels) if label], dtype=int)
         if len(rows):
-            heads[name] = fit_head(features[rows], [labels[i] for i in rows], sample_weight=weight[rows], l2=l2)
+            penalty = (head_l2 or {}).get(name, l2)
+            heads[name] = fit_head(features[rows], [labels[i] for i in rows], sample_weight=weight[rows], l2=penalty)
     mapping = None
     if "category" in heads and "department" in heads:
         categories, departments = heads["category"].labels, heads["department"].labels
@@ -172,8 +183,13 @@ def fit_model(
         mapping[mapping.max(axis=1) < CATEGORY_IN_ONE_DEPARTMENT] = 0.0  # a category spread over queues says little
     exemplars = vectors
     if exemplar_fields is not None:
-        exemplars = vectors[[any(targets[f][i] for f in exemplar_fields if f in targets) for i in range(len(vectors))]]
+        exemplars = vectors[_labelled_for(targets, exemplar_fields, len(vectors))]
     return LocalModel(mean=mean, scale=scale, heads=heads, exemplars=exemplars, category_department=mapping)
+
+
+def _labelled_for(targets: dict[str, Sequence[str]], fields: Sequence[str], n: int) -> np.ndarray:
+    """Boolean mask of the rows labelled for at least one of ``fields``."""
+    return np.array([any(targets[f][i] for f in fields if f in targets) for i in range(n)], dtype=bool).reshape(n)
 
 
 def choose_scope_thresholds(
@@ -254,6 +270,8 @@ def fit_with_scope(
     evaluate: np.ndarray | None = None,
     scope_field: str = "category",
     exemplar_fields: Sequence[str] | None = None,
+    scale_fields: Sequence[str] | None = None,
+    head_l2: Mapping[str, float] | None = None,
 ) -> LocalModel:
     """Fit on everything, and cross-validate to measure each head and choose the scope thresholds.
 
@@ -279,6 +297,8 @@ def fit_with_scope(
             {name: [labels[i] for i in train_rows] for name, labels in targets.items()},
             sample_weight=None if sample_weight is None else np.asarray(sample_weight)[train_rows],
             exemplar_fields=exemplar_fields,
+            scale_fields=scale_fields,
+            head_l2=head_l2,
         )
         proba = model.proba(vectors[test])
         for name, head in model.heads.items():
@@ -307,7 +327,14 @@ def fit_with_scope(
             "cv_out_of_scope_recall": round(float(np.mean((out_s < min_similarity) | (out_c < min_confidence))), 4),
             "cv_balanced_accuracy": round(balanced, 4),
         }
-    full = fit_model(vectors, targets, sample_weight=sample_weight, exemplar_fields=exemplar_fields)
+    full = fit_model(
+        vectors,
+        targets,
+        sample_weight=sample_weight,
+        exemplar_fields=exemplar_fields,
+        scale_fields=scale_fields,
+        head_l2=head_l2,
+    )
     return replace(full, min_similarity=min_similarity, min_confidence=min_confidence, metrics=metrics)
 
 

@@ -23,9 +23,9 @@ ANGRY_AT_MOST = -0.6  # "very upset" (VADER compound): the angry signal, a reaso
 # The blend (docs/eval-triage.md): weights by 5-fold cross-validation on our sentiment seed, cut-offs on
 # a documented tuning slice of 600 development tweets (never the figures' test part).
 BLEND_VADER_WEIGHT = 0.1
-BLEND_CUE_WEIGHT = 0.5  # the embedding view weighs the rest, 0.4
+BLEND_CUE_WEIGHT = 0.45  # the embedding view weighs the rest, 0.45
 BLEND_NEGATIVE_AT_MOST = -0.1
-BLEND_POSITIVE_AT_LEAST = 0.15
+BLEND_POSITIVE_AT_LEAST = 0.1
 
 # Valences on VADER's -4…+4 scale; single tokens as VADER splits them (lowercase, no punctuation).
 _EXTRA_LEXICON = {
