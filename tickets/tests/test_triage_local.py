@@ -32,10 +32,10 @@ def _no_model_loaded_yet():
 
 
 def test_the_seed_files_hold_distinct_texts_with_labels_the_model_knows():
-    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 899, 30)
+    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 987, 30)
     assert {category for _, category, _ in SEED} == set(CATEGORY_DEPARTMENT)
     assert {priority for _, _, priority in SEED} == set(Priority.values)
-    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 344 + ["neutral"] * 306 + ["positive"] * 249
+    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 408 + ["neutral"] * 330 + ["positive"] * 249
     assert set(Ticket.Sentiment.values) == {"negative", "neutral", "positive"}
     texts = [text for text, _, _ in SEED] + [text for text, _ in SENTIMENT_SEED] + list(OUT_OF_SCOPE)
     assert all(text and text == text.strip() for text in texts)
@@ -234,6 +234,78 @@ def test_a_complaint_word_in_a_hypothetical_question_is_not_a_complaint():
     assert cues.sentiment_cue_score("How do I reset my PIN?") == 0.0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What happens if my flight is cancelled?",
+        "If my order is late, can I get the delivery fee back?",
+        "In case my parcel goes missing, who do I talk to?",
+        "Would I get a voucher if the train is cancelled?",
+        "@RailCo what if the strike goes ahead on Friday?",
+        "Was passiert, wenn mein Zug ausfällt?",
+        "¿Qué pasa si mi vuelo se cancela?",
+        "Au cas où mon colis est perdu, qui dois-je contacter ?",
+    ],
+)
+def test_a_question_about_a_problem_that_has_not_happened_is_hypothetical(text):
+    assert cues.hypothetical_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My flight was cancelled and nobody told me.",
+        "If you cancel my flight again I'm done with you.",
+        "Why would I pay for a seat that doesn't recline?",
+        "What happens if my flight is cancelled AGAIN?",
+        "If my refund is still not here by Monday, what do I do?",
+        "I've been on hold for an hour. What if I just cancel?",
+        "What happens now?! You lost my bag.",
+        "How do I reset my PIN?",
+    ],
+)
+def test_a_complaint_or_a_plain_question_is_not_hypothetical(text):
+    assert not cues.hypothetical_question(text)
+
+
+def test_a_hypothetical_question_damps_only_negativity():
+    mild = 1.5 * sentiment.BLEND_NEGATIVE_AT_MOST  # every view says mildly negative
+    assert sentiment.blended_label(mild, mild, mild) == "negative"
+    assert sentiment.blended_label(mild, mild, mild, hypothetical=True) == "neutral"
+    assert sentiment.blended_label(0.6, 0.6, 0.5, hypothetical=True) == "positive"
+    assert sentiment.blended_label(-0.9, -0.9, -0.9, hypothetical=True) == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "been waiting 3 weeks for my replacement card",
+        "45 minutes in the queue and counting",
+        "waited over an hour at the desk",
+        "my package is late again",
+        "the app crashed again",
+        "third week I've emailed about this, called twice too",
+        "the shop doesn't answer the phone",
+        "they never call back",
+    ],
+)
+def test_complaints_about_the_service_are_complaint_cues(text):
+    assert cues.sentiment_cues(text)["complaint"] >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How long is the wait for a new card, 3 days?",
+        "Can you send the code again?",
+        "Please call me back tomorrow after 5.",
+        "Delivery takes 2 days, right?",
+    ],
+)
+def test_plain_questions_about_waits_and_calls_are_not_complaints(text):
+    assert cues.sentiment_cues(text)["complaint"] == 0
+
+
 def test_sarcasm_outweighs_the_praise_words_it_uses():
     assert sentiment.score("Thanks for nothing") > 0  # VADER reads it as thanks
     assert cues.sentiment_cue_score("Thanks for nothing") < -0.5
@@ -293,6 +365,15 @@ def test_the_sentiment_tuning_splits_the_seed_by_support_domain():
     assert sentiment_tuning.domain("Where is my parcel?") == "delivery_shop"
     assert sentiment_tuning.domain("The app won't sync") == "bank_telecom_app"
     assert sentiment_tuning.domain("Thanks for your help") == "other"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text",
+    ["What happens if my flight is cancelled?", "If my order is late, can I get the delivery fee back?"],
+)
+def test_a_question_about_a_problem_that_has_not_happened_is_not_negative(text):
+    assert triage_local.predict(text).sentiment == "neutral"
 
 
 @pytest.mark.django_db

@@ -10,6 +10,12 @@ Three steps, in this order (docs/eval-triage.md, twitter_airline_sentiment):
    up when the topic changes is the one to ship. The ordinary 5-fold CV is reported beside it.
 2. **The blend weights (VADER, cues; the embedding view gets the rest)**, by 5-fold stratified CV on
    the seed with the chosen L2 (out-of-fold polarity, a 0.05 grid, best macro-F1 over cut-offs too).
+2b. **The hypothetical damp** (``sentiment.HYPOTHETICAL_DAMP``: the share of a negative blend a question
+   about a problem that has not happened keeps, ``cues.hypothetical_question``), by 5-fold CV on the seed
+   with the chosen L2 and weights, at the cut-offs the seed chooses (the best 3×3 neighbourhood mean of the
+   out-of-fold blend, step 3's rule); ties go to the weaker damp. The same figure with
+   leave-one-domain-out polarity is reported beside it. The third pass (no tweets) ships these seed
+   cut-offs; step 3 is how the first two passes chose theirs.
 3. **The two cut-offs**, only when ``--data`` names the twitter folder: on the documented tuning slice,
    600 tweets drawn with ``numpy.random.default_rng(13).choice`` (no replacement) from the
    ``eval_triage`` command's *train* part (80 %), never from the 20 % its figures are on. The pair
@@ -38,6 +44,7 @@ from tickets.ai.triage import model as tm
 L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 WEIGHT_STEP = 0.05
 CUT_GRID = np.round(np.arange(-0.5, 0.51, 0.05), 2)
+DAMP_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 SLICE_SIZE = 600
 SLICE_SEED = 13
 LABELS = ("negative", "neutral", "positive")
@@ -128,13 +135,15 @@ def run(data: Path | None, *, cache_dir: Path, progress: Callable[[str], None]) 
 
     # 1. the head's L2: leave-one-domain-out (chooses), 5-fold (reported)
     progress("Step 1: the sentiment head's L2 by leave-one-domain-out CV on the seed…")
-    per_l2, oof_polarity = {}, {}
+    per_l2, oof_polarity, domain_polarity = {}, {}, {}
     for l2 in L2_GRID:
         held_out = np.zeros(len(texts), dtype=int)
+        domain_polarity[l2] = np.zeros(len(texts))
         for name in np.unique(domains):
             test = domains == name
             head = tm.fit_head(features[~test], [labels[i] for i in np.flatnonzero(~test)], l2=l2)
             held_out[test] = [LABELS.index(head.labels[k]) for k in head.proba(features[test]).argmax(axis=1)]
+            domain_polarity[l2][test] = _polarity(head, features[test])
         cv = np.zeros(len(texts), dtype=int)
         polarity = np.zeros(len(texts))
         for fold in range(tm.FOLDS):
@@ -168,6 +177,37 @@ def run(data: Path | None, *, cache_dir: Path, progress: Callable[[str], None]) 
     out["weights"] = {"vader": best[1], "cues": best[2], "embedding": round(1 - best[1] - best[2], 2)}
     out["weights"]["seed_cv_macro_f1"] = rounded(best[0])
     w_vader, w_cue = best[1], best[2]
+    # the cut-offs the seed alone would choose (same plateau rule as step 3; the third pass ships these)
+    neg, pos, raw, neighbourhood = smoothed_best(cut_table(gold, _blend(vader, cue, polarity, w_vader, w_cue)))
+    out["seed_cut_offs"] = {
+        "negative_at_most": neg,
+        "positive_at_least": pos,
+        "seed_cv_macro_f1": rounded(raw),
+        "neighbourhood_mean": rounded(neighbourhood),
+    }
+
+    # 2b. the hypothetical damp: 5-fold (chooses) and leave-one-domain-out (reported), at the seed's cut-offs
+    progress("Step 2b: the hypothetical damp by 5-fold CV on the seed…")
+    hypothetical = np.array([cues.hypothetical_question(t) for t in texts])
+    cut_offs = (neg, pos)
+    per_damp = {}
+    for damp in DAMP_GRID:
+        figures = {}
+        for name, view in (("five_fold", polarity), ("leave_one_domain_out", domain_polarity[chosen_l2])):
+            scores = _blend(vader, cue, view, w_vader, w_cue)
+            scores = np.where(hypothetical & (scores < 0), damp * scores, scores)
+            figures[f"{name}_macro_f1"] = rounded(macro_f1(gold, _cut(scores, *cut_offs)))
+        per_damp[damp] = figures
+        progress(f"  damp {damp:g}: {figures}")
+    chosen_damp = max(DAMP_GRID, key=lambda d: (per_damp[d]["five_fold_macro_f1"], d))
+    out["hypothetical_damp"] = {
+        "hypothetical_seed_sentences": {
+            label: int(np.sum(hypothetical & (gold == k))) for k, label in enumerate(LABELS)
+        },
+        "cut_offs": list(cut_offs),
+        "grid": {f"{d:g}": figures for d, figures in per_damp.items()},
+        "chosen": chosen_damp,
+    }
 
     # 3. the cut-offs on the tuning slice of the twitter train part
     if data is not None:

@@ -275,6 +275,7 @@ def eval_tweets(ctx: Context) -> None:
         "cue_weight": sentiment.BLEND_CUE_WEIGHT,
         "negative_at_most": sentiment.BLEND_NEGATIVE_AT_MOST,
         "positive_at_least": sentiment.BLEND_POSITIVE_AT_LEAST,
+        "hypothetical_damp": sentiment.HYPOTHETICAL_DAMP,
     }
     fig["seed_embedding_head_only"] = classification(gold, head_predictions(shipped, x_test, "sentiment"))
     ctx.progress("Fitting an embedding sentiment classifier on the tweets (production algorithm; not shippable)…")

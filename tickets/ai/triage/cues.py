@@ -308,6 +308,18 @@ _COMPLAINT = [
     r"\b(?:why|how) (?:is|are|does|do|did|would|can|could|has|have) (?:it|this|that|you|your|there)\b[^.!]{0,80}"
     r"\?{2,}",
     r"\b(?:again|another)\b[^.!?]{0,30}\b(?:delay\w*|cancel\w*|problem|issue|outage|mistake|error)\b",
+    # complaints about the service itself: waiting durations, "… again", nobody answering, contact repeated
+    r"\b(?:waited|waiting|been|queued|sat|sitting|stuck)\s+(?:here\s+|on hold\s+|in (?:the |a )?(?:queue|line)\s+)?"
+    r"(?:for\s+)?(?:over\s+|almost\s+|nearly\s+|more than\s+)?(?:\d+|an?|two|three|four|five|six|several|many)\s*\+?\s*"
+    r"(?:hours?|hrs?|days|weeks|months|mins?|minutes)\b",
+    r"\b(?:\d+|two|three|four|five|several)\s*\+?\s*(?:hours?|hrs?|days|weeks|months|mins?|minutes)\s+"
+    r"(?:on hold|in (?:the |a )?(?:queue|line)|waiting|later|late|and (?:still|no|counting|nothing))\b",
+    r"\b(?:late|down|broken|wrong|failed|declined|crashed|crashing|missing|overcharged|closed|lost|out of stock)"
+    r"\s+again\b",
+    r"\b(?:called|rang|phoned|emailed|messaged|dm'?d|tweeted|written|wrote|contacted|asked|chatted)\b[^.!?]{0,25}"
+    r"\b(?:twice|three times|\d+ times|several times|multiple times|many times|every day)\b",
+    r"\b(?:not|doesn'?t|don'?t|won'?t|never|isn'?t|aren'?t)\s+(?:even\s+)?(?:answer(?:ing)?|pick(?:ing)? up|"
+    r"respond(?:ing)?|repl(?:y|ying)|call(?:ing)? (?:me )?back|get(?:ting)? back to)\b",
     r"[😡😠🤬😤🙄😒👎😞😢😭💩😩😫🤦😑]",
 ]
 _PRAISE = [
@@ -324,6 +336,27 @@ _PRAISE = [
 _HYPOTHETICAL = re.compile(
     r"^\W*(?:@\w+\W+)*(?:if|in case|what happens|what if|what do i|what should|how (?:do|can|long|much|early)|"
     r"can i|could i|do i|do you|does|is there|are there|will|would|when|who)\b",
+    _FLAGS,
+)
+# A question about a problem that has not happened ("What happens if my flight is cancelled?", "If my order
+# is late, can I get the fee back?", "Would I get a voucher if…"): a conditional inside a question. Asking
+# about a delay is not being upset about one, so the blend damps its negativity (sentiment.py). Not when the
+# clause also says something already went wrong or is rhetorical ("why would I…", "…again?", "still").
+_CONDITIONAL = re.compile(
+    r"\b(?:if|in case|what if|what happens|should (?:my|the|a|your)|wenn|falls|im falle|si|en caso de|au cas o[uù]|"
+    r"dans le cas o[uù]|cosa succede se|e se|nel caso|caso|o que acontece se|indien|wat als)\b|"
+    r"^\W*(?:@\w+\W+)*(?:would|will|do|does|can|could) "
+    r"(?:i|we|my|the)\b[^?]*\b(?:if|when|in case)\b",
+    _FLAGS,
+)
+_QUESTION = re.compile(
+    r"\?|,\s*(?:can|could|will|would|do|does|is|are|should|may|who|what|how|where)\s+(?:i|we|you|it|they|my|the|"
+    r"should|do|can)\b",
+    _FLAGS,
+)
+_NOT_HYPOTHETICAL = re.compile(
+    r"\b(?:why|how come|again|still|already|yet|nobody|no one|noone|never|anymore|seriously|wtf|"
+    r"warum|schon wieder|por qu[eé]|pourquoi|perch[eé]|waarom|por que)\b|!",
     _FLAGS,
 )
 _CLAUSE = re.compile(r"[^.!?\n;]+[.!?\n;]*")
@@ -345,6 +378,19 @@ def sentiment_cues(text: str) -> dict[str, int]:
         "complaint": sum(bool(p.search(factual)) for p in _COMPLAINT_RE),
         "praise": sum(bool(p.search(text)) for p in _PRAISE_RE),
     }
+
+
+def hypothetical_question(text: str) -> bool:
+    """A question about a problem that has not happened, and nothing in the message says one has: a
+    conditional ("if", "in case", "what if", "wenn", "si", "au cas où"…) inside a question, no factual
+    complaint or sarcasm cue anywhere, no "why", "again", "still", "!" in it."""
+    text = text[:2000]
+    clauses = _CLAUSE.findall(text)
+    asks = any(_CONDITIONAL.search(c) and _QUESTION.search(c) and not _NOT_HYPOTHETICAL.search(c) for c in clauses)
+    if not asks:
+        return False
+    found = sentiment_cues(text)
+    return found["complaint"] == 0 and found["sarcasm"] == 0
 
 
 def sentiment_cue_score(text: str) -> float:

@@ -136,7 +136,9 @@ def decide(
     if "sentiment" in proba and model.heads.get("sentiment"):
         by_label = dict(zip(model.heads["sentiment"].labels, proba["sentiment"], strict=True))
         polarity = float(by_label.get("positive", 0.0) - by_label.get("negative", 0.0))
-        sentiment_label = sentiment.blended_label(sentiment_score, polarity, cues.sentiment_cue_score(text))
+        sentiment_label = sentiment.blended_label(
+            sentiment_score, polarity, cues.sentiment_cue_score(text), hypothetical=cues.hypothetical_question(text)
+        )
     found = cues.urgency_signals(text)
     flags: list[str] = []
     if cues.human_requested(text):
