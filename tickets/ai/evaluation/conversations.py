@@ -137,6 +137,8 @@ class Got:
     escalated: bool = False
     language: str = ""
     body: str = ""
+    triggers: list[str] = field(default_factory=list)
+    confidence: float = 0.0
 
     @property
     def outcome(self) -> str:
@@ -286,6 +288,8 @@ def replay(conversation: Conversation, *, customer: Customer, slugs: dict[int, s
             escalated=ticket.escalated,
             language=(ticket.conversation or {}).get("language", ""),
             body=sent.body if sent else "",
+            triggers=[t.get("rule", "") for t in draft.gate.get("triggers", [])],
+            confidence=round(draft.confidence, 3),
         )
         out.append((got, judge(turn, got)))
     return out
@@ -335,7 +339,14 @@ def run_provider(provider: str, conversations: Sequence[Conversation], *, slugs,
             "turn": i,
             "say": turn.say,
             "expected": turn.expect + (f" {list(turn.articles)}" if turn.articles else ""),
-            "got": {"act": got.act, "reply": got.reply or "none", "cited": got.cited[:3], "escalated": got.escalated},
+            "got": {
+                "act": got.act,
+                "reply": got.reply or "none",
+                "cited": got.cited[:3],
+                "escalated": got.escalated,
+                "confidence": got.confidence,
+                "triggers": got.triggers,
+            },
             "wrong": wrong,
         }
         for c, judged in rows
