@@ -43,9 +43,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
 
 from knowledge.models import DEFAULT_NAMESPACE, Article
@@ -192,7 +194,8 @@ def private_worker(env: dict[str, str], log_file: Path) -> Iterator[str]:
     command = [sys.executable, "-m", "celery", "-A", "supportflow", "worker", "--pool", "prefork", "-c", "1",
                "-Q", queue, "-n", name, "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]  # fmt: skip
     with log_file.open("ab") as log:
-        worker = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)  # noqa: S603
+        environment = {**os.environ, **_same_database(), **env}
+        worker = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=log)  # noqa: S603
     router.routes.insert(0, route)
     try:
         deadline = time.monotonic() + WORKER_START_S
@@ -208,6 +211,16 @@ def private_worker(env: dict[str, str], log_file: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+
+
+def _same_database() -> dict[str, str]:
+    """The worker's settings and database: this process's (a test's database too)."""
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+    return {
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", ""),
+        "DATABASE_URL": f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
 
 
 class GroundedModel:
@@ -246,9 +259,9 @@ def provider_settings(provider: str) -> Iterator[dict[str, str]]:
 # --- the replay ---------------------------------------------------------------------------------------------
 
 
-def demo_kb_ensure(*, log: Callable[[str], None]) -> dict[int, str]:
-    """The demo articles in the default namespace (loaded when missing), scanned; ``{article id: slug}``."""
-    files = sorted(DEMO_KB.glob("*.md"))
+def demo_kb_ensure(kb: Path = DEMO_KB, *, log: Callable[[str], None]) -> dict[int, str]:
+    """The articles of ``kb`` in the default namespace (loaded when missing), scanned; ``{article id: slug}``."""
+    files = sorted(Path(kb).glob("*.md"))
     present = set(Article.objects.filter(namespace=DEFAULT_NAMESPACE).values_list("slug", flat=True))
     missing = [f for f in files if f.stem not in present]
     if missing:
@@ -363,6 +376,7 @@ def run(
     parts: Sequence[str] = PARTS,
     limit: int | None = None,
     only: Sequence[str] = (),
+    kb: Path = DEMO_KB,
     log: Callable[[str], None],
 ) -> dict:
     """Replay the set with each provider; figures overall, per part, per category, and the failures."""
@@ -372,7 +386,7 @@ def run(
     if not conversations:
         raise EvaluationError("No conversation left to replay (check --only / --part).")
     require_demo_setup()
-    slugs = demo_kb_ensure(log=log)
+    slugs = demo_kb_ensure(kb, log=log)
     started = time.perf_counter()
     results = {}
     for provider in providers:

@@ -29,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--part", choices=[*conversations.PARTS, "all"], default="all",
                             help="dev: the part we iterate on; held: the part held back until the end.")  # fmt: skip
         parser.add_argument("--limit", type=int, default=None, help="Only the first N conversations.")
+        parser.add_argument("--kb", default=conversations.DEMO_KB, help="Articles loaded when missing (demo KB).")
         parser.add_argument("--only", action="append", default=[], help="Only this conversation id (repeatable).")
 
     def handle(self, *args, **options):
@@ -41,6 +42,7 @@ class Command(BaseCommand):
                 parts=parts,
                 limit=options["limit"],
                 only=options["only"],
+                kb=options["kb"],
                 log=self.stderr.write,
             )
         except EvaluationError as exc:
