@@ -246,6 +246,7 @@ def provider_settings(provider: str) -> Iterator[dict[str, str]]:
     """The worker's environment for ``provider``: for ``openai``, the fake endpoint (started here)."""
     with ExitStack() as stack:
         env = {"LLM_PROVIDER": "local", "OPENAI_API_KEY": ""}
+        fake = None
         if provider == "openai":
             fake = stack.enter_context(FakeOpenAI())
             fake.responder = GroundedModel()
@@ -254,6 +255,8 @@ def provider_settings(provider: str) -> Iterator[dict[str, str]]:
             env = {"LLM_PROVIDER": "openai", "OPENAI_API_KEY": values.OPENAI_API_KEY,
                    "OPENAI_BASE_URL": values.OPENAI_BASE_URL, "LLM_TIMEOUT_S": "30"}  # fmt: skip
         yield env
+        if fake is not None:
+            env["endpoint_requests"] = str(fake.request_count)
 
 
 # --- the replay ---------------------------------------------------------------------------------------------
@@ -337,7 +340,7 @@ def run_provider(provider: str, conversations: Sequence[Conversation], *, slugs,
     finally:
         Ticket.objects.filter(customer=customer).delete()
         customer.delete()
-    result = {"all": _figures(rows)}
+    result = {"all": _figures(rows), "endpoint_requests": int(env.get("endpoint_requests", 0))}
     for part in PARTS:
         if part_rows := [r for r in rows if r[0].part == part]:
             result[part] = _figures(part_rows)
