@@ -56,14 +56,19 @@ def test_eval_answers_reports_shares_per_outcome_and_leaves_nothing_behind(db, t
     assert not Ticket.objects.exists()
 
 
-def test_eval_injection_replays_attacked_emails_through_the_pipeline(db, tmp_path, capsys, settings):
+def _departments_and_triage_model(*departments: tuple[str, str]) -> None:
+    """What ``seed_demo`` gives the evaluations that route: departments and a trained triage model."""
     from tickets.ai.triage import local as triage_local
 
-    settings.FEATURE_AI_PIPELINE = False
     policy = SLAPolicyFactory()
-    for slug, name in [("billing", "Billing"), ("technical", "Technical Support")]:
+    for slug, name in departments:
         Department.objects.create(name=name, slug=slug, sla_policy=policy, description=name)
     triage_local.train()
+
+
+def test_eval_injection_replays_attacked_emails_through_the_pipeline(db, tmp_path, capsys, settings):
+    settings.FEATURE_AI_PIPELINE = False
+    _departments_and_triage_model(("billing", "Billing"), ("technical", "Technical Support"))
     kb = tmp_path / "kb"
     kb.mkdir()
     (kb / "refunds.md").write_text("---\ntitle: Refunds\n---\n\nRefunds reach your card within 5 business days.\n")
@@ -186,12 +191,7 @@ CONVERSATIONS = [
 def test_eval_conversations_replays_each_turn_through_a_celery_worker(tmp_path, capsys, settings):
     """End to end: tickets and messages as the chat makes them, ``process_message`` run by a real worker
     process, each turn judged; the tickets are gone afterwards."""
-    from tickets.ai.triage import local as triage_local
-
-    policy = SLAPolicyFactory()
-    for slug, name in [("account-security", "Account & Security"), ("technical", "Technical Support")]:
-        Department.objects.create(name=name, slug=slug, sla_policy=policy, description=name)
-    triage_local.train()
+    _departments_and_triage_model(("account-security", "Account & Security"), ("technical", "Technical Support"))
     kb = tmp_path / "kb"
     kb.mkdir()
     for slug in ("reset-your-password", "export-notes"):
