@@ -153,7 +153,8 @@ def read(text: str, *, answered_before: bool = False) -> Reading:
     if short and SMALL_TALK.match(rest or folded):
         return Reading(Act.SMALL_TALK, rest)
     if short and not content_words(rest):
-        return Reading(Act.GREETING if not rest else Act.VAGUE, rest)
+        # "hello?", "hi!!": a greeting with punctuation only is still a greeting
+        return Reading(Act.GREETING if not _WORD.search(rest) else Act.VAGUE, rest)
     return Reading(Act.QUESTION, rest or folded)
 
 

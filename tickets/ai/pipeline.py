@@ -33,6 +33,7 @@ from tickets.ai import answer as answering
 from tickets.ai import conversation, followup, reply, rules
 from tickets.ai.passages import kb_passages_flags
 from tickets.ai.reply import holding_draft
+from tickets.ai.triage import cues, sentiment
 from tickets.ai.triage.language import detect as detect_language
 from tickets.ai.triage.step import triage_apply, triage_message
 from tickets.models import AIDraft, Department, EscalationRule, Message, Ticket
@@ -101,7 +102,7 @@ def _process(message_id: int, namespace: str) -> str:
             return services.ai_reply_record(
                 ticket=ticket,
                 in_reply_to=message,
-                body=reply.act_reply(reading.act, language=language, ticket=ticket),
+                body=reply.act_reply(reading.act, language=language, ticket=ticket, waiting=ticket.escalated),
                 citations=[],
                 confidence=0.0,
                 provider="local",
@@ -133,7 +134,12 @@ def _process(message_id: int, namespace: str) -> str:
         stages["triage_ms"] = _ms(t)
         language = conversation.reply_language(message.body, detected=triage.get("language", ""), state=state)
         state.language = language
-        human_requested = "human_requested" in triage.get("signals", ())
+        # A request for a person counts when this message makes it, or an earlier one did and nobody took
+        # over yet (a superseded turn). Once handed over it was honoured: the turns after it are read on
+        # their own, so a question asked while waiting is answered instead of handed over again.
+        human_requested = cues.human_requested(message.body) or (
+            "human_requested" in triage.get("signals", ()) and not ticket.escalated
+        )
         department = ticket.department
         threshold, auto = _gate_settings(department, agent_replied=agent_replied)  # the queue triage chose
 
@@ -151,7 +157,9 @@ def _process(message_id: int, namespace: str) -> str:
             priority=ticket.priority,
             category=ticket.category,
             sentiment=triage.get("sentiment", ""),
-            sentiment_score=float(triage.get("sentiment_score") or 0.0),
+            # anger is judged on what the customer says now: "what if my card fails?" after "I lost my phone"
+            # is a calm question, however the lexicon scores the conversation's words together
+            sentiment_score=sentiment.score(message.body),
             human_requested=human_requested,
             injection=verdict.flagged,
             out_of_scope=bool(triage.get("out_of_scope")),

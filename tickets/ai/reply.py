@@ -141,10 +141,12 @@ OPTION_FLOOR = 0.3  # a knowledge-base article offered as a topic must be at lea
 MAX_OPTIONS = 3
 
 
-def act_reply(act: str, *, language: str, ticket: Ticket) -> str:
-    """The assistant's reply to a greeting, thanks, goodbye or small talk, in the customer's language."""
+def act_reply(act: str, *, language: str, ticket: Ticket, waiting: bool = False) -> str:
+    """The assistant's reply to a greeting, thanks, goodbye or small talk, in the customer's language;
+    ``waiting``: the conversation was handed to a person who has not replied yet, which it says."""
     first_name = (ticket.customer.name or "").split(" ")[0]
-    return phrases.phrase(str(act), language, site=answering.site_name(), name=f" {first_name}" if first_name else "")
+    text = phrases.phrase(str(act), language, site=answering.site_name(), name=f" {first_name}" if first_name else "")
+    return f"{text}\n\n{phrases.phrase('person_on_the_way', language)}" if waiting else text
 
 
 def clarify_reply(passages: list[answering.Passage], *, language: str) -> tuple[str, list[dict]]:

@@ -56,14 +56,19 @@ def test_eval_answers_reports_shares_per_outcome_and_leaves_nothing_behind(db, t
     assert not Ticket.objects.exists()
 
 
-def test_eval_injection_replays_attacked_emails_through_the_pipeline(db, tmp_path, capsys, settings):
+def _departments_and_triage_model(*departments: tuple[str, str]) -> None:
+    """What ``seed_demo`` gives the evaluations that route: departments and a trained triage model."""
     from tickets.ai.triage import local as triage_local
 
-    settings.FEATURE_AI_PIPELINE = False
     policy = SLAPolicyFactory()
-    for slug, name in [("billing", "Billing"), ("technical", "Technical Support")]:
+    for slug, name in departments:
         Department.objects.create(name=name, slug=slug, sla_policy=policy, description=name)
     triage_local.train()
+
+
+def test_eval_injection_replays_attacked_emails_through_the_pipeline(db, tmp_path, capsys, settings):
+    settings.FEATURE_AI_PIPELINE = False
+    _departments_and_triage_model(("billing", "Billing"), ("technical", "Technical Support"))
     kb = tmp_path / "kb"
     kb.mkdir()
     (kb / "refunds.md").write_text("---\ntitle: Refunds\n---\n\nRefunds reach your card within 5 business days.\n")
@@ -166,3 +171,57 @@ def test_eval_dialogue_reports_history_and_last_turn_side_by_side(tmp_path, caps
 def test_eval_dialogue_needs_a_dstc_folder(tmp_path):
     with pytest.raises(CommandError, match=r"knowledge\.json"):
         call_command("eval_dialogue", "--data", str(tmp_path))
+
+
+CONVERSATIONS = [
+    {"id": "hi-reset-thanks", "category": "greeting", "part": "dev", "turns": [
+        {"say": "hi", "expect": "no_article"},
+        {"say": "How do I reset my password?", "expect": "answer", "articles": ["reset-your-password"]},
+        {"say": "thanks, that worked!", "expect": "no_article"},
+    ]},
+    {"id": "person-then-question", "category": "waiting", "part": "held", "turns": [
+        {"say": "I want to talk to a human", "expect": "handover"},
+        {"say": "How do I reset my password?", "expect": "answer", "articles": ["reset-your-password"],
+         "while_you_wait": True},
+    ]},
+]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eval_conversations_replays_each_turn_through_a_celery_worker(tmp_path, capsys, settings):
+    """End to end: tickets and messages as the chat makes them, ``process_message`` run by a real worker
+    process, each turn judged; the tickets are gone afterwards."""
+    _departments_and_triage_model(("account-security", "Account & Security"), ("technical", "Technical Support"))
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    for slug in ("reset-your-password", "export-notes"):
+        (kb / f"{slug}.md").write_bytes((conversations_module().DEMO_KB / f"{slug}.md").read_bytes())
+    data = tmp_path / "set"
+    data.mkdir()
+    (data / "tiny.jsonl").write_text("\n".join(json.dumps(c) for c in CONVERSATIONS))
+
+    call_command("eval_conversations", "--data", str(data), "--kb", str(kb))
+
+    figures = _last_json(capsys)
+    local = figures["results"]["local"]
+    assert figures["set"] == {"conversations": 2, "turns": 5, "by_part": {"dev": 1, "held": 1},
+                              "by_category": {"greeting": 1, "waiting": 1}}  # fmt: skip
+    assert local["failures"] == []
+    assert local["all"] == {"conversations": 2, "conversations_fully_right": 1.0, "turns": 5, "turns_right": 1.0}
+    assert local["dev"]["conversations"] == local["held"]["conversations"] == 1
+    assert not Ticket.objects.exists()
+
+
+def test_eval_conversations_refuses_a_turn_without_a_known_outcome(tmp_path):
+    (tmp_path / "bad.jsonl").write_text(
+        json.dumps({"id": "x", "category": "c", "turns": [{"say": "hi", "expect": "?"}]})
+    )
+
+    with pytest.raises(CommandError, match="expect is one of"):
+        call_command("eval_conversations", "--data", str(tmp_path))
+
+
+def conversations_module():
+    from tickets.ai.evaluation import conversations
+
+    return conversations
