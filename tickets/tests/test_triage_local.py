@@ -125,6 +125,8 @@ def test_a_long_summary_is_cut_at_a_word_with_an_ellipsis():
         "Posso parlare con un operatore?",
         "Ik wil graag met een medewerker spreken.",
         "Quero falar com um atendente.",
+        "Please connect me with your sales team",
+        "Can I talk to your billing department?",
     ],
 )
 def test_asking_for_a_human_is_detected(text):
@@ -140,6 +142,8 @@ def test_asking_for_a_human_is_detected(text):
         "How do I share a notebook with someone on my team?",
         "The chat agent icon overlaps the editor.",
         "No necesito hablar con un agente, gracias.",
+        "I need to talk to my team first.",
+        "Is the team plan cheaper than Pro?",
     ],
 )
 def test_mentions_that_are_not_a_request_for_a_human_are_not_detected(text):

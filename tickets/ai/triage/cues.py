@@ -31,6 +31,8 @@ _HUMAN_REQUEST = [
     rf"(?:to|with)\s+(?:a |an |the |some |your )?{_EN_PERSON}\b",
     r"\b(?:someone|somebody|anyone|anybody|a human|a person|an agent)\s+(?:i|we)\s+(?:can|could|may)\s+"
     r"(?:talk|speak|chat)\s+(?:to|with)\b",
+    r"\b(?:connect|transfer|put|pass|forward|hand|talk|speak)\w*\s+(?:me\s+)?(?:through\s+)?(?:to|with)\s+"
+    r"(?:your|the)\s+(?:[a-z]+\s+)?(?:team|department|desk)\b",
     r"\b(?:real|live|actual)\s+(?:human|person|people|agent|representative|operator)s?\b",
     r"\b(?:human|person)\s+(?:agent|being|support|operator|representative|please|pls|plz)\b",
     r"\b(?:want|need|request|demand|get me|give me|like)\s+(?:a|an|to have a)\s+"
