@@ -14,10 +14,13 @@ turns in a row went unanswered or unhelped — the handover policy reads it.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
 
 
 class Act(StrEnum):
@@ -97,6 +100,7 @@ PROBLEM_ONLY = {
     "problème", "ça", "ca", "svp",
 }  # fmt: skip
 _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
+_TOKEN = re.compile(r"[\w'-]+", re.UNICODE)
 _LEADING = re.compile(
     rf"^\W*(?:(?:{GREETING_WORDS}|{THANKS_WORDS}|ok(?:ay)?|great|perfect|so|well|also|and|und|y|et)\b[\s,.!;:–—-]*)+",
     re.IGNORECASE,
@@ -176,6 +180,23 @@ def reply_language(text: str, *, detected: str, state: State) -> str:
     if detected in ("en", "de", "es", "fr") and (len(text.split()) >= 3 or not state.language):
         return detected
     return state.language or "en"
+
+
+ABBREVIATIONS_FILE = Path(__file__).resolve().parent / "data" / "abbreviations.json"
+
+
+@cache
+def _abbreviations() -> dict[str, str]:
+    return json.loads(ABBREVIATIONS_FILE.read_text(encoding="utf-8"))
+
+
+def expand_abbreviations(text: str) -> str:
+    """ "How do I set up 2FA?" searches for two-factor authentication too: what customers abbreviate,
+    articles spell out (``data/abbreviations.json``). The text is kept; the expansions are appended."""
+    found = dict.fromkeys(
+        _abbreviations()[w] for w in (m.group(0).lower() for m in _TOKEN.finditer(text)) if w in _abbreviations()
+    )
+    return f"{text} ({'; '.join(found)})" if found else text
 
 
 # --- state -----------------------------------------------------------------------------------------------

@@ -280,7 +280,7 @@ def _retrieve(ticket: Ticket, message: Message, reading: conversation.Reading, *
     with what it leans on from earlier turns (``followup.contextual_query``) — kept if it finds a better
     answer. A self-contained question is never mixed with an old topic."""
     said = " ".join(message.body.split())
-    plain = (reading.text or said)[: answering.MAX_QUERY_CHARS]
+    plain = conversation.expand_abbreviations(reading.text or said)[: answering.MAX_QUERY_CHARS]
     language = detect_language(plain) or "en"
     passages = answering.retrieve(plain, language=language, namespace=namespace)
     if reading.act != conversation.Act.QUESTION:
