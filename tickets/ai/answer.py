@@ -2,13 +2,16 @@
 (provider ``local``) or a generated one constrained to the passages (provider ``openai``), and a
 confidence computed from the evidence, never from the model's own say-so.
 
-Confidence (``evidence_confidence``) combines what retrieval measured: the cosine similarity of the
-best passage to the question, how well the best sentence of it matches, whether full-text search
-agrees on the top passage, and the margin over the best passage of a *different* article (two
-articles that fit equally well mean the question is ambiguous). The weights were set by hand and then
-checked with ``manage.py eval_answers`` on stackfaq and covid_faq_deepset (docs/eval-answers.md):
-weights fitted by logistic regression on the tuning halves did not beat them on the report halves,
-so they stay. Tune the per-department threshold, not these.
+Confidence (``evidence_confidence``) is a logistic model of "the best article is the right one" on
+what retrieval measured (``evidence_features``): the cosine similarity of the best passage and of its
+best sentence to the question, whether full-text search agrees, the margin over the runner-up
+*article*, whether the question is what the best article is about (question ↔ title or title +
+heading, and that margin over the runner-up article) and how alike the two best articles' titles are
+(a near-paraphrase FAQ next to the right one). The weights were fitted by ``manage.py eval_answers
+--fit-from`` on the tuning halves of stackfaq and covid_faq_deepset pooled (L2 strength by
+cross-validation grouped by FAQ; the report halves untouched; docs/eval-answers.md). Each department's
+threshold comes from ``calibration.py`` (the knowledge base's own confusability and customers' votes)
+unless a manager set it.
 For generated text, each sentence must also be supported by a passage; the unsupported share
 lowers the confidence, and an answer with an unsupported sentence is never sent on its own.
 """
@@ -35,8 +38,12 @@ MAX_PASSAGES = 4
 EXCERPT_CHARS = 700
 SUPPORT_THRESHOLD = 0.55  # sentence ↔ passage-sentence cosine that counts as "supported"
 
-# Hand-set; ``manage.py eval_answers --fit`` checks them against fitted ones (see the module docstring).
-CONFIDENCE_WEIGHTS = {"bias": -9.0, "similarity": 9.5, "unit": 4.0, "agree": 0.6, "margin": 6.0}
+# Fitted on the tuning halves of stackfaq + covid_faq_deepset (the module docstring). Before: hand-set
+# {"bias": -9.0, "similarity": 9.5, "unit": 4.0, "agree": 0.6, "margin": 6.0}, without the title features.
+CONFIDENCE_WEIGHTS = {
+    "bias": -1.883, "similarity": 0.897, "unit": 3.425, "agree": 0.209, "margin": 5.049,
+    "title": 1.366, "title_margin": 9.004, "twin": -2.464,
+}  # fmt: skip
 
 # The answer's frame, per language (``data/phrases.json``); the demo's simulated history quotes them too.
 INTRO = phrases.table()["intro"]
