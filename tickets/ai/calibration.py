@@ -15,13 +15,17 @@ The expected wrong-answer share at a threshold ``t`` is then
 
     wrong(t) = share of pseudo-questions answered by another article at ≥ t
              + MISS_PRIOR × share of left-out replays still answered at ≥ t
+             + TWIN_CONFUSION × share of pseudo-questions whose article has a near-duplicate title
+               (a twin) and whose left-out replay is answered at ≥ t
 
 ``MISS_PRIOR`` is the assumed share of customer questions whose right article does not come first or
-is not in the base (chosen on the tuning halves of stackfaq and covid_faq_deepset, docs/eval-answers.md).
-The threshold is the lowest ``t`` (most automation) with ``wrong(t) ≤ WRONG_CAP`` and never below
-``FLOOR`` (below 0.5 the confidence says a wrong answer is the likelier one); 1.01 when none qualifies
-(nothing is sent on its own). Titles are easier questions than customers write, which is why the
-left-out replays carry the weight; the figures are stored for managers with the threshold.
+is not in the base; a twin's question goes to the twin half the time (``TWIN_CONFUSION``). MISS_PRIOR
+is the smallest value whose threshold kept wrong answers ≤ 2 % on the tuning halves of both stackfaq
+and covid_faq_deepset (docs/eval-answers.md). The threshold is the lowest ``t`` (most automation)
+with ``wrong(t) ≤ WRONG_CAP`` and never below ``FLOOR`` (below 0.5 the confidence says a wrong answer
+is the likelier one); 1.01 when none qualifies (nothing is sent on its own). Titles are easier
+questions than customers write, which is why the left-out replays carry the weight; the figures are
+stored for managers with the threshold.
 
 **A queue's customers** (``department_feedback_calibrate``). Each "No" on an AI answer
 (``Message.feedback``) is counted as a wrong answer at that answer's confidence; unrated answers count
@@ -54,7 +58,8 @@ from tickets.models import Department, KnowledgeCalibration, Message
 logger = logging.getLogger(__name__)
 
 WRONG_CAP = 0.02
-MISS_PRIOR = 0.25
+MISS_PRIOR = 0.15
+TWIN_CONFUSION = 0.5  # a question about an article with a near-duplicate goes to the twin half the time
 FLOOR = 0.5
 NEVER = 1.01  # above any confidence: nothing is sent on its own
 TWIN_COSINE = 0.85
@@ -71,6 +76,7 @@ class Probe:
     confidence: float  # the gate's confidence for the best answer, with every article searched
     wrong: bool  # that best answer is another article (not one with the same title)
     left_out: float | None  # the confidence with the article (and its same-title twins) left out
+    twin: bool = False  # the article has a near-duplicate title (cosine ≥ TWIN_COSINE) in the base
 
 
 def _articles(namespace: str):
@@ -143,7 +149,8 @@ def expected_wrong(probes: list[Probe], threshold: float, *, miss_prior: float =
     confused = sum(1 for p in probes if p.wrong and p.confidence >= threshold) / n
     left = [p.left_out for p in probes if p.left_out is not None]
     missing = sum(1 for c in left if c >= threshold) / (len(left) or 1)
-    return confused + miss_prior * missing
+    twins = sum(1 for p in probes if p.twin and p.left_out is not None and p.left_out >= threshold) / n
+    return confused + miss_prior * missing + TWIN_CONFUSION * twins
 
 
 def choose_threshold(probes: list[Probe], *, cap: float = WRONG_CAP, miss_prior: float = MISS_PRIOR) -> float:
@@ -156,14 +163,17 @@ def choose_threshold(probes: list[Probe], *, cap: float = WRONG_CAP, miss_prior:
     return NEVER
 
 
-def _twin_share(namespace: str) -> float:
-    titles = list(_articles(namespace).values_list("title", flat=True))
-    if len(titles) < 2:
-        return 0.0
-    vectors = embeddings.embed(titles)
+def _twins(namespace: str) -> set[int]:
+    """Articles whose title has a near-duplicate in the base (same-title copies count: either answers)."""
+    rows = list(_articles(namespace).values_list("pk", "title"))
+    if len(rows) < 2:
+        return set()
+    vectors = embeddings.embed([title for _, title in rows])
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -1.0)
-    return float(np.mean(sims.max(axis=1) >= TWIN_COSINE))
+    same = np.array([[_same(a, b) for _, b in rows] for _, a in rows])
+    sims[same] = -1.0
+    return {pk for (pk, _), best in zip(rows, sims.max(axis=1), strict=True) if best >= TWIN_COSINE}
 
 
 def _quantiles(values: list[float]) -> dict:
@@ -174,7 +184,11 @@ def _quantiles(values: list[float]) -> dict:
 
 def measure(namespace: str) -> list[Probe]:
     """Every pseudo-question of the namespace replayed (see the module docstring)."""
-    return [p for q in pseudo_questions(namespace) if (p := probe(namespace, *q)) is not None]
+    twins = _twins(namespace)
+    probes = [p for q in pseudo_questions(namespace) if (p := probe(namespace, *q)) is not None]
+    for p in probes:
+        p.twin = p.article_id in twins
+    return probes
 
 
 def kb_calibrate(
@@ -218,7 +232,7 @@ def kb_calibrate(
         articles=len({p.article_id for p in probes}),
         pseudo_questions=len(probes),
         confused_share=sum(1 for p in probes if p.wrong) / n,
-        twin_share=_twin_share(namespace),
+        twin_share=len({p.article_id for p in probes if p.twin}) / (len({p.article_id for p in probes}) or 1),
         wrong_cap=WRONG_CAP,
         figures=figures,
     )

@@ -30,7 +30,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -270,6 +270,7 @@ def run(
     log: Callable[[str], None],
     verbose: bool = True,
     features_out: str | None = None,
+    dump: str | None = None,
 ) -> dict:
     """Tune the gate's threshold on the development part, report on the test part (or, without a test
     file, on the other half by FAQ). ``log`` gets what is being done, and progress counts if ``verbose``.
@@ -340,6 +341,17 @@ def run(
         "latency_ms": stage_latency(report_runs),
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if dump:  # everything a reader needs to recheck the figures offline (choose on "tune" only)
+        rows = {
+            part: [
+                {"confidence": r.confidence, "verdict": r.verdict_if_sent, "blocked": bool(r.blocked_by_rules),
+                 "cited": bool(r.cited), **r.features}
+                for r in runs
+            ]
+            for part, runs in (("tune", tune_runs), ("report", report_runs))
+        }  # fmt: skip
+        rows["probes"] = [asdict(p) for p in probes]
+        Path(dump).write_text(json.dumps(rows), encoding="utf-8")
     if features_out:
         with open(features_out, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row) + "\n" for row in feature_rows(tune_runs, dataset.name))

@@ -29,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the namespace after the run.")
         parser.add_argument("--fit", action="store_true", help="Also fit the evidence weights on the tuning part.")
         parser.add_argument("--features-out", default=None, help="Write the tuning part's evidence rows (JSONL).")
+        parser.add_argument("--dump", default=None, help="Write every replay and calibration probe (JSON).")
         parser.add_argument(
             "--fit-from", nargs="+", default=None, help="Only fit weights on --features-out files of several sets."
         )
@@ -45,6 +46,7 @@ class Command(BaseCommand):
                 keep=options["keep"],
                 fit=options["fit"],
                 features_out=options["features_out"],
+                dump=options["dump"],
                 log=self.stderr.write,
                 verbose=bool(options["verbosity"]),
             )
