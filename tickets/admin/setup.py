@@ -9,8 +9,17 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from knowledge.models import DEFAULT_NAMESPACE
 from tickets import selectors
-from tickets.models import AgentProfile, Customer, Department, EscalationRule, SLAPolicy, SLATarget
+from tickets.models import (
+    AgentProfile,
+    Customer,
+    Department,
+    EscalationRule,
+    KnowledgeCalibration,
+    SLAPolicy,
+    SLATarget,
+)
 
 User = get_user_model()
 
@@ -60,11 +69,63 @@ class SLAPolicyAdmin(admin.ModelAdmin):
     inlines = (SLATargetInline,)
 
 
+def _calibration() -> KnowledgeCalibration | None:
+    return KnowledgeCalibration.objects.filter(namespace=DEFAULT_NAMESPACE).first()
+
+
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "sla_policy", "is_active")
+    """The AI gate's threshold is shown as the gate uses it: the manager's (manual mode) or the one
+    calibrated on the knowledge base and raised by customers' "No" votes (automatic mode)."""
+
+    list_display = ("name", "slug", "sla_policy", "is_active", "ai_threshold_mode", "threshold_in_use")
     list_select_related = ("sla_policy",)
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("threshold_in_use", "gate_calibration")
+
+    @admin.display(description="AI threshold in use")
+    def threshold_in_use(self, obj: Department) -> str:
+        if obj.pk is None:
+            return "—"
+        row = _calibration()  # one small row; queues are few
+        value, source = obj.threshold_in_use(row.threshold if row else None)
+        return f"{value:.3f} ({source})" if value <= 1 else f"never ({source})"
+
+    @admin.display(description="Gate calibration")
+    def gate_calibration(self, obj: Department) -> str:
+        row = _calibration()
+        votes = obj.ai_feedback_figures or {}
+        kb = (
+            format_html(
+                "Knowledge base: threshold {} for ≤ {} % expected wrong answers, computed {} from {} articles "
+                "({} titles and headings replayed as questions): {} % answered by another article, {} % of "
+                "articles have a near-duplicate title, expected wrong at 0.6: {} %.",
+                f"{row.threshold:.3f}" if row.threshold <= 1 else "never",
+                f"{row.wrong_cap * 100:.0f}",
+                row.computed_at.strftime("%Y-%m-%d %H:%M UTC"),
+                row.articles,
+                row.pseudo_questions,
+                f"{row.confused_share * 100:.1f}",
+                f"{row.twin_share * 100:.1f}",
+                f"{(row.figures.get('expected_wrong_at', {}).get('0.60', 0)) * 100:.1f}",
+            )
+            if row
+            else "Knowledge base: not calibrated yet (the beat does it within 15 minutes of a change)."
+        )
+        fb = (
+            format_html(
+                " Customers' votes ({} days): {} answers, {} rated, {} “No”; threshold they call for: {}.",
+                votes.get("days", ""),
+                votes.get("answers", 0),
+                votes.get("rated", 0),
+                votes.get("no_votes", 0),
+                f"{obj.ai_feedback_threshold:.3f}" if obj.ai_feedback_threshold is not None else "none",
+            )
+            if votes
+            else ""
+        )
+        mode = " Overridden: manual mode." if obj.threshold_overridden else ""
+        return format_html("{}{}{}", kb, fb, mode)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser

@@ -2,13 +2,16 @@
 (provider ``local``) or a generated one constrained to the passages (provider ``openai``), and a
 confidence computed from the evidence, never from the model's own say-so.
 
-Confidence (``evidence_confidence``) combines what retrieval measured: the cosine similarity of the
-best passage to the question, how well the best sentence of it matches, whether full-text search
-agrees on the top passage, and the margin over the best passage of a *different* article (two
-articles that fit equally well mean the question is ambiguous). The weights were set by hand and then
-checked with ``manage.py eval_answers`` on stackfaq and covid_faq_deepset (docs/eval-answers.md):
-weights fitted by logistic regression on the tuning halves did not beat them on the report halves,
-so they stay. Tune the per-department threshold, not these.
+Confidence (``evidence_confidence``) is a logistic model of "the best article is the right one" on
+what retrieval measured (``evidence_features``): the cosine similarity of the best passage and of its
+best sentence to the question, whether full-text search agrees, the margin over the runner-up
+*article*, whether the question is what the best article is about (question ↔ title or title +
+heading, and that margin over the runner-up article) and how alike the two best articles' titles are
+(a near-paraphrase FAQ next to the right one). The weights were fitted by ``manage.py eval_answers
+--fit-from`` on the tuning halves of stackfaq and covid_faq_deepset pooled (L2 strength by
+cross-validation grouped by FAQ; the report halves untouched; docs/eval-answers.md). Each department's
+threshold comes from ``calibration.py`` (the knowledge base's own confusability and customers' votes)
+unless a manager set it.
 For generated text, each sentence must also be supported by a passage; the unsupported share
 lowers the confidence, and an answer with an unsupported sentence is never sent on its own.
 """
@@ -35,8 +38,12 @@ MAX_PASSAGES = 4
 EXCERPT_CHARS = 700
 SUPPORT_THRESHOLD = 0.55  # sentence ↔ passage-sentence cosine that counts as "supported"
 
-# Hand-set; ``manage.py eval_answers --fit`` checks them against fitted ones (see the module docstring).
-CONFIDENCE_WEIGHTS = {"bias": -9.0, "similarity": 9.5, "unit": 4.0, "agree": 0.6, "margin": 6.0}
+# Fitted on the tuning halves of stackfaq + covid_faq_deepset (the module docstring). Before: hand-set
+# {"bias": -9.0, "similarity": 9.5, "unit": 4.0, "agree": 0.6, "margin": 6.0}, without the title features.
+CONFIDENCE_WEIGHTS = {
+    "bias": -1.883, "similarity": 0.897, "unit": 3.425, "agree": 0.209, "margin": 5.049,
+    "title": 1.366, "title_margin": 9.004, "twin": -2.464,
+}  # fmt: skip
 
 # The answer's frame, per language (``data/phrases.json``); the demo's simulated history quotes them too.
 INTRO = phrases.table()["intro"]
@@ -121,23 +128,69 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def evidence_features(passages: list[Passage], unit_similarity: float) -> dict:
+FEATURES = ("similarity", "unit", "agree", "margin", "title", "title_margin", "twin")
+
+
+@lru_cache(maxsize=4096)
+def _title_vector(text: str) -> np.ndarray:
+    """An article's title (or title and section heading) embedded alone, once per text per process."""
+    return embeddings.embed([text])[0]
+
+
+def _title_texts(hit: Hit) -> list[str]:
+    texts = [hit.title]
+    if hit.heading_path and hit.heading_path != hit.title:
+        texts.append(f"{hit.title} — {hit.heading_path}")
+    return texts
+
+
+def _asks_about(question_vec: np.ndarray, hit: Hit) -> float:
+    """How close the question is to what the article says it is about: its title, or its title with the
+    passage's heading. FAQs and help articles are titled by the question they answer."""
+    return max(float(_title_vector(t) @ question_vec) for t in _title_texts(hit))
+
+
+def evidence_features(
+    passages: list[Passage], unit_similarity: float, *, question_vec: np.ndarray | None = None
+) -> dict:
+    """What the evidence says, as numbers in [−1, 1]. Passages are one per article, best first, so every
+    runner-up is another *article*:
+
+    - ``similarity``: cosine of the best passage to the question; ``unit``: of its best sentence;
+    - ``agree``: full text puts the best passage in its top 3 and vectors rank it first;
+    - ``margin``: similarity over the runner-up article's passage;
+    - ``title``: the question against the best article's title (or title + heading): does it answer the
+      question asked, not just mention its words; ``title_margin``: the same over the runner-up article;
+    - ``twin``: how alike the two best articles' titles are: near-duplicate articles make a confident
+      wrong pick likely (a near-paraphrase FAQ). ``question_vec`` absent: the title features are 0.
+    """
     if not passages:
-        return {"similarity": 0.0, "unit": 0.0, "agree": 0.0, "margin": 0.0}
+        return dict.fromkeys(FEATURES, 0.0)
     top = passages[0].hit
     similarity = top.vector_similarity or 0.0
     others = [p.hit.vector_similarity or 0.0 for p in passages[1:]]
-    return {
+    features = {
         "similarity": round(similarity, 4),
         "unit": round(unit_similarity, 4),
         "agree": 1.0 if top.fts_rank is not None and top.fts_rank <= 3 and top.vector_rank == 1 else 0.0,
         "margin": round(similarity - max(others, default=0.0), 4),
+        "title": 0.0,
+        "title_margin": 0.0,
+        "twin": 0.0,
     }
+    if question_vec is not None:
+        title = _asks_about(question_vec, top)
+        other_titles = [_asks_about(question_vec, p.hit) for p in passages[1:]]
+        features["title"] = round(title, 4)
+        features["title_margin"] = round(title - max(other_titles, default=0.0), 4)
+        if len(passages) > 1:
+            features["twin"] = round(float(_title_vector(top.title) @ _title_vector(passages[1].hit.title)), 4)
+    return features
 
 
 def evidence_confidence(features: dict, weights: dict | None = None) -> float:
     w = weights or CONFIDENCE_WEIGHTS
-    x = w["bias"] + sum(w[name] * features.get(name, 0.0) for name in ("similarity", "unit", "agree", "margin"))
+    x = w["bias"] + sum(w.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
     return round(_sigmoid(x), 4)
 
 
@@ -187,7 +240,7 @@ def answer_local(question: str, passages: list[Passage], *, language: str = "en"
     question_vec = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     top = usable[0]
     excerpt, unit_sim = _best_excerpt(question_vec, top.hit.text)
-    features = evidence_features(usable, unit_sim)
+    features = evidence_features(usable, unit_sim, question_vec=question_vec)
     confidence = evidence_confidence(features)
     lines = [_localized(INTRO, language).format(title=top.hit.title), "", f"{excerpt} [{top.n}]"]
     citations = [top.citation]
@@ -291,7 +344,7 @@ def answer_generated(
     cited += [by_n[int(n)] for n in re.findall(r"\[(\d+)\]", text) if int(n) in by_n and by_n[int(n)] not in cited]
     question_vec = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     unit_sim = _best_excerpt(question_vec, usable[0].hit.text)[1] if usable else 0.0
-    features = evidence_features(usable, unit_sim)
+    features = evidence_features(usable, unit_sim, question_vec=question_vec)
     support, unsupported = sentence_support(text, cited or usable) if text else (0.0, [])
     features["supported_share"] = round(support, 4)
     confidence = evidence_confidence(features) * support

@@ -30,7 +30,7 @@ from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
-from tickets.ai import conversation, followup, reply, rules
+from tickets.ai import calibration, conversation, followup, reply, rules
 from tickets.ai.passages import kb_passages_flags
 from tickets.ai.reply import holding_draft
 from tickets.ai.triage import cues, sentiment
@@ -86,7 +86,7 @@ def _process(message_id: int, namespace: str) -> str:
         stages["guard_ms"] = _ms(t)
 
         agent_replied = ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
-        threshold, auto = _gate_settings(ticket.department, agent_replied=agent_replied)
+        threshold, auto, source = _gate_settings(ticket.department, agent_replied=agent_replied, namespace=namespace)
         detected = detect_language(message.body)
         gate = {"act": str(reading.act), "stages_ms": stages}
 
@@ -141,7 +141,7 @@ def _process(message_id: int, namespace: str) -> str:
             "human_requested" in triage.get("signals", ()) and not ticket.escalated
         )
         department = ticket.department
-        threshold, auto = _gate_settings(department, agent_replied=agent_replied)  # the queue triage chose
+        threshold, auto, source = _gate_settings(department, agent_replied=agent_replied, namespace=namespace)
 
         t = time.monotonic()
         if reading.act == conversation.Act.QUESTION:
@@ -184,6 +184,7 @@ def _process(message_id: int, namespace: str) -> str:
         gate.update(
             confidence=answer.confidence,
             threshold=threshold,
+            threshold_source=source,
             auto_reply_allowed=auto,
             human_engaged=agent_replied,
             handed_over=handed_over,
@@ -297,17 +298,16 @@ def _retrieve(ticket: Ticket, message: Message, reading: conversation.Reading, *
     return plain, passages
 
 
-def _gate_settings(department: Department | None, *, agent_replied: bool) -> tuple[float, bool]:
-    """The queue's confidence threshold, and whether the assistant may send on its own: not when the
-    queue or the install switched auto-replies off, and never once a person has replied."""
-    threshold = department.ai_confidence_threshold if department else _default_threshold()
+def _gate_settings(
+    department: Department | None, *, agent_replied: bool, namespace: str = DEFAULT_NAMESPACE
+) -> tuple[float, bool, str]:
+    """The queue's confidence threshold (its manager's, or calibrated: ``calibration.gate_threshold``)
+    and where it came from, and whether the assistant may send on its own: not when the queue or the
+    install switched auto-replies off, and never once a person has replied."""
+    threshold, source = calibration.gate_threshold(department, namespace=namespace)
     auto = bool(
         getattr(settings, "FEATURE_AI_AUTO_REPLY", True)
         and (department is None or department.ai_auto_reply)
         and not agent_replied
     )
-    return threshold, auto
-
-
-def _default_threshold() -> float:
-    return Department._meta.get_field("ai_confidence_threshold").default
+    return threshold, auto, source

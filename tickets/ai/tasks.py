@@ -2,7 +2,7 @@
 
 - ``process_message``: triage and answer (or hand over) one customer message (queue ``ai``). The core
   enqueues it by name on commit (``tickets.tasks.ai_enqueue``), so the core never imports the wing.
-- ``recover_stalled``, ``scan_kb_passages``, ``retrain_triage``: beat work (queue ``housekeeping``).
+- ``recover_stalled``, ``scan_kb_passages``, ``retrain_triage``, ``calibrate_gate``: beat work (queue ``housekeeping``).
 - ``warm_up``: connected to ``worker_process_init``, so each worker process loads the models before
   it takes its first task.
 
@@ -81,6 +81,15 @@ def scan_kb_passages(limit: int | None = 500) -> int:
     from tickets.ai import passages  # the guard's classifier: only workers that scan load it
 
     return passages.kb_passages_scan_pending(limit=limit)
+
+
+@shared_task(soft_time_limit=900, time_limit=960)
+def calibrate_gate() -> dict:
+    """Every 15 min: recalibrate the confidence gate on the knowledge base when its published articles
+    changed (a no-op otherwise), and each queue's threshold from its customers' "No" votes."""
+    from tickets.ai.calibration import calibrate_all
+
+    return calibrate_all()
 
 
 @worker_process_init.connect

@@ -6,7 +6,7 @@ Every change to these rows goes through ``tickets.services``; the models hold on
 side-effect-free logic.
 """
 
-from tickets.models.ai import AIDraft, AIRun, EscalationRule, TriageModel
+from tickets.models.ai import AIDraft, AIRun, EscalationRule, KnowledgeCalibration, TriageModel
 from tickets.models.email import Attachment, EmailRecord
 from tickets.models.queues import (
     PRIORITY_RANK,
@@ -31,6 +31,7 @@ __all__ = [
     "Department",
     "EmailRecord",
     "EscalationRule",
+    "KnowledgeCalibration",
     "Message",
     "Priority",
     "SLAPolicy",

@@ -154,3 +154,30 @@ class TriageModel(models.Model):
 
     def __str__(self) -> str:
         return f"triage v{self.version}{' (active)' if self.is_active else ''}"
+
+
+class KnowledgeCalibration(models.Model):
+    """How confusable a knowledge base's articles are, and the confidence threshold that keeps the
+    expected share of wrong AI answers within ``wrong_cap`` (``tickets.ai.calibration``). One row per
+    namespace, replaced when the published articles change. Departments in automatic mode use it."""
+
+    namespace = models.CharField(max_length=50, unique=True)
+    threshold = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.01)])
+    wrong_cap = models.FloatField(default=0.02)
+    articles = models.PositiveIntegerField(default=0)
+    pseudo_questions = models.PositiveIntegerField(default=0)
+    confused_share = models.FloatField(
+        default=0.0, help_text="Share of pseudo-questions (titles, headings) whose best answer is another article."
+    )
+    twin_share = models.FloatField(
+        default=0.0, help_text="Share of articles with a near-duplicate (title cosine ≥ 0.85) in the same base."
+    )
+    fingerprint = models.CharField(max_length=64, help_text="What was calibrated: articles, their indexing, the model.")
+    figures = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "knowledge-base calibration"
+
+    def __str__(self) -> str:
+        return f"{self.namespace}: {self.threshold:.3f}"

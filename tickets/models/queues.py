@@ -111,18 +111,56 @@ class Department(models.Model):
         default=True,
         help_text="Let the AI send answers it is confident about. Off: it only drafts for agents.",
     )
+
+    class ThresholdMode(models.TextChoices):
+        AUTO = "auto", "Automatic (calibrated on the knowledge base and customers' votes)"
+        MANUAL = "manual", "Manual (the threshold below)"
+
+    ai_threshold_mode = models.CharField(
+        "AI threshold mode",
+        max_length=10,
+        choices=ThresholdMode.choices,
+        default=ThresholdMode.AUTO,
+        help_text="Automatic: the threshold computed from the knowledge base (expected wrong answers ≤ 2 %), "
+        "raised by customers' “No” votes. Manual: the threshold below, as you set it.",
+    )
     ai_confidence_threshold = models.FloatField(
         "AI confidence threshold",
         default=0.6,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="An AI answer is sent only at or above this confidence (0–1); below it, an agent gets a draft.",
+        help_text="Manual mode (and automatic before the first calibration): an AI answer is sent only at or "
+        "above this confidence (0–1); below it, the customer is asked to clarify or an agent gets a draft.",
     )
+    ai_feedback_threshold = models.FloatField(
+        "threshold from customers' votes",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The lowest confidence at which this queue's “No”-voted AI answers stay ≤ 2 % of its answers "
+        "(null: too few answers yet). Automatic mode uses the higher of this and the knowledge base's.",
+    )
+    ai_feedback_figures = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def threshold_overridden(self) -> bool:
+        return self.ai_threshold_mode == self.ThresholdMode.MANUAL
+
+    def threshold_in_use(self, calibrated: float | None) -> tuple[float, str]:
+        """The gate's threshold for this queue given its knowledge base's calibrated one, and its source:
+        ``manual`` (the manager's value, exactly), ``calibrated``, ``votes`` (the customers' "No" votes
+        asked for more) or ``default`` (automatic, but no calibration yet: the value above)."""
+        if self.threshold_overridden:
+            return self.ai_confidence_threshold, "manual"
+        base, source = (self.ai_confidence_threshold, "default") if calibrated is None else (calibrated, "calibrated")
+        if self.ai_feedback_threshold is not None and self.ai_feedback_threshold > base:
+            return self.ai_feedback_threshold, "votes"
+        return base, source
 
 
 class AgentProfile(models.Model):

@@ -40,6 +40,7 @@ from tickets.services.drafts import (
     hand_over,
     ticket_apply_ai_triage,
 )
+from tickets.services.gate import department_feedback_threshold_store, knowledge_calibration_store
 from tickets.services.housekeeping import retention_purge, ticket_auto_close, ticket_sla_sweep
 from tickets.services.queues import (
     TRIAGE_TEXT_FIELDS,
@@ -67,8 +68,10 @@ __all__ = [
     "ai_reply_record",
     "can_transition",
     "customer_get_or_create",
+    "department_feedback_threshold_store",
     "department_notify_escalation",
     "hand_over",
+    "knowledge_calibration_store",
     "message_create",
     "message_record_feedback",
     "retention_purge",

@@ -10,7 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from knowledge.models import Article, Chunk
-from tickets.models import Department, Ticket
+from tickets.ai import answer as answering
+from tickets.ai.evaluation import answers
+from tickets.models import Department, KnowledgeCalibration, Ticket
 from tickets.tests.factories import SLAPolicyFactory
 
 THREADS = [
@@ -50,7 +52,13 @@ def test_eval_answers_reports_shares_per_outcome_and_leaves_nothing_behind(db, t
     assert report["questions"] + figures["tuning"]["questions"] == len(QUERIES)
     assert report["auto_correct"] + report["auto_wrong"] + report["escalated"] == pytest.approx(1.0, abs=1e-3)
     assert figures["retrieval_top1_correct"] >= 0.75  # these questions are easy for the KB search
-    assert set(figures["fitted"]["weights"]) == {"bias", "similarity", "unit", "agree", "margin"}
+    assert set(figures["fitted"]["weights"]) == {"bias", *answering.FEATURES}
+    calibrated = figures["calibration"]
+    assert calibrated["pseudo_questions"] == len(THREADS)
+    assert calibrated["report"]["questions"] == report["questions"]
+    assert set(calibrated["tuning_by_miss_prior"]) == {str(m) for m in answers.MISS_PRIORS}
+    assert sum(figures["replies"].values()) == report["questions"]
+    assert not KnowledgeCalibration.objects.exists()
     assert not Article.objects.exists()
     assert not Chunk.objects.exists()
     assert not Ticket.objects.exists()

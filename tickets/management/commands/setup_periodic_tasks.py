@@ -27,6 +27,12 @@ PERIODIC_TASKS = {
         "Runs the prompt-injection guard over passages of new or re-indexed articles, so the first "
         "question that retrieves them does not wait for it (the AI scans any it still finds unscanned).",
     ),
+    "AI: calibrate the confidence gate": (
+        "tickets.ai.tasks.calibrate_gate",
+        900,
+        "Replays the published articles' titles and headings as questions when the knowledge base changed "
+        "(a no-op otherwise) and reads customers' votes: the threshold of queues in automatic mode.",
+    ),
     "Auto-close resolved tickets": (
         "tickets.tasks.auto_close_resolved",
         3600,
