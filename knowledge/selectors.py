@@ -45,6 +45,7 @@ class Hit:
     fts_rank: int | None
     vector_similarity: float | None
     snippet: SafeString
+    language: str = "en"  # the article's
 
     @property
     def url(self) -> str:
@@ -176,7 +177,7 @@ def kb_search(
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.id, c.article_id, a.title, a.slug, c.heading_path, c.text, c.char_start, c.char_end "
+            "SELECT c.id, c.article_id, a.title, a.slug, c.heading_path, c.text, c.char_start, c.char_end, a.language "
             "FROM knowledge_chunk c JOIN knowledge_article a ON a.id = c.article_id WHERE c.id = ANY(%s)",
             [best],
         )
@@ -184,7 +185,7 @@ def kb_search(
     snippets = _snippets([cid for cid in best if cid in fts_rank], query, config)
     hits = []
     for chunk_id in best:
-        _, article_id, title, slug, heading_path, text, start, end = rows[chunk_id]
+        _, article_id, title, slug, heading_path, text, start, end, article_language = rows[chunk_id]
         snippet = snippets.get(chunk_id) or (text[:240] + ("…" if len(text) > 240 else ""))
         hits.append(
             Hit(
@@ -201,6 +202,7 @@ def kb_search(
                 fts_rank=fts_rank.get(chunk_id),
                 vector_similarity=similarity.get(chunk_id),
                 snippet=_mark(snippet),
+                language=article_language,
             )
         )
     return hits
@@ -215,6 +217,14 @@ def best_per_article(hits: list[Hit]) -> list[Hit]:
             seen.add(hit.article_id)
             out.append(hit)
     return out
+
+
+def article_bodies(*, ids: list[int]) -> dict[int, str]:
+    """``{article id: markdown body}``: what an answer quotes whole units from (any namespace: the caller
+    already holds the ids of chunks it was allowed to retrieve)."""
+    from knowledge.models import Article
+
+    return dict(Article.objects.filter(pk__in=ids).values_list("pk", "body"))
 
 
 def article_get_public(*, slug: str):
