@@ -141,20 +141,17 @@ ENGLISH = """## Reset your password
 """
 
 
+def publish(title: str, slug: str, body: str, language: str = "en"):
+    return kb_services.article_save(
+        title=title, slug=slug, body=body, language=language, status="published", reindex="now"
+    )
+
+
 @pytest.fixture
 def twins(db, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        de = kb_services.article_save(
-            title="Passwort zurücksetzen",
-            slug="passwort",
-            body=GERMAN,
-            language="de",
-            status="published",
-            reindex="now",
-        )
-        en = kb_services.article_save(
-            title="Reset your password", slug="reset-password", body=ENGLISH, status="published", reindex="now"
-        )
+        de = publish("Passwort zurücksetzen", "passwort", GERMAN, "de")
+        en = publish("Reset your password", "reset-password", ENGLISH)
     return {"de": de, "en": en}
 
 
@@ -180,14 +177,7 @@ def test_german_question_gets_a_german_answer_in_a_german_frame(twins):
 
 def test_english_question_with_only_a_german_article_is_answered_in_german_only(db, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        de = kb_services.article_save(
-            title="Passwort zurücksetzen",
-            slug="passwort",
-            body=GERMAN,
-            language="de",
-            status="published",
-            reindex="now",
-        )
+        de = publish("Passwort zurücksetzen", "passwort", GERMAN, "de")
     question = "How do I reset my password?"
 
     answer = answering.answer_local(question, answering.retrieve(question, language="en"), language="en")
