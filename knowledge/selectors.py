@@ -222,14 +222,6 @@ def best_per_article(hits: list[Hit]) -> list[Hit]:
     return out
 
 
-def article_bodies(*, ids: list[int]) -> dict[int, str]:
-    """``{article id: markdown body}``: what an answer quotes whole units from (any namespace: the caller
-    already holds the ids of chunks it was allowed to retrieve)."""
-    from knowledge.models import Article
-
-    return dict(Article.objects.filter(pk__in=ids).values_list("pk", "body"))
-
-
 def article_get_public(*, slug: str):
     """A published article of the help center, or 404: drafts and archived articles do not exist here."""
     from django.http import Http404

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from knowledge import embeddings
 from knowledge.models import DEFAULT_NAMESPACE
-from knowledge.selectors import Hit, article_bodies, kb_search
+from knowledge.selectors import Hit, kb_search
 from tickets.ai import phrases
 from tickets.ai.compose import compose, split_units
 
@@ -153,7 +153,7 @@ def _localized(table: dict, language: str) -> str:
 
 
 def answer_local(question: str, passages: list[Passage], *, language: str = "en") -> Answer:
-    """Extractive: whole units of the best article (``compose``), quoted with their source, in the
+    """Extractive: whole units of the best passage (``compose``), quoted with their source, in the
     article's language from the first word to the last — the frame follows the quoted article, and
     "see also" names only an article in that same language. ``language`` (the customer's) is used only
     for an article of unknown language; ``retrieve`` already put an article in it first when one fits."""
@@ -166,17 +166,15 @@ def answer_local(question: str, passages: list[Passage], *, language: str = "en"
     features = evidence_features(usable, unit_sim)
     confidence = evidence_confidence(features)
     written_in = phrases.language_of(top.hit.language or language)
-    body = article_bodies(ids=[top.hit.article_id]).get(top.hit.article_id)
-    if body:
-        extract = compose(question_vec, body, passage=(top.hit.char_start, top.hit.char_end))
-    else:  # the article went away between search and answer: its passage is all there is
-        extract = compose(question_vec, top.hit.text)
+    # The retrieved passage only: it is what the injection guard scanned and whose links the output
+    # guard allows; chunks are whole blocks of one section, so its units are the article's own.
+    extract = compose(question_vec, top.hit.text)
     citation = dict(top.citation)
     lines = [_localized(INTRO, written_in).format(title=top.hit.title), ""]
-    if extract is not None and body:
-        citation.update(heading_path=extract.heading_path, char_start=extract.start, char_end=extract.end)
-    if extract is not None and extract.heading_path:
-        lines += [f"**{extract.heading_path}**", ""]
+    if extract is not None and extract.text:
+        citation.update(char_start=top.hit.char_start + extract.start, char_end=top.hit.char_start + extract.end)
+    if top.hit.heading_path:
+        lines += [f"**{top.hit.heading_path}**", ""]
     if extract is not None and extract.text:
         ends_in_block = extract.text.rstrip().splitlines()[-1].lstrip().startswith(("|", "```", "~~~"))
         lines.append(f"{extract.text}\n\n[{top.n}]" if ends_in_block else f"{extract.text} [{top.n}]")

@@ -2,10 +2,12 @@
 numbered as in the article, a table kept whole or not quoted at all, a code block — never a fragment
 that starts mid-list or mid-row.
 
-The article is read as its blocks (``knowledge.chunking.markdown_blocks``, the chunker's own reading);
-each block is scored by its best sentence or list item against the question. The anchor is the best
-block of the retrieved passage, or of the whole article when another block fits the question clearly
-better (the passage's best sentence is then not what was asked). Around it the answer takes the
+The text (an article, or — as ``answer_local`` uses it — the retrieved passage, which the chunker made of
+whole blocks of one section) is read as its blocks (``knowledge.chunking.markdown_blocks``); each block
+is scored by its best sentence or list item against the question. The anchor is the best block of
+``passage`` (a range of the text), or of the whole text when another block fits clearly better.
+Table rows without their header and a numbered list starting past 1 (pieces of a block the chunker had
+to cut) are never quoted. Around it the answer takes the
 anchor's section — whole when it fits ``MAX_ANSWER_CHARS``, else the neighbouring blocks that fit the
 question best — under its heading path. A table longer than ``MAX_TABLE_CHARS`` is left out and
 pointed to; a list longer than the bound is quoted from its first item and pointed to. Sentences that
@@ -74,10 +76,10 @@ def _kind(text: str) -> str:
     if lines[0].lstrip().startswith(("```", "~~~")):
         return "code"
     if all(ln.lstrip().startswith("|") for ln in lines):
-        return "table"
-    if LIST_ITEM_RE.match(lines[0].lstrip()) and all(
-        LIST_ITEM_RE.match(ln.lstrip()) or ln[:1] in (" ", "\t") for ln in lines
-    ):
+        header = len(lines) > 1 and re.match(r"^\|?[\s:|-]*-{3,}[\s:|-]*$", lines[1].strip())
+        return "table" if header else "fragment"  # rows of a table the chunker cut: never quoted
+    first = LIST_ITEM_RE.match(lines[0].lstrip())
+    if first and all(LIST_ITEM_RE.match(ln.lstrip()) or ln[:1] in (" ", "\t") for ln in lines):
         return "list"
     return "paragraph"
 
@@ -87,16 +89,22 @@ def _without_cross_references(text: str) -> str:
     return " ".join(s for s in sentences if s.strip() and not CROSS_REFERENCE_RE.search(s)).strip()
 
 
+def _starts_mid_way(text: str) -> bool:
+    number = re.match(r"^\s*(\d+)[.)]\s", text)
+    return number is not None and int(number.group(1)) != 1
+
+
 def article_units(body: str) -> list[Unit]:
     """The article's quotable units in order; blank-line-separated items of one list are one list."""
     units: list[Unit] = []
     for block in chunking.markdown_blocks(body or ""):
         kind = _kind(block.text)
         text = _without_cross_references(block.text) if kind == "paragraph" else block.text
-        if not text:
-            continue
         previous = units[-1] if units else None
-        if kind == "list" and previous and previous.kind == "list" and previous.headings == block.headings:
+        continues = kind == "list" and previous and previous.kind == "list" and previous.headings == block.headings
+        if not text or kind == "fragment" or (kind == "list" and not continues and _starts_mid_way(text)):
+            continue
+        if continues:
             previous.text = f"{previous.text}\n{block.text}"
             previous.end = block.end
             continue
@@ -152,8 +160,8 @@ def compose(
 ) -> Extract | None:
     """The extract of ``body`` that answers the question; ``passage`` is the retrieved chunk's range."""
     units = article_units(body)
-    if not units:
-        return None
+    if not units:  # nothing quotable: a table's rows without its header, a list from its middle
+        return Extract("", 0, 0, "", -1.0, omitted="table") if "\n|" in f"\n{body}" else None
     sims = [_similarity(question_vec, u.text) for u in units]
     inside = [i for i, u in enumerate(units) if passage is None or (u.start < passage[1] and u.end > passage[0])]
     anchor = max(inside or range(len(units)), key=lambda i: sims[i])

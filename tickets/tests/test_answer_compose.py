@@ -209,3 +209,13 @@ def test_retrieval_prefers_the_customers_language_when_the_score_is_close(monkey
 
     assert passages[0].hit.article_id == first
     assert [p.n for p in passages] == [1, 2]
+
+
+def test_pieces_of_a_cut_table_or_list_are_never_quoted():
+    passage = "| Pro | 100 GB |\n| Teams | 1 TB |\n\n3. Click **Save**.\n4. Reload the page.\n\nStorage is counted per account."
+
+    extract = compose(qvec("how much storage do Teams get?"), passage)
+
+    assert "|" not in extract.text
+    assert "3. Click" not in extract.text
+    assert extract.text == "Storage is counted per account."
