@@ -44,7 +44,8 @@ class Chunk:
     tokens: int = field(default=0)
 
 
-def _blocks(body: str) -> list[Block]:
+def markdown_blocks(body: str) -> list[Block]:
+    """The body's paragraphs, lists, tables and code fences, in order, with offsets and heading path."""
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
     lines = body.splitlines(keepends=True)
@@ -148,7 +149,7 @@ def chunk_markdown(body: str, *, max_tokens: int = MAX_TOKENS, overlap_tokens: i
             )
         )
 
-    for block in (piece for b in _blocks(body) for piece in _split_long(b, max_tokens)):
+    for block in (piece for b in markdown_blocks(body) for piece in _split_long(b, max_tokens)):
         if group and (
             block.headings != group[-1].headings or count_tokens(body[group[0].start : block.end]) > max_tokens
         ):

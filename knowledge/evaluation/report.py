@@ -59,8 +59,26 @@ def report_lines(s: dict) -> list[str]:
                     f"({m[f'{metric}_vs_{other}'][1]:+.3f}..{m[f'{metric}_vs_{other}'][2]:+.3f})"
                     for metric in ("recall@1", "mrr@10") for other in ("vector", "product")
                 ))  # fmt: skip
+    if "fusion_cv_dev" in s:
+        _cv_lines(s["fusion_cv_dev"], w)
     w("")
     return lines
+
+
+def _cv_lines(cv: dict, w: Callable[[str], None]) -> None:
+    w("")
+    w("Fusion weights by grouped 5-fold cross-validation on the development part (chosen by MRR@10 on the "
+      "other folds, scored on the held-out fold; recall@1 / MRR@10):")  # fmt: skip
+    names = [n for n in cv["folds"][0] if isinstance(cv["folds"][0][n], dict)] if cv["folds"] else []
+    w("| fold | questions | chosen k, vector × | " + " | ".join(names) + " |")
+    w("|---:|---:|---|" + "---:|" * len(names))
+    for row in cv["folds"]:
+        cells = " | ".join(f"{row[n]['recall@1']:.3f} / {row[n]['mrr@10']:.3f}" for n in names)
+        w(f"| {row['fold']} | {row['questions']} | {row['chosen_k']}, {row['chosen_vector_weight']:g} | {cells} |")
+    o = cv["out_of_fold"]
+    w(f"Out of fold: recall@1 {o['recall@1']:.3f}, recall@5 {o['recall@5']:.3f}, MRR@10 {o['mrr@10']:.3f}")
+    for key, (diff, lo, hi) in ((k, v) for k, v in cv.items() if k.startswith(("recall@1_vs_", "mrr@10_vs_"))):
+        w(f"  {key.replace('_vs_', ' − ')}: {diff:+.3f} (95% CI {lo:+.3f}..{hi:+.3f})")
 
 
 def _hard_negative_lines(s: dict, w: Callable[[str], None]) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from knowledge.evaluation.datasets import Dataset, load_dataset, sample
-from knowledge.evaluation.fusion import fts_alternative, variants_report
+from knowledge.evaluation.fusion import fts_alternative, fusion_cross_validation, variants_report
 from knowledge.evaluation.metrics import METRICS, RECALL5_TARGET, mode_metrics, per_query
 from knowledge.evaluation.namespace import check_namespace, load_namespace, namespace_chunks, wipe_namespace
 from knowledge.evaluation.refusal import hard_negative_report, pair_faq_ranks
@@ -27,6 +27,7 @@ def run(
     k: int = 50,
     candidates: int = 50,
     variants: bool = False,
+    cv: bool = False,
     log: Callable[[str], None],
     verbose: bool = True,
 ) -> dict:
@@ -54,7 +55,7 @@ def run(
         index_seconds = time.perf_counter() - started
         warm_up(namespace)
         # Development questions are searched when something is chosen or diagnosed on them.
-        needs_dev = test is None or variants or dataset.name == "covid_faq_deepset"
+        needs_dev = test is None or variants or cv or dataset.name == "covid_faq_deepset"
         texts = [q.text for q in report] + ([q.text for q in dev] if needs_dev else [])
         distinct = len(dict.fromkeys(texts))
         log(f"Searching {distinct} distinct questions × 3 modes…")
@@ -77,6 +78,8 @@ def run(
         if not keep:
             wipe_namespace(namespace)
     summary = summarise(dataset, dev, test, report, results, limit=limit, k=k, candidates=candidates, variants=variants)
+    if cv:
+        summary["fusion_cv_dev"] = fusion_cross_validation(dev, results)
     summary.update(
         {
             "namespace": namespace,

@@ -85,7 +85,7 @@ def test_stackfaq_threads_become_articles(stackfaq_dir):
 @pytest.mark.django_db
 def test_kb_eval_on_a_tiny_stackfaq(stackfaq_dir):
     Article.objects.create(title="Live article", slug="live", body="Customer-facing.", status="published")
-    summary, text = run(stackfaq_dir, "--variants")
+    summary, text = run(stackfaq_dir, "--variants", "--cv")
     assert summary["dataset"] == "stackfaq"
     assert summary["queries"] == 6
     assert summary["articles"] == 5
@@ -100,6 +100,13 @@ def test_kb_eval_on_a_tiny_stackfaq(stackfaq_dir):
     assert "| hybrid |" in text
     # The offline re-fusion reproduces kb_search's hybrid ranking before any variant is scored.
     assert summary["variants_dev"]["reproduces_product_hybrid"] == "6/6"
+    # Cross-validation: every question is scored once, out of fold, by a setting chosen without its fold.
+    cv = summary["fusion_cv_dev"]
+    assert sum(row["questions"] for row in cv["folds"]) == 6
+    assert 0 <= cv["out_of_fold"]["recall@1"] <= 1
+    assert cv["grid_overturned_ranks"]["k=20 w=10"] == 2
+    assert cv["grid_overturned_ranks"]["k=10 w=3"] == 5
+    assert "cross-validation" in text
     # The evaluation namespace is gone afterwards; the live knowledge base is untouched.
     assert not Article.objects.filter(namespace="eval-stackfaq").exists()
     assert Article.objects.filter(namespace="default", slug="live").exists()

@@ -31,11 +31,13 @@ from knowledge import embeddings
 from knowledge.models import DEFAULT_NAMESPACE
 from knowledge.selectors import Hit, kb_search
 from tickets.ai import phrases
+from tickets.ai.compose import compose, split_units
 
 MAX_TURNS = 3
 MAX_QUERY_CHARS = 800
 MAX_PASSAGES = 4
-EXCERPT_CHARS = 700
+# An article in the customer's language goes first when its passage is this close (cosine) to the best.
+LANGUAGE_MARGIN = 0.05
 SUPPORT_THRESHOLD = 0.55  # sentence ↔ passage-sentence cosine that counts as "supported"
 
 # Fitted on the tuning halves of stackfaq + covid_faq_deepset (the module docstring). Before: hand-set
@@ -49,6 +51,7 @@ CONFIDENCE_WEIGHTS = {
 INTRO = phrases.table()["intro"]
 SEE_ALSO = phrases.table()["see_also"]
 OUTRO = phrases.table()["outro"]
+MORE_IN_ARTICLE = {"table": phrases.table()["see_table"], "list": phrases.table()["see_full_list"]}
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Answer:
     model: str = ""
     answerable: bool = True
     unsupported: list[str] = field(default_factory=list)
+    language: str = ""  # the language the answer is written in: the quoted article's
 
 
 def conversation_query(customer_turns: list[str]) -> str:
@@ -91,7 +95,9 @@ def conversation_query(customer_turns: list[str]) -> str:
 
 
 def retrieve(query: str, *, language: str = "en", namespace: str = DEFAULT_NAMESPACE, k: int = 8) -> list[Passage]:
-    """Customer-visible passages only, one (the best) per article, numbered for citation.
+    """Customer-visible passages only, one (the best) per article, numbered for citation. An article in
+    the customer's ``language`` goes first when its passage is within ``LANGUAGE_MARGIN`` of the best one
+    (a German question is answered from the German article, not its English twin).
 
     Another ``namespace`` (an evaluation's isolated copy, never customer-facing) is searched whole."""
     public_only = namespace == DEFAULT_NAMESPACE
@@ -102,26 +108,14 @@ def retrieve(query: str, *, language: str = "en", namespace: str = DEFAULT_NAMES
         if hit.article_id not in seen:
             seen.add(hit.article_id)
             best.append(hit)
+    wanted = phrases.language_of(language)
+    if best and phrases.language_of(best[0].language) != wanted:
+        top = best[0].vector_similarity or 0.0
+        own = next((h for h in best if phrases.language_of(h.language) == wanted), None)
+        if own is not None and own.vector_similarity is not None and own.vector_similarity >= top - LANGUAGE_MARGIN:
+            best.remove(own)
+            best.insert(0, own)
     return [Passage(n=i, hit=h) for i, h in enumerate(best[:MAX_PASSAGES], start=1)]
-
-
-_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜÀ-Ý0-9“\"(¿¡])")
-
-
-def split_units(text: str) -> list[str]:
-    """Paragraphs and list items, then sentences: the pieces an extract is made of."""
-    units: list[str] = []
-    for block in re.split(r"\n\s*\n", text or ""):
-        lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
-        if not lines:
-            continue
-        if all(re.match(r"^([-*+]|\d+[.)])\s+", ln) for ln in lines):
-            units.extend(lines)
-            continue
-        for sentence in _SENTENCE_RE.split(" ".join(lines)):
-            if sentence.strip():
-                units.append(sentence.strip())
-    return units
 
 
 def _sigmoid(x: float) -> float:
@@ -201,31 +195,10 @@ def _unit_vectors(text: str) -> tuple[list[str], np.ndarray]:
     return units, (embeddings.embed(units) if units else np.zeros((0, 384), dtype=np.float32))
 
 
-def _best_excerpt(question_vec: np.ndarray, text: str) -> tuple[str, float]:
-    """The passage's most relevant unit with its neighbours, up to ``EXCERPT_CHARS``, in order."""
+def _unit_similarity(question_vec: np.ndarray, text: str) -> float:
+    """The ``unit`` evidence feature: the passage's best unit's cosine similarity to the question."""
     units, vectors = _unit_vectors(text)
-    if not units:
-        return "", 0.0
-    sims = vectors @ question_vec
-    best = int(np.argmax(sims))
-    if len(text) <= EXCERPT_CHARS:
-        return text.strip(), float(sims[best])
-    chosen = {best}
-    lo, hi = best, best
-    length = len(units[best])
-    while True:
-        candidates = [i for i in (lo - 1, hi + 1) if 0 <= i < len(units)]
-        if not candidates:
-            break
-        nxt = max(candidates, key=lambda i: sims[i])
-        if length + len(units[nxt]) > EXCERPT_CHARS:
-            break
-        chosen.add(nxt)
-        length += len(units[nxt])
-        lo, hi = min(chosen), max(chosen)
-    parts = [units[i] for i in range(lo, hi + 1)]
-    joined = "\n".join(parts) if any(re.match(r"^([-*+]|\d+[.)])\s+", p) for p in parts) else " ".join(parts)
-    return joined, float(sims[best])
+    return float((vectors @ question_vec).max()) if units else 0.0
 
 
 def _localized(table: dict, language: str) -> str:
@@ -233,29 +206,49 @@ def _localized(table: dict, language: str) -> str:
 
 
 def answer_local(question: str, passages: list[Passage], *, language: str = "en") -> Answer:
-    """Extractive: the best passage's most relevant part, quoted with its source, and an honest way out."""
+    """Extractive: whole units of the best passage (``compose``), quoted with their source, in the
+    article's language from the first word to the last — the frame follows the quoted article, and
+    "see also" names only an article in that same language. ``language`` (the customer's) is used only
+    for an article of unknown language; ``retrieve`` already put an article in it first when one fits."""
     usable = [p for p in passages if not p.flagged]
     if not usable:
         return Answer(body="", citations=[], confidence=0.0, evidence={"reason": "no passage"}, answerable=False)
     question_vec = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     top = usable[0]
-    excerpt, unit_sim = _best_excerpt(question_vec, top.hit.text)
+    unit_sim = _unit_similarity(question_vec, top.hit.text)
     features = evidence_features(usable, unit_sim, question_vec=question_vec)
     confidence = evidence_confidence(features)
-    lines = [_localized(INTRO, language).format(title=top.hit.title), "", f"{excerpt} [{top.n}]"]
-    citations = [top.citation]
-    if len(usable) > 1:
-        second = usable[1]
+    written_in = phrases.language_of(top.hit.language or language)
+    # The retrieved passage only: it is what the injection guard scanned and whose links the output
+    # guard allows; chunks are whole blocks of one section, so its units are the article's own.
+    extract = compose(question_vec, top.hit.text)
+    citation = dict(top.citation)
+    lines = [_localized(INTRO, written_in).format(title=top.hit.title), ""]
+    if extract is not None and extract.text:
+        citation.update(char_start=top.hit.char_start + extract.start, char_end=top.hit.char_start + extract.end)
+    if top.hit.heading_path:
+        lines += [f"**{top.hit.heading_path}**", ""]
+    if extract is not None and extract.text:
+        ends_in_block = extract.text.rstrip().splitlines()[-1].lstrip().startswith(("|", "```", "~~~"))
+        lines.append(f"{extract.text}\n\n[{top.n}]" if ends_in_block else f"{extract.text} [{top.n}]")
+    if extract is not None and extract.omitted:
+        pointer = _localized(MORE_IN_ARTICLE[extract.omitted], written_in)
+        lines += ["", pointer.format(url=top.hit.url, ref=f"[{top.n}]")]
+    citations = [citation]
+    same_language = [p for p in usable[1:] if phrases.language_of(p.hit.language or language) == written_in]
+    if same_language:
+        second = same_language[0]
         if (second.hit.vector_similarity or 0) >= (top.hit.vector_similarity or 0) - 0.05:
-            lines += ["", _localized(SEE_ALSO, language).format(title=second.hit.title, ref=f"[{second.n}]")]
+            lines += ["", _localized(SEE_ALSO, written_in).format(title=second.hit.title, ref=f"[{second.n}]")]
             citations.append(second.citation)
-    lines += ["", _localized(OUTRO, language)]
+    lines += ["", _localized(OUTRO, written_in)]
     return Answer(
         body="\n".join(lines),
         citations=citations,
         confidence=confidence,
         evidence=features,
         provider="local",
+        language=written_in,
     )
 
 
@@ -343,7 +336,7 @@ def answer_generated(
     cited = [by_n[n] for n in dict.fromkeys(generated.citations) if n in by_n]
     cited += [by_n[int(n)] for n in re.findall(r"\[(\d+)\]", text) if int(n) in by_n and by_n[int(n)] not in cited]
     question_vec = np.asarray(embeddings.embed_query(question), dtype=np.float32)
-    unit_sim = _best_excerpt(question_vec, usable[0].hit.text)[1] if usable else 0.0
+    unit_sim = _unit_similarity(question_vec, usable[0].hit.text) if usable else 0.0
     features = evidence_features(usable, unit_sim, question_vec=question_vec)
     support, unsupported = sentence_support(text, cited or usable) if text else (0.0, [])
     features["supported_share"] = round(support, 4)

@@ -201,7 +201,8 @@ def _process(message_id: int, namespace: str) -> str:
             state.answered(
                 article_ids=[c["article_id"] for c in answer.citations], titles=[c["title"] for c in answer.citations]
             )
-            body = reply.while_you_wait(answer.body, language=language) if handed_over else answer.body
+            said_in = answer.language or language  # the frame around an answer speaks the answer's language
+            body = reply.while_you_wait(answer.body, language=said_in) if handed_over else answer.body
             return record(
                 body=body,
                 citations=answer.citations,

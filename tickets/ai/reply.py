@@ -118,6 +118,7 @@ def _answer_dict(a: answering.Answer) -> dict:
         "model": a.model,
         "answerable": a.answerable,
         "unsupported": a.unsupported,
+        "language": a.language,
     }
 
 

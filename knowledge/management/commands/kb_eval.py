@@ -33,6 +33,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--variants", action="store_true", help="Also score offline fusion variants (diagnosis, development part)."
         )
+        parser.add_argument(
+            "--cv", action="store_true", help="Also cross-validate the fusion weights (development part, 5 folds)."
+        )
 
     def handle(self, *args, **options):
         try:
@@ -44,6 +47,7 @@ class Command(BaseCommand):
                 k=options["k"],
                 candidates=options["candidates"],
                 variants=options["variants"],
+                cv=options["cv"],
                 log=self.stderr.write,
                 verbose=bool(options["verbosity"]),
             )
