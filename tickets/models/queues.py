@@ -120,9 +120,10 @@ class Department(models.Model):
         "AI threshold mode",
         max_length=10,
         choices=ThresholdMode.choices,
-        default=ThresholdMode.AUTO,
-        help_text="Automatic: the threshold computed from the knowledge base (expected wrong answers ≤ 2 %), "
-        "raised by customers' “No” votes. Manual: the threshold below, as you set it.",
+        default=ThresholdMode.MANUAL,
+        help_text="Manual (the default): the threshold below, as you set it. Automatic: the threshold computed "
+        "from the knowledge base (expected wrong answers ≤ 2 %), raised by customers' “No” votes — recommended "
+        "for bases of near-duplicate FAQs; on a base of distinct articles its estimate is very strict.",
     )
     ai_confidence_threshold = models.FloatField(
         "AI confidence threshold",
