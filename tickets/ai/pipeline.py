@@ -114,7 +114,7 @@ def _process(message_id: int, namespace: str) -> str:
             )
 
         t = time.monotonic()
-        query, passages = _retrieve(ticket, message, reading, threshold=threshold, namespace=namespace)
+        query, passages = _retrieve(ticket, message, reading, state, threshold=threshold, namespace=namespace)
         flags = kb_passages_flags(chunks={p.hit.chunk_id: p.hit.text for p in passages})
         for passage in passages:
             passage.flagged = flags.get(passage.hit.chunk_id, True)
@@ -261,6 +261,7 @@ def _status(ticket_id: int, *, working: bool) -> None:
 
 
 HISTORY_TURNS = 8
+SURE_LANGUAGE_WORDS = 5
 
 
 def _history(ticket: Ticket, message: Message) -> list[followup.Turn]:
@@ -276,14 +277,24 @@ def _history(ticket: Ticket, message: Message) -> list[followup.Turn]:
     ]
 
 
-def _retrieve(ticket: Ticket, message: Message, reading: conversation.Reading, *, threshold: float, namespace: str):
+def _retrieve(
+    ticket: Ticket,
+    message: Message,
+    reading: conversation.Reading,
+    state: conversation.State,
+    *,
+    threshold: float,
+    namespace: str,
+):
     """What to search for, and what it finds. The customer's words first; when they read like a follow-up
     ("and as PDF?", "what if I lose it?") and do not find a confident answer on their own, the question
     with what it leans on from earlier turns (``followup.contextual_query``) — kept if it finds a better
     answer. A self-contained question is never mixed with an old topic."""
     said = " ".join(message.body.split())
     plain = conversation.expand_abbreviations(reading.text or said)[: answering.MAX_QUERY_CHARS]
-    language = detect_language(plain) or "en"
+    # a few words ("on mobile too?") do not tell a language apart: the conversation's language does
+    detected = detect_language(plain)
+    language = (detected if len(said.split()) >= SURE_LANGUAGE_WORDS else state.language or detected) or "en"
     passages = answering.retrieve(plain, language=language, namespace=namespace)
     if reading.act != conversation.Act.QUESTION:
         return plain, passages

@@ -76,6 +76,15 @@ RULES: tuple[Rule, ...] = (
         0.95,
     ),
     Rule("ignore_instructions", _rx(r"\b(?:ignore|disregard)\s+(?:the\s+|everything\s+)?above\b"), 0.6),
+    Rule(
+        "ignore_instructions",
+        _rx(
+            r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:the|your|all|any|our|these|those)\s+(?:\w+\s+)?"
+            r"(?:polic(?:y|ies)|rules?|instructions?|guidelines?|restrictions?)\s+(?:above|before|you\s+(?:were|have\s+been)"
+            r"\s+given)\b"
+        ),
+        0.9,
+    ),
     Rule("ignore_instructions", _rx(r"\bforget\s+everything\b"), 0.6),
     Rule(
         "ignore_instructions",
@@ -227,6 +236,13 @@ RULES: tuple[Rule, ...] = (
         0.95,
     ),
     Rule("role_override", _rx(r"\byou\s+are\s+now\s+(?:an?\s+)?\w+(?:bot|gpt|ai)\b"), 0.9),
+    Rule(
+        "role_override",
+        _rx(
+            r"\byou\s+are\s+now\s+(?:the|an?|my|our)\s+(?:\w+\s+)?(?:admin(?:istrator)?|system|root|developer|billing\s+system)\b"
+        ),
+        0.8,
+    ),
     Rule(
         "role_override",
         _rx(r"\byou\s+are\s+no\s+longer\s+(?:an?\s+|the\s+)?(?:support|assistant|helpful|ai|bot|chat)"),
