@@ -98,6 +98,8 @@ PROBLEM_ONLY = {
     "funktioniert", "nicht", "geht", "kaputt", "hilfe", "fehler", "es", "das", "bitte", "mehr",
     "no", "funciona", "ayuda", "problema", "por", "favor", "ne", "marche", "pas", "aide", "erreur",
     "problème", "ça", "ca", "svp",
+    "ich", "habe", "hab", "ein", "eine", "einen", "mein", "meine", "hier", "mal", "etwas", "irgendwas", "leider",
+    "tengo", "un", "una", "mi", "algo", "aquí", "j'ai", "je", "une", "mon", "ma", "quelque", "chose", "ici",
 }  # fmt: skip
 _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 _TOKEN = re.compile(r"[\w'-]+", re.UNICODE)

@@ -55,3 +55,10 @@ def test_still_not_working_after_an_answer_is_feedback_on_it_and_vague_before_an
 
 def test_it_works_now_after_an_answer_is_thanks():
     assert read("it works now", answered_before=True).act == Act.THANKS
+
+
+@pytest.mark.parametrize(
+    "text", ["Hallo, ich habe ein Problem", "Hola, tengo un problema", "Bonjour, j'ai un problème"]
+)
+def test_a_problem_without_a_topic_is_vague_in_other_languages_too(text):
+    assert read(text).act == Act.VAGUE
