@@ -30,7 +30,7 @@ from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
-from tickets.ai import calibration, conversation, followup, reply, rules
+from tickets.ai import calibration, conversation, followup, phrases, reply, rules
 from tickets.ai.passages import kb_passages_flags
 from tickets.ai.reply import holding_draft
 from tickets.ai.triage import cues, sentiment
@@ -181,6 +181,27 @@ def _process(message_id: int, namespace: str) -> str:
         limit = rules.streak_limit()
         stop_asking = limit is None or ctx.unanswered_streak >= limit
         handed_over = ticket.escalated
+        if handed_over:
+            # The ticket is already with a person: what sent it there (its priority, a VIP, the request for
+            # a person) must not silence the assistant while they are on the way; only what this message
+            # itself carries (injection, security or legal words, anger, a blocked draft) keeps it quiet.
+            asked_again = cues.human_requested(message.body)  # this message asks (again) for a person
+            hard = [tr for tr in hard if tr.condition not in rules.HANDED_OVER_ALREADY]
+            if auto and asked_again and not hard:
+                state.last_outcome = "handed_over"
+                return services.ai_reply_record(
+                    ticket=ticket,
+                    in_reply_to=message,
+                    body=phrases.phrase("person_on_the_way", language),
+                    citations=[],
+                    confidence=0.0,
+                    provider="local",
+                    model="conversation",
+                    gate={**gate, "acknowledged": True, "total_ms": _ms(started)},
+                    send=True,
+                    kind="act",
+                    conversation=state.to_dict(),
+                )
         gate.update(
             confidence=answer.confidence,
             threshold=threshold,

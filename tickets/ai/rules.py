@@ -75,6 +75,22 @@ class Trigger:
         return self.condition in UNANSWERED
 
 
+# Conditions about the ticket rather than the message: once the ticket is with a person, they already
+# did their work and must not keep the assistant from answering clear questions while the person comes.
+HANDED_OVER_ALREADY = frozenset(
+    {
+        Condition.PRIORITY_AT_LEAST,
+        Condition.VIP,
+        Condition.CATEGORY_IN,
+        Condition.REPEATED_CONTACT,
+        Condition.AI_REPLIES_AT_LEAST,
+        Condition.HUMAN_REQUESTED,
+        Condition.NEGATIVE_FEEDBACK,
+        "human_requested",
+        "negative_feedback",
+    }
+)
+
 # Conditions that say "the assistant could not answer" rather than "a person must take this".
 UNANSWERED = frozenset({Condition.LOW_CONFIDENCE, Condition.NO_ANSWER, Condition.OUT_OF_SCOPE})
 

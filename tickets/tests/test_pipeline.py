@@ -387,3 +387,21 @@ def test_a_thank_you_email_is_not_answered_with_another_email(world):
     assert pipeline.process_message(message_id=thanks.pk) == "acknowledged"
     assert len(ai_messages(ticket)) == 1
     assert not Ticket.objects.get(pk=ticket.pk).escalated
+
+
+def test_while_a_person_is_on_the_way_clear_questions_are_answered_and_asking_again_is_acknowledged(world):
+    """What sent the ticket to a person (urgent priority, the request itself) does not silence the
+    assistant until the person replies; asking for a person again gets "on the way", not silence."""
+    first = customer_writes("I want to talk to a human please")
+    assert pipeline.process_message(message_id=first.pk) == "escalated"
+    ticket = Ticket.objects.get(pk=first.ticket_id)
+    Ticket.objects.filter(pk=ticket.pk).update(priority="urgent")
+
+    question = customer_writes("How do I export a notebook as Markdown files?", ticket=ticket)
+    assert pipeline.process_message(message_id=question.pk) == "sent"
+    assert ai_messages(ticket)[-1].body.startswith("While you wait")
+
+    again = customer_writes("Can I talk to a person please?", ticket=ticket)
+    assert pipeline.process_message(message_id=again.pk) == "replied"
+    assert "will reply here" in ai_messages(ticket)[-1].body
+    assert ticket.messages.filter(author_kind="system").count() == 1  # handed over once
