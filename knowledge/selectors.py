@@ -272,3 +272,23 @@ def chunks_unscanned(*, namespace: str | None = None, limit: int | None = 500) -
 
     scope = Chunk.objects.filter(is_public=True) if namespace is None else Chunk.objects.filter(namespace=namespace)
     return list(scope.filter(injection_flagged__isnull=True).order_by("pk").values_list("pk", "text")[:limit])
+
+
+def chunk_following(*, chunk_id: int) -> dict | None:
+    """The next chunk of the same article after ``chunk_id`` — its text, heading path and offsets — when
+    the injection guard has judged it clean; ``None`` otherwise (last chunk, unscanned or flagged)."""
+    from knowledge.models import Chunk
+
+    current = Chunk.objects.filter(pk=chunk_id).values("article_id", "position", "namespace", "is_public").first()
+    if current is None:
+        return None
+    return (
+        Chunk.objects.filter(
+            article_id=current["article_id"],
+            position=current["position"] + 1,
+            is_public=current["is_public"],
+            injection_flagged=False,
+        )
+        .values("text", "heading_path", "char_start", "char_end")
+        .first()
+    )

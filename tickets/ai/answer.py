@@ -205,6 +205,27 @@ def _localized(table: dict, language: str) -> str:
     return table.get((language or "en")[:2], table["en"])
 
 
+LEAD_CHARS = 300  # an opening paragraph this short introduces the article rather than answering
+
+
+def _lead_section(question_vec: np.ndarray, top: Passage, extract) -> tuple[str, str, int] | None:
+    """When the best passage is only an article's short opening paragraph ("If you've forgotten your
+    password, you can set a new one in a few minutes."), the section right after it — whole units of it,
+    as ``compose`` quotes them — if the injection guard judged it clean: the steps, not the promise of them."""
+    from knowledge.selectors import chunk_following
+
+    opening = extract.text if extract is not None else ""
+    if top.hit.heading_path or not opening or len(top.hit.text) > LEAD_CHARS or "\n" in opening.strip():
+        return None
+    following = chunk_following(chunk_id=top.hit.chunk_id)
+    if following is None:
+        return None
+    more = compose(question_vec, following["text"])
+    if more is None or not more.text:
+        return None
+    return following["heading_path"], more.text, following["char_start"] + more.end
+
+
 def answer_local(question: str, passages: list[Passage], *, language: str = "en") -> Answer:
     """Extractive: whole units of the best passage (``compose``), quoted with their source, in the
     article's language from the first word to the last — the frame follows the quoted article, and
@@ -234,6 +255,11 @@ def answer_local(question: str, passages: list[Passage], *, language: str = "en"
     if extract is not None and extract.omitted:
         pointer = _localized(MORE_IN_ARTICLE[extract.omitted], written_in)
         lines += ["", pointer.format(url=top.hit.url, ref=f"[{top.n}]")]
+    follow = _lead_section(question_vec, top, extract)
+    if follow is not None:  # the article's opening line names the task; its first section does it
+        section, text, end = follow
+        lines += ["", *([f"**{section}**", ""] if section else []), f"{text} [{top.n}]"]
+        citation["char_end"] = end
     citations = [citation]
     same_language = [p for p in usable[1:] if phrases.language_of(p.hit.language or language) == written_in]
     if same_language:

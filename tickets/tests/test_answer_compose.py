@@ -219,3 +219,43 @@ def test_pieces_of_a_cut_table_or_list_are_never_quoted():
     assert "|" not in extract.text
     assert "3. Click" not in extract.text
     assert extract.text == "Storage is counted per account."
+
+
+LEAD_AND_STEPS = """If you've forgotten your password, you can set a new one in a few minutes.
+
+## Reset a forgotten password
+
+1. Go to the sign-in page and click **Forgot password?**
+2. Enter your account email and click **Send reset link**.
+3. Open the email and click **Choose a new password**.
+"""
+
+
+@pytest.mark.django_db
+def test_an_opening_line_that_only_promises_the_answer_brings_the_section_that_gives_it(
+    django_capture_on_commit_callbacks,
+):
+    from knowledge.models import Chunk
+
+    with django_capture_on_commit_callbacks(execute=True):
+        publish("How to reset your password", "reset-your-password", LEAD_AND_STEPS)
+    Chunk.objects.update(injection_flagged=False)  # what the guard's scan stores for clean passages
+    question = "How do I reset my password?"
+    passages = answering.retrieve(question)
+    assert passages[0].hit.heading_path == ""  # the opening line is what retrieval finds first
+
+    answer = answering.answer_local(question, passages)
+
+    assert "set a new one in a few minutes" in answer.body
+    assert "**Reset a forgotten password**" in answer.body
+    assert "1. Go to the sign-in page" in answer.body
+    assert "3. Open the email" in answer.body
+
+
+@pytest.mark.django_db
+def test_a_following_section_the_guard_has_not_cleared_is_not_quoted(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        publish("How to reset your password", "reset-your-password", LEAD_AND_STEPS)
+    question = "How do I reset my password?"
+    answer = answering.answer_local(question, answering.retrieve(question))  # nothing scanned yet
+    assert "Send reset link" not in answer.body
