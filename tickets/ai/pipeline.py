@@ -187,7 +187,8 @@ def _process(message_id: int, namespace: str) -> str:
             # itself carries (injection, security or legal words, anger, a blocked draft) keeps it quiet.
             asked_again = cues.human_requested(message.body)  # this message asks (again) for a person
             hard = [tr for tr in hard if tr.condition not in rules.HANDED_OVER_ALREADY]
-            if auto and asked_again and not hard:
+            # nothing clear to answer while a person comes (or asked for them again): say they are coming
+            if auto and not hard and (asked_again or not confident):
                 state.last_outcome = "handed_over"
                 return services.ai_reply_record(
                     ticket=ticket,

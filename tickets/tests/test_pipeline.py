@@ -405,3 +405,12 @@ def test_while_a_person_is_on_the_way_clear_questions_are_answered_and_asking_ag
     assert pipeline.process_message(message_id=again.pk) == "replied"
     assert "will reply here" in ai_messages(ticket)[-1].body
     assert ticket.messages.filter(author_kind="system").count() == 1  # handed over once
+
+
+def test_a_vague_message_while_a_person_is_on_the_way_gets_told_so_not_silence(world):
+    first = customer_writes("I want to talk to a human please")
+    pipeline.process_message(message_id=first.pk)
+    vague = customer_writes("it doesn't work", ticket=first.ticket)
+    assert pipeline.process_message(message_id=vague.pk) == "replied"
+    assert "will reply here" in ai_messages(first.ticket)[-1].body
+    assert first.ticket.messages.filter(author_kind="system").count() == 1
