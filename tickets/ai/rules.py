@@ -86,8 +86,6 @@ HANDED_OVER_ALREADY = frozenset(
         Condition.AI_REPLIES_AT_LEAST,
         Condition.HUMAN_REQUESTED,
         Condition.NEGATIVE_FEEDBACK,
-        "human_requested",
-        "negative_feedback",
     }
 )
 
@@ -151,10 +149,15 @@ def evaluate(ctx: Context, rules: list[EscalationRule] | None = None) -> list[Tr
     rules = active_rules() if rules is None else rules
     triggers = [Trigger(r.name, r.reason, r.set_priority, r.condition) for r in rules if _matches(r, ctx)]
     if ctx.human_requested and not any(r.condition == Condition.HUMAN_REQUESTED for r in rules if _matches(r, ctx)):
-        triggers.insert(0, Trigger("Customer asks for a human", "Customer asked for a human", "", "human_requested"))
+        triggers.insert(
+            0, Trigger("Customer asks for a human", "Customer asked for a human", "", Condition.HUMAN_REQUESTED)
+        )
     if ctx.negative_feedback and not any(t.condition == Condition.NEGATIVE_FEEDBACK for t in triggers):
         triggers.insert(
-            0, Trigger("Answer did not help", "Customer said the AI's answer did not help", "", "negative_feedback")
+            0,
+            Trigger(
+                "Answer did not help", "Customer said the AI's answer did not help", "", Condition.NEGATIVE_FEEDBACK
+            ),
         )
     return triggers
 
