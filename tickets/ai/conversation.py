@@ -201,6 +201,42 @@ def expand_abbreviations(text: str) -> str:
     return f"{text} ({'; '.join(found)})" if found else text
 
 
+GLOSSARY_FILE = Path(__file__).resolve().parent / "data" / "glossary.json"
+
+
+@cache
+def _glossary() -> dict[str, tuple[tuple[str, str], ...]]:
+    data = json.loads(GLOSSARY_FILE.read_text(encoding="utf-8"))
+    return {language: tuple(terms.items()) for language, terms in data.items() if not language.startswith("_")}
+
+
+def _fold_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def with_glossary(text: str, language: str) -> str:
+    """A question in a language the articles may not be written in also searches for the English words
+    help articles use ("olvidé mi contraseña" → password, forgot; ``data/glossary.json``: word stems,
+    accents ignored; ``$`` ends a whole word). The text is kept; the words are appended."""
+    terms = _glossary().get((language or "")[:2].lower(), ())
+    if not terms:
+        return text
+    folded = _fold_accents(text)
+    tokens = set(re.findall(r"\w[\w-]*", folded))  # "l'abbonamento" is "abbonamento"
+    found: list[str] = []
+    for key, english in terms:
+        if " " in key:
+            hit = re.search(rf"(?<!\w){re.escape(key)}", folded) is not None
+        elif key.endswith("$"):
+            hit = key[:-1] in tokens
+        else:
+            hit = any(token.startswith(key) for token in tokens)
+        if hit:
+            found += english.split()
+    return f"{text} ({' '.join(dict.fromkeys(found))})" if found else text
+
+
 # --- state -----------------------------------------------------------------------------------------------
 
 MAX_TOPICS = 8

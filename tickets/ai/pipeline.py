@@ -114,7 +114,7 @@ def _process(message_id: int, namespace: str) -> str:
             )
 
         t = time.monotonic()
-        query, passages = _retrieve(ticket, message, reading, state, threshold=threshold, namespace=namespace)
+        query, passages = _retrieve(ticket, message, reading, state, namespace=namespace)
         flags = kb_passages_flags(chunks={p.hit.chunk_id: p.hit.text for p in passages})
         for passage in passages:
             passage.flagged = flags.get(passage.hit.chunk_id, True)
@@ -305,28 +305,29 @@ def _retrieve(
     reading: conversation.Reading,
     state: conversation.State,
     *,
-    threshold: float,
     namespace: str,
 ):
-    """What to search for, and what it finds. The customer's words first; when they read like a follow-up
-    ("and as PDF?", "what if I lose it?") and do not find a confident answer on their own, the question
-    with what it leans on from earlier turns (``followup.contextual_query``) — kept if it finds a better
-    answer. A self-contained question is never mixed with an old topic."""
+    """What to search for, and what it finds. The customer's words; and when they read like a follow-up
+    ("and as PDF?", "what if I lose it?"), also the question with what it leans on from earlier turns
+    (``followup.contextual_query``) — kept if it finds a more confident answer. A self-contained
+    question is never mixed with an old topic."""
     said = " ".join(message.body.split())
     plain = conversation.expand_abbreviations(reading.text or said)[: answering.MAX_QUERY_CHARS]
     # a few words ("on mobile too?") do not tell a language apart: the conversation's language does
     detected = detect_language(plain)
     language = (detected if len(said.split()) >= SURE_LANGUAGE_WORDS else state.language or detected) or "en"
+    plain = conversation.with_glossary(plain, language)
     passages = answering.retrieve(plain, language=language, namespace=namespace)
     if reading.act != conversation.Act.QUESTION:
         return plain, passages
     contextual = followup.contextual_query(said, _history(ticket, message))[: answering.MAX_QUERY_CHARS]
     if contextual in (plain, said):
         return plain, passages
+    # A follow-up is searched both ways: its own words can be confidently wrong ("can they edit it too?"
+    # alone finds an article about editing conflicts). With the conversation, the articles are ranked by
+    # how well their title fits the turn itself, so the new part of the question picks the article.
     alone = answering.answer_local(plain, passages).confidence
-    if alone >= threshold:
-        return plain, passages
-    leaning = answering.retrieve(contextual, language=language, namespace=namespace)
+    leaning = answering.retrieve(contextual, language=language, namespace=namespace, about=plain)
     if answering.answer_local(contextual, leaning).confidence > alone:
         return contextual, leaning
     return plain, passages

@@ -86,6 +86,7 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
         except llm.LLMUnavailable:
             reply = None
     if reply is None:
+        seen = frozenset((ticket.conversation or {}).get("cited", ()))  # "see also" skips what they were given
         data = run_once(
             key=f"reply-local:message:{message.pk}",
             kind=AIRun.Kind.REPLY,
@@ -93,7 +94,7 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
             message=message,
             provider="local",
             model="extractive",
-            call=lambda: (_answer_dict(answering.answer_local(query, passages, language=language)), {}),
+            call=lambda: (_answer_dict(answering.answer_local(query, passages, language=language, seen=seen)), {}),
         )
         reply = answering.Answer(**data)
     problems: list[str] = []

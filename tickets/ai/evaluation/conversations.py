@@ -2,7 +2,7 @@
 
 The set (``data/conversations.jsonl`` by default, or every ``*.jsonl`` of ``--data DIR``) is written by the
 team against the demo knowledge base: one conversation per line, ``{"id", "category", "part": "dev" |
-"held", "turns": [{"say", "expect", "articles"?, "language"?, "while_you_wait"?}]}``. Each turn says what a
+"held" | "fresh", "turns": [{"say", "expect", "articles"?, "language"?, "while_you_wait"?}]}``. Each turn says what a
 good human agent would do:
 
 - ``answer``: an answer from the knowledge base whose first source is one of ``articles`` (slugs);
@@ -10,6 +10,10 @@ good human agent would do:
   talk, "that is not something I can help with");
 - ``handover``: the assistant stops and a person takes it (no reply sent, the ticket is escalated);
 - ``not_handover``: any reply that is sent.
+
+Parts: ``dev`` is what the team iterates on; ``held`` was held back until a round of changes was done;
+``fresh`` was written after the second round (2026-12-06 afternoon) and replayed once, as a check of what the
+tuning on ``dev`` did to conversations nobody had seen.
 
 Optional checks: ``language`` (the language the assistant chose to speak in) and ``while_you_wait`` (the
 answer says it is given while a person is on the way).
@@ -63,7 +67,7 @@ from tickets.models import AIDraft, Customer, Ticket
 DATA = Path(__file__).resolve().parent / "data"
 OUTCOMES = ("answer", "clarify", "no_article", "handover", "not_handover")
 PROVIDERS = ("local", "openai")
-PARTS = ("dev", "held")
+PARTS = ("dev", "held", "fresh")
 TURN_TIMEOUT_S = 180.0
 TASK = "tickets.ai.tasks.process_message"
 WORKER_START_S = 180.0

@@ -51,15 +51,37 @@ class Verdict:
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*|(?<=[.!?])(?=[A-Z][a-z])")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _WORD = re.compile(r"[^\W\d_]{2,}")
+_TABLE_RULE = re.compile(r"^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*(:?-{3,}:?)?\s*$")
+_TABLE_ROW = re.compile(r"^\s*\|(.*)\|\s*$")
+
+
+def _split_tables(text: str) -> tuple[str, list[str]]:
+    """A text without its Markdown tables, and the tables' cells. Pipes and rule lines are layout, and a
+    row of short cells ("| Create and edit | Yes | Yes | Yes |") reads to the model like a reply to an
+    instruction, so a table is read cell by cell; a cell that holds an instruction is a window of its own."""
+    if "|" not in text:
+        return text, []
+    lines, cells = [], []
+    for line in text.split("\n"):
+        if _TABLE_RULE.match(line):
+            continue
+        row = _TABLE_ROW.match(line)
+        if row:
+            cells += [cell.strip() for cell in row.group(1).split("|") if cell.strip()]
+        else:
+            lines.append(line)
+    return "\n".join(lines), cells
 
 
 def windows(text: str) -> list[str]:
     """What the classifier scores: sentences and pairs of neighbouring sentences of at least three
     words, and the whole text when it is short. Sentences and lines are split the same way, so an
     instruction on its own line (how BIPIA inserts attacks) is its own window. The classifier is
-    unreliable on two-word fragments; the rules still read them."""
-    norm = _SPACES.sub(" ", normalise(text)).strip()
-    if not norm:
+    unreliable on two-word fragments; the rules still read them. Markdown tables are read by cell."""
+    prose, cells = _split_tables(normalise(text))
+    norm = _SPACES.sub(" ", prose).strip()
+    cells = [_SPACES.sub(" ", cell) for cell in cells]
+    if not norm and not cells:
         return []
     sentences = [s.strip() for s in _SENTENCE_END.split(norm) if s and s.strip()]
     sentences = [s for s in sentences if len(s) >= 2][:MAX_SENTENCES]
@@ -68,9 +90,9 @@ def windows(text: str) -> list[str]:
         out.append(sentence)
         if i + 1 < len(sentences):
             out.append(f"{sentence} {sentences[i + 1]}")
-    out = [w for w in out if len(_WORD.findall(w)) >= MIN_WINDOW_WORDS]
-    whole = " ".join(norm.split())
-    if len(whole) <= WHOLE_TEXT_CHARS and (len(sentences) > 2 or not out):
+    out = [w for w in [*out, *cells[:MAX_SENTENCES]] if len(_WORD.findall(w)) >= MIN_WINDOW_WORDS]
+    whole = " ".join([*norm.split(), *cells])
+    if len(whole) <= WHOLE_TEXT_CHARS and (len(sentences) + len(cells) > 2 or not out):
         out.append(whole)
     return list(dict.fromkeys(out))
 
