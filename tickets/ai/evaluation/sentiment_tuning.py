@@ -84,6 +84,13 @@ def macro_f1(gold: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(f1s))
 
 
+def confusion(gold: np.ndarray, predicted: np.ndarray) -> dict[str, dict[str, int]]:
+    """Counts only ({gold: {predicted: n}}): where the errors are, without reading a single text."""
+    return {
+        g: {p: int(np.sum((gold == i) & (predicted == j))) for j, p in enumerate(LABELS)} for i, g in enumerate(LABELS)
+    }
+
+
 def cut_table(gold: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Macro-F1 for every (negative_at_most, positive_at_least) on ``CUT_GRID`` (nan where pos ≤ neg)."""
     table = np.full((len(CUT_GRID), len(CUT_GRID)), np.nan)
@@ -237,6 +244,7 @@ def run(data: Path | None, *, cache_dir: Path, progress: Callable[[str], None]) 
                 for k in model.heads["sentiment"].proba(tweet_features).argmax(axis=1)
             ]
         )
+        predicted = _cut(_blend(slice_vader, slice_cue, slice_polarity, w_vader, w_cue), neg, pos)
         out["cut_offs"] = {
             "slice": SLICE_SIZE,
             "negative_at_most": neg,
@@ -245,5 +253,6 @@ def run(data: Path | None, *, cache_dir: Path, progress: Callable[[str], None]) 
             "slice_neighbourhood_mean": rounded(neighbourhood),
             "slice_best_cell": [float(CUT_GRID[i]), float(CUT_GRID[j]), rounded(float(table[i, j]))],
             "slice_head_only_macro_f1": rounded(macro_f1(slice_gold, head_only)),
+            "slice_confusion": confusion(slice_gold, predicted),
         }
     return out
