@@ -341,6 +341,31 @@ def test_praise_and_plain_questions_are_not_public_complaint_cues(text):
     assert cues.sentiment_cues(text)["complaint"] == 0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@CloudAir why is my bag in Denver",
+        "why can't I log in on my phone since Friday?",
+        "Why does it take a week to send a card?",
+        "and why was nobody at the desk",
+    ],
+)
+def test_a_why_question_in_public_is_a_complaint_cue(text):
+    assert cues.sentiment_cues(text)["complaint"] >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Why not try the new notes app? It's free.",
+        "This is why I always fly with you!",
+        "That's why we switched to your bank, great rates",
+    ],
+)
+def test_why_not_and_that_is_why_are_not_complaint_cues(text):
+    assert cues.sentiment_cues(text)["complaint"] == 0
+
+
 def test_sarcasm_outweighs_the_praise_words_it_uses():
     assert sentiment.score("Thanks for nothing") > 0  # VADER reads it as thanks
     assert cues.sentiment_cue_score("Thanks for nothing") < -0.5

@@ -328,6 +328,8 @@ _COMPLAINT = [
     r"declining|cancell?ing)\b|\b(?:timed|timing|times) out\b",
     r"\b(?:days?|weeks?|times?|flights?|months?)\s+(?:in a row|running)\b",
     r"\b(?:how|what) (?:am|are|is) (?:i|we|my \w+) (?:meant|supposed) to\b",
+    # asked in public, "why…" is a reproach ("why is my bag in Denver"), unless "why not" or "that's why"
+    r"(?<!that's )(?<!that is )(?<!this is )(?<!which is )\bwhy\b(?! not\b)",
     r"[😡😠🤬😤🙄😒👎😞😢😭💩😩😫🤦😑]",
 ]
 _PRAISE = [
