@@ -366,6 +366,20 @@ def test_why_not_and_that_is_why_are_not_complaint_cues(text):
     assert cues.sentiment_cues(text)["complaint"] == 0
 
 
+@pytest.mark.parametrize(
+    ("text", "embedded"),
+    [
+        ("@CloudAir my bag is in Denver", "my bag is in Denver"),
+        ("@CloudAir @CloudAirHelp:  my  bag is in Denver", "my bag is in Denver"),
+        ("my bag is in Denver, cc @CloudAir", "my bag is in Denver, cc @CloudAir"),
+        ("write to help@cloudair.example please", "write to help@cloudair.example please"),
+        ("@CloudAir", "@CloudAir"),
+    ],
+)
+def test_the_handles_a_public_post_is_addressed_to_are_not_embedded(text, embedded):
+    assert triage_local.prepare_text(text) == embedded
+
+
 def test_sarcasm_outweighs_the_praise_words_it_uses():
     assert sentiment.score("Thanks for nothing") > 0  # VADER reads it as thanks
     assert cues.sentiment_cue_score("Thanks for nothing") < -0.5
