@@ -32,10 +32,10 @@ def _no_model_loaded_yet():
 
 
 def test_the_seed_files_hold_distinct_texts_with_labels_the_model_knows():
-    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 1045, 30)
+    assert (len(SEED), len(SENTIMENT_SEED), len(OUT_OF_SCOPE)) == (213, 1239, 30)
     assert {category for _, category, _ in SEED} == set(CATEGORY_DEPARTMENT)
     assert {priority for _, _, priority in SEED} == set(Priority.values)
-    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 429 + ["neutral"] * 342 + ["positive"] * 274
+    assert [label for _, label in SENTIMENT_SEED] == ["negative"] * 543 + ["neutral"] * 392 + ["positive"] * 304
     assert set(Ticket.Sentiment.values) == {"negative", "neutral", "positive"}
     texts = [text for text, _, _ in SEED] + [text for text, _ in SENTIMENT_SEED] + list(OUT_OF_SCOPE)
     assert all(text and text == text.strip() for text in texts)
