@@ -29,7 +29,6 @@ call it from sync code (``sync_to_async`` from async code).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -60,7 +59,7 @@ FIELDS = ("category", "department", "priority")
 HEADS = (*FIELDS, "sentiment")  # sentiment: the embedding view, blended with VADER (see sentiment.py)
 # The sentiment head's own penalty, chosen without tweets: leave-one-domain-out cross-validation on our own
 # sentiment seed (``tickets/ai/evaluation/sentiment_tuning.py``, docs/eval-triage.md). Others keep model.L2.
-SENTIMENT_L2 = 0.03
+SENTIMENT_L2 = 0.3
 HEAD_L2 = {"sentiment": SENTIMENT_L2}
 
 CORRECTION_WEIGHT = 3.0
@@ -90,16 +89,9 @@ class Example:
 # --- training data --------------------------------------------------------------------------------
 
 
-_ADDRESSED_TO = re.compile(r"^(?:@\w+[:,]?\s+)+")
-
-
 def prepare_text(text: str) -> str:
-    """What gets embedded: whitespace collapsed, at most ``MAX_TEXT_CHARS`` (the encoder reads ~256 tokens),
-    without the @handles a public post opens with ("@CloudAir my bag…"): they say whom it is for, not
-    what it says or how it is said, and the encoder read them as content (docs/eval-triage.md, fourth
-    sentiment pass). A post that is nothing but a handle keeps it."""
-    collapsed = " ".join(text.split())
-    return (_ADDRESSED_TO.sub("", collapsed) or collapsed)[:MAX_TEXT_CHARS]
+    """What gets embedded: whitespace collapsed, at most ``MAX_TEXT_CHARS`` (the encoder reads ~256 tokens)."""
+    return " ".join(text.split())[:MAX_TEXT_CHARS]
 
 
 def _key(text: str) -> str:
