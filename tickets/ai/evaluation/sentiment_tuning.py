@@ -20,7 +20,10 @@ Three steps, in this order (docs/eval-triage.md, twitter_airline_sentiment):
    600 tweets drawn with ``numpy.random.default_rng(13).choice`` (no replacement) from the
    ``eval_triage`` command's *train* part (80 %), never from the 20 % its figures are on. The pair
    with the best mean macro-F1 over its 3×3 grid neighbourhood is taken (the interior of a plateau,
-   not an edge next to a cliff).
+   not an edge next to a cliff). The slice's confusion counts at that pair are printed too (counts
+   only: where the errors are, without reading a tweet). 600 tweets are enough to place two cut-offs,
+   not to choose between designs: of the fourth pass's three configurations, the slice put last the one
+   the evaluation part put first (docs/eval-triage.md).
 
 Features are standardised as production does it: by the triage seed's rows only (``scale_fields``).
 """
