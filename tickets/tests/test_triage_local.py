@@ -310,6 +310,62 @@ def test_plain_questions_about_waits_and_calls_are_not_complaints(text):
     assert cues.sentiment_cues(text)["complaint"] == 0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pretty fed up with chasing my refund",
+        "had enough of this app",
+        "sick of the Monday delays",
+        "the export keeps timing out",
+        "@NimbusNotes app keeps logging me out",
+        "the lift at platform 2 is out of order",
+        "late for the third day running",
+        "how am I supposed to get to work now",
+        "took a day off for nothing",
+    ],
+)
+def test_plain_words_of_a_public_complaint_are_complaint_cues(text):
+    assert cues.sentiment_cues(text)["complaint"] >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Voted best regional airline three years in a row!",
+        "Does the app log me out after a week?",
+        "How am I able to add a second card?",
+        "Is the shop open on Sunday?",
+    ],
+)
+def test_praise_and_plain_questions_are_not_public_complaint_cues(text):
+    assert cues.sentiment_cues(text)["complaint"] == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@CloudAir why is my bag in Denver",
+        "why can't I log in on my phone since Friday?",
+        "Why does it take a week to send a card?",
+        "and why was nobody at the desk",
+    ],
+)
+def test_a_why_question_in_public_is_a_complaint_cue(text):
+    assert cues.sentiment_cues(text)["complaint"] >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Why not try the new notes app? It's free.",
+        "This is why I always fly with you!",
+        "That's why we switched to your bank, great rates",
+    ],
+)
+def test_why_not_and_that_is_why_are_not_complaint_cues(text):
+    assert cues.sentiment_cues(text)["complaint"] == 0
+
+
 def test_sarcasm_outweighs_the_praise_words_it_uses():
     assert sentiment.score("Thanks for nothing") > 0  # VADER reads it as thanks
     assert cues.sentiment_cue_score("Thanks for nothing") < -0.5

@@ -322,6 +322,14 @@ _COMPLAINT = [
     r"\b(?:twice|three times|\d+ times|several times|multiple times|many times|every day)\b",
     r"\b(?:not|doesn'?t|don'?t|won'?t|never|isn'?t|aren'?t)\s+(?:even\s+)?(?:answer(?:ing)?|pick(?:ing)? up|"
     r"respond(?:ing)?|repl(?:y|ying)|call(?:ing)? (?:me )?back|get(?:ting)? back to)\b",
+    # the plain words of a short public complaint that VADER scores 0 or even positive ("pretty fed up")
+    r"\b(?:fed up|had enough|sick (?:and tired )?of|tired of|for nothing|for no reason|out of order)\b",
+    r"\bkeeps? (?:on )?(?:crashing|failing|freezing|logging (?:me )?out|kicking me out|timing out|dropping|"
+    r"declining|cancell?ing)\b|\b(?:timed|timing|times) out\b",
+    r"\b(?:days?|weeks?|times?|flights?|months?)\s+(?:in a row|running)\b",
+    r"\b(?:how|what) (?:am|are|is) (?:i|we|my \w+) (?:meant|supposed) to\b",
+    # asked in public, "why…" is a reproach ("why is my bag in Denver"), unless "why not" or "that's why"
+    r"(?<!that's )(?<!that is )(?<!this is )(?<!which is )\bwhy\b(?! not\b)",
     r"[😡😠🤬😤🙄😒👎😞😢😭💩😩😫🤦😑]",
 ]
 _PRAISE = [
