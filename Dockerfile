@@ -25,12 +25,13 @@ ENV PATH=/opt/venv/bin:$PATH \
     STATIC_MANIFEST=1 \
     SF_DATA_DIR=/data \
     MEDIA_ROOT=/data/media \
+    EMAIL_PRIVATE_ROOT=/data/email \
     LOG_FORMAT=json
 
-# /data/media is owned by the app user so a fresh named volume mounted there inherits that owner.
+# /data/media and /data/email are owned by the app user so a fresh named volume mounted there inherits that owner.
 RUN groupadd --gid 10001 supportflow \
  && useradd --uid 10001 --gid supportflow --create-home --shell /usr/sbin/nologin supportflow \
- && install -d -o supportflow -g supportflow /data /data/media
+ && install -d -o supportflow -g supportflow /data /data/media /data/email
 
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv

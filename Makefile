@@ -22,7 +22,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-## run: the whole app (web + worker + beat) on embedded services, with demo data. Ctrl-C stops it all.
+## run: the whole app (web + ai worker + housekeeping worker + beat) on embedded services, with demo data. Ctrl-C stops it all.
 run: $(VENV)/.runtime
 	$(BIN)/python -m supportflow.devservices run
 

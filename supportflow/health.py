@@ -4,6 +4,9 @@
 needs (database, Redis) and names the failing one with a 503, so a load balancer or compose can hold
 traffic back without anyone reading a traceback. With an LLM endpoint configured, ``info.llm``
 shows its circuit breaker (an open breaker is not a failure: the local provider takes over).
+``info.ai_workers_ready`` counts the ``ai`` worker processes that are warm and taking tasks
+(``supportflow.readiness``); it does not decide the web's readiness — a web process serves pages
+whether or not a worker is up — but ``make run`` waits for it before it says "ready".
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
-from supportflow import llm
+from supportflow import llm, readiness
 from supportflow.resilience import RETRY_AFTER_S
 
 logger = logging.getLogger(__name__)
@@ -84,8 +87,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # information only: it never decides readiness
         logger.warning("readiness info llm failed: %s", exc)
         llm_info = f"unknown ({type(exc).__name__})"
-    if llm_info:
-        body["info"] = {"llm": llm_info}
+    info: dict[str, object] = {"llm": llm_info} if llm_info else {}
+    try:
+        info["ai_workers_ready"] = readiness.ready("ai")
+    except Exception as exc:  # information only, unless a deployment asks for it (below)
+        logger.warning("readiness info ai workers failed: %s", exc)
+        info["ai_workers_ready"] = f"unknown ({type(exc).__name__})"
+    if info:
+        body["info"] = info
     response = JsonResponse(body, status=503 if failing else 200)
     if failing:
         response["Retry-After"] = str(RETRY_AFTER_S)

@@ -26,4 +26,5 @@ FEATURE_AI_PIPELINE = False
 
 # In-process test workers (solo pool, which also sends worker_process_init) would fit the guard and
 # triage models in the middle of a browser test; tests that need them warm do it themselves.
-WORKER_WARM_UP = False
+# A worker started as a subprocess can ask for the real warm-up (and the ready announcement after it).
+WORKER_WARM_UP = os.environ.get("WORKER_WARM_UP", "") == "1"

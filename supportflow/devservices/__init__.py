@@ -9,7 +9,7 @@ reused and left running; only what this process started is stopped when it ends.
 
 Usage::
 
-    python -m supportflow.devservices run           # services + migrate + demo data + web/worker/beat
+    python -m supportflow.devservices run           # services + migrate + demo data + web/workers/beat
     python -m supportflow.devservices exec -- CMD   # services, then CMD with DATABASE_URL/REDIS_URL set
     python -m supportflow.devservices manage ARGS   # services, SECRET_KEY, migrate, then manage.py ARGS
     python -m supportflow.devservices up|down|status

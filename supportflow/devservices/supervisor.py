@@ -1,5 +1,6 @@
 """What runs on top of the services: the ``make run`` supervisor (migrate, periodic tasks, demo data,
-then web + worker + beat with their output interleaved), ``manage`` and a single command for ``exec``.
+then web + an ai worker + a housekeeping worker + beat with their output interleaved, and "ready" once an
+ai worker is warm), ``manage`` and a single command for ``exec``.
 Ctrl-C lets the children stop first, so the services never vanish under them."""
 
 from __future__ import annotations
@@ -39,6 +40,44 @@ def _ensure_secret_key(env: dict[str, str]) -> None:
     env["SECRET_KEY_FILE"] = str(path)
 
 
+def _worker(name: str, queues: str, concurrency: str) -> list[str]:
+    return _python(
+        "-m",
+        "celery",
+        "-A",
+        "supportflow",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        f"{name}@%h",
+        "--queues",
+        queues,
+        "--concurrency",
+        concurrency,
+    )
+
+
+def _announce_when_ready(base: str, procs: dict[str, subprocess.Popen], lock: threading.Lock) -> None:
+    """Print "ready" once the web answers and an ai worker is warm (``/readyz``'s ``ai_workers_ready``):
+    from then on the first answer comes in seconds, not while models load."""
+    import json
+    import urllib.request
+
+    started = time.monotonic()
+    while all(p.poll() is None for p in procs.values()):
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:  # noqa: S310 — our own loopback
+                info = json.loads(response.read()).get("info", {})
+            if isinstance(info.get("ai_workers_ready"), int) and info["ai_workers_ready"] > 0:
+                with lock:
+                    print(f"\nSupportFlow is ready ({time.monotonic() - started:.0f} s): {base}/chat/\n", flush=True)
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+
+
 def run_app(env: dict[str, str]) -> int:
     _ensure_secret_key(env)
     (BASE_DIR / "staticfiles").mkdir(exist_ok=True)  # whitenoise serves from the finders; it wants the root
@@ -49,7 +88,9 @@ def run_app(env: dict[str, str]) -> int:
     subprocess.run(_python(manage, "setup_periodic_tasks"), env=env, check=True)
     subprocess.run(_python(manage, "seed_demo"), env=env, check=True)
 
+    web_workers = os.environ.get("SF_WEB_WORKERS", "1")
     commands = {
+        # several processes use every core; websockets, groups and rate limits live in Redis
         "web": _python(
             "-m",
             "uvicorn",
@@ -61,17 +102,19 @@ def run_app(env: dict[str, str]) -> int:
             "--lifespan",
             "off",
             "--no-access-log",
+            *(["--workers", web_workers] if web_workers != "1" else []),
         ),
-        "worker": _python(
-            "-m",
-            "celery",
-            "-A",
-            "supportflow",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            os.environ.get("SF_WORKER_CONCURRENCY", "2"),
+        # a customer's answer never waits behind housekeeping: the ai queue has its own worker
+        # (SF_WORKER_LAYOUT=single: one worker on every queue, as before, for a small machine or a comparison)
+        **(
+            {"worker": _worker("worker", "ai,housekeeping,celery", os.environ.get("SF_WORKER_CONCURRENCY", "2"))}
+            if os.environ.get("SF_WORKER_LAYOUT") == "single"
+            else {
+                "ai": _worker("ai", "ai", os.environ.get("SF_AI_CONCURRENCY", "2")),
+                "worker": _worker(
+                    "housekeeping", "housekeeping,celery", os.environ.get("SF_WORKER_CONCURRENCY", "1")
+                ),
+            }
         ),
         "beat": _python(
             "-m",
@@ -108,6 +151,7 @@ def run_app(env: dict[str, str]) -> int:
         f"  Health         {base}/healthz  {base}/readyz\n",
         flush=True,
     )
+    threading.Thread(target=_announce_when_ready, args=(base, procs, lock), daemon=True).start()
     exit_code = 0
     try:
         while True:
@@ -120,7 +164,7 @@ def run_app(env: dict[str, str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nStopping web, worker and beat...", flush=True)
+        print("\nStopping web, workers and beat...", flush=True)
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -13,7 +13,9 @@ def test_healthz_is_alive(client):
 def test_readyz_is_ready_with_database_and_redis(client):
     response = client.get(reverse("readyz"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    body = response.json()
+    assert {k: body[k] for k in ("status", "checks")} == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert isinstance(body["info"]["ai_workers_ready"], int)  # information: no worker runs here
 
 
 @pytest.mark.django_db

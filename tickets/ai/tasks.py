@@ -3,8 +3,9 @@
 - ``process_message``: triage and answer (or hand over) one customer message (queue ``ai``). The core
   enqueues it by name on commit (``tickets.tasks.ai_enqueue``), so the core never imports the wing.
 - ``recover_stalled``, ``scan_kb_passages``, ``retrain_triage``, ``calibrate_gate``: beat work (queue ``housekeeping``).
-- ``warm_up``: connected to ``worker_process_init``, so each worker process loads the models before
-  it takes its first task.
+- ``warm_up``: connected to ``worker_process_init``, so each worker process loads the models (and, on
+  an ``ai`` worker, runs one retrieval end to end) before it takes its first task, then announces itself
+  as ready (``supportflow.readiness``, shown by ``/readyz``).
 
 The wing leaves through a few named ticket services (``tickets.services``: ``ticket_apply_ai_triage``,
 ``ai_reply_record``, ``ai_acknowledge``, ``ticket_escalate``, ``ticket_auto_assign``) and announces
@@ -110,5 +111,26 @@ def warm_up(**kwargs) -> None:
         llm.warm_up(TriageOut, answer.GeneratedAnswer)
         guard.scan("warm up")  # fits the guard's classifier from its seed set
         triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
+        if _takes_ai_tasks():
+            # one retrieval and answer end to end: the database connection, the search's first plans,
+            # the passage and title vectors — what the first customer would otherwise wait for
+            answer.answer_local("How do I reset my password?", answer.retrieve("How do I reset my password?"))
     except Exception:
         logger.warning("worker warm-up failed", exc_info=True)
+    takes_ai = _takes_ai_tasks()
+    logger.info("worker process warm (takes ai tasks: %s)", takes_ai)
+    if takes_ai:
+        try:
+            from supportflow import readiness
+
+            readiness.announce("ai")
+        except Exception:
+            logger.warning("could not announce the ai worker as ready", exc_info=True)
+
+
+def _takes_ai_tasks() -> bool:
+    """Whether this worker consumes the ``ai`` queue (``-Q`` not given: every queue)."""
+    from supportflow.celery import app
+
+    consume_from = app.amqp.queues.consume_from
+    return not consume_from or "ai" in consume_from

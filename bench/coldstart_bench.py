@@ -1,0 +1,226 @@
+"""Cold start as a new user meets it: ``make run`` on a fresh data directory, then a customer's first chat
+message and the time until the AI's first reply shows on their page; then warm replies one after the other.
+
+For each layout asked for (``--layouts split,single``: the ``ai`` queue on its own worker, as ``make run``
+starts it now, and one worker on every queue, as before) it launches ``python -m supportflow.devservices
+run`` exactly as ``make run`` does, in a new temporary data directory (new PostgreSQL cluster, migrations,
+demo data, models loaded by the workers), on free loopback ports, and measures:
+
+- **launch → web ready**: ``/readyz`` answers 200; **launch → ai ready**: ``/readyz`` reports a warm ``ai``
+  worker (``info.ai_workers_ready`` > 0), which is when ``make run`` prints "SupportFlow is ready";
+- **first reply (cold)**: from the moment "ai ready" is seen, a customer opens ``/chat/``, posts their
+  question with the start form (CSRF cookie and token as a browser sends them) and polls the page's
+  catch-up URL (``/chat/c/<token>/messages/``, every 50 ms) until an AI reply or a handover notice is
+  there: the time from pressing send to seeing it;
+- **warm replies**: ``--warm`` more questions, each a new conversation started ``--gap`` seconds after the
+  previous reply, the same way; p50/p95.
+
+The layouts run one after the other (the machine's load changes between them: compare within a run).
+The last stdout line is one JSON object; ``--out`` rewrites the ``## Cold start: first AI reply after make
+run`` section of ``docs/benchmarks.md``.
+
+    python bench/coldstart_bench.py [--layouts split,single] [--warm 20] [--gap 0.5] [--out docs/benchmarks.md]
+"""
+
+# ruff: noqa: S310, E501 — every URL is our own loopback server; the docs table's header is one line
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from _harness import BASE_DIR, dist, docs_update, fmt, free_port, log
+
+QUESTIONS = [
+    "How do I reset my password?",
+    "Can I use the app without internet?",
+    "How do I export my notes as Markdown?",
+    "Why was I charged twice this month?",
+    "How do I set up two-factor authentication?",
+    "How big can an attachment be?",
+    "How do I share a notebook with a colleague?",
+    "How long is the free trial?",
+    "My notes won't sync on my Android phone",
+    "How do I restore a note I deleted?",
+    "Do you have a discount for nonprofits?",
+    "How do I add our VAT number to invoices?",
+]
+HEADING = "## Cold start: first AI reply after make run"
+REPLY = re.compile(r'class="msg msg-(?:ai|system)')
+
+
+class Customer:
+    """A browser without JavaScript: cookies, the CSRF token from the form, the chat's catch-up URL."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def ask(self, question: str, *, timeout: float) -> dict:
+        page = self.opener.open(f"{self.base}/chat/?new=1", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode(
+            {"csrfmiddlewaretoken": token, "name": "Cold Start", "email": "", "body": question}
+        ).encode()
+        headers = {"Referer": f"{self.base}/chat/"}
+        request = urllib.request.Request(f"{self.base}/chat/?new=1", data=form, headers=headers)
+        sent = time.monotonic()
+        response = self.opener.open(request, timeout=30)
+        stored = time.monotonic()
+        chat = re.search(r"/chat/c/([^/]+)/", response.geturl())
+        if chat is None:
+            raise RuntimeError(f"the start form did not open a conversation: {response.geturl()}")
+        url = f"{self.base}/chat/c/{chat.group(1)}/messages/?after=1"
+        while time.monotonic() - sent < timeout:
+            html = self.opener.open(url, timeout=10).read().decode()
+            if REPLY.search(html):
+                seen = time.monotonic()
+                kind = "ai" if 'msg msg-ai' in html else "handover"
+                return {"question": question, "reply_s": seen - sent, "after_stored_s": seen - stored, "kind": kind}
+            time.sleep(0.05)
+        return {"question": question, "reply_s": None, "after_stored_s": None, "kind": "timeout"}
+
+
+def readyz(base: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def run_layout(layout: str, args) -> dict:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"sf-coldstart-{layout}-"))
+    web_port = free_port()
+    env = {
+        **os.environ,
+        "SF_DATA_DIR": str(data_dir),
+        "SF_PG_PORT": str(free_port()),
+        "SF_REDIS_PORT": str(free_port()),
+        "SF_PORT": str(web_port),
+        "SF_WORKER_LAYOUT": layout,
+        "CHAT_RATE_START_PER_IP": "1000/60",  # every bench customer comes from 127.0.0.1
+        "LLM_PROVIDER": "local",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SECRET_KEY_FILE"):
+        env.pop(name, None)
+    base = f"http://127.0.0.1:{web_port}"
+    log_path = data_dir / "make-run.log"
+    log(f"[{layout}] make run in {data_dir} (log {log_path})")
+    started = time.monotonic()
+    with log_path.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supportflow.devservices", "run"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    result: dict = {"layout": layout}
+    try:
+        web_ready = ai_ready = None
+        while time.monotonic() - started < args.start_timeout and proc.poll() is None:
+            body = readyz(base)
+            now = time.monotonic() - started
+            if body and body.get("status") == "ok" and web_ready is None:
+                web_ready = now
+            workers = (body or {}).get("info", {}).get("ai_workers_ready")
+            if isinstance(workers, int) and workers > 0:
+                ai_ready = now
+                break
+            time.sleep(0.2)
+        result.update(web_ready_s=web_ready, ai_ready_s=ai_ready)
+        if ai_ready is None:
+            result["error"] = "no ai worker became ready"
+            return result
+        customer = Customer(base)
+        first = customer.ask(QUESTIONS[0], timeout=args.reply_timeout)
+        log(f"[{layout}] ready after {ai_ready:.1f} s; first reply {fmt(first['reply_s'], 2)} s ({first['kind']})")
+        warm = []
+        for i in range(args.warm):
+            time.sleep(args.gap)
+            warm.append(customer.ask(QUESTIONS[(i + 1) % len(QUESTIONS)], timeout=args.reply_timeout))
+        replies = [w["reply_s"] for w in warm if w["reply_s"] is not None]
+        result.update(
+            first=first,
+            warm=warm,
+            warm_reply_s=dist(replies),
+            warm_timeouts=sum(w["reply_s"] is None for w in warm),
+        )
+        warm_s = result["warm_reply_s"]
+        log(f"[{layout}] warm p50 {fmt(warm_s.get('p50'), 2)} s, p95 {fmt(warm_s.get('p95'), 2)} s")
+        return result
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # make run's own Ctrl-C: children first, then the services
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        result["log"] = str(log_path)
+
+
+def section(results: list[dict], args) -> str:
+    rows = []
+    for r in results:
+        first = r.get("first") or {}
+        warm = r.get("warm_reply_s") or {}
+        rows.append(
+            f"| {r['layout']} | {fmt(r.get('web_ready_s'))} | {fmt(r.get('ai_ready_s'))} | "
+            f"**{fmt(first.get('reply_s'), 2)}** ({first.get('kind', '–')}) | {fmt(warm.get('p50'), 2)} | "
+            f"**{fmt(warm.get('p95'), 2)}** | {len(r.get('warm') or [])} ({r.get('warm_timeouts', '–')} timed out) |"
+        )
+    return f"""{HEADING}
+
+`bench/coldstart_bench.py` ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; 2 shared cores):
+`make run` on a fresh data directory, then a customer's first question through the chat start form and the
+time until the AI's reply (or a handover notice) shows on their page. `split`: the `ai` queue on its own
+worker (2 processes) and housekeeping on another (1), as `make run` starts it now; `single`: one worker
+(2 processes) on every queue, as before. Seconds.
+
+```sh
+python -m supportflow.devservices exec -- .venv/bin/python bench/coldstart_bench.py \\
+    --layouts {",".join(r["layout"] for r in results)} --warm {args.warm} --gap {args.gap} --out docs/benchmarks.md
+```
+
+| layout | launch → web ready | launch → ai worker ready ("SupportFlow is ready") | first reply after ready (cold) | warm reply p50 | warm reply p95 | warm replies |
+|---|---:|---:|---:|---:|---:|---|
+{chr(10).join(rows)}
+
+Targets: first reply after ready ≤ 5 s; warm p95 ≤ 1 s. "Launch → ready" includes creating the PostgreSQL
+cluster, migrating, loading the demo data and the workers loading their models; it is not part of the
+target (a customer cannot reach the page before the web is up).
+"""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layouts", default="split,single")
+    parser.add_argument("--warm", type=int, default=20)
+    parser.add_argument("--gap", type=float, default=0.5)
+    parser.add_argument("--start-timeout", type=float, default=600)
+    parser.add_argument("--reply-timeout", type=float, default=120)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args(argv)
+    results = [run_layout(layout, args) for layout in args.layouts.split(",") if layout]
+    print(section(results, args))
+    if args.out:
+        docs_update(args.out, HEADING, section(results, args))
+    print(json.dumps(results, default=str))
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
