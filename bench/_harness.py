@@ -459,3 +459,148 @@ def run_main(main, *, ignore_broken_pipe: bool = False) -> None:
     except KeyboardInterrupt:
         log("interrupted")
         sys.exit(130)
+
+
+# --- make run as a new user starts it, and a customer on its chat page -----------------------------------
+
+
+REPLY_MARK = re.compile(r'class="msg msg-(?:ai|system)')
+
+
+class Customer:
+    """A browser without JavaScript: cookies, the CSRF token from the start form, the chat's catch-up URL
+    polled every 50 ms until an AI reply or a handover notice is on the page."""
+
+    def __init__(self, base: str) -> None:
+        import http.cookiejar
+
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def start(self, question: str) -> tuple[str, float, float]:
+        """Post ``question`` with the start form; ``(catch-up URL, sent at, stored at)`` (monotonic)."""
+        from urllib.parse import urlencode
+
+        page = self.opener.open(f"{self.base}/chat/?new=1", timeout=10).read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = urlencode({"csrfmiddlewaretoken": token, "name": "Bench", "email": "", "body": question}).encode()
+        headers = {"Referer": f"{self.base}/chat/"}
+        request = urllib.request.Request(f"{self.base}/chat/?new=1", data=form, headers=headers)  # noqa: S310
+        sent = time.monotonic()
+        response = self.opener.open(request, timeout=30)
+        stored = time.monotonic()
+        chat = re.search(r"/chat/c/([^/]+)/", response.geturl())
+        if chat is None:
+            raise RuntimeError(f"the start form did not open a conversation: {response.geturl()}")
+        return f"{self.base}/chat/c/{chat.group(1)}/messages/?after=1", sent, stored
+
+    def page(self, url: str) -> str:
+        return self.opener.open(url, timeout=10).read().decode()
+
+    def wait_reply(self, url: str, *, since: float, timeout: float) -> tuple[float | None, str]:
+        """Seconds from ``since`` until a reply is on the page, and its kind (``ai`` / ``handover``)."""
+        while time.monotonic() - since < timeout:
+            html = self.page(url)
+            if REPLY_MARK.search(html):
+                return time.monotonic() - since, "ai" if "msg msg-ai" in html else "handover"
+            time.sleep(0.05)
+        return None, "timeout"
+
+    def ask(self, question: str, *, timeout: float) -> dict:
+        url, sent, stored = self.start(question)
+        seconds, kind = self.wait_reply(url, since=sent, timeout=timeout)
+        return {
+            "question": question,
+            "reply_s": seconds,
+            "after_stored_s": None if seconds is None else seconds - (stored - sent),
+            "kind": kind,
+        }
+
+
+def readyz(base: str) -> dict | None:
+    import json
+
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:  # noqa: S310 — loopback
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+class MakeRun:
+    """``python -m supportflow.devservices run`` — what ``make run`` starts — in a new temporary data
+    directory on free loopback ports, with ``SF_WORKER_LAYOUT=layout`` and ``env`` on top; entering waits
+    until ``/readyz`` reports a warm ``ai`` worker (``web_ready_s`` / ``ai_ready_s``: seconds from launch,
+    ``None`` if it never came); leaving sends the Ctrl-C ``make run`` handles (children, then services)."""
+
+    def __init__(self, *, layout: str = "split", env: dict[str, str] | None = None, start_timeout: float = 600):
+        import tempfile
+
+        self.data_dir = Path(tempfile.mkdtemp(prefix=f"sf-makerun-{layout}-"))
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "SF_DATA_DIR": str(self.data_dir),
+            "SF_PG_PORT": str(free_port()),
+            "SF_REDIS_PORT": str(free_port()),
+            "SF_PORT": str(port),
+            "SF_WORKER_LAYOUT": layout,
+            "CHAT_RATE_START_PER_IP": "1000/60",  # every bench customer comes from 127.0.0.1
+            **(env or {}),
+        }
+        for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SECRET_KEY_FILE"):
+            self.env.pop(name, None)
+        self.layout = layout
+        self.start_timeout = start_timeout
+        self.log_path = self.data_dir / "make-run.log"
+        self.proc: subprocess.Popen | None = None
+        self.web_ready_s: float | None = None
+        self.ai_ready_s: float | None = None
+
+    def __enter__(self) -> MakeRun:
+        log(f"[{self.layout}] make run in {self.data_dir} (log {self.log_path})")
+        started = time.monotonic()
+        with self.log_path.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "supportflow.devservices", "run"],
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        while time.monotonic() - started < self.start_timeout and self.proc.poll() is None:
+            body = readyz(self.base) or {}
+            now = time.monotonic() - started
+            if body.get("status") == "ok" and self.web_ready_s is None:
+                self.web_ready_s = now
+            workers = body.get("info", {}).get("ai_workers_ready")
+            if isinstance(workers, int) and workers > 0:
+                self.ai_ready_s = now
+                break
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def worker_processes(self, queue: str = "ai") -> tuple[int | None, list[int]]:
+        """The Celery worker consuming ``queue`` started by this make run: its main pid and its pool pids."""
+        import psutil
+
+        for proc in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                cmdline = proc.cmdline()
+            except psutil.Error:
+                continue
+            consumes = "worker" in cmdline and "--queues" in cmdline and cmdline[cmdline.index("--queues") + 1] == queue
+            main = proc.parent() is not None and "celery" not in " ".join(proc.parent().cmdline())
+            if consumes and main:
+                return proc.pid, [c.pid for c in proc.children()]
+        return None, []

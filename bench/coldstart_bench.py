@@ -22,25 +22,15 @@ run`` section of ``docs/benchmarks.md``.
     python bench/coldstart_bench.py [--layouts split,single] [--warm 20] [--gap 0.5] [--out docs/benchmarks.md]
 """
 
-# ruff: noqa: S310, E501 — every URL is our own loopback server; the docs table's header is one line
+# ruff: noqa: E501 — the docs table's header is one line
 
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
-from _harness import BASE_DIR, dist, docs_update, fmt, free_port, log
+from _harness import Customer, MakeRun, dist, docs_update, fmt, log
 
 QUESTIONS = [
     "How do I reset my password?",
@@ -57,97 +47,20 @@ QUESTIONS = [
     "How do I add our VAT number to invoices?",
 ]
 HEADING = "## Cold start: first AI reply after make run"
-REPLY = re.compile(r'class="msg msg-(?:ai|system)')
-
-
-class Customer:
-    """A browser without JavaScript: cookies, the CSRF token from the form, the chat's catch-up URL."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def ask(self, question: str, *, timeout: float) -> dict:
-        page = self.opener.open(f"{self.base}/chat/?new=1", timeout=10).read().decode()
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        form = urllib.parse.urlencode(
-            {"csrfmiddlewaretoken": token, "name": "Cold Start", "email": "", "body": question}
-        ).encode()
-        headers = {"Referer": f"{self.base}/chat/"}
-        request = urllib.request.Request(f"{self.base}/chat/?new=1", data=form, headers=headers)
-        sent = time.monotonic()
-        response = self.opener.open(request, timeout=30)
-        stored = time.monotonic()
-        chat = re.search(r"/chat/c/([^/]+)/", response.geturl())
-        if chat is None:
-            raise RuntimeError(f"the start form did not open a conversation: {response.geturl()}")
-        url = f"{self.base}/chat/c/{chat.group(1)}/messages/?after=1"
-        while time.monotonic() - sent < timeout:
-            html = self.opener.open(url, timeout=10).read().decode()
-            if REPLY.search(html):
-                seen = time.monotonic()
-                kind = "ai" if 'msg msg-ai' in html else "handover"
-                return {"question": question, "reply_s": seen - sent, "after_stored_s": seen - stored, "kind": kind}
-            time.sleep(0.05)
-        return {"question": question, "reply_s": None, "after_stored_s": None, "kind": "timeout"}
-
-
-def readyz(base: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError):
-        return None
 
 
 def run_layout(layout: str, args) -> dict:
-    data_dir = Path(tempfile.mkdtemp(prefix=f"sf-coldstart-{layout}-"))
-    web_port = free_port()
-    env = {
-        **os.environ,
-        "SF_DATA_DIR": str(data_dir),
-        "SF_PG_PORT": str(free_port()),
-        "SF_REDIS_PORT": str(free_port()),
-        "SF_PORT": str(web_port),
-        "SF_WORKER_LAYOUT": layout,
-        "CHAT_RATE_START_PER_IP": "1000/60",  # every bench customer comes from 127.0.0.1
-        "LLM_PROVIDER": "local",
-    }
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SECRET_KEY_FILE"):
-        env.pop(name, None)
-    base = f"http://127.0.0.1:{web_port}"
-    log_path = data_dir / "make-run.log"
-    log(f"[{layout}] make run in {data_dir} (log {log_path})")
-    started = time.monotonic()
-    with log_path.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "supportflow.devservices", "run"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     result: dict = {"layout": layout}
-    try:
-        web_ready = ai_ready = None
-        while time.monotonic() - started < args.start_timeout and proc.poll() is None:
-            body = readyz(base)
-            now = time.monotonic() - started
-            if body and body.get("status") == "ok" and web_ready is None:
-                web_ready = now
-            workers = (body or {}).get("info", {}).get("ai_workers_ready")
-            if isinstance(workers, int) and workers > 0:
-                ai_ready = now
-                break
-            time.sleep(0.2)
-        result.update(web_ready_s=web_ready, ai_ready_s=ai_ready)
-        if ai_ready is None:
+    with MakeRun(layout=layout, env={"LLM_PROVIDER": "local"}, start_timeout=args.start_timeout) as app:
+        result.update(web_ready_s=app.web_ready_s, ai_ready_s=app.ai_ready_s, log=str(app.log_path))
+        if app.ai_ready_s is None:
             result["error"] = "no ai worker became ready"
             return result
-        customer = Customer(base)
+        customer = Customer(app.base)
         first = customer.ask(QUESTIONS[0], timeout=args.reply_timeout)
-        log(f"[{layout}] ready after {ai_ready:.1f} s; first reply {fmt(first['reply_s'], 2)} s ({first['kind']})")
+        log(
+            f"[{layout}] ready after {app.ai_ready_s:.1f} s; first reply {fmt(first['reply_s'], 2)} s ({first['kind']})"
+        )
         warm = []
         for i in range(args.warm):
             time.sleep(args.gap)
@@ -161,15 +74,7 @@ def run_layout(layout: str, args) -> dict:
         )
         warm_s = result["warm_reply_s"]
         log(f"[{layout}] warm p50 {fmt(warm_s.get('p50'), 2)} s, p95 {fmt(warm_s.get('p95'), 2)} s")
-        return result
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)  # make run's own Ctrl-C: children first, then the services
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        result["log"] = str(log_path)
+    return result
 
 
 def section(results: list[dict], args) -> str:

@@ -69,6 +69,17 @@ def announce(role: str) -> threading.Thread:
     return thread
 
 
+def gone(role: str, member: str) -> bool:
+    """Whether ``member`` (``host:pid``) announced ``role`` once and then stopped beating. A process
+    that never announced (warm-up switched off) is not known to be gone."""
+    client = _client()
+    try:
+        last = client.zscore(_KEY.format(role=role), member)
+    finally:
+        client.close()
+    return last is not None and last < time.time() - STALE_AFTER_S
+
+
 def ready(role: str) -> int:
     """How many processes announced ``role`` within ``STALE_AFTER_S``."""
     client = _client()

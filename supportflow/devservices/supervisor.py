@@ -111,9 +111,7 @@ def run_app(env: dict[str, str]) -> int:
             if os.environ.get("SF_WORKER_LAYOUT") == "single"
             else {
                 "ai": _worker("ai", "ai", os.environ.get("SF_AI_CONCURRENCY", "2")),
-                "worker": _worker(
-                    "housekeeping", "housekeeping,celery", os.environ.get("SF_WORKER_CONCURRENCY", "1")
-                ),
+                "worker": _worker("housekeeping", "housekeeping,celery", os.environ.get("SF_WORKER_CONCURRENCY", "1")),
             }
         ),
         "beat": _python(

@@ -24,13 +24,12 @@ from dataclasses import asdict
 from functools import partial
 
 from django.conf import settings
-from django.core.cache import cache
 
 from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
-from tickets.ai import calibration, conversation, followup, phrases, reply, rules
+from tickets.ai import calibration, conversation, followup, phrases, reply, rules, runs
 from tickets.ai.passages import kb_passages_flags
 from tickets.ai.reply import holding_draft
 from tickets.ai.triage import cues, sentiment
@@ -49,13 +48,12 @@ Condition = EscalationRule.Condition
 
 def process_message(*, message_id: int, namespace: str = DEFAULT_NAMESPACE) -> str:
     """Triage and answer (or hand over) one customer message. Returns the outcome, e.g. ``sent``."""
-    lock = f"sf:ai:message:{message_id}"
-    if not cache.add(lock, "1", timeout=getattr(settings, "AI_MESSAGE_LOCK_SECONDS", 150)):
+    if not runs.message_lock(message_id, timeout=getattr(settings, "AI_MESSAGE_LOCK_SECONDS", 150)):
         return "busy"
     try:
         return _process(message_id, namespace)
     finally:
-        cache.delete(lock)
+        runs.message_unlock(message_id)
 
 
 def _process(message_id: int, namespace: str) -> str:

@@ -1,10 +1,13 @@
 """AI-run bookkeeping: one ``AIRun`` row per paid (or local) call, claimed before the call so a
 retried task never pays twice, finished once with its tokens, cost and latency (``run_once`` wraps a
-call in all of it); and the sweep that re-enqueues customer messages the AI never finished."""
+call in all of it); the per-message lock that keeps two workers off one message; and the sweep that
+re-enqueues customer messages the AI never finished."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 import time
 from decimal import Decimal
 
@@ -15,6 +18,63 @@ from django.utils import timezone
 
 from tickets import events, services
 from tickets.models import ActorKind, AIRun, Message, Ticket
+
+# --- the per-message lock ------------------------------------------------------------------------------
+
+
+def _lock_key(message_id: int) -> str:
+    return f"sf:ai:message:{message_id}"
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_gone(holder: str) -> bool:
+    """Whether the process that holds a message's lock is dead: on this host, its pid is gone; elsewhere,
+    its worker stopped beating (``supportflow.readiness``). When that cannot be told, it is alive."""
+    host, _, pid = holder.rpartition(":")
+    if not pid.isdigit():
+        return False
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    from supportflow import readiness
+
+    return readiness.gone("ai", holder)
+
+
+def message_lock(message_id: int, *, timeout: int) -> bool:
+    """Take the lock on a customer message for this process. A lock whose holder died (a pool process
+    killed mid-task: its task is redelivered at once, ``reject_on_worker_lost``) is taken over instead of
+    waiting out its timeout, so the customer waits for a healthy process, not for the lock to expire.
+    Two processes that both take a dead holder's lock over are harmless: the pipeline is idempotent."""
+    key = _lock_key(message_id)
+    if cache.add(key, _me(), timeout=timeout):
+        return True
+    holder = cache.get(key)
+    if holder is None:
+        return cache.add(key, _me(), timeout=timeout)
+    if isinstance(holder, str) and holder != _me() and _holder_gone(holder):
+        cache.set(key, _me(), timeout=timeout)
+        return True
+    return False
+
+
+def message_unlock(message_id: int) -> None:
+    if cache.get(_lock_key(message_id)) == _me():
+        cache.delete(_lock_key(message_id))
+
+
+def message_locked(message_id: int) -> bool:
+    """Whether a live process is working on the message."""
+    holder = cache.get(_lock_key(message_id))
+    return holder is not None and not (isinstance(holder, str) and _holder_gone(holder))
 
 
 def ai_run_begin(
@@ -198,7 +258,7 @@ def ai_requeue_stalled(*, now: dt.datetime | None = None) -> int:
     for message_id, ticket_id, seq in list(latest[:500]):
         if Message.objects.filter(ticket_id=ticket_id, author_kind=Message.AuthorKind.CUSTOMER, seq__gt=seq).exists():
             continue
-        if cache.get(f"sf:ai:message:{message_id}") is not None:
+        if message_locked(message_id):
             continue
         attempts = cache.get_or_set(f"sf:ai:requeued:{message_id}", 0, timeout=2 * 86400)
         if attempts >= MAX_REQUEUES:

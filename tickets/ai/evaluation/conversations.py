@@ -50,7 +50,6 @@ from types import SimpleNamespace
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 
@@ -59,7 +58,7 @@ from knowledge.services import ingest_files
 from supportflow.evaluation import DatasetError, EvaluationError, read_jsonl, share
 from supportflow.llm.fake import FakeOpenAI, fake_openai_settings
 from tickets import services
-from tickets.ai import passages, phrases
+from tickets.ai import passages, phrases, runs
 from tickets.ai.evaluation.injection import DEMO_KB, require_demo_setup
 from tickets.ai.evaluation.obedient_model import _blocks, honest_triage
 from tickets.models import AIDraft, Customer, Ticket
@@ -282,7 +281,7 @@ def _decided(message_id: int, timeout: float) -> AIDraft:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         draft = AIDraft.objects.filter(in_reply_to_id=message_id).select_related("sent_message").first()
-        if draft is not None and cache.get(f"sf:ai:message:{message_id}") is None:
+        if draft is not None and not runs.message_locked(message_id):
             return draft
         time.sleep(0.1)
     raise EvaluationError(f"no decision on message {message_id} after {timeout:.0f} s: is the worker stuck?")
