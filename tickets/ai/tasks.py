@@ -75,13 +75,21 @@ def retrain_triage() -> int:
     return triage_local.train().version
 
 
+SCAN_CHUNK = 64  # passages per task: a few seconds of work, so a worker is never tied up for minutes
+
+
 @shared_task(soft_time_limit=600, time_limit=660)
-def scan_kb_passages(limit: int | None = 500) -> int:
-    """Run the injection guard over knowledge-base passages not scanned yet, before a question needs them
-    (``limit=None``: all of them, as a bench does before its clock starts)."""
+def scan_kb_passages(limit: int | None = SCAN_CHUNK, *, follow: bool = True) -> int:
+    """Run the injection guard over up to ``limit`` knowledge-base passages not scanned yet, before a
+    question needs them, and queue the next chunk when there may be more (``follow``): a big import is
+    scanned in short tasks that other work can pass between. ``limit=None``: all of them at once, as a
+    bench does in its own process before its clock starts."""
     from tickets.ai import passages  # the guard's classifier: only workers that scan load it
 
-    return passages.kb_passages_scan_pending(limit=limit)
+    scanned = passages.kb_passages_scan_pending(limit=limit)
+    if follow and limit is not None and scanned >= limit:
+        scan_kb_passages.apply_async(kwargs={"limit": limit})
+    return scanned
 
 
 @shared_task(soft_time_limit=900, time_limit=960)
