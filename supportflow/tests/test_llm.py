@@ -445,7 +445,7 @@ def test_an_unreachable_breaker_redis_counts_as_closed(fake, settings):
 def test_readyz_shows_the_breaker_without_failing(client, quick_breaker):
     response = client.get(reverse("readyz"))
     assert response.status_code == 200
-    assert response.json()["info"] == {"llm": "openai: closed"}
+    assert response.json()["info"]["llm"] == "openai: closed"
 
     _open_the_breaker(quick_breaker)
     response = client.get(reverse("readyz"))
@@ -453,4 +453,4 @@ def test_readyz_shows_the_breaker_without_failing(client, quick_breaker):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["info"] == {"llm": "openai: breaker open, falling back to local"}
+    assert body["info"]["llm"] == "openai: breaker open, falling back to local"
