@@ -182,6 +182,35 @@ class Subprocess:
             self._log_file = None
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _proc_cpu(pid: int) -> float | None:
+    fields = _proc_stat(pid)
+    try:
+        return None if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (IndexError, ValueError):
+        return None
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (one scan of /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _proc_stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 @dataclass
 class Server(Subprocess):
     env: dict[str, str]
@@ -189,6 +218,7 @@ class Server(Subprocess):
     port: int = 0
     proc: subprocess.Popen | None = None
     _log_file: object = None
+    workers: int = 1  # uvicorn --workers: processes sharing the port (the kernel spreads the connections)
 
     @property
     def base(self) -> str:
@@ -201,6 +231,8 @@ class Server(Subprocess):
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lifespan", "off", "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
         self._spawn(cmd)
         self._wait_ready("/healthz", timeout=timeout, failure=f"server did not answer /healthz within {timeout:.0f}s")
 
@@ -233,14 +265,14 @@ class Server(Subprocess):
         raise RuntimeError(f"{failure}:\n{self.log_tail()}")
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU of the server process (all its threads) from /proc."""
+        """User + system CPU of the server process (all its threads) from /proc, plus that of its
+        live descendants (the worker processes of ``--workers``)."""
         if not self.alive():
             return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
+        own = _proc_cpu(self.proc.pid)
+        if own is None:
             return None
+        return own + sum(filter(None, (_proc_cpu(pid) for pid in _descendants(self.proc.pid))))
 
     def rss_mb(self) -> float | None:
         if not self.alive():

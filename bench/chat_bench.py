@@ -995,7 +995,7 @@ def docs_section(args, summary, sizes, result, notes, meta) -> str:
     command = (
         "python -m supportflow.devservices exec -- .venv/bin/python bench/chat_bench.py "
         f"--sizes {','.join(map(str, sizes))} --messages {args.messages} --interval {args.interval:g} "
-        f"--repeats {args.repeats}"
+        f"--repeats {args.repeats}" + (f" --workers {args.workers}" if args.workers > 1 else "")
     )
     return f"""{SECTION_HEADING}
 
@@ -1011,8 +1011,9 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
 {command}
 ```
 
-- **Run:** {meta["date"]}, Python {meta["python"]}, uvicorn {meta["uvicorn"]} (one process, uvloop + httptools,
-  `--lifespan off --no-access-log --log-level warning`), websockets {meta["websockets"]} on both sides.
+- **Run:** {meta["date"]}, Python {meta["python"]}, uvicorn {meta["uvicorn"]}
+  ({_processes(meta["workers"])}, uvloop + httptools, `--lifespan off --no-access-log --log-level warning`),
+  websockets {meta["websockets"]} on both sides.
 - **Machine:** {meta["cpus"]} cores, {meta["mem_gb"]} GB RAM. The clients (one asyncio process), the server,
   PostgreSQL and Redis all run on this machine and share those cores, so **read the figures as chat/echo
   ratios first**; the absolute milliseconds include the clients' own CPU time.
@@ -1036,11 +1037,11 @@ Reproduce (from the repository root; the embedded PostgreSQL and Redis are start
   re-sends its unconfirmed messages with the same `client_id` (the server stores each once), and every agent
   socket resyncs at the end. Sockets are opened {args.connect_concurrency} at a time and all closed at once.
 - **Reading the tables:** medians over the runs, spread = min–max over the runs, counts are totals over the runs.
-  *Server CPU %* is the server process's CPU time over the measured window (sends + drain wait) and its peak
-  over 1 s slices, 100 % = one core (one Python process cannot use much more); *server CPU ms/msg* is that
+  *Server CPU %* is the server's CPU time (all its processes) over the measured window (sends + drain wait) and
+  its peak over 1 s slices, 100 % = one core (one Python process cannot use much more); *server CPU ms/msg* is that
   CPU time per message sent. *Layer inbox max* is the largest backlog seen in channels_redis's per-process
   inbox in Redis (capacity {meta["channel_layer_capacity"]}: beyond it group messages are dropped). The server
-  runs with the default database pool (max {meta["db_pool"]["max_size"]} connections).
+  runs with the default database pool (max {meta["db_pool"]["max_size"]} connections per process).
 
 {tables_markdown(summary, sizes)}
 
@@ -1057,6 +1058,10 @@ the script prints last.
 """
 
 
+def _processes(workers: int) -> str:
+    return "one process" if workers == 1 else f"`--workers {workers}`: {workers} processes sharing the port"
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,100,500", help="comma-separated N (conversations / echo rooms)")
@@ -1069,6 +1074,9 @@ def parse_args(argv=None):
     parser.add_argument("--connect-timeout", type=float, default=30.0, help="per-socket handshake timeout")
     parser.add_argument("--connect-concurrency", type=int, default=100, help="handshakes in flight at once")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the send offsets")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn --workers: server processes sharing the port (all cores)"
+    )
     parser.add_argument(
         "--server-env",
         action="append",
@@ -1125,7 +1133,7 @@ def main(argv=None) -> int:
     server_env = {**env, **dict(item.split("=", 1) for item in args.server_env)}
     if args.server_env:
         log(f"server environment overrides: {', '.join(args.server_env)}")
-    server = Server(env=server_env, log_path=log_dir / "server.log")
+    server = Server(env=server_env, log_path=log_dir / "server.log", workers=args.workers)
     runs: list[dict] = []
     started = time.perf_counter()
     try:
@@ -1192,6 +1200,7 @@ def main(argv=None) -> int:
         "channel_layer_capacity": channel_capacity,
         "channel_layer_expiry_s": layer_config.get("expiry"),
         "db_pool": db_pool,
+        "workers": args.workers,
     }
 
     print(f"\nLive chat: websocket delivery ({meta['date']}, {meta['cpus']} cores, clients and server on one machine)")

@@ -15,6 +15,7 @@ foreign origin. Nothing is joined in those cases.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -162,7 +163,8 @@ class CustomerChatConsumer(ChatSocket):
     async def message(self, data: dict) -> None:
         client_id = str(data.get("client_id") or "")[:64]
         ip = ratelimit.scope_ip(self.scope)
-        reply = await db(_store_customer_message)(self.ticket_id, data.get("body"), client_id, ip)
+        loop = asyncio.get_running_loop()
+        reply = await db(_store_customer_message)(self.ticket_id, data.get("body"), client_id, ip, loop)
         if reply:  # an error, or the stored copy of a resend: for this socket only
             await self.send(text_data=reply)
 
@@ -174,17 +176,20 @@ def _ticket_for_token(token: str) -> Ticket | None:
         return None
 
 
-def _store_customer_message(ticket_id: int, body, client_id: str, ip: str) -> str:
-    """Limits, then store — one trip to a worker thread per message. Returns what only the sender
-    should get: an error, or the stored copy of a resend. A new message reaches every socket of the
-    conversation, this one included, through the on-commit broadcast."""
+def _store_customer_message(ticket_id: int, body, client_id: str, ip: str, loop: asyncio.AbstractEventLoop) -> str:
+    """Limits, then store — one trip to a worker thread per message, and none back: the committed
+    message's broadcast (rendered once per audience) is handed to the consumer's event ``loop`` as soon
+    as it is ready (``realtime.publish_from_thread``). Returns what only the sender should get: an
+    error, or the stored copy of a resend. A new message reaches every socket of the conversation, this
+    one included, through that broadcast."""
     verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket_id, ip=ip))
     if not verdict.allowed:
         return realtime.render_notice("chat-error", limits.too_many(refused, verdict), client_id=client_id)
     try:
-        message = services.message_create(
-            ticket=Ticket(pk=ticket_id), author_kind="customer", body=body, client_msg_id=client_id
-        )
+        with realtime.publish_from_thread(loop):
+            message = services.message_create(
+                ticket=Ticket(pk=ticket_id), author_kind="customer", body=body, client_msg_id=client_id
+            )
     except services.TicketRuleError as exc:
         return realtime.render_notice("chat-error", str(exc), client_id=client_id)
     return "" if message.was_created else realtime.render_messages([message], viewer="customer")

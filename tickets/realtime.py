@@ -15,8 +15,11 @@ and calls ``ai_status()`` around the work so the customer sees that an answer is
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -72,15 +75,48 @@ def render_notice(target: str, text: str, *, expires_ms: int = 0, client_id: str
     )
 
 
+_collecting = threading.local()
+
+
+@contextlib.contextmanager
+def publish_from_thread(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """For a consumer's worker thread (one block, one thread): ``send_html`` hands its fragments to the
+    consumer's event loop ``loop`` and returns at once, instead of hopping to the loop and waiting for
+    the publish. The broadcast thus leaves as soon as it is committed and rendered, while the thread
+    goes on with the message's other on-commit work (the AI enqueue, the event subscribers); the
+    sends of one block are published in the order they were made.
+
+    What is handed over was already committed (the broadcasts run on commit); a send scheduled for a
+    transaction that commits after the block ends is published the ordinary way.
+    """
+    outer = getattr(_collecting, "loop", None)
+    _collecting.loop = loop
+    try:
+        yield
+    finally:
+        _collecting.loop = outer
+
+
+async def publish(sends: list[tuple[str, str]]) -> None:
+    """Publish ``(group, html)`` pairs from async code (one layer message per group)."""
+    layer = get_channel_layer()
+    for group, html in sends:
+        await layer.group_send(group, {"type": "chat.html", "html": html})
+
+
+def _published(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("live delivery failed (stored; clients will resync)", exc_info=future.exception())
+
+
 def send_html(*sends: tuple[str, str]) -> None:
-    """Send fragments to groups — ``(group, html)`` pairs — in one hop to the event loop."""
-
-    async def publish() -> None:
-        layer = get_channel_layer()
-        for group, html in sends:
-            await layer.group_send(group, {"type": "chat.html", "html": html})
-
-    async_to_sync(publish)()
+    """Send fragments to groups — ``(group, html)`` pairs — in one hop to the event loop (or hand them
+    to the consumer's loop inside ``publish_from_thread``)."""
+    loop = getattr(_collecting, "loop", None)
+    if loop is not None:
+        asyncio.run_coroutine_threadsafe(publish(list(sends)), loop).add_done_callback(_published)
+        return
+    async_to_sync(publish)(list(sends))
 
 
 def broadcast_message(message_id: int, message: Message | None = None) -> None:

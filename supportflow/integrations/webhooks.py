@@ -201,8 +201,9 @@ def on_ticket_event(kind: str, **payload: Any) -> None:
         logger.exception("webhook fan-out failed for %s on ticket %s", kind, payload.get("ticket_id"))
 
 
-@transaction.atomic
 def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
+    """Runs for every committed event (every chat message): the common case — no subscription — is one
+    query outside any transaction; only storing deliveries opens one."""
     event = _public_event(kind, payload)
     if event is None:
         return []
@@ -214,11 +215,12 @@ def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
         return []
     event_id = uuid.uuid4()
     body = {"id": str(event_id), "event": str(event), "created_at": timezone.now().isoformat(), "data": data}
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(subscription=s, event=event, event_id=event_id, payload=body) for s in subscriptions
-    )
-    ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: _enqueue(ids))
+    with transaction.atomic():
+        deliveries = WebhookDelivery.objects.bulk_create(
+            WebhookDelivery(subscription=s, event=event, event_id=event_id, payload=body) for s in subscriptions
+        )
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: _enqueue(ids))
     return ids
 
 

@@ -7,12 +7,14 @@ schedules them on commit where it decides them, and announces the change to othe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import re
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -160,7 +162,6 @@ def ticket_create(
     return ticket
 
 
-@transaction.atomic
 def message_create(
     *,
     ticket: Ticket,
@@ -197,6 +198,159 @@ def message_create(
     if ai_confidence is not None and not 0.0 <= ai_confidence <= 1.0:
         raise TicketRuleError("AI confidence must be between 0 and 1.")
 
+    if author_kind == AuthorKind.CUSTOMER and not set_status:
+        message = _customer_message_append(ticket_id=ticket.pk, body=body, client_msg_id=client_msg_id)
+        if message is not None:
+            _message_effects(message)
+            return message
+    return _message_create_locked(
+        ticket=ticket,
+        author_kind=author_kind,
+        body=body,
+        author_user=author_user,
+        is_internal=is_internal,
+        ai_confidence=ai_confidence,
+        citations=citations,
+        set_status=set_status,
+        client_msg_id=client_msg_id,
+    )
+
+
+# Statuses in which a customer message changes nothing but the thread (no transition, no event).
+_APPEND_ONLY_STATUSES = (Status.NEW, Status.OPEN)
+
+
+def _customer_message_append(*, ticket_id: int, body: str, client_msg_id: str) -> Message | None:
+    """The chat's hot path in one SQL statement (one round trip in autocommit): lock the ticket and take
+    its next sequence number (``UPDATE … RETURNING``), insert the message with it, and read back the
+    ticket and its customer for the broadcast. Being one statement, the number and the row commit or
+    roll back together, so the sequence stays gap-free.
+
+    Returns None — nothing written — whenever the general path must decide: the ticket is not ``new``
+    or ``open`` (a transition, or closed), the ``client_msg_id`` is already stored (a resend), or a
+    concurrent resend with the same id won the race (the unique constraint rolls this statement back).
+    """
+    now = timezone.now()
+    draft = Message(
+        ticket_id=ticket_id,
+        seq=0,
+        author_kind=AuthorKind.CUSTOMER,
+        body=body,
+        client_msg_id=client_msg_id,
+        created_at=now,
+    )
+    sql, param_fields = _append_statement()
+    params = [
+        now,
+        now,
+        ticket_id,
+        *_APPEND_ONLY_STATUSES,
+        ticket_id,
+        client_msg_id,
+        client_msg_id,
+        *(field.get_db_prep_save(getattr(draft, field.attname), connection) for field in param_fields),
+    ]
+    try:
+        # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a lost
+        # race (IntegrityError) from breaking it.
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        return None
+    if row is None:
+        return None
+    split = 2 + len(Ticket._meta.concrete_fields)
+    ticket = _from_row(Ticket, row[2:split])
+    ticket.customer = _from_row(Customer, row[split:])
+    draft.pk, draft.seq, draft.ticket = row[0], row[1], ticket
+    draft._state.adding, draft._state.db = False, connection.alias
+    draft.was_created = True
+    return draft
+
+
+@functools.cache
+def _append_statement() -> tuple[str, list]:
+    """The hot path's SQL (built once per process from the models' metadata) and the message fields
+    whose values it takes as parameters, in order."""
+    qn = connection.ops.quote_name
+    ticket_fields = Ticket._meta.concrete_fields
+    customer_fields = Customer._meta.concrete_fields
+    message_fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    from_t = {"ticket_id": "t.id", "seq": "t.last_message_seq"}
+    values = [from_t.get(f.attname, f"%s::{f.cast_db_type(connection)}") for f in message_fields]
+    sql = f"""
+        WITH t AS (
+            UPDATE {qn(Ticket._meta.db_table)}
+            SET last_message_seq = last_message_seq + 1, last_customer_message_at = %s, updated_at = %s
+            WHERE id = %s AND status IN (%s, %s) AND NOT EXISTS (
+                SELECT 1 FROM {qn(Message._meta.db_table)} WHERE ticket_id = %s AND client_msg_id = %s AND %s <> ''
+            )
+            RETURNING {", ".join(qn(f.column) for f in ticket_fields)}
+        ), m AS (
+            INSERT INTO {qn(Message._meta.db_table)} ({", ".join(qn(f.column) for f in message_fields)})
+            SELECT {", ".join(values)} FROM t
+            RETURNING id, seq
+        )
+        SELECT m.id, m.seq, {", ".join(f"t.{qn(f.column)}" for f in ticket_fields)},
+               {", ".join(f"c.{qn(f.column)}" for f in customer_fields)}
+        FROM m CROSS JOIN t JOIN {qn(Customer._meta.db_table)} c ON c.id = t.customer_id
+    """  # noqa: S608 — identifiers from the models' metadata, every value a parameter
+    return sql, [f for f in message_fields if f.attname not in from_t]
+
+
+@functools.cache
+def _row_converters(model) -> list[tuple[object, list]]:
+    table = model._meta.db_table
+    found = []
+    for field in model._meta.concrete_fields:
+        col = field.get_col(table)
+        found.append((col, connection.ops.get_db_converters(col) + field.get_db_converters(connection)))
+    return found
+
+
+def _from_row(model, values):
+    """A model instance from raw column values (all its concrete fields, in order), through each field's
+    database converters (Django reads JSON as text and the field decodes it)."""
+    converted = []
+    for (col, converters), value in zip(_row_converters(model), values, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
+
+
+def _message_effects(message: Message) -> None:
+    """What every stored message schedules on commit: the live broadcast, the AI (customer messages)
+    or an email reply (public replies on email tickets), and the event for other apps."""
+    ticket = message.ticket
+    realtime.broadcast_on_commit(realtime.broadcast_message, message.pk, message)
+    if message.author_kind == AuthorKind.CUSTOMER and not message.is_internal:
+        tasks.ai_enqueue_on_commit(message_id=message.pk)
+    elif (
+        not message.is_internal
+        and message.author_kind in (AuthorKind.AGENT, AuthorKind.AI)
+        and ticket.channel == Ticket.Channel.EMAIL
+    ):
+        tasks.email_reply_on_commit(message_id=message.pk)
+    events.publish(events.MESSAGE_CREATED, ticket_id=ticket.pk, message_id=message.pk, message=message)
+
+
+@transaction.atomic
+def _message_create_locked(
+    *,
+    ticket: Ticket,
+    author_kind: str,
+    body: str,
+    author_user: AbstractBaseUser | None,
+    is_internal: bool,
+    ai_confidence: float | None,
+    citations: list | None,
+    set_status: str | None,
+    client_msg_id: str,
+) -> Message:
+    """Every other case, under the ticket's row lock: resends, transitions, first responses, notes."""
     ticket = _locked(ticket)
     if client_msg_id:
         existing = Message.objects.filter(ticket=ticket, client_msg_id=client_msg_id).first()
@@ -252,14 +406,7 @@ def message_create(
     if set_status and set_status != ticket.status:
         changed += _transition(ticket, set_status, now=now, actor=author_user, actor_kind=actor_kind)
     ticket.save(update_fields=sorted(set(changed)))
-    realtime.broadcast_on_commit(realtime.broadcast_message, message.pk, message)
-    if author_kind == AuthorKind.CUSTOMER and not is_internal:
-        tasks.ai_enqueue_on_commit(message_id=message.pk)
-    elif (
-        not is_internal and author_kind in (AuthorKind.AGENT, AuthorKind.AI) and ticket.channel == Ticket.Channel.EMAIL
-    ):
-        tasks.email_reply_on_commit(message_id=message.pk)
-    events.publish(events.MESSAGE_CREATED, ticket_id=ticket.pk, message_id=message.pk, message=message)
+    _message_effects(message)
     message.was_created = True
     return message
 

@@ -53,6 +53,29 @@ def test_concurrent_writers_get_unique_gap_free_sequence_numbers():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_concurrent_resends_of_one_message_store_it_once_without_a_gap():
+    """Resends racing on the hot path: the unique client id rolls back the losers' statement — sequence
+    number included — and they answer with the stored message."""
+    ticket = make_ticket(department=DepartmentFactory())
+    start = threading.Barrier(WRITERS)
+
+    @_in_thread
+    def resend(n: int) -> tuple[int, int]:
+        start.wait()
+        message = services.message_create(ticket=ticket, author_kind="customer", body="once", client_msg_id="dup")
+        return message.pk, message.seq
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        results = set(pool.map(resend, range(WRITERS)))
+
+    assert len(results) == 1
+    assert next(iter(results))[1] == 2
+    nxt = services.message_create(ticket=ticket, author_kind="customer", body="next")
+    assert nxt.seq == 3
+    assert list(Message.objects.filter(ticket=ticket).order_by("seq").values_list("seq", flat=True)) == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_ticket_creation_gets_unique_references():
     department = DepartmentFactory()
     customers = [CustomerFactory() for _ in range(WRITERS)]

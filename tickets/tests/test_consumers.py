@@ -421,3 +421,101 @@ def test_messages_are_json_requests_only(chat):
         await ws.disconnect()
 
     run(scenario)
+
+
+# --- the hot path: one worker hop, one render per audience, any number of processes ----------------
+
+
+def test_a_message_is_rendered_once_per_audience_whatever_the_number_of_sockets(chat, agent, monkeypatch):
+    renders = []
+    real_render = realtime.render_messages
+
+    def counting(messages, **kwargs):
+        renders.append(kwargs["viewer"])
+        return real_render(messages, **kwargs)
+
+    monkeypatch.setattr(realtime, "render_messages", counting)
+    customers = [customer_socket(chat, client=("10.0.0.1", 5000 + n)) for n in range(3)]
+    consoles = [agent_socket(agent, chat) for _ in range(2)]
+
+    async def scenario():
+        for ws in customers + consoles:
+            assert (await ws.connect(timeout=5))[0]
+        await customers[0].send_json_to({"type": "message", "body": "one render each", "client_id": "once"})
+        for ws in customers + consoles:
+            await receive_until(ws, r'data-client-id="once"')
+        for ws in customers + consoles:
+            await ws.disconnect()
+
+    run(scenario)
+    assert sorted(renders) == ["agent", "customer"]
+
+
+def test_the_broadcast_leaves_on_the_consumer_loop_without_a_hop_back_from_the_worker_thread(chat, agent, monkeypatch):
+    """The worker thread hands the committed message's fragments to the consumer's event loop and goes
+    on; ``async_to_sync`` (a blocking hop back to the loop) is not used."""
+
+    def no_hop(*args, **kwargs):
+        raise AssertionError("async_to_sync used on the chat's hot path")
+
+    monkeypatch.setattr(realtime, "async_to_sync", no_hop)
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        assert (await console.connect(timeout=5))[0]
+        await customer.send_json_to({"type": "message", "body": "no hop", "client_id": "nohop"})
+        to_agent = await receive_until(console, r'data-client-id="nohop"')
+        to_customer = await receive_until(customer, r'data-client-id="nohop"')
+        assert seqs(to_agent) == seqs(to_customer) == [2]
+        await customer.disconnect()
+        await console.disconnect()
+
+    run(scenario)
+
+
+def _another_process_layer():
+    """A second channel layer object with the same settings: what another web process (uvicorn
+    ``--workers``) holds. It shares nothing with this process's layer but Redis."""
+    from django.utils.module_loading import import_string
+
+    config = settings.CHANNEL_LAYERS["default"]
+    return import_string(config["BACKEND"])(**config["CONFIG"])
+
+
+def test_a_broadcast_from_another_process_reaches_this_process_sockets(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        other = _another_process_layer()
+        try:
+            await other.group_send(realtime.customer_group(chat.pk), {"type": "chat.html", "html": "from-elsewhere"})
+            assert await ws.receive_from(timeout=3) == "from-elsewhere"
+        finally:
+            await other.flush()  # closes its connections; pub/sub keeps nothing in Redis
+        await ws.disconnect()
+
+    run(scenario)
+
+
+def test_rate_limits_are_shared_by_every_process(chat, settings, monkeypatch):
+    """The counters live in Redis: a new Redis client (as in a second web process) sees the first
+    one's count, so N processes do not allow N times the limit."""
+    from supportflow import ratelimit
+
+    settings.CHAT_RATE_PER_CONVERSATION = "2/60"
+
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        for n in range(2):
+            monkeypatch.setattr(ratelimit, "_client", None)  # each message "from another process"
+            await ws.send_json_to({"type": "message", "body": f"p{n}", "client_id": f"p{n}"})
+            await receive_until(ws, f'data-client-id="p{n}"')
+        monkeypatch.setattr(ratelimit, "_client", None)
+        await ws.send_json_to({"type": "message", "body": "third", "client_id": "p2"})
+        assert "Too many messages from this conversation" in await ws.receive_from(timeout=3)
+        await ws.disconnect()
+
+    run(scenario)
+    assert Message.objects.filter(ticket=chat).count() == 3

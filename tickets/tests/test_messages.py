@@ -84,3 +84,72 @@ def test_customer_email_is_unique_case_insensitively():
     again = services.customer_get_or_create(email="ana@example.com")
     assert first.pk == again.pk
     assert again.name == "Ana"
+
+
+# --- the chat's hot path: one statement per customer message ----------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_message_on_an_open_ticket_is_one_statement(department):
+    """Sequence number, row lock, insert and ticket update in one statement (one round trip, no
+    BEGIN/COMMIT); the only other query is the webhook subscriptions' lookup on commit."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ticket = make_ticket(department=department)
+    with CaptureQueriesContext(connection) as captured:
+        message = services.message_create(
+            ticket=ticket, author_kind="customer", body="fast <b>path</b>", client_msg_id="f1"
+        )
+
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(statements) == 2
+    assert statements[0].lstrip().startswith("WITH")
+    assert "webhooksubscription" in statements[1]
+    assert (message.seq, message.was_created, message.body, message.client_msg_id) == (
+        2,
+        True,
+        "fast <b>path</b>",
+        "f1",
+    )
+    assert message.ticket.customer.name == ticket.customer.name
+    stored = Message.objects.get(pk=message.pk)
+    assert (stored.seq, stored.author_kind, stored.body, stored.citations) == (2, "customer", "fast <b>path</b>", [])
+    ticket.refresh_from_db()
+    assert ticket.last_message_seq == 2
+    assert ticket.last_customer_message_at == stored.created_at
+
+
+@pytest.mark.django_db
+def test_the_hot_path_returns_the_ticket_as_stored(ticket):
+    """The message comes back with the ticket and customer read by the same statement (the broadcast
+    and the event subscribers use them): JSON fields decoded, the new sequence number in place."""
+    Ticket.objects.filter(pk=ticket.pk).update(triage={"category": "billing"})
+
+    message = services.message_create(ticket=ticket, author_kind="customer", body="hello")
+
+    assert message.ticket.triage == {"category": "billing"}
+    assert message.ticket.last_message_seq == message.seq == 2
+    assert message.ticket.access_key == Ticket.objects.get(pk=ticket.pk).access_key
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["pending", "resolved"])
+def test_a_customer_message_on_a_waiting_ticket_still_reopens_it(ticket, status):
+    Ticket.objects.filter(pk=ticket.pk).update(status=status)
+
+    message = services.message_create(ticket=ticket, author_kind="customer", body="still there?")
+
+    ticket.refresh_from_db()
+    assert (ticket.status, message.seq, ticket.last_message_seq) == ("open", 2, 2)
+
+
+@pytest.mark.django_db
+def test_a_resend_takes_no_sequence_number(ticket):
+    first = services.message_create(ticket=ticket, author_kind="customer", body="hi", client_msg_id="same")
+    again = services.message_create(ticket=ticket, author_kind="customer", body="hi", client_msg_id="same")
+    after = services.message_create(ticket=ticket, author_kind="customer", body="next", client_msg_id="other")
+
+    assert (first.was_created, again.was_created, again.pk) == (True, False, first.pk)
+    assert list(ticket.messages.values_list("seq", flat=True)) == [1, 2, 3]
+    assert after.seq == 3
