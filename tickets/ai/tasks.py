@@ -3,7 +3,8 @@
 - ``process_message``: triage and answer (or hand over) one customer message (queue ``ai``). The core
   enqueues it by name on commit (``tickets.tasks.ai_enqueue``), so the core never imports the wing.
 - ``recover_stalled``, ``scan_kb_passages``, ``retrain_triage``, ``calibrate_gate``: beat work (queue ``housekeeping``).
-- ``warm_up``: connected to ``worker_process_init``, so each worker process loads the models (and, on
+- ``preload`` / ``warm_up``: connected to ``worker_init`` (the main process loads the models once, before
+  it forks its pool) and ``worker_process_init``, so each worker process has the models (and, on
   an ``ai`` worker, runs one retrieval end to end) before it takes its first task, then announces itself
   as ready (``supportflow.readiness``, shown by ``/readyz``).
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
 from tickets.ai import runs
@@ -101,31 +102,59 @@ def calibrate_gate() -> dict:
     return calibrate_all()
 
 
-@worker_process_init.connect
-def warm_up(**kwargs) -> None:
-    """Pay the one-time costs before the first customer waits: the embedding model, the structured-output
-    schemas (compiled on first use), the guard and triage classifiers. Runs in each pool process before
-    it takes a task. A failure here is logged; the first task then pays instead."""
+def _load_models() -> None:
+    """The embedding model, the structured-output schemas (compiled on first use), the guard and triage
+    classifiers: what every pool process needs before its first task."""
+    from knowledge import embeddings
+    from supportflow import llm
+    from tickets.ai import answer, guard
+    from tickets.ai.triage import local as triage_local
+    from tickets.ai.triage.schema import TriageOut
+
+    embeddings.get_model()
+    embeddings.embed(["warm up"])  # the first call also sets up the model's threads and buffers
+    llm.warm_up(TriageOut, answer.GeneratedAnswer)
+    guard.scan("warm up")  # fits the guard's classifier from its seed set
+    triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
+
+
+@worker_init.connect
+def preload(**kwargs) -> None:
+    """In the worker's main process, before it forks its pool: load the models once, so every pool
+    process — the first ones, and any that replaces one that crashed — starts with them in memory
+    (copy-on-write) instead of loading them again while a customer's question waits. The database
+    connection this used is closed before the fork (the pool processes open their own)."""
     if not getattr(settings, "WORKER_WARM_UP", True):
         return
     try:
-        from knowledge import embeddings
-        from supportflow import llm
-        from tickets.ai import answer, guard
-        from tickets.ai.triage import local as triage_local
-        from tickets.ai.triage.schema import TriageOut
+        _load_models()
+    except Exception:
+        logger.warning("worker preload failed; each pool process loads the models itself", exc_info=True)
+    finally:
+        from django.db import connections
 
-        embeddings.get_model()
-        llm.warm_up(TriageOut, answer.GeneratedAnswer)
-        guard.scan("warm up")  # fits the guard's classifier from its seed set
-        triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
-        if _takes_ai_tasks():
-            # one retrieval and answer end to end: the database connection, the search's first plans,
-            # the passage and title vectors — what the first customer would otherwise wait for
+        connections.close_all()
+
+
+@worker_process_init.connect
+def warm_up(**kwargs) -> None:
+    """Pay the one-time costs before the first customer waits (a no-op for models ``preload`` already
+    loaded in the main process), and on an ``ai`` worker one retrieval end to end, then announce the
+    process as ready. Runs in each pool process before it takes a task. A failure here is logged; the
+    first task then pays instead."""
+    if not getattr(settings, "WORKER_WARM_UP", True):
+        return
+    takes_ai = _takes_ai_tasks()
+    try:
+        _load_models()
+        if takes_ai:
+            from tickets.ai import answer
+
+            # the database connection, the search's first plans, the passage and title vectors: what
+            # the first customer would otherwise wait for
             answer.answer_local("How do I reset my password?", answer.retrieve("How do I reset my password?"))
     except Exception:
         logger.warning("worker warm-up failed", exc_info=True)
-    takes_ai = _takes_ai_tasks()
     logger.info("worker process warm (takes ai tasks: %s)", takes_ai)
     if takes_ai:
         try:
