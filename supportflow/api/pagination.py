@@ -20,14 +20,24 @@ from collections import OrderedDict
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import IntegerField, Q, QuerySet, Subquery
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 COUNT_LIMIT = 1000
+COUNT_COLUMN = "_bounded_count"
 BAD_CURSOR = "The cursor is not valid: follow the next/previous links as given, with the same ordering."
+
+
+class BoundedCount(Subquery):
+    """``COUNT(*)`` of a sliced queryset, as a column of the page's own query: an uncorrelated scalar
+    subquery, so PostgreSQL runs it once per statement (an InitPlan) and the page and its count take one
+    round trip and one plan."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS bounded)"
+    output_field = IntegerField()
 
 
 class _LegacyPages(PageNumberPagination):
@@ -51,10 +61,10 @@ class KeysetPagination(BasePagination):
     def paginate_queryset(self, queryset: QuerySet, request, view=None):
         self.request = request
         self.legacy = None
-        if self.page_query_param in request.query_params:
-            self.legacy = _LegacyPages()
-            return self.legacy.paginate_queryset(queryset, request, view)
         ordering = _ordering_of(queryset)
+        if self.page_query_param in request.query_params:
+            self.legacy = _LegacyPages()  # with the pk tie-break too: tied rows no longer swap between pages
+            return self.legacy.paginate_queryset(queryset.order_by(*ordering), request, view)
         self.ordering = ordering
         self.fields = [term.lstrip("-") for term in ordering]
         cursor = self._decode(request.query_params.get(self.cursor_query_param), queryset)
@@ -63,7 +73,8 @@ class KeysetPagination(BasePagination):
         page_qs = queryset.order_by(*(_flip(term) for term in ordering) if reverse else ordering)
         if cursor is not None:
             page_qs = page_qs.filter(_beyond(ordering, cursor["values"], reverse=reverse))
-        rows = list(page_qs[: self.page_size + 1])
+        bounded = queryset.order_by().values("pk")[: self.count_limit + 1]
+        rows = list(page_qs.annotate(**{COUNT_COLUMN: BoundedCount(bounded)})[: self.page_size + 1])
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         if reverse:
@@ -72,12 +83,8 @@ class KeysetPagination(BasePagination):
         else:
             self.has_next, self.has_previous = more, self.cursor_given
         self.rows = rows
-        if not self.cursor_given and not more:
-            self.count, self.count_is_exact = len(rows), True
-        else:
-            self.count = queryset.order_by().values("pk")[: self.count_limit + 1].count()
-            self.count_is_exact = self.count <= self.count_limit
-            self.count = min(self.count, self.count_limit)
+        count = _value_of(rows[0], COUNT_COLUMN) if rows else bounded.count()
+        self.count, self.count_is_exact = min(count, self.count_limit), count <= self.count_limit
         return rows
 
     def get_paginated_response(self, data) -> Response:
