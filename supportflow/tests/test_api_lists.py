@@ -184,3 +184,13 @@ def test_messages_are_paged_by_cursor_with_internal_notes(world):
     other = world["theirs"][0]
     assert client.get(f"/api/v1/tickets/{other.reference}/messages/").status_code == 404
     assert client.get(f"/api/v1/tickets/{ticket.reference}/messages/", {"cursor": "nope"}).status_code == 400
+
+
+def test_the_schema_describes_the_pages(client):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for path in ("/api/v1/tickets/", "/api/v1/tickets/{reference}/messages/"):
+        operation = schema["paths"][path]["get"]
+        assert {"cursor", "page"} <= {p["name"] for p in operation["parameters"]}, path
+        body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        page = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+        assert {"count", "count_is_exact", "next", "previous", "results"} == set(page["properties"]), path
