@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from knowledge.models import Article
 from knowledge.selectors import kb_search
 from supportflow.api import serializers as s
+from supportflow.api.pagination import KeysetPagination
 from supportflow.errors import api_error_response
 from tickets import selectors, services
 from tickets.models import Customer, Message, Ticket
@@ -25,6 +26,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     """Tickets the caller may see (their queues, unrouted and their own; managers all)."""
 
     serializer_class = s.TicketSerializer
+    pagination_class = KeysetPagination
     lookup_field = "reference"
     lookup_value_regex = r"[^/]+"  # anything: a malformed reference is a JSON 404, like an unknown one
     filter_backends = [filters.OrderingFilter, filters.SearchFilter]
@@ -34,9 +36,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     required_scopes = {"GET": "tickets:read", "*": "tickets:write"}
 
     def get_queryset(self):
-        qs = selectors.ticket_queryset_for_user(user=self.request.user).select_related(
-            "customer", "department", "assignee"
-        )
+        qs = selectors.ticket_queryset_for_user(user=self.request.user)
         params = self.request.query_params
         for field in ("status", "priority", "channel"):
             if params.get(field):
@@ -60,7 +60,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         ]
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*s.TICKET_COLUMNS))
+        return self.get_paginated_response(s.ticket_rows(rows))
 
     @extend_schema(request=s.TicketCreateSerializer, responses={201: s.TicketSerializer})
     def create(self, request):
@@ -100,11 +101,9 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(responses={200: s.MessageSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def messages(self, request, reference=None, format=None):  # format: the router's ".json" suffix
-        ticket = self.get_object()
-        page = self.paginate_queryset(
-            selectors.ticket_thread(ticket=ticket, include_internal=True).select_related("author_user")
-        )
-        return self.get_paginated_response(s.MessageSerializer(page, many=True).data)
+        ticket = get_object_or_404(self.get_queryset().only("pk"), reference=reference)
+        thread = selectors.ticket_thread(ticket=ticket, include_internal=True).values(*s.MESSAGE_COLUMNS)
+        return self.get_paginated_response(s.message_rows(self.paginate_queryset(thread)))
 
     @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageSerializer})
     @messages.mapping.post
@@ -122,7 +121,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     def get_object(self) -> Ticket:
-        return get_object_or_404(self.get_queryset(), reference=self.kwargs["reference"])
+        tickets = self.get_queryset().select_related("customer", "department", "assignee")
+        return get_object_or_404(tickets, reference=self.kwargs["reference"])
 
 
 class CustomerViewSet(viewsets.ReadOnlyModelViewSet):

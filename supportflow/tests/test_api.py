@@ -183,8 +183,10 @@ def test_throttling_counts_per_key_and_ignores_spoofed_forwarded_for(world, monk
     cache.clear()
     monkeypatch.setattr(KeyOrUserRateThrottle, "THROTTLE_RATES", {"api": "3/min"})
     client = client_for(world["agent"])
-    statuses = [client.get("/api/v1/tickets/").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
+    responses = [client.get("/api/v1/tickets/") for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert 1 <= int(responses[3]["Retry-After"]) <= 60
+    assert responses[3].json()["error"]["code"] == "throttled"
     assert client_for(world["manager"]).get("/api/v1/tickets/").status_code == 200  # another key, own budget
 
     from rest_framework.request import Request
