@@ -110,7 +110,7 @@ LOG_NOISE = ("superuser privileges", "_warn_or_raise_security_error")  # the ben
 # ("date LEVEL celery.app.trace: Task ..."), which does not name the pool process.
 TASK_END_RE = re.compile(
     r"^(?:\[)?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})(?:: \w+/([\w-]+)\]| \w+ celery\.app\.trace:) "
-    r"Task tickets\.tasks\.process_message\[[^\]]+\] "
+    r"Task tickets\.(?:ai\.)?tasks\.process_message\[[^\]]+\] "
     r"(?:succeeded in ([\d.]+)s: '?(\w+)'?|raised unexpected: (\w+)|retry: (.{0,80}))"
 )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,7 +20,10 @@ from django.conf import settings
 
 BUNDLED = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
+CACHE_SIZE = 4096  # texts; 384 float32 each: about 6 MB per process when full
 _lock = threading.Lock()
+_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def model_name() -> str:
@@ -61,15 +66,38 @@ def embed(texts: list[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
     )
 
 
+def embed_cached(texts: Sequence[str]) -> np.ndarray:
+    """``embed(texts)``, each distinct text encoded at most once per process (the last ``CACHE_SIZE``
+    texts are kept), the missing ones in one model call.
+
+    One customer message is read by the guard (its sentence windows), retrieval and the answer step (the
+    query) and triage (the conversation's turns): the pipeline passes all of them here first, so the
+    model runs once per message instead of once per step — a call's fixed cost is about a third of a
+    short text's. A text's vector does not depend on what it is batched with (attention is masked)."""
+    name = model_name()
+    keys = [(name, text) for text in texts]
+    with _cache_lock:
+        found = {key: _cache[key] for key in keys if key in _cache}
+        for key in found:
+            _cache.move_to_end(key)
+    missing = list(dict.fromkeys(text for key, text in zip(keys, texts, strict=True) if key not in found))
+    if missing:
+        fresh = embed(missing)
+        with _cache_lock:
+            for text, vector in zip(missing, fresh, strict=True):
+                vector.setflags(write=False)  # shared by every caller: nobody may change it in place
+                _cache[(name, text)] = found[(name, text)] = vector
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    if not keys:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([found[key] for key in keys])
+
+
 def embed_query(text: str) -> list[float]:
-    """One text's vector. Cached per process: one message is embedded by the guard, retrieval and
-    the answer step in turn, and a customer typing sends the same prefix to suggestions again."""
-    return list(_embed_query_cached(model_name(), text))
-
-
-@lru_cache(maxsize=1024)
-def _embed_query_cached(name: str, text: str) -> tuple[float, ...]:
-    return tuple(embed([text])[0].tolist())
+    """One text's vector, from ``embed_cached``: a customer typing also sends the same prefix to
+    suggestions again."""
+    return embed_cached([text])[0].tolist()
 
 
 def content_hash(text: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from celery import current_app, shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
@@ -23,6 +24,14 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 AI_PROCESS_MESSAGE = "tickets.ai.tasks.process_message"  # the AI wing's door (tickets/ai/tasks.py)
+
+
+@worker_process_init.connect
+def _realtime_own_event_loop(**kwargs) -> None:
+    """Worker processes send live updates from one long-lived event loop (``realtime.use_own_event_loop``)."""
+    from tickets import realtime
+
+    realtime.use_own_event_loop()
 
 
 def ai_enqueue(message_id: int) -> None:

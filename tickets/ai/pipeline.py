@@ -76,19 +76,22 @@ def _process(message_id: int, namespace: str) -> str:
         state = conversation.State.from_dict(ticket.conversation)
         reading = conversation.read(message.body, answered_before=state.last_outcome == "answered")
         state.entities.update(followup.extract_entities(message.body))
+        turns = _customer_turns(ticket, message)
 
         t = time.monotonic()
         from tickets.ai import guard
 
+        _embed_together(message, reading, state, turns)
         verdict = guard.scan(message.body, source="email" if ticket.channel == Ticket.Channel.EMAIL else "customer")
         stages["guard_ms"] = _ms(t)
 
         agent_replied = ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
-        threshold, auto, source = _gate_settings(ticket.department, agent_replied=agent_replied, namespace=namespace)
         detected = detect_language(message.body)
         gate = {"act": str(reading.act), "stages_ms": stages}
 
-        if reading.act in conversation.SOCIAL_ACTS and auto and not verdict.flagged:
+        # the gate is read once, after triage has routed the ticket; a greeting only asks whether it may reply
+        social = reading.act in conversation.SOCIAL_ACTS and not verdict.flagged
+        if social and _gate_settings(ticket.department, agent_replied=agent_replied, namespace=namespace)[1]:
             language = conversation.reply_language(message.body, detected=detected, state=state)
             state.language = language
             state.last_outcome = "answered" if reading.act == conversation.Act.THANKS else str(reading.act)
@@ -120,11 +123,6 @@ def _process(message_id: int, namespace: str) -> str:
         gate["query"] = query[:300]
 
         t = time.monotonic()
-        turns = list(
-            ticket.messages.filter(author_kind=AuthorKind.CUSTOMER, is_internal=False, seq__lte=message.seq)
-            .order_by("-seq")
-            .values_list("body", flat=True)[: answering.MAX_TURNS]
-        )[::-1]
         # triage reads the conversation's recent customer turns, so "still broken" keeps its topic and mood
         triage = triage_message(ticket, message, answering.conversation_query(turns), injection=verdict.flagged)
         triage["injection"] = {"flagged": verdict.flagged, "score": round(verdict.score, 3), "signals": verdict.signals}
@@ -174,9 +172,10 @@ def _process(message_id: int, namespace: str) -> str:
         triggers = [rules.Trigger("Output guard", f"AI reply blocked ({p})") for p in problems]
         if answer.unsupported:  # the draft says more than the articles: a person checks it, asking would not help
             triggers.append(rules.Trigger("Unsupported statements", "The AI draft says things the articles do not"))
-        triggers += rules.evaluate(ctx)
+        escalation_rules = rules.active_rules()
+        triggers += rules.evaluate(ctx, escalation_rules)
         hard = [tr for tr in triggers if not tr.unanswered and tr.condition != Condition.UNANSWERED_STREAK]
-        limit = rules.streak_limit()
+        limit = rules.streak_limit(escalation_rules)
         stop_asking = limit is None or ctx.unanswered_streak >= limit
         handed_over = ticket.escalated
         if handed_over:
@@ -297,6 +296,42 @@ def _history(ticket: Ticket, message: Message) -> list[followup.Turn]:
     ]
 
 
+def _customer_turns(ticket: Ticket, message: Message) -> list[str]:
+    """The conversation's recent customer turns up to this message, oldest first (what triage reads)."""
+    return list(
+        ticket.messages.filter(author_kind=AuthorKind.CUSTOMER, is_internal=False, seq__lte=message.seq)
+        .order_by("-seq")
+        .values_list("body", flat=True)[: answering.MAX_TURNS]
+    )[::-1]
+
+
+def _search_query(message: Message, reading: conversation.Reading, state: conversation.State) -> tuple[str, str]:
+    """The customer's words as retrieval searches them, and the language it searches in."""
+    said = " ".join(message.body.split())
+    plain = conversation.expand_abbreviations(reading.text or said)[: answering.MAX_QUERY_CHARS]
+    # a few words ("on mobile too?") do not tell a language apart: the conversation's language does
+    detected = detect_language(plain)
+    language = (detected if len(said.split()) >= SURE_LANGUAGE_WORDS else state.language or detected) or "en"
+    return conversation.with_glossary(plain, language), language
+
+
+def _embed_together(
+    message: Message, reading: conversation.Reading, state: conversation.State, turns: list[str]
+) -> None:
+    """Every text this message's steps embed, in one model call, into the per-process cache the steps read
+    (``embeddings.embed_cached``): the guard's windows, the search query (retrieval and the answer) and
+    the turns triage reads. A greeting or a thanks only needs the guard's. Vectors are the same as the
+    steps' own calls would give; only the model's per-call cost is paid once instead of three times."""
+    from knowledge import embeddings
+    from tickets.ai import guard
+    from tickets.ai.triage.local import prepare_text
+
+    texts = guard.windows(message.body)
+    if reading.act not in conversation.SOCIAL_ACTS:
+        texts += [_search_query(message, reading, state)[0], prepare_text(answering.conversation_query(turns))]
+    embeddings.embed_cached([text for text in texts if text.strip()])
+
+
 def _retrieve(
     ticket: Ticket,
     message: Message,
@@ -310,11 +345,7 @@ def _retrieve(
     (``followup.contextual_query``) — kept if it finds a more confident answer. A self-contained
     question is never mixed with an old topic."""
     said = " ".join(message.body.split())
-    plain = conversation.expand_abbreviations(reading.text or said)[: answering.MAX_QUERY_CHARS]
-    # a few words ("on mobile too?") do not tell a language apart: the conversation's language does
-    detected = detect_language(plain)
-    language = (detected if len(said.split()) >= SURE_LANGUAGE_WORDS else state.language or detected) or "en"
-    plain = conversation.with_glossary(plain, language)
+    plain, language = _search_query(message, reading, state)
     passages = answering.retrieve(plain, language=language, namespace=namespace)
     if reading.act != conversation.Act.QUESTION:
         return plain, passages

@@ -29,10 +29,13 @@ logger = logging.getLogger(__name__)
 
 @shared_task(
     autoretry_for=TRANSIENT, retry_backoff=2, retry_jitter=True, max_retries=5,
-    soft_time_limit=120, time_limit=140,
+    soft_time_limit=120, time_limit=140, ignore_result=True,
 )  # fmt: skip
 def process_message(message_id: int) -> str:
-    """Triage and answer (or hand over) one customer message. Idempotent: one reply per message."""
+    """Triage and answer (or hand over) one customer message. Idempotent: one reply per message.
+
+    Its outcome is in the worker's log and the ``AIDraft``; nobody waits on it, so no result is stored
+    (one Redis write less per message)."""
     from tickets.ai.pipeline import process_message as run
 
     return run(message_id=message_id)

@@ -399,6 +399,39 @@ def test_the_ai_hook_pushes_status_and_reply_from_sync_worker_code(chat):
     run(scenario)
 
 
+def test_a_worker_process_sends_from_one_long_lived_event_loop_in_order(chat, monkeypatch):
+    # given a Celery worker process (worker_process_init turned its own event loop on)
+    monkeypatch.setattr(realtime, "_own_loop_wanted", True)
+    monkeypatch.setattr(realtime, "_own_loop", None)
+
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        loops = []
+
+        def worker_side():
+            realtime.ai_status(chat.pk, working=True)
+            loops.append(realtime._own_loop)
+            services.message_create(ticket=chat, author_kind="ai", body="Try **Settings → Sync**", ai_confidence=0.9)
+            realtime.ai_status(chat.pk, working=False)
+            loops.append(realtime._own_loop)
+
+        # when it sends three updates from plain sync code
+        await db(worker_side)()
+
+        # then they arrive in order, all sent from the same loop (not a new one per send)
+        frames = [await ws.receive_from(timeout=3) for _ in range(3)]
+        assert "preparing an answer" in frames[0]
+        assert seqs(frames[1]) == [2]
+        assert 'id="ai-status"' in frames[2]
+        assert "preparing an answer" not in frames[2]
+        assert loops[0] is not None
+        assert loops[0] is loops[1]
+        await ws.disconnect()
+
+    run(scenario)
+
+
 def test_resolving_pushes_the_rating_form_and_closed_disables(chat, agent):
     async def scenario():
         ws = customer_socket(chat)

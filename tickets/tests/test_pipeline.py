@@ -109,6 +109,35 @@ def test_a_question_the_kb_answers_gets_a_cited_ai_reply_and_triage(world, djang
     }
 
 
+def test_a_question_is_embedded_in_one_model_call_for_every_step(
+    world, django_capture_on_commit_callbacks, monkeypatch
+):
+    from knowledge import embeddings
+    from tickets.ai import guard
+    from tickets.ai.triage.local import prepare_text
+
+    # given a fresh message and no cached vector for any of its texts
+    message = customer_writes("My notes are stuck syncing on my Android phone. It says syncing forever.")
+    monkeypatch.setattr(embeddings, "_cache", type(embeddings._cache)())
+    calls: list[list[str]] = []
+    encode = embeddings.embed
+    monkeypatch.setattr(embeddings, "embed", lambda texts, **kw: calls.append(list(texts)) or encode(texts, **kw))
+
+    # when the pipeline answers it
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = pipeline.process_message(message_id=message.pk)
+
+    # then the guard's windows, the search query and triage's text went to the model together, once;
+    # any other call embedded passages (their own caches), never the message's words again
+    assert outcome == "sent"
+    windows = guard.windows(message.body)
+    [together] = [batch for batch in calls if windows[0] in batch]
+    assert set(windows) <= set(together)
+    assert prepare_text(message.body) in together  # the conversation's turns: this message alone
+    assert len(set(together)) == len(together)
+    assert all(not set(batch) & set(together) for batch in calls if batch is not together)
+
+
 def test_a_poisoned_kb_passage_is_scanned_once_stored_and_never_quoted(world, django_capture_on_commit_callbacks):
     from knowledge.models import Chunk
 

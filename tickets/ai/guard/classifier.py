@@ -194,6 +194,14 @@ def seed_anchor_count() -> int:
 
 
 def default_embedder(texts: list[str]) -> np.ndarray:
+    """The shared per-process cache: the pipeline embeds a message's windows with its other texts."""
+    from knowledge.embeddings import embed_cached
+
+    return embed_cached(texts)
+
+
+def _embed_uncached(texts: list[str]) -> np.ndarray:
+    """For the ~1,600 seed lines: embedded once, kept on disk, and no use in the per-text cache."""
     from knowledge.embeddings import embed
 
     return embed(texts)
@@ -222,7 +230,7 @@ def seed_vectors(*, embed: Embedder | None = None) -> np.ndarray:
                 if vectors is not None and vectors.shape != (len(texts), vectors.shape[-1]):
                     vectors = None
             if vectors is None:
-                vectors = np.asarray((embed or default_embedder)(texts), dtype=np.float32)
+                vectors = np.asarray((embed or _embed_uncached)(texts), dtype=np.float32)
                 _save_quietly(path, vectors)
             _seed_vectors = vectors
         return _seed_vectors

@@ -352,5 +352,5 @@ def predict(text: str, *, customer_messages: int = 1, is_vip: bool = False) -> T
     prepared = prepare_text(text)
     if not prepared:
         return empty_result(model.version)
-    vectors = np.asarray(embeddings.embed([prepared]), dtype=np.float32)
+    vectors = np.asarray(embeddings.embed_cached([prepared]), dtype=np.float32)
     return predict_many(model, [text], vectors, customer_messages=customer_messages, is_vip=is_vip)[0]
