@@ -565,7 +565,7 @@ async def sampler(load: Load, stop: asyncio.Event) -> None:
         await pg.close()
 
 
-def settle_after_beat(worker, broker_url: str, *, timeout: float) -> tuple[int | None, float]:
+def settle_after_beat(sweeper_log: Path, broker_url: str, *, timeout: float) -> tuple[int | None, float]:
     """Beat's first ``ai_recover_stalled`` sweep picks up ``seed_demo``'s simulated history (customer
     messages without an AI decision): wait for it and for the worker to work it off, so it does not
     land on the load. Returns (messages it re-enqueued, seconds waited); bounded by ``timeout``."""
@@ -576,13 +576,13 @@ def settle_after_beat(worker, broker_url: str, *, timeout: float) -> tuple[int |
     try:
         while time.monotonic() - started < timeout:
             time.sleep(2.0)
-            sweeps = sweep_requeues(worker.log_path)
+            sweeps = sweep_requeues(sweeper_log)
             if not sweeps:
                 continue
             if sum(broker.llen(key) for key in pipeline_bench.AI_QUEUE_KEYS) == 0 and worker_idle():
                 return sweeps[0], time.monotonic() - started
         log(f"the queue was not empty {timeout:.0f}s after beat started; starting the load anyway")
-        sweeps = sweep_requeues(worker.log_path)
+        sweeps = sweep_requeues(sweeper_log)
         return (sweeps[0] if sweeps else None), time.monotonic() - started
     finally:
         broker.close()
@@ -1055,6 +1055,12 @@ def error_lines(errors: dict, fig: dict) -> list[str]:
 def docs_section(args, fig, res, run, errors, meta, notes) -> str:
     reasons = ", ".join(f"{r or '?'} ×{n}" for r, n in fig["escalation_reasons"])
     also_ran = f", and {args.machine_note}" if getattr(args, "machine_note", "") else ""
+    layout_text = (
+        f"one Celery worker on every queue (`--pool prefork -c {args.concurrency}`)"
+        if getattr(args, "layout", "single") == "single"
+        else f"a Celery worker on the `ai` queue only (`--pool prefork -c {args.concurrency}`), one on "
+        "`housekeeping,celery` (`-c 1`)"
+    )
     setup = (
         f"recreated from `{SEED_TEMPLATE}`, which this script's last full setup left: `--reuse-seed`"
         if getattr(args, "reuse_seed", False)
@@ -1081,8 +1087,8 @@ leave them out to use the default ones):
 {command}
 ```
 
-- **Run:** {meta["date"]}, Python {meta["python"]}; like `make run`: one uvicorn, one Celery worker
-  (`--pool prefork -c {args.concurrency}`) and beat (the project's scheduler, `setup_periodic_tasks`),
+- **Run:** {meta["date"]}, Python {meta["python"]}; like `make run`: one uvicorn, {layout_text}
+  and beat (the project's scheduler, `setup_periodic_tasks`),
   `FEATURE_AI_PIPELINE=true`, `LLM_PROVIDER=local` (no API key), `seed_demo` (39 articles), its own
   database `{DB_NAME}` ({setup}) and Redis databases {REDIS_DB}/{CACHE_DB}/{CHANNELS_DB} (shared with
   `pipeline_bench.py`: do not run both against one Redis at once). Chat rate limits raised (every client is
@@ -1245,7 +1251,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--off-share", type=float, default=0.2, help="share of unanswerable / ask-for-a-human questions"
     )
-    parser.add_argument("--concurrency", type=int, default=2, help="Celery prefork processes (-c)")
+    parser.add_argument("--concurrency", type=int, default=2, help="Celery prefork processes (-c) of the ai worker")
+    parser.add_argument(
+        "--layout", choices=("split", "single"), default="split",
+        help="split (make run's): the ai queue on its own worker, housekeeping on a second (-c 1); single: one worker",
+    )  # fmt: skip
     parser.add_argument("--warmup", type=int, default=6, help="max warm-up messages (pipeline_bench's warm-up)")
     parser.add_argument("--warmup-timeout", type=float, default=300.0)
     parser.add_argument("--no-beat", action="store_true", help="do not start celery beat")
@@ -1344,11 +1354,24 @@ def main(argv=None) -> int:
     log(f"{len(agents)} agents, {len(convs)} conversations, {len(warm)} warm-up tickets")
 
     server = Server(env=env, log_path=work_dir / "server.log")
-    worker = pipeline_bench.Worker(env=env, log_path=work_dir / "worker.log", concurrency=args.concurrency)
+    split = args.layout == "split"  # as make run starts it: the ai queue on its own worker, housekeeping on another
+    worker = pipeline_bench.Worker(
+        env=env, log_path=work_dir / "worker.log", concurrency=args.concurrency, queues="ai" if split else ""
+    )
+    housekeeping = (
+        pipeline_bench.Worker(
+            env=env, log_path=work_dir / "housekeeping.log", concurrency=1, queues="housekeeping,celery"
+        )
+        if split
+        else None
+    )
+    sweeper_log = housekeeping.log_path if housekeeping is not None else worker.log_path
     beat = None if args.no_beat else Beat(env, work_dir / "beat.log", work_dir)
     started = time.perf_counter()
     try:
         ctx = pipeline_bench.start_server_and_worker(server, worker, args, broker_url=env["REDIS_URL"])
+        if housekeeping is not None:
+            housekeeping.start()
         rounds = pipeline_bench.warm_up(ctx, warm, args.warmup_timeout) if warm else []
         meta["warmup"] = (
             f"{sum(r['answered'] for r in rounds)} of {sum(r['sent'] for r in rounds)} warm-up messages answered"
@@ -1357,7 +1380,7 @@ def main(argv=None) -> int:
         if beat is not None:
             beat.start()
             log(f"beat started (pid {beat.proc.pid}); waiting for its first stalled-message sweep to be worked off")
-            pre_load = settle_after_beat(worker, env["REDIS_URL"], timeout=args.settle_timeout)
+            pre_load = settle_after_beat(sweeper_log, env["REDIS_URL"], timeout=args.settle_timeout)
             log(f"first sweep re-enqueued {pre_load[0]} messages; queue empty after {pre_load[1]:.0f}s")
         load = Load(
             args=args, server=server, worker=worker, beat=beat, agents=agents, convs=convs,
@@ -1372,6 +1395,8 @@ def main(argv=None) -> int:
     finally:
         if beat is not None:
             beat.stop()
+        if housekeeping is not None:
+            housekeeping.stop()
         worker.stop()
         server.stop()
     total = time.perf_counter() - started
@@ -1412,7 +1437,7 @@ def main(argv=None) -> int:
             "per_s": round(len(in_run) / load.samples[-1]["t"], 2) if load.samples else None,
         },
         "sampler_errors": dict(load.sampler_errors),
-        "stalled_sweep_requeued": sweep_requeues(worker.log_path),
+        "stalled_sweep_requeued": sweep_requeues(sweeper_log),
     }
     notes = observations(args, fig, res, run, errors, load.samples)
     meta.update(bench_seconds=round(total, 1), load_end=[round(v, 2) for v in os.getloadavg()])

@@ -275,6 +275,7 @@ class Worker:
     env: dict[str, str]
     log_path: Path
     concurrency: int
+    queues: str = ""  # -Q: "" consumes every queue
     proc: subprocess.Popen | None = None
     _log_file: object = None
 
@@ -282,7 +283,8 @@ class Worker:
         cmd = [
             sys.executable, "-m", "celery", "-A", "supportflow", "worker",
             "--pool", "prefork", "-c", str(self.concurrency), "--loglevel", "INFO",
-            "-n", f"pipebench-{os.getpid()}@%h",
+            "-n", f"pipebench-{self.queues.split(',')[0] or 'all'}-{os.getpid()}@%h",
+            *(["--queues", self.queues] if self.queues else []),
         ]  # fmt: skip
         self._log_file = open(self.log_path, "w")  # noqa: SIM115 — closed in stop()
         self.proc = subprocess.Popen(
