@@ -472,14 +472,14 @@ def task_runs(log_path: Path) -> list[tuple[float, float | None, str]]:
 
 
 def sweep_requeues(log_path: Path) -> list[int]:
-    """What each ``ai_recover_stalled`` run returned (messages it re-enqueued), from the worker log."""
+    """What each stalled-message sweep returned (messages it re-enqueued), from the log of the worker that
+    runs it (the task was ``tickets.tasks.ai_recover_stalled`` before the AI wing moved to ``tickets/ai``)."""
     try:
         text = log_path.read_text(errors="replace")
     except OSError:
         return []
-    return [
-        int(n) for n in re.findall(r"tickets\.tasks\.ai_recover_stalled\[[^\]]+\] succeeded in [\d.]+s: (\d+)", text)
-    ]
+    sweep = r"tickets\.(?:ai\.tasks\.recover_stalled|tasks\.ai_recover_stalled)\[[^\]]+\] succeeded in [\d.]+s: (\d+)"
+    return [int(n) for n in re.findall(sweep, text)]
 
 
 def process_tree(pid: int):
