@@ -99,7 +99,7 @@ CID_RE = re.compile(r'data-client-id="([^"]*)"')
 TOKEN_RE = re.compile(r"\b(lr-[0-9a-f]{12})\b")
 ERROR_TEXT_RE = re.compile(r'id="chat-error"[^>]*>([^<]*)<')
 TASK_END_RE = re.compile(  # the app's log format (supportflow.logs), not Celery's default
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ [\w.]+: Task tickets\.tasks\.process_message\[[^\]]+\] "
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \w+ [\w.]+: Task tickets\.(?:ai\.)?tasks\.process_message\[[^\]]+\] "
     r"(?:succeeded in ([\d.]+)s: '?([\w ]+?)'?(?: \[|$)|raised unexpected: (\w+)|retry: (.{0,80}))"
 )
 
