@@ -65,15 +65,15 @@ def run_layout(layout: str, args) -> dict:
         for i in range(args.warm):
             time.sleep(args.gap)
             warm.append(customer.ask(QUESTIONS[(i + 1) % len(QUESTIONS)], timeout=args.reply_timeout))
-        replies = [w["reply_s"] for w in warm if w["reply_s"] is not None]
+        replies = [1000 * w["reply_s"] for w in warm if w["reply_s"] is not None]  # ms: dist rounds to 0.1
         result.update(
             first=first,
             warm=warm,
-            warm_reply_s=dist(replies),
+            warm_reply_ms=dist(replies),
             warm_timeouts=sum(w["reply_s"] is None for w in warm),
         )
-        warm_s = result["warm_reply_s"]
-        log(f"[{layout}] warm p50 {fmt(warm_s.get('p50'), 2)} s, p95 {fmt(warm_s.get('p95'), 2)} s")
+        warm_ms = result["warm_reply_ms"]
+        log(f"[{layout}] warm p50 {fmt(warm_ms.get('p50'), 0)} ms, p95 {fmt(warm_ms.get('p95'), 0)} ms")
     return result
 
 
@@ -81,11 +81,11 @@ def section(results: list[dict], args) -> str:
     rows = []
     for r in results:
         first = r.get("first") or {}
-        warm = r.get("warm_reply_s") or {}
+        warm = r.get("warm_reply_ms") or {}
         rows.append(
             f"| {r['layout']} | {fmt(r.get('web_ready_s'))} | {fmt(r.get('ai_ready_s'))} | "
-            f"**{fmt(first.get('reply_s'), 2)}** ({first.get('kind', '–')}) | {fmt(warm.get('p50'), 2)} | "
-            f"**{fmt(warm.get('p95'), 2)}** | {len(r.get('warm') or [])} ({r.get('warm_timeouts', '–')} timed out) |"
+            f"**{fmt(first.get('reply_s'), 2)}** ({first.get('kind', '–')}) | {fmt(warm.get('p50'), 0)} ms | "
+            f"**{fmt(warm.get('p95'), 0)} ms** | {len(r.get('warm') or [])} ({r.get('warm_timeouts', '–')} timed out) |"
         )
     return f"""{HEADING}
 

@@ -40,6 +40,9 @@ def _ensure_secret_key(env: dict[str, str]) -> None:
     env["SECRET_KEY_FILE"] = str(path)
 
 
+HOUSEKEEPING_NICE = 10
+
+
 def _worker(name: str, queues: str, concurrency: str) -> list[str]:
     return _python(
         "-m",
@@ -138,6 +141,8 @@ def run_app(env: dict[str, str]) -> int:
             text=True,
             bufsize=1,
             start_new_session=True,
+            # housekeeping yields the CPU to the customer's answers (a scan right after start, a retrain)
+            preexec_fn=(lambda: os.nice(HOUSEKEEPING_NICE)) if name == "worker" and "ai" in commands else None,
         )
         procs[name] = proc
         threading.Thread(target=_pump, args=(name, proc.stdout, lock), daemon=True).start()

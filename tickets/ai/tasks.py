@@ -121,16 +121,26 @@ def _load_models() -> None:
     triage_local.predict("warm up")  # loads (or, before any training, fits) the triage model
 
 
+PRELOAD_SCAN_LIMIT = 2000  # passages an ai worker judges before it starts (the rest: the beat's chunks)
+
+
 @worker_init.connect
 def preload(**kwargs) -> None:
     """In the worker's main process, before it forks its pool: load the models once, so every pool
     process — the first ones, and any that replaces one that crashed — starts with them in memory
-    (copy-on-write) instead of loading them again while a customer's question waits. The database
-    connection this used is closed before the fork (the pool processes open their own)."""
+    (copy-on-write) instead of loading them again while a customer's question waits; an ``ai`` worker
+    also has the injection guard judge the passages nobody scanned yet. The database connection this
+    used is closed before the fork (the pool processes open their own)."""
     if not getattr(settings, "WORKER_WARM_UP", True):
         return
     try:
         _load_models()
+        if _takes_ai_tasks():
+            # passages not judged by the injection guard yet (a fresh install, a big import) would be
+            # scanned inside the first customers' tasks, a second or more each: judge them now
+            from tickets.ai import passages
+
+            passages.kb_passages_scan_pending(limit=PRELOAD_SCAN_LIMIT)
     except Exception:
         logger.warning("worker preload failed; each pool process loads the models itself", exc_info=True)
     finally:
