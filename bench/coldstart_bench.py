@@ -120,9 +120,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     results = [run_layout(layout, args) for layout in args.layouts.split(",") if layout]
-    print(section(results, args))
+    text = section(results, args)
+    print(text)
     if args.out:
-        docs_update(args.out, HEADING, section(results, args))
+        docs_update(args.out, HEADING, text)
     print(json.dumps(results, default=str))
     return 0 if all("error" not in r for r in results) else 1
 

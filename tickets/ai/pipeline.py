@@ -100,19 +100,8 @@ def _process(message_id: int, namespace: str) -> str:
                 return services.ai_acknowledge(
                     ticket=ticket, in_reply_to=message, gate={**gate, "reply": "act"}, conversation=state.to_dict()
                 )
-            return services.ai_reply_record(
-                ticket=ticket,
-                in_reply_to=message,
-                body=reply.act_reply(reading.act, language=language, ticket=ticket, waiting=ticket.escalated),
-                citations=[],
-                confidence=0.0,
-                provider="local",
-                model="conversation",
-                gate={**gate, "acknowledged": True, "total_ms": _ms(started)},
-                send=True,
-                kind="act",
-                conversation=state.to_dict(),
-            )
+            body = reply.act_reply(reading.act, language=language, ticket=ticket, waiting=ticket.escalated)
+            return _say(ticket, message, body, gate=gate, started=started, state=state)
 
         t = time.monotonic()
         query, passages = _retrieve(ticket, message, reading, state, namespace=namespace)
@@ -187,19 +176,8 @@ def _process(message_id: int, namespace: str) -> str:
             # nothing clear to answer while a person comes (or asked for them again): say they are coming
             if auto and not hard and (asked_again or not confident):
                 state.last_outcome = "handed_over"
-                return services.ai_reply_record(
-                    ticket=ticket,
-                    in_reply_to=message,
-                    body=phrases.phrase("person_on_the_way", language),
-                    citations=[],
-                    confidence=0.0,
-                    provider="local",
-                    model="conversation",
-                    gate={**gate, "acknowledged": True, "total_ms": _ms(started)},
-                    send=True,
-                    kind="act",
-                    conversation=state.to_dict(),
-                )
+                body = phrases.phrase("person_on_the_way", language)
+                return _say(ticket, message, body, gate=gate, started=started, state=state)
         gate.update(
             confidence=answer.confidence,
             threshold=threshold,
@@ -266,6 +244,23 @@ def _process(message_id: int, namespace: str) -> str:
 
 
 # --- steps -------------------------------------------------------------------------------------------
+
+
+def _say(ticket: Ticket, message: Message, body: str, *, gate: dict, started: float, state: conversation.State) -> str:
+    """Send a conversational reply that cites nothing (a greeting, a thanks, "a person is on the way")."""
+    return services.ai_reply_record(
+        ticket=ticket,
+        in_reply_to=message,
+        body=body,
+        citations=[],
+        confidence=0.0,
+        provider="local",
+        model="conversation",
+        gate={**gate, "acknowledged": True, "total_ms": _ms(started)},
+        send=True,
+        kind="act",
+        conversation=state.to_dict(),
+    )
 
 
 def _ms(since: float) -> int:
