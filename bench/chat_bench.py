@@ -461,9 +461,11 @@ async def wait_for_deliveries(stats: RunStats, timeout: float) -> None:
 # --- echo workload --------------------------------------------------------------------------------
 
 
-async def run_echo(ctx: Context, size: int, repeat: int, label: str) -> dict:
+async def run_echo(ctx: Context, size: int, repeat: int, label: str, kind: str = "echo") -> dict:
+    """``kind`` "echo": the bare Channels echo; "store-echo": the same with one INSERT per message before
+    the group send (``supportflow.consumers.StoreEchoConsumer``), the floor of store-first delivery."""
     args = ctx.args
-    stats = RunStats("echo", size, repeat, sockets_planned=2 * size)
+    stats = RunStats(kind, size, repeat, sockets_planned=2 * size)
     sent_at: dict[str, float] = {}
     got: set[str] = set()
 
@@ -485,10 +487,10 @@ async def run_echo(ctx: Context, size: int, repeat: int, label: str) -> dict:
     rooms = []
     for i in range(size):
         room = f"{label}-{i}"
-        url = f"{ctx.base_ws}/ws/bench/echo/{room}/"
+        url = f"{ctx.base_ws}/ws/bench/{kind}/{room}/"
         rooms.append((room, Client(stats, on_listener, url, []), Client(stats, on_sender, url, [])))
 
-    log(f"echo N={size} #{repeat + 1}: connecting {2 * size} sockets")
+    log(f"{kind} N={size} #{repeat + 1}: connecting {2 * size} sockets")
     await connect_all([c for _, listener, sender in rooms for c in (listener, sender)], ctx, stats)
     ready = [(room, sender) for room, listener, sender in rooms if listener.ws is not None and sender.ws is not None]
     window = Window(ctx, stats)
@@ -508,7 +510,7 @@ async def run_echo(ctx: Context, size: int, repeat: int, label: str) -> dict:
 
         return send_one
 
-    log(f"echo N={size} #{repeat + 1}: {len(ready)} rooms sending {args.messages} each every {args.interval:g}s")
+    log(f"{kind} N={size} #{repeat + 1}: {len(ready)} rooms sending {args.messages} each every {args.interval:g}s")
     await asyncio.gather(*(paced_sends(sender_for(r, s), args.messages, args.interval, t0) for r, s in ready))
     await wait_for_deliveries(stats, args.drain_timeout)
     measured = await window.stop()
@@ -724,7 +726,7 @@ def aggregate(runs: list[dict], sizes: list[int]) -> dict:
     summary: dict[str, dict] = {}
     for size in sizes:
         entry: dict[str, dict] = {}
-        for workload in ("echo", "chat"):
+        for workload in ("echo", "store-echo", "chat"):
             mine = [r for r in runs if r["size"] == size and r["workload"] == workload]
             if not mine:
                 continue
@@ -783,8 +785,20 @@ def aggregate(runs: list[dict], sizes: list[int]) -> dict:
                 if chat["msgs_per_s"] and echo["msgs_per_s"]
                 else None,
             }
+        store = entry.get("store-echo")
+        if store and "echo" in entry and "chat" in entry:
+            entry["floor_ratio"] = {
+                "store_echo_p95_over_echo": _ratio(store["p95_ms"], entry["echo"]["p95_ms"]),
+                "chat_p95_over_store_echo": _ratio(entry["chat"]["p95_ms"], store["p95_ms"]),
+                "store_echo_throughput_over_echo": _ratio(store["msgs_per_s"], entry["echo"]["msgs_per_s"]),
+                "store_echo_cpu_ms_per_msg": store["server_cpu_ms_per_msg"],
+            }
         summary[str(size)] = entry
     return summary
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
 
 
 def targets(summary: dict, sizes: list[int]) -> dict:
@@ -827,7 +841,7 @@ def tables_markdown(summary: dict, sizes: list[int]) -> str:
     rows = []
     for size in sizes:
         entry = summary.get(str(size), {})
-        for workload in ("echo", "chat"):
+        for workload in ("echo", "store-echo", "chat"):
             a = entry.get(workload)
             if not a:
                 continue
@@ -843,6 +857,21 @@ def tables_markdown(summary: dict, sizes: list[int]) -> str:
         ratio = summary.get(str(size), {}).get("ratio")
         if ratio:
             ratio_rows.append(f"| {size} | {fmt(ratio['p95'], 2)}× | {fmt(ratio['throughput'], 2)}× |")
+    floor_rows = []
+    for size in sizes:
+        floor = summary.get(str(size), {}).get("floor_ratio")
+        if floor:
+            floor_rows.append(
+                f"| {size} | {fmt(floor['store_echo_p95_over_echo'], 2)}× "
+                f"| {fmt(floor['chat_p95_over_store_echo'], 2)}× "
+                f"| {fmt(floor['store_echo_throughput_over_echo'], 2)}× |"
+            )
+    if floor_rows:
+        ratio_rows.append(
+            "\n\nThe store-first floor (`--floor`: the echo plus one `INSERT` per message, as the chat consumer "
+            "stores):\n\n| N | store-echo/echo p95 | chat/store-echo p95 | store-echo/echo msg/s |\n"
+            "|---:|---:|---:|---:|\n" + "\n".join(floor_rows)
+        )
     load_head = (
         "\n\n| N | workload | connect p95 ms | connect all s | server CPU % avg / peak | server CPU ms/msg "
         "| client CPU % | client loop lag p99 / max ms | layer inbox max | dropped by server (reopened) "
@@ -852,7 +881,7 @@ def tables_markdown(summary: dict, sizes: list[int]) -> str:
     load_rows = []
     for size in sizes:
         entry = summary.get(str(size), {})
-        for workload in ("echo", "chat"):
+        for workload in ("echo", "store-echo", "chat"):
             a = entry.get(workload)
             if not a:
                 continue
@@ -1065,6 +1094,11 @@ def _processes(workers: int) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,100,500", help="comma-separated N (conversations / echo rooms)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the store-first floor: the echo plus one INSERT per message (ws/bench/store-echo/)",
+    )
     parser.add_argument("--messages", type=int, default=5, help="messages per sender (M)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between a sender's messages")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each workload per size")
@@ -1149,12 +1183,14 @@ def main(argv=None) -> int:
         for size in sizes:
             for rep in range(args.repeats):
                 order = ("echo", "chat") if rep % 2 == 0 else ("chat", "echo")
+                if args.floor:
+                    order = (*order, "store-echo") if rep % 2 == 0 else ("store-echo", *order)
                 for workload in order:
                     if not server.alive():
                         raise RuntimeError(f"the server died:\n{server.log_tail()}")
-                    if workload == "echo":
-                        label = f"n{size}r{rep}"
-                        result = run_async(run_echo(ctx, size, rep, label))
+                    if workload in ("echo", "store-echo"):
+                        label = f"n{size}r{rep}{'s' if workload == 'store-echo' else ''}"
+                        result = run_async(run_echo(ctx, size, rep, label, kind=workload))
                     else:
                         result, ticket_ids, client_ids = run_async(
                             run_chat(ctx, size, rep, fixtures[(size, rep)], session_id)

@@ -1238,6 +1238,12 @@ def parse_args(argv=None):
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="max wait for answers after the last send")
     parser.add_argument("--connect-timeout", type=float, default=30.0, help="per-socket handshake timeout")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the questions")
+    parser.add_argument(
+        "--fresh-texts",
+        action="store_true",
+        help="the worker keeps the vectors of one message's texts only (EMBEDDING_CACHE_SIZE=32), so the "
+        "bench's 54 questions, repeated, cost what new questions cost",
+    )
     parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('' to skip)")
     parser.add_argument("--provider", choices=("local", "openai"), default="local", help="openai: the fake endpoint")
     parser.add_argument("--llm-delay", type=float, default=0.3, help="seconds the fake endpoint takes per call")
@@ -1307,7 +1313,8 @@ def main(argv=None) -> int:
     close_django_connections()
 
     server = Server(env=env, log_path=work_dir / "server.log")
-    worker = Worker(env=env, log_path=work_dir / "worker.log", concurrency=args.concurrency)
+    worker_env = {**env, "EMBEDDING_CACHE_SIZE": "32"} if args.fresh_texts else env
+    worker = Worker(env=worker_env, log_path=work_dir / "worker.log", concurrency=args.concurrency)
     runs: dict[str, dict] = {}
     purged: dict[str, int] = {}
     warm_rounds: list[dict] = []
@@ -1407,6 +1414,7 @@ def main(argv=None) -> int:
             "seed": args.seed,
             "provider": args.provider,
             "llm_delay_s": args.llm_delay,
+            "fresh_texts": args.fresh_texts,
         },
         "summary": summaries,
         "warmup": warmup,

@@ -20,7 +20,6 @@ from django.conf import settings
 
 BUNDLED = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
-CACHE_SIZE = 4096  # texts; 384 float32 each: about 6 MB per process when full
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -67,8 +66,8 @@ def embed(texts: list[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
 
 
 def embed_cached(texts: Sequence[str]) -> np.ndarray:
-    """``embed(texts)``, each distinct text encoded at most once per process (the last ``CACHE_SIZE``
-    texts are kept), the missing ones in one model call.
+    """``embed(texts)``, each distinct text encoded at most once per process (the last
+    ``settings.EMBEDDING_CACHE_SIZE`` texts are kept), the missing ones in one model call.
 
     One customer message is read by the guard (its sentence windows), retrieval and the answer step (the
     query) and triage (the conversation's turns): the pipeline passes all of them here first, so the
@@ -87,7 +86,7 @@ def embed_cached(texts: Sequence[str]) -> np.ndarray:
             for text, vector in zip(missing, fresh, strict=True):
                 vector.setflags(write=False)  # shared by every caller: nobody may change it in place
                 _cache[(name, text)] = found[(name, text)] = vector
-            while len(_cache) > CACHE_SIZE:
+            while len(_cache) > settings.EMBEDDING_CACHE_SIZE:
                 _cache.popitem(last=False)
     if not keys:
         return np.zeros((0, 384), dtype=np.float32)

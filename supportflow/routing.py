@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import path
 
-from supportflow.consumers import EchoConsumer
+from supportflow.consumers import EchoConsumer, StoreEchoConsumer
 from tickets.consumers import AgentTicketConsumer, CustomerChatConsumer
 
 websocket_urlpatterns = [
@@ -15,3 +15,4 @@ websocket_urlpatterns = [
 
 if settings.BENCH_ENDPOINTS:
     websocket_urlpatterns.append(path("ws/bench/echo/<str:room>/", EchoConsumer.as_asgi()))
+    websocket_urlpatterns.append(path("ws/bench/store-echo/<str:room>/", StoreEchoConsumer.as_asgi()))

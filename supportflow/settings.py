@@ -274,6 +274,9 @@ EMBEDDING_MODEL = env("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 # PyTorch threads per process for embeddings. 1: a web or worker process serves one short text at a
 # time, and several processes share the cores (more threads then only contend). 0 = PyTorch's default.
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
+# Texts whose vectors a process keeps (knowledge.embeddings.embed_cached; 384 float32 each, ~6 MB at
+# 4,096). The pipeline bench lowers it to hold one message's texts only (``--fresh-texts``).
+EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)
 
 # --- Feature flags (all from the environment).
 FEATURE_AI_AUTO_REPLY = env.bool("FEATURE_AI_AUTO_REPLY", default=True)

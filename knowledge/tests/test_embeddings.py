@@ -50,8 +50,8 @@ def test_only_new_texts_reach_the_model_and_the_query_vector_is_the_cached_one(m
     assert vector == embeddings.embed_cached(["Export my notes"])[0].tolist()
 
 
-def test_the_cache_keeps_only_the_most_recent_texts(model_calls, monkeypatch):
-    monkeypatch.setattr(embeddings, "CACHE_SIZE", 2)
+def test_the_cache_keeps_only_the_most_recent_texts(model_calls, settings):
+    settings.EMBEDDING_CACHE_SIZE = 2
     embeddings.embed_cached(["one text", "two texts"])
     embeddings.embed_cached(["one text"])  # used again: now the most recent
     embeddings.embed_cached(["three texts"])  # evicts "two texts"

@@ -85,6 +85,7 @@ def _api(name, fmt: bool = False, **lookup):
 ROUTES: dict[str, Route] = {
     "healthz": _r(PUBLIC, "/healthz"),
     "bench/hello/": _r(PUBLIC, "/bench/hello/"),  # only with BENCH_ENDPOINTS (never in production)
+    "bench/ticket-floor/": _r(PUBLIC, "/bench/ticket-floor/"),  # only with BENCH_ENDPOINTS, like bench/hello/
     "readyz": _r(PUBLIC, "/readyz"),
     "metrics": _r(NOBODY, "/metrics"),  # loopback or METRICS_TOKEN only; these clients are external
     # --- the console (Django admin): sign-in for anyone, the rest for staff
@@ -199,7 +200,7 @@ ROUTES: dict[str, Route] = {
     "integrations/discord/interactions/": _r(NOBODY, "/integrations/discord/interactions/", method="post"),
 }
 
-CONDITIONAL_ROUTES = {"bench/hello/"}  # in the URL conf only when BENCH_ENDPOINTS is on
+CONDITIONAL_ROUTES = {"bench/hello/", "bench/ticket-floor/"}  # in the URL conf only when BENCH_ENDPOINTS is on
 
 # Admin model pages, per model: the object addressed, then changelist, add, change, history, delete.
 # The generic "<object_id>/" route only redirects to the change page (no data): staff get the redirect.
@@ -263,6 +264,7 @@ WS_ROUTES = {
     "ws/chat/<str:token>/": TOKEN_A,
     "ws/agent/tickets/<int:ticket_id>/": DEPT1,
     "ws/bench/echo/<str:room>/": PUBLIC,  # only with BENCH_ENDPOINTS (never in production): a bare echo
+    "ws/bench/store-echo/<str:room>/": PUBLIC,  # the same, storing each message first
 }
 
 SUMMARY = {
@@ -484,7 +486,7 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
             return f"/ws/chat/{w.token_for(role)}/"
         if pattern.startswith("ws/agent/tickets/"):
             return f"/ws/agent/tickets/{w.ticket_a.pk}/"
-        return "/ws/bench/echo/room/"
+        return "/" + pattern.replace("<str:room>", "room")
 
     def headers_for(role: str) -> list:
         headers = [(b"origin", b"http://localhost")]

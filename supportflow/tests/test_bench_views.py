@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import RequestFactory
 from django.urls import Resolver404, resolve
 
@@ -18,3 +21,53 @@ def test_the_bare_view_is_not_routed_by_default(settings):
 def test_the_bare_view_answers_hello_without_the_database():
     response = bench_hello(RequestFactory().get("/bench/hello/"))  # no db mark: a query would fail the test
     assert (response.status_code, response.content) == (200, b"hello")
+
+
+@pytest.mark.django_db
+def test_the_ticket_floor_is_the_api_first_page_as_one_statement(client, django_assert_num_queries):
+    """The floor must send the API's own page query for that user (scope included), or the ratio the
+    HTTP benchmark reports against it would mean nothing."""
+    from supportflow.bench_views import bench_ticket_floor
+    from tickets.tests.factories import DepartmentFactory, make_agent, make_ticket
+
+    mine, other = DepartmentFactory(), DepartmentFactory()
+    agent = make_agent(mine, username="floor-agent")
+    visible = [make_ticket(department=mine) for _ in range(3)]
+    make_ticket(department=other)
+    request = RequestFactory().get("/bench/ticket-floor/", {"user": agent.username})
+    bench_ticket_floor(request)  # compiles the statement once per user
+    with django_assert_num_queries(1):
+        response = bench_ticket_floor(request)
+    body = json.loads(response.content)
+    assert [row["reference"] for row in body["results"]] == [t.reference for t in reversed(visible)]
+    assert {row["_bounded_count"] for row in body["results"]} == {3}
+    unknown = bench_ticket_floor(RequestFactory().get("/bench/ticket-floor/", {"user": "nobody"}))
+    assert unknown.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_store_echo_stores_each_message_before_it_echoes():
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.db import connection
+    from django.urls import path
+
+    from supportflow.consumers import StoreEchoConsumer
+
+    app = URLRouter([path("ws/bench/store-echo/<str:room>/", StoreEchoConsumer.as_asgi())])
+
+    async def exchange() -> str:
+        listener = WebsocketCommunicator(app, "/ws/bench/store-echo/r1/")
+        sender = WebsocketCommunicator(app, "/ws/bench/store-echo/r1/")
+        assert (await listener.connect())[0]
+        assert (await sender.connect())[0]
+        await sender.send_to(text_data="hello floor")
+        got = await listener.receive_from(timeout=10)
+        await listener.disconnect()
+        await sender.disconnect()
+        return got
+
+    assert async_to_sync(exchange)() == "hello floor"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT room, body FROM bench_echo_message")
+        assert cursor.fetchall() == [("r1", "hello floor")]
