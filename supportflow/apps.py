@@ -8,12 +8,17 @@ class SupportflowConfig(AppConfig):
     def ready(self) -> None:
         """Wire the subscribers outside the tickets app to its events: metrics, webhooks, escalation
         announcements. The integrations' tasks are registered with Celery here too."""
+        from django.db.models.signals import post_delete, post_save
+
         from supportflow import metrics
         from supportflow.integrations import escalation, webhooks
         from supportflow.integrations import tasks as integration_tasks  # noqa: F401
+        from supportflow.models import WebhookSubscription
         from tickets import events
 
         metrics.install()
         events.subscribe(metrics.record_event)
         events.subscribe(webhooks.on_ticket_event)
+        for name, signal in (("saved", post_save), ("deleted", post_delete)):
+            signal.connect(webhooks.subscriptions_changed, sender=WebhookSubscription, dispatch_uid=f"webhook-{name}")
         events.subscribe(escalation.announce_escalation)

@@ -21,11 +21,13 @@ import json
 import logging
 import random
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -201,11 +203,60 @@ def on_ticket_event(kind: str, **payload: Any) -> None:
         logger.exception("webhook fan-out failed for %s on ticket %s", kind, payload.get("ticket_id"))
 
 
+# --- which events anyone subscribes to, per process ---------------------------------------------------
+# Every committed event (every chat message, several per AI answer) asks whether anyone subscribes to it;
+# usually nobody does. The answer is kept per process under a generation stored in Redis, bumped on
+# commit by every change to a subscription (``subscriptions_changed``): a fan-out then costs one Redis GET
+# instead of an ORM query. Events someone subscribes to are still looked up exactly in PostgreSQL.
+
+GENERATION_KEY = "webhooks:subscriptions:generation"
+KNOWN_FOR_S = 60.0  # re-read at least this often anyway, in case a bump was lost with Redis
+_known: dict[str, Any] = {"generation": None, "events": frozenset(), "at": 0.0}
+
+
+def subscriptions_changed(**_: Any) -> None:
+    """``post_save``/``post_delete`` receiver: every process re-reads the subscribed events on its next
+    fan-out. Bumped now (this transaction's own fan-outs see the change) and again on commit (a process
+    that re-read before the commit saw the old rows under the new generation)."""
+
+    def bump() -> None:
+        try:
+            cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        except Exception:
+            logger.warning("could not bump the webhook subscription generation", exc_info=True)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _subscribed_events() -> frozenset[str] | None:
+    """The events some active subscription wants, as of the current generation; ``None`` when Redis cannot
+    say (then the caller asks PostgreSQL)."""
+    try:
+        generation = cache.get(GENERATION_KEY)
+        if generation is None:
+            cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+            generation = cache.get(GENERATION_KEY)
+    except Exception:
+        logger.warning("webhook subscription generation unavailable; asking the database", exc_info=True)
+        return None
+    if generation is None:
+        return None
+    now = time.monotonic()
+    if _known["generation"] != generation or now - _known["at"] > KNOWN_FOR_S:
+        rows = WebhookSubscription.objects.filter(is_active=True).values_list("events", flat=True)
+        _known.update(events=frozenset(event for events_ in rows for event in events_), generation=generation, at=now)
+    return _known["events"]
+
+
 def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
     """Runs for every committed event (every chat message): the common case — no subscription — is one
-    query outside any transaction; only storing deliveries opens one."""
+    Redis GET (``_subscribed_events``) outside any transaction; only storing deliveries opens one."""
     event = _public_event(kind, payload)
     if event is None:
+        return []
+    subscribed = _subscribed_events()
+    if subscribed is not None and str(event) not in subscribed:
         return []
     subscriptions = list(WebhookSubscription.objects.filter(is_active=True, events__contains=[event]))
     if not subscriptions:

@@ -300,3 +300,42 @@ def test_an_escalation_is_delivered_through_the_worker_with_a_retry(celery_worke
     delivery = WebhookDelivery.objects.get()
     assert (delivery.event, delivery.attempts) == ("ticket.escalated", 2)
     assert [r.json()["event"] for r in receiver.requests] == ["ticket.escalated", "ticket.escalated"]
+
+
+def test_an_event_nobody_subscribes_to_asks_redis_not_the_database(db, ticket, django_assert_num_queries):
+    payload = {"ticket_id": ticket.pk, "reason": "angry customer"}
+    webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload)  # this process learns the set
+    with django_assert_num_queries(0):
+        assert webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload) == []
+
+
+def test_a_new_subscription_is_seen_by_the_next_event(db, allow_private, receiver, ticket):
+    payload = {"ticket_id": ticket.pk, "reason": "angry customer"}
+    assert webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload) == []
+    subscribe(f"{receiver.url}/hook")  # post_save bumps the generation
+    assert len(webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload)) == 1
+
+
+def test_a_subscription_made_by_another_process_is_seen_once_it_bumps_the_generation(db, ticket):
+    from django.core.cache import cache
+
+    payload = {"ticket_id": ticket.pk, "reason": "angry customer"}
+    assert webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload) == []
+    # another process's save: the row (no signal here) and its bump of the generation in Redis
+    WebhookSubscription.objects.bulk_create(
+        [WebhookSubscription(name="CRM", url="https://crm.example.com/hook", events=["ticket.escalated"], secret="s")]
+    )
+    assert webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload) == []  # not yet told
+    cache.set(webhooks.GENERATION_KEY, "bumped by another process", timeout=None)
+    assert len(webhooks.webhook_event_fan_out(kind="ticket.escalated", payload=payload)) == 1
+
+
+def test_without_redis_the_database_is_asked(db, ticket, monkeypatch, django_assert_num_queries):
+    from django.core.cache import cache
+
+    def unavailable(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(cache, "get", unavailable)
+    with django_assert_num_queries(1):
+        assert webhooks.webhook_event_fan_out(kind="ticket.escalated", payload={"ticket_id": ticket.pk}) == []

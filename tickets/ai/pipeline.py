@@ -24,6 +24,7 @@ from dataclasses import asdict
 from functools import partial
 
 from django.conf import settings
+from django.db.models import Count, Q
 
 from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
@@ -137,6 +138,10 @@ def _process(message_id: int, namespace: str) -> str:
 
         confident = answer.answerable and answer.confidence >= threshold and not problems
         unanswered_now = not confident and not verdict.flagged
+        counts = ticket.messages.aggregate(
+            customer=Count("pk", filter=Q(author_kind=AuthorKind.CUSTOMER)),
+            ai=Count("pk", filter=Q(author_kind=AuthorKind.AI, is_internal=False)),
+        )
         ctx = rules.Context(
             text=message.body,
             priority=ticket.priority,
@@ -151,8 +156,8 @@ def _process(message_id: int, namespace: str) -> str:
             has_answer=answer.answerable,
             confidence=answer.confidence,
             threshold=threshold,
-            customer_messages=ticket.messages.filter(author_kind=AuthorKind.CUSTOMER).count(),
-            ai_replies=ticket.messages.filter(author_kind=AuthorKind.AI, is_internal=False).count(),
+            customer_messages=counts["customer"],
+            ai_replies=counts["ai"],
             is_vip=ticket.customer.is_vip,
             signals=set(triage.get("signals", ())),
             negative_feedback=reading.act == conversation.Act.NEGATIVE_FEEDBACK,

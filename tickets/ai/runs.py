@@ -139,21 +139,32 @@ def ai_run_finish(
     ``meta`` keeps what the run produced (e.g. the triage fields), so a rerun of the same work reuses
     it instead of paying for the call again."""
     cost = Decimal(str(cost))
+    values = {
+        "status": AIRun.Status.SUCCEEDED if succeeded else AIRun.Status.FAILED,
+        "latency_ms": latency_ms,
+        "error": error[:5000],
+        "finished_at": timezone.now(),
+        **({"model": model} if model else {}),
+        **({"meta": meta} if meta is not None else {}),
+    }
     updated = AIRun.objects.filter(pk=run.pk, status=AIRun.Status.PENDING).update(
-        status=AIRun.Status.SUCCEEDED if succeeded else AIRun.Status.FAILED,
         tokens_in=F("tokens_in") + tokens_in,
         tokens_out=F("tokens_out") + tokens_out,
         cost=F("cost") + cost,
-        latency_ms=latency_ms,
-        error=error[:5000],
         attempts=F("attempts") + attempts,
-        finished_at=timezone.now(),
-        **({"model": model} if model else {}),
-        **({"meta": meta} if meta is not None else {}),
+        **values,
     )
     if updated and run.ticket_id and cost:
         Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
-    run.refresh_from_db()
+    if updated:  # this worker holds the message's lock and the run it began or reclaimed: no re-read
+        for name, value in values.items():
+            setattr(run, name, value)
+        run.tokens_in += tokens_in
+        run.tokens_out += tokens_out
+        run.cost = (run.cost or Decimal(0)) + cost
+        run.attempts += attempts
+    else:
+        run.refresh_from_db()
     if updated:  # observability (supportflow.metrics): once per finished run, with this finish's cost
         events.publish(
             events.AI_RUN_FINISHED,

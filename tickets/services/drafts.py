@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tickets import events, realtime
 from tickets.models import ActorKind, AIDraft, Message, Ticket, TicketEvent
-from tickets.services.common import AuthorKind, Status, TicketRuleError, _event, _locked
+from tickets.services.common import AuthorKind, Status, TicketRuleError, _event, _locked, batched_events
 from tickets.services.conversations import message_create
 from tickets.services.queues import ticket_auto_assign, ticket_escalate, ticket_update_triage
 
@@ -20,16 +20,17 @@ from tickets.services.queues import ticket_auto_assign, ticket_escalate, ticket_
 def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> Ticket:
     """The AI's triage: the fields it may set (see ``tickets.ai.triage.step.triage_apply``) and the full
     details (confidences, signals, model version) kept on the ticket for agents and analytics."""
-    ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, **fields)
-    Ticket.objects.filter(pk=ticket.pk).update(triage=details)
-    ticket.triage = details
-    _event(
-        ticket,
-        TicketEvent.Kind.AI_TRIAGED,
-        actor_kind=ActorKind.AI,
-        to_value=details.get("category", ""),
-        note=f"{details.get('provider', '')} {details.get('model', '')}".strip(),
-    )
+    with batched_events():
+        ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, **fields)
+        Ticket.objects.filter(pk=ticket.pk).update(triage=details)
+        ticket.triage = details
+        _event(
+            ticket,
+            TicketEvent.Kind.AI_TRIAGED,
+            actor_kind=ActorKind.AI,
+            to_value=details.get("category", ""),
+            note=f"{details.get('provider', '')} {details.get('model', '')}".strip(),
+        )
     return ticket
 
 
@@ -102,16 +103,17 @@ def ai_reply_record(
         Ticket.objects.filter(pk=ticket.pk).update(conversation=conversation)
         ticket.conversation = conversation
     if send:
-        message = message_create(
-            ticket=ticket,
-            author_kind=AuthorKind.AI,
-            body=body,
-            ai_confidence=draft.confidence if kind == "answer" else None,
-            citations=citations,
-        )
-        AIDraft.objects.filter(pk=draft.pk).update(sent_message=message, decided_at=now)
-        note = f"confidence {confidence:.2f}" if kind == "answer" else kind
-        _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=note)
+        with batched_events():  # the reply's status change and first response, and "answered"
+            message = message_create(
+                ticket=ticket,
+                author_kind=AuthorKind.AI,
+                body=body,
+                ai_confidence=draft.confidence if kind == "answer" else None,
+                citations=citations,
+            )
+            AIDraft.objects.filter(pk=draft.pk).update(sent_message=message, decided_at=now)
+            note = f"confidence {confidence:.2f}" if kind == "answer" else kind
+            _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=note)
         return {"answer": "sent", "act": "replied", "clarify": "clarified"}.get(kind, "sent")
     _event(ticket, TicketEvent.Kind.AI_DRAFTED, actor_kind=ActorKind.AI, note=escalation_reason)
     hand_over(ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority)
