@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import socket
 import time
+from contextlib import nullcontext
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -91,18 +92,20 @@ def ai_run_begin(
 
     The unique key makes a retried or duplicated task a no-op instead of a second paid call.
     """
+    fields = {
+        "key": key,
+        "kind": kind,
+        "provider": provider,
+        "ticket": ticket,
+        "message": message,
+        "model": model,
+        "prompt_version": prompt_version,
+    }
     try:
-        with transaction.atomic():
-            run = AIRun.objects.create(
-                key=key,
-                kind=kind,
-                provider=provider,
-                ticket=ticket,
-                message=message,
-                model=model,
-                prompt_version=prompt_version,
-            )
-        return run, True
+        if transaction.get_connection().in_atomic_block:  # a duplicate must not break the caller's transaction
+            with transaction.atomic():
+                return AIRun.objects.create(**fields), True
+        return AIRun.objects.create(**fields), True  # autocommit: the INSERT is its own transaction
     except IntegrityError:
         return AIRun.objects.get(key=key), False
 
@@ -120,7 +123,6 @@ def ai_run_reclaim(*, run: AIRun) -> bool:
     )
 
 
-@transaction.atomic
 def ai_run_finish(
     *,
     run: AIRun,
@@ -147,15 +149,17 @@ def ai_run_finish(
         **({"model": model} if model else {}),
         **({"meta": meta} if meta is not None else {}),
     }
-    updated = AIRun.objects.filter(pk=run.pk, status=AIRun.Status.PENDING).update(
-        tokens_in=F("tokens_in") + tokens_in,
-        tokens_out=F("tokens_out") + tokens_out,
-        cost=F("cost") + cost,
-        attempts=F("attempts") + attempts,
-        **values,
-    )
-    if updated and run.ticket_id and cost:
-        Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
+    # one statement needs no transaction of its own; a paid run also adds its cost to the ticket's
+    with transaction.atomic() if cost and run.ticket_id else nullcontext():
+        updated = AIRun.objects.filter(pk=run.pk, status=AIRun.Status.PENDING).update(
+            tokens_in=F("tokens_in") + tokens_in,
+            tokens_out=F("tokens_out") + tokens_out,
+            cost=F("cost") + cost,
+            attempts=F("attempts") + attempts,
+            **values,
+        )
+        if updated and run.ticket_id and cost:
+            Ticket.objects.filter(pk=run.ticket_id).update(ai_cost=F("ai_cost") + cost)
     if updated:  # this worker holds the message's lock and the run it began or reclaimed: no re-read
         for name, value in values.items():
             setattr(run, name, value)
