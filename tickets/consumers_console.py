@@ -1,0 +1,293 @@
+"""The agent console's presence sockets: who else is on a ticket and who is typing, on the ticket page
+and in the ticket list (``static/supportflow/presence.js``). Presence itself lives in Redis
+(``tickets.presence``); these consumers authenticate, join groups, validate and call it.
+
+Ticket page, ``/ws/agent/presence/tickets/<id>/`` (client → server, JSON):
+- ``{"type": "heartbeat"}`` every ``presence.HEARTBEAT_SECONDS``: this tab still views the ticket.
+  A tab that stops beating drops out after ``presence.TTL_SECONDS``.
+- ``{"type": "typing", "kind": "reply" | "note" | "idle"}``: the agent is writing (or stopped). Only
+  the kind is read and passed on, never any text; at most one per ``TYPING_EVERY_SECONDS`` per socket.
+
+Ticket list, ``/ws/agent/presence/``:
+- ``{"type": "watch", "tickets": [ids]}``: the rows on screen. Only tickets the agent may see are
+  watched (``selectors.ticket_queryset_for_user``), at most ``MAX_WATCHED``.
+- ``{"type": "heartbeat"}``: re-read the watched tickets' viewers, so an expired one disappears.
+
+Server → client: HTML fragments (partials of ``admin/tickets/ticket/presence.html``), each replacing
+the element with its id. An agent is shown the *other* agents: their own tabs are never listed.
+
+Refusals close before accepting, with 4403: not signed in, not staff who may view tickets, or a
+ticket outside the agent's queues (the same 404 the page gives). Group events carry user ids and
+display names only, so a socket renders them for its own user in its own language.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+import redis
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import trans_real
+
+from supportflow.resilience import DATABASE_ERRORS
+from tickets import presence, selectors
+from tickets.consumers import REFUSED, SERVICE_RESTART, TRY_AGAIN_LATER, _ticket_for_agent, db
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "admin/tickets/ticket/presence.html"
+MAX_FRAME_CHARS = 4_000
+MAX_WATCHED = 200  # the admin's "show all" limit (list_max_show_all)
+TYPING_EVERY_SECONDS = 2.0  # the page sends one per 3 s while typing; this is the server's floor
+HEARTBEAT_FLOOR_SECONDS = 2.0
+WATCH_FLOOR_SECONDS = 2.0
+TYPING_SHOWN_MS = 6_000
+REDIS_ERRORS = (redis.RedisError, OSError)
+
+
+def store(fn):
+    """Presence calls (blocking redis-py, one round trip each) run on the thread pool, like ``db``."""
+    return sync_to_async(fn, thread_sensitive=False)
+
+
+def language_of(scope: dict) -> str:
+    """The language this socket's fragments are rendered in: the language cookie, else the browser's
+    Accept-Language (what ``LocaleMiddleware`` would pick for the page), else the site default."""
+    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME, "")
+    accepted = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
+    for code in [cookie] + [code for code, _ in trans_real.parse_accept_lang_header(accepted)]:
+        if code and code != "*":
+            try:
+                return translation.get_supported_language_variant(code)
+            except LookupError:
+                continue
+    return settings.LANGUAGE_CODE
+
+
+class PresenceSocket(AsyncWebsocketConsumer):
+    """What both presence sockets share: JSON frames in, per-socket throttles, fragments out."""
+
+    user_id: int | None = None
+    groups_joined: frozenset[str] = frozenset()
+    handlers: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._last: dict[str, float] = {}
+        self._sent: dict[str, str] = {}
+
+    async def dispatch(self, message: dict) -> None:
+        """A database outage closes with 1013 (the page reconnects later); a Redis one costs presence
+        only — the frame is dropped and the socket stays."""
+        try:
+            await super().dispatch(message)
+        except DATABASE_ERRORS as exc:
+            logger.warning("database unavailable on a presence socket (%s); closing", exc)
+            await self.close(code=TRY_AGAIN_LATER)
+        except REDIS_ERRORS as exc:
+            logger.warning("presence store unavailable (%s); frame dropped", exc)
+
+    async def join(self, groups: set[str]) -> None:
+        for name in groups - self.groups_joined:
+            await self.channel_layer.group_add(name, self.channel_name)
+        for name in self.groups_joined - groups:
+            await self.channel_layer.group_discard(name, self.channel_name)
+        self.groups_joined = frozenset(groups)
+
+    async def disconnect(self, code: int) -> None:
+        await self.join(set())
+
+    async def layer_reconnected(self, event: dict) -> None:
+        """Presence events may have been lost while Redis was away: the page reconnects and rejoins."""
+        await self.close(code=SERVICE_RESTART)
+
+    def allowed(self, what: str, every: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(what, float("-inf")) < every:
+            return False
+        self._last[what] = now
+        return True
+
+    def render(self, partial: str, **context) -> str:
+        with translation.override(self.language):
+            return render_to_string(f"{TEMPLATE}#{partial}", context)
+
+    async def send_fragment(self, target: str, html: str) -> None:
+        """Send ``html`` for the element ``target`` unless this socket already shows exactly that."""
+        if self._sent.get(target) != html:
+            self._sent[target] = html
+            await self.send(text_data=html)
+
+    def others(self, viewers: list[presence.Viewer]) -> list[presence.Viewer]:
+        return [v for v in viewers if v.user_id != self.user_id]
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_FRAME_CHARS:
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            return
+        handler = self.handlers.get(data.get("type")) if isinstance(data, dict) else None
+        if handler is not None:
+            await getattr(self, handler)(data)
+
+
+def _viewers_event(ticket_id: int, viewers: list[presence.Viewer]) -> dict:
+    return {"type": "presence.viewers", "ticket": ticket_id, "viewers": [[v.user_id, v.name] for v in viewers]}
+
+
+def _viewers_from(event: dict) -> list[presence.Viewer]:
+    return [presence.Viewer(int(user_id), str(name)) for user_id, name in event["viewers"]]
+
+
+class TicketPresenceConsumer(PresenceSocket):
+    """One ticket page: it is a viewer of the ticket while it beats, and sees the others."""
+
+    ticket_id: int | None = None
+    handlers = {"heartbeat": "heartbeat", "typing": "typing"}
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        ticket = await db(_ticket_for_agent)(user, self.scope["url_route"]["kwargs"]["ticket_id"])
+        if ticket is None:
+            await self.close(code=REFUSED)
+            return
+        self.ticket_id, self.user_id = ticket.pk, user.pk
+        self.name = presence.display_name(user)
+        self.connection = uuid.uuid4().hex
+        self.language = language_of(self.scope)
+        await self.join({presence.group(ticket.pk)})
+        await self.accept()
+        await self.beat()
+
+    async def disconnect(self, code: int) -> None:
+        try:
+            if self.ticket_id is not None:
+                change = await store(presence.viewer_leave)(
+                    ticket_id=self.ticket_id, user_id=self.user_id, connection=self.connection, name=self.name
+                )
+                if change.changed:
+                    await self.channel_layer.group_send(
+                        presence.group(self.ticket_id), _viewers_event(self.ticket_id, change.viewers)
+                    )
+        except REDIS_ERRORS as exc:
+            logger.warning("presence store unavailable on leave (%s); the entry expires by itself", exc)
+        finally:
+            await super().disconnect(code)
+
+    async def beat(self) -> None:
+        change = await store(presence.viewer_touch)(
+            ticket_id=self.ticket_id, user_id=self.user_id, connection=self.connection, name=self.name
+        )
+        if change.changed:  # everyone on the ticket, this socket included, gets the new list
+            await self.channel_layer.group_send(
+                presence.group(self.ticket_id), _viewers_event(self.ticket_id, change.viewers)
+            )
+        else:
+            await self.show(change.viewers)
+
+    async def heartbeat(self, data: dict) -> None:
+        if self.allowed("heartbeat", HEARTBEAT_FLOOR_SECONDS):
+            await self.beat()
+
+    async def typing(self, data: dict) -> None:
+        kind = data.get("kind")
+        if kind not in presence.TYPING_KINDS or not self.allowed(f"typing-{kind}", TYPING_EVERY_SECONDS):
+            return
+        await self.channel_layer.group_send(
+            presence.group(self.ticket_id),
+            {
+                "type": "presence.typing",
+                "ticket": self.ticket_id,
+                "user": self.user_id,
+                "name": self.name,
+                "kind": kind,
+            },
+        )
+
+    async def show(self, viewers: list[presence.Viewer]) -> None:
+        await self.send_fragment("viewers", self.render("viewers", viewers=self.others(viewers)))
+
+    async def presence_viewers(self, event: dict) -> None:
+        await self.show(_viewers_from(event))
+
+    async def presence_typing(self, event: dict) -> None:
+        if event["user"] == self.user_id:
+            return
+        html = self.render(
+            "typing",
+            typing_user=event["user"],
+            typing_name=event["name"],
+            kind=event["kind"],
+            expires_ms=TYPING_SHOWN_MS,
+        )
+        await self.send(text_data=html)
+
+
+class ListPresenceConsumer(PresenceSocket):
+    """The ticket list: for each visible row, who is viewing that ticket."""
+
+    handlers = {"watch": "watch", "heartbeat": "heartbeat"}
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not await db(_may_view_tickets)(user):
+            await self.close(code=REFUSED)
+            return
+        self.user, self.user_id = user, user.pk
+        self.language = language_of(self.scope)
+        self.watched: list[int] = []
+        await self.accept()
+
+    async def watch(self, data: dict) -> None:
+        wanted = data.get("tickets")
+        if not isinstance(wanted, list) or not self.allowed("watch", WATCH_FLOOR_SECONDS):
+            return
+        ids = {n for n in wanted[:MAX_WATCHED] if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 2**31}
+        self.watched = await db(_visible)(self.user, ids)
+        await self.join({presence.group(ticket_id) for ticket_id in self.watched})
+        await self.refresh()
+
+    async def heartbeat(self, data: dict) -> None:
+        if self.allowed("heartbeat", HEARTBEAT_FLOOR_SECONDS):
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        if self.watched:
+            for ticket_id, viewers in (await store(presence.viewers_of)(self.watched)).items():
+                await self.show(ticket_id, viewers)
+
+    async def show(self, ticket_id: int, viewers: list[presence.Viewer]) -> None:
+        html = self.render("row", ticket_id=ticket_id, viewers=self.others(viewers))
+        await self.send_fragment(f"row-{ticket_id}", html)
+
+    async def presence_viewers(self, event: dict) -> None:
+        if event["ticket"] in self.watched:
+            await self.show(event["ticket"], _viewers_from(event))
+
+    async def presence_typing(self, event: dict) -> None:
+        """The list shows who views a ticket, not who types in it."""
+
+
+def _may_view_tickets(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.has_perm("tickets.view_ticket")
+    )
+
+
+def _visible(user, ids: set[int]) -> list[int]:
+    if not ids:
+        return []
+    return sorted(selectors.ticket_queryset_for_user(user=user).filter(pk__in=ids).values_list("pk", flat=True))
