@@ -262,6 +262,8 @@ ROUTES.update(_admin_routes())
 WS_ROUTES = {
     "ws/chat/<str:token>/": TOKEN_A,
     "ws/agent/tickets/<int:ticket_id>/": DEPT1,
+    "ws/agent/presence/tickets/<int:ticket_id>/": DEPT1,  # who else views the ticket, who is typing
+    "ws/agent/presence/": STAFF_ONLY,  # the list's presence: only rows the agent may see are watched
     "ws/bench/echo/<str:room>/": PUBLIC,  # only with BENCH_ENDPOINTS (never in production): a bare echo
 }
 
@@ -484,6 +486,8 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
             return f"/ws/chat/{w.token_for(role)}/"
         if pattern.startswith("ws/agent/tickets/"):
             return f"/ws/agent/tickets/{w.ticket_a.pk}/"
+        if pattern.startswith("ws/agent/presence/"):
+            return "/" + pattern.replace("<int:ticket_id>", str(w.ticket_a.pk))
         return "/ws/bench/echo/room/"
 
     def headers_for(role: str) -> list:
@@ -497,7 +501,10 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
         connected, _ = await communicator.connect(timeout=10)
         text = ""
         if connected and not pattern.startswith("ws/bench/"):
-            await communicator.send_json_to({"type": "resync", "after": 0})
+            if pattern == "ws/agent/presence/":
+                await communicator.send_json_to({"type": "watch", "tickets": [w.ticket_a.pk, w.ticket_b.pk]})
+            else:
+                await communicator.send_json_to({"type": "resync", "after": 0})
             text = await communicator.receive_from(timeout=10)
         await communicator.disconnect()
         return connected, text
