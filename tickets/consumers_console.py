@@ -2,27 +2,35 @@
 and in the ticket list (``static/supportflow/presence.js``). Presence itself lives in Redis
 (``tickets.presence``); these consumers authenticate, join groups, validate and call it.
 
-Ticket page, ``/ws/agent/presence/tickets/<id>/`` (client → server, JSON):
-- ``{"type": "heartbeat"}`` every ``presence.HEARTBEAT_SECONDS``: this tab still views the ticket.
-  A tab that stops beating drops out after ``presence.TTL_SECONDS``.
+Ticket page, ``/ws/agent/presence/tickets/<id>/``: an open socket is a viewer of the ticket. The
+consumer beats for it (``presence.HEARTBEAT_SECONDS``) while the connection lives, so a tab in the
+background — whose timers the browser slows to once a minute — stays listed. A peer that is gone
+without closing (a closed laptop) stops answering the ASGI server's websocket pings (uvicorn: every
+20 s, 20 s to answer), the connection is closed and the leave is broadcast; a web process that dies
+leaves entries that expire after ``presence.TTL_SECONDS``, pruned at the next beat on the ticket.
+Client → server, JSON:
 - ``{"type": "typing", "kind": "reply" | "note" | "idle"}``: the agent is writing (or stopped). Only
-  the kind is read and passed on, never any text; at most one per ``TYPING_EVERY_SECONDS`` per socket.
+  the kind is read and passed on, never any text; at most one per ``TYPING_EVERY_SECONDS`` per socket
+  and ``TYPING_LIMIT`` per agent over all their sockets.
 
 Ticket list, ``/ws/agent/presence/``:
 - ``{"type": "watch", "tickets": [ids]}``: the rows on screen. Only tickets the agent may see are
-  watched (``selectors.ticket_queryset_for_user``), at most ``MAX_WATCHED``.
-- ``{"type": "heartbeat"}``: re-read the watched tickets' viewers, so an expired one disappears.
+  watched (``selectors.ticket_queryset_for_user``), at most ``MAX_WATCHED``. The rows are re-read every
+  beat, so an expired viewer disappears from the list too.
 
 Server → client: HTML fragments (partials of ``admin/tickets/ticket/presence.html``), each replacing
 the element with its id. An agent is shown the *other* agents: their own tabs are never listed.
 
-Refusals close before accepting, with 4403: not signed in, not staff who may view tickets, or a
-ticket outside the agent's queues (the same 404 the page gives). Group events carry user ids and
-display names only, so a socket renders them for its own user in its own language.
+Refusals close before accepting: 4403 — not signed in, not staff who may view tickets, or a ticket
+outside the agent's queues (the same 404 the page gives); 4429 — more than ``CONNECT_LIMIT`` sockets
+opened by one agent (the page retries later). Group events carry user ids and display names only, so
+a socket renders them for its own user in its own language.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -36,19 +44,22 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import trans_real
 
+from supportflow import ratelimit
 from supportflow.resilience import DATABASE_ERRORS
 from tickets import presence, selectors
-from tickets.consumers import REFUSED, SERVICE_RESTART, TRY_AGAIN_LATER, _ticket_for_agent, db
+from tickets.consumers import REFUSED, SERVICE_RESTART, TRY_AGAIN_LATER, agent_ticket, db
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "admin/tickets/ticket/presence.html"
+TOO_MANY = 4429
 MAX_FRAME_CHARS = 4_000
 MAX_WATCHED = 200  # the admin's "show all" limit (list_max_show_all)
 TYPING_EVERY_SECONDS = 2.0  # the page sends one per 3 s while typing; this is the server's floor
-HEARTBEAT_FLOOR_SECONDS = 2.0
-WATCH_FLOOR_SECONDS = 2.0
+WATCH_EVERY_SECONDS = 2.0
 TYPING_SHOWN_MS = 6_000
+TYPING_LIMIT = ratelimit.Limit(60, 60)  # per agent, all sockets: two tabs typing at the page's pace
+CONNECT_LIMIT = ratelimit.Limit(120, 60)  # per agent: a reload storm of every open tab still fits
 REDIS_ERRORS = (redis.RedisError, OSError)
 
 
@@ -72,16 +83,26 @@ def language_of(scope: dict) -> str:
 
 
 class PresenceSocket(AsyncWebsocketConsumer):
-    """What both presence sockets share: JSON frames in, per-socket throttles, fragments out."""
+    """What both presence sockets share: admission, a beat while open, JSON frames in, fragments out."""
 
     user_id: int | None = None
     groups_joined: frozenset[str] = frozenset()
     handlers: dict[str, str] = {}
+    _ticker: asyncio.Task | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._last: dict[str, float] = {}
         self._sent: dict[str, str] = {}
+
+    async def __call__(self, scope, receive, send):
+        """The beat lives exactly as long as the consumer, however it ends (a cancelled consumer
+        never runs ``disconnect``; its entries then expire by themselves)."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._ticker is not None:
+                self._ticker.cancel()
 
     async def dispatch(self, message: dict) -> None:
         """A database outage closes with 1013 (the page reconnects later); a Redis one costs presence
@@ -94,6 +115,34 @@ class PresenceSocket(AsyncWebsocketConsumer):
         except REDIS_ERRORS as exc:
             logger.warning("presence store unavailable (%s); frame dropped", exc)
 
+    async def admit(self, user) -> bool:
+        """Accept the socket unless its agent opened too many."""
+        verdict = await store(ratelimit.hit)("presence-connect", str(user.pk), CONNECT_LIMIT)
+        if not verdict.allowed:
+            await self.close(code=TOO_MANY)
+            return False
+        self.user_id = user.pk
+        self.language = language_of(self.scope)
+        await self.accept()
+        return True
+
+    async def start_beating(self) -> None:
+        """Beat now and every ``presence.HEARTBEAT_SECONDS`` while the socket is open (a failed beat is
+        tried again at the next one)."""
+        self._ticker = asyncio.create_task(self._beat_while_open())
+        await self.beat()
+
+    async def _beat_while_open(self) -> None:
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            try:
+                await self.beat()
+            except REDIS_ERRORS as exc:
+                logger.warning("presence store unavailable (%s); beat skipped", exc)
+
+    async def beat(self) -> None:
+        raise NotImplementedError
+
     async def join(self, groups: set[str]) -> None:
         for name in groups - self.groups_joined:
             await self.channel_layer.group_add(name, self.channel_name)
@@ -102,6 +151,10 @@ class PresenceSocket(AsyncWebsocketConsumer):
         self.groups_joined = frozenset(groups)
 
     async def disconnect(self, code: int) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
         await self.join(set())
 
     async def layer_reconnected(self, event: dict) -> None:
@@ -149,39 +202,41 @@ def _viewers_from(event: dict) -> list[presence.Viewer]:
 
 
 class TicketPresenceConsumer(PresenceSocket):
-    """One ticket page: it is a viewer of the ticket while it beats, and sees the others."""
+    """One ticket page: a viewer of the ticket while its connection lives; it sees the others."""
 
     ticket_id: int | None = None
-    handlers = {"heartbeat": "heartbeat", "typing": "typing"}
+    handlers = {"typing": "typing"}
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        ticket = await db(_ticket_for_agent)(user, self.scope["url_route"]["kwargs"]["ticket_id"])
+        ticket = await agent_ticket(self.scope)
         if ticket is None:
             await self.close(code=REFUSED)
             return
-        self.ticket_id, self.user_id = ticket.pk, user.pk
-        self.name = presence.display_name(user)
-        self.connection = uuid.uuid4().hex
-        self.language = language_of(self.scope)
+        user = self.scope["user"]
+        if not await self.admit(user):
+            return
+        self.ticket_id, self.name, self.connection = ticket.pk, presence.display_name(user), uuid.uuid4().hex
         await self.join({presence.group(ticket.pk)})
-        await self.accept()
-        await self.beat()
+        await self.start_beating()
 
     async def disconnect(self, code: int) -> None:
         try:
+            await super().disconnect(code)
+        finally:
             if self.ticket_id is not None:
-                change = await store(presence.viewer_leave)(
-                    ticket_id=self.ticket_id, user_id=self.user_id, connection=self.connection, name=self.name
+                await self._leave()
+
+    async def _leave(self) -> None:
+        try:
+            change = await store(presence.viewer_leave)(
+                ticket_id=self.ticket_id, user_id=self.user_id, connection=self.connection, name=self.name
+            )
+            if change.changed:
+                await self.channel_layer.group_send(
+                    presence.group(self.ticket_id), _viewers_event(self.ticket_id, change.viewers)
                 )
-                if change.changed:
-                    await self.channel_layer.group_send(
-                        presence.group(self.ticket_id), _viewers_event(self.ticket_id, change.viewers)
-                    )
         except REDIS_ERRORS as exc:
             logger.warning("presence store unavailable on leave (%s); the entry expires by itself", exc)
-        finally:
-            await super().disconnect(code)
 
     async def beat(self) -> None:
         change = await store(presence.viewer_touch)(
@@ -194,13 +249,11 @@ class TicketPresenceConsumer(PresenceSocket):
         else:
             await self.show(change.viewers)
 
-    async def heartbeat(self, data: dict) -> None:
-        if self.allowed("heartbeat", HEARTBEAT_FLOOR_SECONDS):
-            await self.beat()
-
     async def typing(self, data: dict) -> None:
         kind = data.get("kind")
         if kind not in presence.TYPING_KINDS or not self.allowed(f"typing-{kind}", TYPING_EVERY_SECONDS):
+            return
+        if not (await store(ratelimit.hit)("presence-typing", str(self.user_id), TYPING_LIMIT)).allowed:
             return
         await self.channel_layer.group_send(
             presence.group(self.ticket_id),
@@ -235,34 +288,31 @@ class TicketPresenceConsumer(PresenceSocket):
 class ListPresenceConsumer(PresenceSocket):
     """The ticket list: for each visible row, who is viewing that ticket."""
 
-    handlers = {"watch": "watch", "heartbeat": "heartbeat"}
+    handlers = {"watch": "watch"}
+    watched: tuple[int, ...] = ()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not await db(_may_view_tickets)(user):
             await self.close(code=REFUSED)
             return
-        self.user, self.user_id = user, user.pk
-        self.language = language_of(self.scope)
-        self.watched: list[int] = []
-        await self.accept()
+        self.user = user
+        if await self.admit(user):
+            await self.start_beating()
 
     async def watch(self, data: dict) -> None:
         wanted = data.get("tickets")
-        if not isinstance(wanted, list) or not self.allowed("watch", WATCH_FLOOR_SECONDS):
+        if not isinstance(wanted, list) or not self.allowed("watch", WATCH_EVERY_SECONDS):
             return
         ids = {n for n in wanted[:MAX_WATCHED] if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 2**31}
-        self.watched = await db(_visible)(self.user, ids)
+        self.watched = tuple(await db(_visible)(self.user, ids))
         await self.join({presence.group(ticket_id) for ticket_id in self.watched})
-        await self.refresh()
+        await self.beat()
 
-    async def heartbeat(self, data: dict) -> None:
-        if self.allowed("heartbeat", HEARTBEAT_FLOOR_SECONDS):
-            await self.refresh()
-
-    async def refresh(self) -> None:
+    async def beat(self) -> None:
+        """Re-read the watched rows: what changed without an event (an expired viewer) is sent."""
         if self.watched:
-            for ticket_id, viewers in (await store(presence.viewers_of)(self.watched)).items():
+            for ticket_id, viewers in (await store(presence.viewers_of)(list(self.watched))).items():
                 await self.show(ticket_id, viewers)
 
     async def show(self, ticket_id: int, viewers: list[presence.Viewer]) -> None:

@@ -1,15 +1,16 @@
 """Who is on a ticket right now: presence state in Redis, with expiry.
 
 One sorted set per ticket (``presence:ticket:<id>``) in the cache's Redis database. Each open ticket
-page is one member, ``<user id>:<connection id>:<display name>``, scored with the time it expires:
-the page beats every ``HEARTBEAT_SECONDS`` and each beat pushes its expiry ``TTL_SECONDS`` ahead. A
-page that stops beating — a closed laptop, a crashed web process that never ran its disconnect — is
-no longer a viewer once its score is past, and the next beat of anyone on the ticket prunes it. The
-key itself expires too, so a ticket nobody opens again leaves nothing behind.
+page is one member, ``<user id>:<connection id>:<display name>``, scored with the time it expires.
+While the page's websocket is open its consumer beats every ``HEARTBEAT_SECONDS``, pushing the expiry
+``TTL_SECONDS`` ahead (``tickets.consumers_console`` says how a vanished peer is noticed). An entry
+nobody beats for any more — its web process died — stops counting once its score is past, and the
+next beat of anyone on the ticket prunes it. The key itself expires too, so a ticket nobody opens
+again leaves nothing behind.
 
 A viewer is a user, not a tab: several tabs of one agent are several members and one ``Viewer``.
-Presence holds no draft text and nothing from the database; the names are what the consumers
-(``tickets.consumers_console``) put in when the page joined.
+Presence holds no draft text and nothing from the database; the names are what the consumers put in
+when the page joined.
 
 Every function here touches only Redis; the callers decide who may join (``tickets.selectors``).
 """
@@ -17,6 +18,7 @@ Every function here touches only Redis; the callers decide who may join (``ticke
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from collections.abc import Iterable
@@ -26,7 +28,7 @@ import redis
 from django.conf import settings
 
 TTL_SECONDS = 30
-HEARTBEAT_SECONDS = 10  # presence.js beats this often; a dead page is gone within TTL + one beat
+HEARTBEAT_SECONDS = 10  # an entry outlives three missed beats
 AVATAR_COLOURS = 8
 TYPING_KINDS = ("reply", "note", "idle")
 
@@ -106,7 +108,7 @@ def _apply(ticket_id: int, write, now: float | None) -> Change:
     pipe.zrange(key, 0, -1)
     pipe.zremrangebyscore(key, "-inf", now)
     write(pipe, key, now)
-    pipe.expire(key, TTL_SECONDS + HEARTBEAT_SECONDS)
+    pipe.expire(key, math.ceil(TTL_SECONDS + HEARTBEAT_SECONDS))
     pipe.zrange(key, 0, -1)
     results = pipe.execute()
     before, after = _viewers(results[0]), _viewers(results[-1])

@@ -1,9 +1,9 @@
 /* SupportFlow console: collision. Who else is on a ticket and who is typing (ticket page), who views
  * each ticket (list), and which messages the agent had seen when they wrote their reply.
  *
- * - One websocket per page (tickets/consumers_console.py). The ticket page beats every 10 s — a page
- *   that stops beating drops out of the ticket's viewers on the server — and says when its agent types
- *   a reply or a note (at most one signal per 3 s; only the kind, never the text).
+ * - One websocket per page (tickets/consumers_console.py): while it is open, the page counts as viewing
+ *   the ticket (the server keeps it listed; a background tab's slowed timers do not matter). It says
+ *   when its agent types a reply or a note (at most one signal per 3 s; only the kind, never the text).
  * - Incoming frames are server-rendered HTML fragments: each replaces the element with its id, or is
  *   appended to the container named by data-presence-into. No eval, no inline script (CSP).
  * - The reply form's last_seen_seq follows the live thread while the reply box is empty. Once the agent
@@ -13,7 +13,6 @@
 (function () {
   "use strict";
 
-  var HEARTBEAT_MS = 10000;
   var TYPING_EVERY_MS = 3000;
   var REFUSED = 4403;
 
@@ -21,7 +20,6 @@
   if (!root || !window.WebSocket) { return; }
   var mode = root.dataset.mode;
   var socket = null;
-  var beat = null;
   var retries = 0;
   var lastTyping = 0;
 
@@ -131,11 +129,9 @@
     socket.addEventListener("open", function () {
       retries = 0;
       if (mode === "list") { send({ type: "watch", tickets: rowIds() }); }
-      beat = setInterval(function () { send({ type: "heartbeat" }); }, HEARTBEAT_MS);
     });
     socket.addEventListener("message", function (e) { apply(e.data); });
     socket.addEventListener("close", function (e) {
-      clearInterval(beat);
       if (e.code === REFUSED) { return; }
       retries += 1;
       setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, Math.min(retries, 5))));

@@ -3,6 +3,7 @@ auth, routing), the real Redis channel layer and presence in the real Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -13,8 +14,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from supportflow import ratelimit
 from supportflow.asgi import application
-from tickets import presence
+from tickets import consumers_console, presence
 from tickets.tests.factories import DepartmentFactory, UserFactory, make_agent, make_ticket
 from tickets.tests.test_consumers import ORIGIN, run, subscribers
 
@@ -66,14 +68,33 @@ def raw_store() -> redis.Redis:
     return redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
 
 
-def stop_beating(ticket, user) -> None:
-    """What a closed laptop looks like from the server: the user's pages stop beating, so their entries
-    expire. Rather than wait TTL_SECONDS, their expiry is moved into the past."""
+@pytest.fixture
+def fast_beat(monkeypatch):
+    """Consumers beat every 50 ms instead of every 10 s, so an expiry is noticed without waiting."""
+    monkeypatch.setattr(presence, "HEARTBEAT_SECONDS", 0.05)
+
+
+def left_behind(ticket, user) -> None:
+    """An entry whose web process died: nobody will beat it or say it left."""
+    presence.viewer_touch(
+        ticket_id=ticket.pk, user_id=user.pk, connection="dead-process", name=presence.display_name(user)
+    )
+
+
+def expire_now(ticket, user) -> None:
+    """Rather than wait TTL_SECONDS, the user's entries are made to expire now."""
     store = raw_store()
     key = f"presence:ticket:{ticket.pk}"
     for member in store.zrange(key, 0, -1):
         if member.decode().startswith(f"{user.pk}:"):
             store.zadd(key, {member: time.time() - 1}, xx=True)
+
+
+async def next_typing(layer, listener: str) -> dict:
+    """The next typing event said to a ticket's presence group (viewer lists in flight are skipped)."""
+    while (event := await layer.receive(listener))["type"] != "presence.typing":
+        pass
+    return event
 
 
 @pytest.fixture
@@ -99,14 +120,16 @@ def bob(queue):
 # --- who may join ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who", ["anonymous", "not-staff", "agent-of-another-queue"])
-def test_the_ticket_socket_refuses_users_who_may_not_see_the_ticket(ticket, who):
-    user = {
-        "anonymous": lambda: None,
-        "not-staff": lambda: UserFactory(is_staff=False),
-        "agent-of-another-queue": lambda: make_agent(DepartmentFactory()),
-    }[who]()
-    ws = ticket_socket(user, ticket)
+OUTSIDERS = [
+    pytest.param(lambda: None, id="anonymous"),
+    pytest.param(lambda: UserFactory(is_staff=False), id="not-staff"),
+    pytest.param(lambda: make_agent(DepartmentFactory()), id="agent-of-another-queue"),
+]
+
+
+@pytest.mark.parametrize("outsider", OUTSIDERS)
+def test_the_ticket_socket_refuses_users_who_may_not_see_the_ticket(ticket, outsider):
+    ws = ticket_socket(outsider(), ticket)
 
     async def scenario():
         assert await ws.connect(timeout=5) == (False, 4403)
@@ -127,9 +150,9 @@ def test_a_foreign_origin_is_refused(ticket, alice):
     assert presence.viewers_of([ticket.pk])[ticket.pk] == []
 
 
-@pytest.mark.parametrize("who", ["anonymous", "not-staff"])
-def test_the_list_socket_refuses_users_who_may_not_view_tickets(who):
-    ws = list_socket(None if who == "anonymous" else UserFactory(is_staff=False))
+@pytest.mark.parametrize("outsider", OUTSIDERS[:2])
+def test_the_list_socket_refuses_users_who_may_not_view_tickets(outsider):
+    ws = list_socket(outsider())
 
     async def scenario():
         assert await ws.connect(timeout=5) == (False, 4403)
@@ -185,18 +208,38 @@ def test_several_tabs_of_one_agent_count_once(ticket, queue, alice, bob):
     assert presence.viewers_of([ticket.pk])[ticket.pk] == []
 
 
-def test_an_agent_whose_page_stopped_beating_disappears_at_the_next_beat(ticket, alice, bob):
-    a, b = ticket_socket(alice, ticket), ticket_socket(bob, ticket)
+@pytest.mark.usefixtures("fast_beat")
+def test_a_viewer_whose_server_died_disappears_once_the_entry_expired(ticket, alice, bob):
+    a = ticket_socket(alice, ticket)
 
     async def scenario():
-        await connect(a, b)
+        await connect(a)
         assert shown(await a.receive_from(timeout=3)) == []
-        assert shown(await a.receive_from(timeout=3)) == ["Bob Baker"]
-        stop_beating(ticket, bob)  # Bob's laptop closed: his socket never said goodbye
-        await a.send_json_to({"type": "heartbeat"})
-        assert shown(await a.receive_from(timeout=3)) == []
+        left_behind(ticket, bob)
+        assert shown(await a.receive_from(timeout=3)) == ["Bob Baker"]  # Alice's next beat reads him
+        expire_now(ticket, bob)
+        assert shown(await a.receive_from(timeout=3)) == []  # and the one after prunes him and says so
         await a.disconnect()
-        await b.disconnect()
+
+    run(scenario)
+
+
+@pytest.mark.usefixtures("fast_beat")
+def test_an_open_socket_is_kept_listed_by_the_server_without_any_frame_from_the_page(ticket, alice):
+    """A background tab's timers may fire once a minute: its presence must not depend on them."""
+    a = ticket_socket(alice, ticket)
+    store, key = raw_store(), f"presence:ticket:{ticket.pk}"
+
+    async def scenario():
+        await connect(a)
+        await a.receive_from(timeout=3)
+        (member, first_expiry), *_ = store.zrange(key, 0, -1, withscores=True)
+        for _ in range(100):  # wait for the next beat, without a word from the page
+            await asyncio.sleep(0.05)
+            if store.zscore(key, member) > first_expiry:
+                break
+        assert store.zscore(key, member) > first_expiry
+        await a.disconnect()
 
     run(scenario)
 
@@ -289,6 +332,41 @@ def test_typing_is_shown_to_the_others_with_the_kind_and_never_the_text(ticket, 
     run(scenario)
 
 
+def test_typing_signals_are_limited_per_agent_over_all_their_tabs(ticket, alice, bob, monkeypatch):
+    monkeypatch.setattr(consumers_console, "TYPING_LIMIT", ratelimit.Limit(1, 60))
+    bob_1, bob_2, a = ticket_socket(bob, ticket), ticket_socket(bob, ticket), ticket_socket(alice, ticket)
+    layer = get_channel_layer()
+
+    async def scenario():
+        await connect(bob_1, bob_2, a)
+        listener = await layer.new_channel()
+        await layer.group_add(presence.group(ticket.pk), listener)
+        await bob_1.send_json_to({"type": "typing", "kind": "reply"})
+        assert (await next_typing(layer, listener))["user"] == bob.pk
+        await bob_2.send_json_to({"type": "typing", "kind": "reply"})  # Bob's second tab: over his limit
+        await a.send_json_to({"type": "typing", "kind": "reply"})
+        assert (await next_typing(layer, listener))["user"] == alice.pk  # nothing from Bob came before it
+        await layer.group_discard(presence.group(ticket.pk), listener)
+        for ws in (bob_1, bob_2, a):
+            await ws.disconnect()
+
+    run(scenario)
+
+
+def test_an_agent_opening_too_many_sockets_is_refused_for_a_while(ticket, alice, monkeypatch):
+    monkeypatch.setattr(consumers_console, "CONNECT_LIMIT", ratelimit.Limit(1, 60))
+    first, second, on_list = ticket_socket(alice, ticket), ticket_socket(alice, ticket), list_socket(alice)
+
+    async def scenario():
+        await connect(first)
+        assert await second.connect(timeout=5) == (False, 4429)
+        assert await on_list.connect(timeout=5) == (False, 4429)
+        assert len(raw_store().zrange(f"presence:ticket:{ticket.pk}", 0, -1)) == 1
+        await first.disconnect()
+
+    run(scenario)
+
+
 def test_an_agent_does_not_see_their_own_typing_and_junk_frames_get_nothing(ticket, alice, bob):
     first_tab, second_tab, b = ticket_socket(alice, ticket), ticket_socket(alice, ticket), ticket_socket(bob, ticket)
 
@@ -301,7 +379,6 @@ def test_an_agent_does_not_see_their_own_typing_and_junk_frames_get_nothing(tick
         await second_tab.send_to(text_data="not json")
         await second_tab.send_to(text_data="x" * 10_000)
         await second_tab.send_json_to(["a", "list"])
-        await second_tab.send_json_to({"type": "heartbeat"})  # the list did not change: no frame
         await connect(b)
         # The second tab's next frame is Bob's arrival: nothing was sent for its own typing or the junk.
         assert shown(await second_tab.receive_from(timeout=3)) == ["Bob Baker"]
@@ -339,17 +416,17 @@ def test_the_list_shows_viewers_of_the_visible_tickets_only(ticket, queue, alice
     run(scenario)
 
 
-def test_the_list_drops_a_viewer_whose_page_stopped_beating(ticket, alice, bob):
-    on_list, a = list_socket(bob), ticket_socket(alice, ticket)
+@pytest.mark.usefixtures("fast_beat")
+def test_the_list_drops_a_viewer_whose_entry_expired(ticket, alice, bob):
+    on_list = list_socket(bob)
+    left_behind(ticket, alice)
 
     async def scenario():
-        await connect(a, on_list)
+        await connect(on_list)
         await on_list.send_json_to({"type": "watch", "tickets": [ticket.pk]})
         assert row_initials(await on_list.receive_from(timeout=3), ticket) == ["AA"]
-        stop_beating(ticket, alice)
-        await on_list.send_json_to({"type": "heartbeat"})
+        expire_now(ticket, alice)  # nobody is on the ticket: only the list's own beat can notice
         assert row_initials(await on_list.receive_from(timeout=3), ticket) == []
-        await a.disconnect()
         await on_list.disconnect()
 
     run(scenario)
@@ -370,7 +447,23 @@ def test_a_viewer_arriving_later_shows_up_live_on_the_list(ticket, alice, bob):
     run(scenario)
 
 
-# --- the store ------------------------------------------------------------------------------------------
+# --- the store and the language -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        ("", "de-DE,de;q=0.9,en;q=0.8", "de"),
+        ("fr", "de-DE,de;q=0.9", "fr"),
+        ("xx", "zz, es;q=0.5", "es"),
+        ("", "", "en-us"),
+    ],
+)
+def test_fragments_are_rendered_in_the_language_the_page_is_in(settings, cookie, accept, expected):
+    settings.LANGUAGE_CODE = "en-us"
+    settings.LANGUAGES = [("en", "English"), ("de", "German"), ("es", "Spanish"), ("fr", "French")]
+    scope = {"cookies": {settings.LANGUAGE_COOKIE_NAME: cookie}, "headers": [(b"accept-language", accept.encode())]}
+    assert consumers_console.language_of(scope) == expected
 
 
 def test_touch_and_leave_report_changes_of_users_not_tabs(ticket):
