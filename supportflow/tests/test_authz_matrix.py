@@ -260,10 +260,10 @@ ROUTES.update(_admin_routes())
 
 # Websocket routes: who may connect (and then read the thread).
 WS_ROUTES = {
-    "ws/chat/<str:token>/": TOKEN_A,
-    "ws/agent/tickets/<int:ticket_id>/": DEPT1,
     "ws/agent/presence/tickets/<int:ticket_id>/": DEPT1,  # who else views the ticket, who is typing
     "ws/agent/presence/": STAFF_ONLY,  # the list's presence: only rows the agent may see are watched
+    "ws/chat/<str:token>/": TOKEN_A,
+    "ws/agent/tickets/<int:ticket_id>/": DEPT1,
     "ws/bench/echo/<str:room>/": PUBLIC,  # only with BENCH_ENDPOINTS (never in production): a bare echo
 }
 
@@ -482,12 +482,12 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
     w = build_world()
 
     def path_for(role: str) -> str:
+        if pattern.startswith("ws/agent/presence/"):
+            return "/" + pattern.replace("<int:ticket_id>", str(w.ticket_a.pk))
         if pattern.startswith("ws/chat/"):
             return f"/ws/chat/{w.token_for(role)}/"
         if pattern.startswith("ws/agent/tickets/"):
             return f"/ws/agent/tickets/{w.ticket_a.pk}/"
-        if pattern.startswith("ws/agent/presence/"):
-            return "/" + pattern.replace("<int:ticket_id>", str(w.ticket_a.pk))
         return "/ws/bench/echo/room/"
 
     def headers_for(role: str) -> list:
