@@ -28,7 +28,7 @@ import redis
 from django.conf import settings
 
 TTL_SECONDS = 30
-HEARTBEAT_SECONDS = 10  # an entry outlives three missed beats
+HEARTBEAT_SECONDS = 10  # two missed beats are forgiven before an entry expires
 AVATAR_COLOURS = 8
 TYPING_KINDS = ("reply", "note", "idle")
 
