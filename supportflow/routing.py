@@ -7,10 +7,13 @@ from django.urls import path
 
 from supportflow.consumers import EchoConsumer, StoreEchoConsumer
 from tickets.consumers import AgentTicketConsumer, CustomerChatConsumer
+from tickets.consumers_console import ListPresenceConsumer, TicketPresenceConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/<str:token>/", CustomerChatConsumer.as_asgi()),
     path("ws/agent/tickets/<int:ticket_id>/", AgentTicketConsumer.as_asgi()),
+    path("ws/agent/presence/tickets/<int:ticket_id>/", TicketPresenceConsumer.as_asgi()),
+    path("ws/agent/presence/", ListPresenceConsumer.as_asgi()),
 ]
 
 if settings.BENCH_ENDPOINTS:

@@ -200,7 +200,7 @@ class AgentTicketConsumer(ChatSocket):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        ticket = await db(_ticket_for_agent)(user, self.scope["url_route"]["kwargs"]["ticket_id"])
+        ticket = await agent_ticket(self.scope)
         if ticket is None:
             await self.close(code=REFUSED)
             return
@@ -239,6 +239,11 @@ class AgentTicketConsumer(ChatSocket):
         )
         html = realtime.render_messages(messages, viewer="agent", customer_name=ticket.customer.name)
         return html, (messages[-1].seq if len(messages) == RESYNC_BATCH else None)
+
+
+async def agent_ticket(scope: dict) -> Ticket | None:
+    """The ticket of a console socket's URL if its signed-in user may see it; None: refuse the socket."""
+    return await db(_ticket_for_agent)(scope.get("user"), scope["url_route"]["kwargs"]["ticket_id"])
 
 
 def _ticket_for_agent(user, ticket_id) -> Ticket | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from tickets.models import Ticket
 from tickets.services import MESSAGE_MAX_LENGTH
@@ -27,14 +28,31 @@ class AgentReplyForm(forms.Form):
     is_internal = forms.BooleanField(label="Internal note (agents only, never sent to the customer)", required=False)
     then_status = forms.ChoiceField(label="Then", choices=THEN_CHOICES, required=False)
     draft = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    # Collision (templates/admin/tickets/ticket/presence.html#conflict): the newest message the agent
+    # had seen when writing; after a warning, what it showed and whether they chose "Send anyway".
+    last_seen_seq = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=0)
+    confirm_seq = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=0)
+    send_anyway = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def clean(self):
         cleaned = super().clean()
+        if self.has_error("last_seen_seq") or self.has_error("confirm_seq"):
+            raise forms.ValidationError(
+                _("This page is out of date: reload it, then send again (copy your text first).")
+            )
         if cleaned.get("is_internal") and cleaned.get("then_status"):
             raise forms.ValidationError("An internal note does not change the status; send it alone.")
         if cleaned.get("is_internal") and cleaned.get("draft"):
             raise forms.ValidationError("A draft reply goes to the customer; untick 'internal note' to send it.")
         return cleaned
+
+    def seen_through(self) -> int | None:
+        """The newest message the reply was written after: what the page had shown, or, for a confirmed
+        "Send anyway", what the warning showed. None when the page did not say (nothing to compare)."""
+        seen, confirmed = self.cleaned_data.get("last_seen_seq"), self.cleaned_data.get("confirm_seq")
+        if self.cleaned_data.get("send_anyway") and confirmed is not None:
+            return max(seen or 0, confirmed)
+        return seen
 
 
 class EscalateForm(forms.Form):

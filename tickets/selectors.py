@@ -97,6 +97,19 @@ def ticket_thread(*, ticket: Ticket, include_internal: bool) -> QuerySet[Message
     return messages if include_internal else messages.filter(is_internal=False)
 
 
+def ticket_replies_since(*, ticket: Ticket, after_seq: int, viewer: AbstractBaseUser, limit: int = 20) -> list[Message]:
+    """What was said to or by the customer after ``after_seq`` by someone other than ``viewer``: customer
+    messages and public replies (agent or AI), oldest first. A reply written without them may repeat or
+    contradict them (the console's collision check); internal notes and system lines are not included."""
+    kinds = (Message.AuthorKind.CUSTOMER, Message.AuthorKind.AGENT, Message.AuthorKind.AI)
+    return list(
+        ticket.messages.filter(seq__gt=after_seq, is_internal=False, author_kind__in=kinds)
+        .exclude(author_kind=Message.AuthorKind.AGENT, author_user=viewer)
+        .select_related("author_user")
+        .order_by("seq")[:limit]
+    )
+
+
 def customer_earlier_tickets(*, ticket: Ticket, user: AbstractBaseUser | None = None, limit: int = 5) -> list[Ticket]:
     """The customer's other tickets, newest first (subject, outcome, rating, one-line summary): what an
     agent, or the assistant, should know before answering. ``user``: only the tickets they may see."""

@@ -261,6 +261,8 @@ ROUTES.update(_admin_routes())
 
 # Websocket routes: who may connect (and then read the thread).
 WS_ROUTES = {
+    "ws/agent/presence/tickets/<int:ticket_id>/": DEPT1,  # who else views the ticket, who is typing
+    "ws/agent/presence/": STAFF_ONLY,  # the list's presence: only rows the agent may see are watched
     "ws/chat/<str:token>/": TOKEN_A,
     "ws/agent/tickets/<int:ticket_id>/": DEPT1,
     "ws/bench/echo/<str:room>/": PUBLIC,  # only with BENCH_ENDPOINTS (never in production): a bare echo
@@ -482,6 +484,8 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
     w = build_world()
 
     def path_for(role: str) -> str:
+        if pattern.startswith("ws/agent/presence/"):
+            return "/" + pattern.replace("<int:ticket_id>", str(w.ticket_a.pk))
         if pattern.startswith("ws/chat/"):
             return f"/ws/chat/{w.token_for(role)}/"
         if pattern.startswith("ws/agent/tickets/"):
@@ -499,7 +503,10 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
         connected, _ = await communicator.connect(timeout=10)
         text = ""
         if connected and not pattern.startswith("ws/bench/"):
-            await communicator.send_json_to({"type": "resync", "after": 0})
+            if pattern == "ws/agent/presence/":
+                await communicator.send_json_to({"type": "watch", "tickets": [w.ticket_a.pk, w.ticket_b.pk]})
+            else:
+                await communicator.send_json_to({"type": "resync", "after": 0})
             text = await communicator.receive_from(timeout=10)
         await communicator.disconnect()
         return connected, text

@@ -337,7 +337,7 @@ class TicketAdmin(admin.ModelAdmin):
             request.method = "GET"  # show the page again with the reply box and its errors
         obj = self.get_object(request, object_id)
         if obj is not None:
-            extra_context.setdefault("reply_form", AgentReplyForm())
+            extra_context.setdefault("reply_form", AgentReplyForm(initial={"last_seen_seq": obj.last_message_seq}))
             scheme = "wss" if request.is_secure() else "ws"
             extra_context.update(
                 ws_url=f"{scheme}://{request.get_host()}/ws/agent/tickets/{obj.pk}/",
@@ -354,7 +354,7 @@ class TicketAdmin(admin.ModelAdmin):
         websocket like everyone else's — or with its errors and the agent's text kept."""
         if sent:
             kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
-            form, note = AgentReplyForm(), f"{kind}."
+            form, note = AgentReplyForm(initial={"last_seen_seq": form.cleaned_data["last_seen_seq"]}), f"{kind}."
         else:
             note = ""
         context = {"reply_form": form, "original": ticket, "reply_sent": note, "request": request}
@@ -365,24 +365,20 @@ class TicketAdmin(admin.ModelAdmin):
             return HttpResponse("You may not reply to tickets.", status=403)
         if not form.is_valid():
             return None
+        draft_id = form.cleaned_data.get("draft")
         try:
-            draft_id = form.cleaned_data.get("draft")
-            if draft_id:
-                draft = get_object_or_404(AIDraft, pk=draft_id, ticket=ticket)
-                services.ai_draft_use(draft=draft, actor=request.user, body=form.cleaned_data["body"])
-                if form.cleaned_data["then_status"]:
-                    services.ticket_change_status(
-                        ticket=ticket, to_status=form.cleaned_data["then_status"], actor=request.user
-                    )
-            else:
-                services.message_create(
-                    ticket=ticket,
-                    author_kind="agent",
-                    author_user=request.user,
-                    body=form.cleaned_data["body"],
-                    is_internal=form.cleaned_data["is_internal"],
-                    set_status=form.cleaned_data["then_status"] or None,
-                )
+            services.agent_reply_send(
+                ticket=ticket,
+                actor=request.user,
+                body=form.cleaned_data["body"],
+                is_internal=form.cleaned_data["is_internal"],
+                set_status=form.cleaned_data["then_status"] or None,
+                draft=get_object_or_404(AIDraft, pk=draft_id, ticket=ticket) if draft_id else None,
+                seen_through=form.seen_through(),
+            )
+        except services.ReplyConflict as conflict:  # nothing sent: the form shows what was added
+            form.conflict = conflict
+            return None
         except services.TicketRuleError as exc:
             form.add_error(None, str(exc))
             return None

@@ -50,6 +50,7 @@ from tickets.services.queues import (
     ticket_escalate,
     ticket_update_triage,
 )
+from tickets.services.replies import ReplyConflict, agent_reply_send
 
 __all__ = [
     "CLIENT_ID_RE",
@@ -60,8 +61,10 @@ __all__ = [
     "TRANSITIONS",
     "TRIAGE_TEXT_FIELDS",
     "AuthorKind",
+    "ReplyConflict",
     "Status",
     "TicketRuleError",
+    "agent_reply_send",
     "ai_acknowledge",
     "ai_draft_discard",
     "ai_draft_use",
