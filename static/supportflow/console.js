@@ -106,9 +106,15 @@
 
   /* --- the macro picker ------------------------------------------------------------------------------ */
 
-  var picker = { open: false, start: 0, active: null };
+  var picker = { open: false, start: -1, active: null };
 
   function listbox() { return document.getElementById("sf-macro-list"); }
+
+  /* The line under the reply box (a polite live region): why a macro did not come, or none matches. */
+  function statusLine(text) {
+    var line = document.getElementById("sf-macro-status");
+    if (line) { line.textContent = text; }
+  }
 
   function visibleOptions() {
     var list = listbox();
@@ -146,7 +152,12 @@
   function updatePicker(box) {
     var list = listbox();
     var token = box && list ? slashToken(box) : null;
-    if (!token) { closePicker(); return; }
+    if (!token) {
+      if (picker.open || picker.start >= 0) { statusLine(""); }
+      closePicker();
+      picker.start = -1;
+      return;
+    }
     var words = token.query.split(/[-_]+/).join(" ");
     var shown = 0;
     Array.prototype.forEach.call(list.querySelectorAll("[role=option]"), function (option) {
@@ -157,9 +168,10 @@
     picker.start = token.start;
     if (!shown) {
       closePicker();
-      say("msgMacroNone");
+      statusLine(dialog ? dialog.dataset.msgMacroNone : "");
       return;
     }
+    statusLine("");
     list.hidden = false;
     picker.open = true;
     var options = visibleOptions();
@@ -201,10 +213,10 @@
         var form = document.getElementById("sf-reply");
         var area = replyBox();
         if (!result.ok || !form || !area) {
-          var statusLine = document.getElementById("sf-macro-status");
-          if (statusLine) { statusLine.textContent = (result.data && result.data.error) || ""; }
+          statusLine((result.data && result.data.error) || (dialog ? dialog.dataset.msgMacroFailed : ""));
           return;
         }
+        statusLine("");
         var data = result.data;
         area.value = area.value.slice(0, start) + data.text + area.value.slice(end);
         var caret = start + data.text.length;

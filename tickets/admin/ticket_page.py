@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext
 
-from tickets import selectors
+from tickets import selectors, services
 from tickets.admin.ai import ai_panel_context
 from tickets.admin.macros import MACRO_OPTIONS_LIMIT
 from tickets.forms import EscalateForm
@@ -228,8 +228,6 @@ def navigation(model_admin, request: HttpRequest, ticket: Ticket) -> dict:
 
 def ticket_actions(request: HttpRequest, ticket: Ticket) -> list[tuple[str, str, str]]:
     """The buttons above the thread, through the state machine: (action, label, keyboard shortcut)."""
-    from tickets import services
-
     actions = []
     if ticket.status != Ticket.Status.CLOSED and ticket.assignee_id != request.user.pk:
         actions.append(("assign_me", gettext("Assign to me"), "a"))
