@@ -20,7 +20,7 @@ from tickets import services
 from tickets.admin import macros as macro_admin
 from tickets.models import Macro, Ticket
 from tickets.models.macros import actions_errors, article_slugs, body_errors
-from tickets.tests.factories import CustomerFactory, make_agent, make_ticket
+from tickets.tests.factories import CustomerFactory, make_agent, make_manager, make_ticket
 
 BASE = "https://support.example.com"
 
@@ -411,3 +411,46 @@ def test_the_demo_macros_are_valid_and_link_articles_of_the_demo_knowledge_base(
         for slug in article_slugs(spec["body"]):
             assert (demo_kb / f"{slug}.md").exists(), slug
     assert json.loads(json.dumps(MACROS)) == MACROS
+
+
+@pytest.mark.django_db
+def test_the_demo_loads_its_macros_once_shared_by_a_manager_and_personal_by_their_owner():
+    from io import StringIO
+
+    from supportflow.demo.seed import macros_ensure
+    from tickets.tests.factories import DepartmentFactory
+
+    billing, technical = DepartmentFactory(slug="billing"), DepartmentFactory(slug="technical")
+    alice, bob = make_agent(billing, technical, username="alice"), make_agent(technical, username="bob")
+    make_manager(billing, technical, username="maria")
+    for slug in {slug for spec in MACROS for slug in article_slugs(spec["body"])}:
+        Article.objects.create(title=slug.replace("-", " "), slug=slug, body="Text.", status="published")
+    out, err = StringIO(), StringIO()
+
+    macros_ensure(stdout=out, stderr=err)
+    macros_ensure(stdout=out, stderr=err)
+
+    assert err.getvalue() == ""
+    assert out.getvalue() == f"Macros: {len(MACROS)} added."
+    owners = dict(Macro.objects.values_list("name", "owner__username"))
+    assert owners == {spec["name"]: spec["owner"] for spec in MACROS}
+    assert Macro.objects.get(name="Refund policy").department == billing
+    assert alice.macros.count() == 1
+    assert bob.macros.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_macro_pages_render_for_agents_and_managers(client, agent, manager, department):
+    shared = shared_macro(manager, name="Team greeting", department=department, actions={"status": "resolved"})
+    client.force_login(agent)
+
+    add = client.get(reverse("admin:tickets_macro_add")).content.decode()
+    view = client.get(reverse("admin:tickets_macro_change", args=[shared.pk]))
+
+    assert 'name="then_status"' in add
+    assert 'name="shared"' not in add  # agents keep their macros to themselves
+    assert view.status_code == 200
+    assert "set resolved" in view.content.decode()
+    assert 'name="body"' not in view.content.decode()  # read-only for them
+    client.force_login(manager)
+    assert 'name="shared"' in client.get(reverse("admin:tickets_macro_add")).content.decode()
