@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tickets import selectors, services
 from tickets.admin import ticket_page
@@ -82,24 +83,24 @@ class TicketAdmin(admin.ModelAdmin):
     actions = ("assign_to_me", "escalate", "resolve", "close", "reopen")
     inlines = (TicketEventInline, AIRunInline)
     fieldsets = (
-        ("Ticket", {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
+        (_("Ticket"), {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
         # Edited in the ticket page's side column (``sf-triage-fields``: not repeated under "Details").
         (
-            "Triage",
+            _("Triage"),
             {
                 "fields": ("category", "priority", "department", "sentiment", "language"),
                 "classes": ("sf-triage-fields",),
             },
         ),
         (
-            "AI and escalation",
+            _("AI and escalation"),
             {"fields": ("needs_human", "ai_summary", "escalated", "escalation_reason", "escalated_at")},
         ),
         (
-            "SLA",
+            _("SLA"),
             {"fields": SLA_FIELDS},
         ),
-        ("Outcome", {"fields": ("csat_score", "csat_comment", "ai_cost")}),
+        (_("Outcome"), {"fields": ("csat_score", "csat_comment", "ai_cost")}),
     )
     triage_fields = ("category", "priority", "department", "sentiment", "language")
     readonly_fields = (

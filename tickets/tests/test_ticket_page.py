@@ -216,7 +216,7 @@ def test_next_keeps_the_lists_filters_search_and_sort(agent_client, queue):
     assert linked_ticket(nav_link(html, "next")) == queue[1].pk
     assert "1 of 5" in html
 
-    html = agent_client.get(change_url(queue[4], "q=Mine 4")).content.decode()
+    html = agent_client.get(change_url(queue[4], urlencode({"q": '"Mine 4"'}))).content.decode()
     assert (nav_link(html, "next"), nav_link(html, "prev")) == ("", "")
     assert "1 of 1" in html
 
@@ -276,9 +276,13 @@ def test_a_ticket_outside_the_list_has_no_neighbours(agent_client, queue):
 
 @pytest.mark.django_db
 def test_reply_keeps_the_list_in_the_address(agent_client, queue):
-    response = agent_client.post(change_url(queue[2], "priority__exact=low"), {"_reply": "1", "body": "On it."})
+    carry = f"{queue[4].pk}.{queue[0].pk}"  # what the page showed: the low ones, newest first, are 4 2 0
+    response = agent_client.post(
+        change_url(queue[2], "priority__exact=low"), {"_reply": "1", "body": "On it.", "_nav": carry}
+    )
     assert response.status_code == 302
-    assert parse_qs(urlsplit(response["Location"]).query)["_changelist_filters"] == ["priority__exact=low"]
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query == {"_changelist_filters": ["priority__exact=low"], "_nav": [carry]}
 
 
 @pytest.mark.django_db
