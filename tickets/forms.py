@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tickets.models import Ticket
 from tickets.services import MESSAGE_MAX_LENGTH
+from tickets.services.macros import MAX_MACROS_PER_REPLY
 
 
 class AgentReplyForm(forms.Form):
@@ -19,7 +21,16 @@ class AgentReplyForm(forms.Form):
     body = forms.CharField(
         label="Message",
         max_length=MESSAGE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Write a reply…", "data-typing": ""}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 5,
+                "placeholder": "Write a reply… (type / for a macro)",
+                "data-typing": "",
+                # The macro picker (static/supportflow/console.js) is a listbox driven from the box.
+                "aria-autocomplete": "list",
+                "aria-controls": "sf-macro-list",
+            }
+        ),
         error_messages={
             "required": "Write something before sending.",
             "max_length": f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters.",
@@ -33,6 +44,18 @@ class AgentReplyForm(forms.Form):
     last_seen_seq = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=0)
     confirm_seq = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=0)
     send_anyway = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # The macros inserted in the reply ("3,7"): their actions are applied when it is sent.
+    macros = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+
+    def clean_macros(self) -> list[int]:
+        raw = self.cleaned_data.get("macros") or ""
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        if not all(part.isdigit() for part in parts):
+            raise forms.ValidationError(gettext("The list of macros is garbled; remove them and insert them again."))
+        ids = list(dict.fromkeys(int(part) for part in parts))
+        if len(ids) > MAX_MACROS_PER_REPLY:
+            raise forms.ValidationError(gettext("At most %(n)d macros in one reply.") % {"n": MAX_MACROS_PER_REPLY})
+        return ids
 
     def clean(self):
         cleaned = super().clean()

@@ -109,6 +109,11 @@ AGENT_PERMISSIONS = (
     "tickets.view_aidraft",
     "tickets.view_escalationrule",
     "tickets.view_triagemodel",
+    # Macros: their own personal ones (the console checks ownership); shared ones are read-only to agents.
+    "tickets.view_macro",
+    "tickets.add_macro",
+    "tickets.change_macro",
+    "tickets.delete_macro",
     "knowledge.view_article",
     "knowledge.view_category",
 )
@@ -129,6 +134,7 @@ MANAGER_PERMISSIONS = (
     "tickets.add_escalationrule",
     "tickets.change_escalationrule",
     "tickets.delete_escalationrule",
+    "tickets.manage_shared_macro",
     "knowledge.add_article",
     "knowledge.change_article",
     "knowledge.delete_article",

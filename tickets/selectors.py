@@ -10,10 +10,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.http import Http404
 
 from supportflow.logs import set_log_context
-from tickets.models import Department, Message, Ticket, TicketEvent
+from tickets.models import Department, Macro, Message, Ticket, TicketEvent
 
 Status = Ticket.Status
 CUSTOMER_TOKEN_SALT = "supportflow.chat.conversation"  # noqa: S105 — a namespace, not a secret
@@ -124,6 +125,38 @@ def customer_earlier_tickets(*, ticket: Ticket, user: AbstractBaseUser | None = 
 
 def ticket_events(*, ticket: Ticket) -> QuerySet[TicketEvent]:
     return ticket.events.select_related("actor").order_by("created_at", "pk")
+
+
+# --- macros (canned replies) ---------------------------------------------------------------------
+
+
+def macro_queryset_for_user(*, user: AbstractBaseUser) -> QuerySet[Macro]:
+    """Macros this staff user may use and read: their own, and the shared ones for every department or
+    for one of theirs (every shared one for those who see all departments). Never another's personal one."""
+    if not (user.is_active and user.is_staff and user.has_perm("tickets.view_macro")):
+        return Macro.objects.none()
+    shared = Q(owner__isnull=True)
+    if not user_sees_all_departments(user):
+        served = Department.objects.filter(agents__user=user).values("pk")
+        shared &= Q(department__isnull=True) | Q(department__in=served)
+    return Macro.objects.filter(Q(owner=user) | shared)
+
+
+def macros_for_ticket(*, user: AbstractBaseUser, ticket: Ticket) -> QuerySet[Macro]:
+    """The macros offered in this ticket's reply box: the user's, for every department or the ticket's."""
+    return (
+        macro_queryset_for_user(user=user)
+        .filter(Q(department__isnull=True) | Q(department_id=ticket.department_id))
+        .order_by(Lower("name"), "owner_id", "pk")
+    )
+
+
+def macro_get_for_ticket(*, user: AbstractBaseUser, ticket: Ticket, pk: int | str) -> Macro:
+    """One macro the user may insert on this ticket, or 404."""
+    try:
+        return macros_for_ticket(user=user, ticket=ticket).get(pk=pk)
+    except (Macro.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such macro.") from exc
 
 
 def sla_breached_q(now: dt.datetime) -> Q:

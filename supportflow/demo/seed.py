@@ -25,7 +25,7 @@ from django.test.utils import override_settings
 
 from supportflow.demo import history
 from supportflow.demo.ai import triage_model_train
-from supportflow.demo.texts import CONVERSATIONS, QUEUES, STAFF
+from supportflow.demo.texts import CONVERSATIONS, MACROS, QUEUES, STAFF
 from tickets import roles, services
 from tickets.models import AgentProfile, Department, SLAPolicy, SLATarget
 
@@ -80,6 +80,7 @@ def demo_seed(
         os.chmod(path, 0o600)
         stdout.write(success("Demo data loaded."))
     triage_model_ensure(stdout=stdout)
+    macros_ensure(stdout=stdout, stderr=stderr)
     if first_load:
         history_add(DEMO_HISTORY_TICKETS, days=DEMO_HISTORY_DAYS, seed=1, stdout=stdout, stderr=stderr, success=success)
     passages_scan_soon(stderr=stderr)
@@ -115,6 +116,33 @@ def passages_scan_soon(*, stderr: Writer) -> None:
             scan_kb_passages.delay()
         except Exception as exc:  # no broker: the beat sweep and the first questions scan them
             stderr.write(f"Passage scan not queued ({exc}); it will run on the beat schedule.")
+
+
+def macros_ensure(*, stdout: Writer, stderr: Writer) -> None:
+    """The demo macros (``data/macros.json``) that are missing: shared ones saved by the demo manager,
+    personal ones by their owner. One that links an article the knowledge base lacks (``--no-kb``) is
+    skipped with a note; a later run with the knowledge base adds it."""
+    from django.core.exceptions import ValidationError
+
+    from tickets.models import Macro
+
+    manager = User.objects.filter(groups__name=roles.MANAGERS, is_active=True).order_by("pk").first()
+    added = 0
+    for spec in MACROS:
+        owner = User.objects.filter(username=spec["owner"]).first() if spec["owner"] else None
+        actor = owner or manager
+        if actor is None or Macro.objects.filter(name__iexact=spec["name"], owner=owner).exists():
+            continue
+        department = Department.objects.filter(slug=spec["department"]).first() if spec["department"] else None
+        macro = Macro(name=spec["name"], body=spec["body"], actions=spec["actions"], department=department)
+        try:
+            services.macro_save(macro=macro, actor=actor, shared=owner is None)
+        except ValidationError as exc:
+            stderr.write(f"  macro {spec['name']!r} skipped: {' '.join(exc.messages)}")
+            continue
+        added += 1
+    if added:
+        stdout.write(f"Macros: {added} added.")
 
 
 def triage_model_ensure(*, stdout: Writer) -> None:

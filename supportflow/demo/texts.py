@@ -77,3 +77,4 @@ DOMAINS: list[str] = _customers["domains"]
 QUEUES: list[dict] = _load("queues.json")  # name, slug, description, calendar ("24x7" or "business")
 STAFF: list[dict] = _load("staff.json")  # username, first_name, role ("agents", "managers" or null), ...
 CONVERSATIONS: list[dict] = _load("conversations.json")
+MACROS: list[dict] = _load("macros.json")  # name, owner (username or null: shared), department slug, body, actions

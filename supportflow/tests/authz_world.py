@@ -102,6 +102,7 @@ def build_world() -> World:
         Attachment,
         Customer,
         EscalationRule,
+        Macro,
         Message,
         TriageModel,
     )
@@ -190,6 +191,8 @@ def build_world() -> World:
             name="Legal words", condition="keyword", value="lawyer", reason="Legal"
         ),
         "triage_model": TriageModel.objects.create(version=1, algorithm="logreg", embedding_model="minilm"),
+        # a shared macro for department 1's tickets: its agents and managers use it, managers change it
+        "macro_a": Macro.objects.create(name="Greeting", body="Hello {{ customer.first_name }}", department=dept1),
         "interval": interval,
         "crontab": CrontabSchedule.objects.create(minute="0", hour="3"),
         "solar": SolarSchedule.objects.create(event="sunrise", latitude=50, longitude=8),

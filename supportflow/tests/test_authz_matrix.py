@@ -113,6 +113,10 @@ ROUTES: dict[str, Route] = {
     "admin/tickets/ticket/<int:ticket_id>/ai/": _r(
         DEPT1, lambda w, role: reverse("admin:tickets_ticket_ai", args=[w.ticket_a.pk])
     ),
+    # a macro rendered for a ticket: the ticket's agents, managers, superusers (read-only, GET)
+    "admin/tickets/ticket/<int:ticket_id>/macros/<int:macro_id>/": _r(
+        DEPT1, lambda w, role: reverse("admin:tickets_ticket_macro", args=[w.ticket_a.pk, w.objects["macro_a"].pk])
+    ),
     "admin/auth/user/<id>/password/": _r(
         SUPERUSER, lambda w, role: reverse("admin:auth_user_password_change", args=[w.users["agent"].pk])
     ),
@@ -233,6 +237,8 @@ ADMIN_MODELS: dict[str, tuple] = {
         MANAGERS,
     ),
     "tickets/triagemodel": (lambda w: w.objects["triage_model"], STAFF_ONLY, NOBODY, STAFF_ONLY, STAFF_ONLY, NOBODY),
+    # agents add their own macros and read department 1's shared one; managers change and delete shared ones
+    "tickets/macro": (lambda w: w.objects["macro_a"], STAFF_ONLY, STAFF_ONLY, DEPT1, DEPT1, MANAGERS),
     "knowledge/category": (lambda w: w.objects["category"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, SUPERUSER),
     "knowledge/article": (lambda w: w.objects["article"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, MANAGERS),
 }

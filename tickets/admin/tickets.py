@@ -8,6 +8,7 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,9 +17,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timeuntil
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tickets import selectors, services
+from tickets.admin import ticket_page
 from tickets.admin.ai import AI_PANEL, ai_panel_context
+from tickets.admin.macros import macro_chips, macro_render_view, reply_macros
 from tickets.admin.queue_parts import (
     PRIORITY_COLOURS,
     STATUS_COLOURS,
@@ -78,29 +83,24 @@ class TicketAdmin(admin.ModelAdmin):
     actions = ("assign_to_me", "escalate", "resolve", "close", "reopen")
     inlines = (TicketEventInline, AIRunInline)
     fieldsets = (
-        ("Ticket", {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
+        (_("Ticket"), {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
+        # Edited in the ticket page's side column (``sf-triage-fields``: not repeated under "Details").
         (
-            "Triage",
+            _("Triage"),
             {
-                "fields": (
-                    "category",
-                    "priority",
-                    "department",
-                    "sentiment",
-                    "language",
-                    "needs_human",
-                    "ai_summary",
-                    "escalated",
-                    "escalation_reason",
-                    "escalated_at",
-                )
+                "fields": ("category", "priority", "department", "sentiment", "language"),
+                "classes": ("sf-triage-fields",),
             },
         ),
         (
-            "SLA",
+            _("AI and escalation"),
+            {"fields": ("needs_human", "ai_summary", "escalated", "escalation_reason", "escalated_at")},
+        ),
+        (
+            _("SLA"),
             {"fields": SLA_FIELDS},
         ),
-        ("Outcome", {"fields": ("csat_score", "csat_comment", "ai_cost")}),
+        (_("Outcome"), {"fields": ("csat_score", "csat_comment", "ai_cost")}),
     )
     triage_fields = ("category", "priority", "department", "sentiment", "language")
     readonly_fields = (
@@ -243,6 +243,11 @@ class TicketAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.ai_view),
                 name="tickets_ticket_ai",
             ),
+            path(
+                "<int:ticket_id>/macros/<int:macro_id>/",
+                self.admin_site.admin_view(macro_render_view),
+                name="tickets_ticket_macro",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -267,15 +272,17 @@ class TicketAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/tickets/ticket/queue_updates.html", context)
 
     def passages_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
-        """Knowledge-base passages most relevant to the conversation (its last customer turns);
-        loaded after the page, so the console never waits for the embedding model."""
+        """Knowledge-base articles most relevant to the conversation (its last customer turns), one entry
+        per article with its best passage; loaded after the page, so the console never waits for the
+        embedding model."""
         from knowledge.selectors import kb_search
 
         ticket = selectors.ticket_get_for_user(user=request.user, pk=ticket_id)
         turns = list(ticket.messages.filter(author_kind="customer").order_by("-seq").values_list("body", flat=True)[:3])
         query = " ".join(reversed(turns)) or ticket.subject
-        hits = kb_search(query, k=5, language=ticket.language or "en")
-        return TemplateResponse(request, "admin/tickets/ticket/passages.html", {"hits": hits})
+        hits = kb_search(query, k=15, language=ticket.language or "en")
+        articles = ticket_page.articles_from_hits(hits, limit=5)
+        return TemplateResponse(request, "admin/tickets/ticket/passages.html", {"articles": articles})
 
     def ai_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         """The AI panel: triage with confidences and the waiting draft; POST uses, edits or discards it."""
@@ -318,12 +325,25 @@ class TicketAdmin(admin.ModelAdmin):
             except services.TicketRuleError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
 
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        """The triage fields sit in the page's side column, outside the admin's <form>: the HTML ``form``
+        attribute keeps them part of it."""
+        form = super().get_form(request, obj, change, **kwargs)
+        for name in self.triage_fields:
+            if name in form.base_fields:
+                widget = form.base_fields[name].widget
+                widget.attrs["form"] = f"{self.opts.model_name}_form"
+                if isinstance(widget, RelatedFieldWidgetWrapper):  # no add/change/view links in the side column
+                    widget.can_add_related = widget.can_change_related = widget.can_view_related = False
+                    widget.can_delete_related = False
+        return form
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         extra_context = extra_context or {}
         if request.method == "POST" and ("_reply" in request.POST or "_ticket_action" in request.POST):
             ticket = selectors.ticket_get_for_user(user=request.user, pk=object_id)
             if not self.has_change_permission(request, ticket):
-                return HttpResponse("You may not change this ticket.", status=403)
+                return HttpResponse(gettext("You may not change this ticket."), status=403)
             if "_reply" in request.POST:
                 reply_form = AgentReplyForm(request.POST)
                 response = self._reply(request, ticket, reply_form)
@@ -332,40 +352,55 @@ class TicketAdmin(admin.ModelAdmin):
                 if response is not None:
                     return response
                 extra_context["reply_form"] = reply_form
+                extra_context["reply_chips"] = self._chips(request, ticket, reply_form)
             else:
                 return self._ticket_action(request, ticket, request.POST["_ticket_action"])
             request.method = "GET"  # show the page again with the reply box and its errors
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context.setdefault("reply_form", AgentReplyForm(initial={"last_seen_seq": obj.last_message_seq}))
-            scheme = "wss" if request.is_secure() else "ws"
-            extra_context.update(
-                ws_url=f"{scheme}://{request.get_host()}/ws/agent/tickets/{obj.pk}/",
-                thread=selectors.ticket_thread(ticket=obj, include_internal=True),
-                escalate_form=EscalateForm(),
-                ticket_actions=self._available_actions(request, obj),
-                ai=ai_panel_context(request.user, obj),
-                earlier_tickets=selectors.customer_earlier_tickets(ticket=obj, user=request.user),
-            )
+            extra_context.update(ticket_page.page_context(self, request, obj))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _back(self, request: HttpRequest, ticket: Ticket) -> HttpResponseRedirect:
+        """Back to the ticket page after one of its own POSTs, keeping the list it came from (and the
+        previous/next tickets it showed) for ``j``/``k``."""
+        filters = request.GET.get(ticket_page.FILTERS_PARAM, "")
+        carried = ticket_page.carried_neighbours(user=request.user, raw=request.POST.get(ticket_page.NAV_PARAM, ""))
+        return HttpResponseRedirect(ticket_page.page_url(ticket.pk, filters, carried))
+
+    def _chips(self, request: HttpRequest, ticket: Ticket, form: AgentReplyForm) -> list[dict]:
+        ids = form.cleaned_data.get("macros") if hasattr(form, "cleaned_data") else None
+        macros = reply_macros(user=request.user, ticket=ticket, ids=ids or []) or []
+        return macro_chips(macros=macros)
 
     def _reply_fragment(self, request: HttpRequest, ticket: Ticket, form: AgentReplyForm, *, sent: bool):
         """The reply box alone (htmx): cleared after a send — the message itself arrives over the
-        websocket like everyone else's — or with its errors and the agent's text kept."""
+        websocket like everyone else's — or with its errors, the agent's text and macros kept."""
+        chips = [] if sent else self._chips(request, ticket, form)
         if sent:
-            kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
-            form, note = AgentReplyForm(initial={"last_seen_seq": form.cleaned_data["last_seen_seq"]}), f"{kind}."
+            internal = form.cleaned_data["is_internal"]
+            seen = form.cleaned_data["last_seen_seq"]
+            form = AgentReplyForm(initial={"last_seen_seq": seen})
+            note = gettext("Internal note added.") if internal else gettext("Reply sent.")
         else:
             note = ""
-        context = {"reply_form": form, "original": ticket, "reply_sent": note, "request": request}
+        context = {"reply_form": form, "original": ticket, "reply_sent": note, "request": request, "reply_chips": chips}
         return TemplateResponse(request, "admin/tickets/ticket/reply_form.html", context)
 
     def _reply(self, request: HttpRequest, ticket: Ticket, form: AgentReplyForm) -> HttpResponse | None:
         if not request.user.has_perm("tickets.add_message"):
-            return HttpResponse("You may not reply to tickets.", status=403)
+            return HttpResponse(gettext("You may not reply to tickets."), status=403)
         if not form.is_valid():
             return None
         draft_id = form.cleaned_data.get("draft")
+        draft = get_object_or_404(AIDraft, pk=draft_id, ticket=ticket) if draft_id else None
+        macros = reply_macros(user=request.user, ticket=ticket, ids=form.cleaned_data["macros"])
+        if macros is None:
+            form.add_error(
+                None, gettext("A macro in this reply is no longer available to you: remove it and send again.")
+            )
+            return None
         try:
             services.agent_reply_send(
                 ticket=ticket,
@@ -373,8 +408,9 @@ class TicketAdmin(admin.ModelAdmin):
                 body=form.cleaned_data["body"],
                 is_internal=form.cleaned_data["is_internal"],
                 set_status=form.cleaned_data["then_status"] or None,
-                draft=get_object_or_404(AIDraft, pk=draft_id, ticket=ticket) if draft_id else None,
+                draft=draft,
                 seen_through=form.seen_through(),
+                macros=macros,
             )
         except services.ReplyConflict as conflict:  # nothing sent: the form shows what was added
             form.conflict = conflict
@@ -383,24 +419,12 @@ class TicketAdmin(admin.ModelAdmin):
             form.add_error(None, str(exc))
             return None
         if request.headers.get("HX-Request") != "true":
-            kind = "Internal note added" if form.cleaned_data["is_internal"] else "Reply sent"
-            self.message_user(request, f"{kind} on {ticket.reference}.", messages.SUCCESS)
-        return HttpResponseRedirect(request.path)
-
-    def _available_actions(self, request: HttpRequest, ticket: Ticket) -> list[tuple[str, str]]:
-        actions = []
-        if ticket.status != Status.CLOSED and ticket.assignee_id != request.user.pk:
-            actions.append(("assign_me", "Assign to me"))
-        for target, action, label in (
-            (Status.PENDING, "pending", "Set pending"),
-            (Status.RESOLVED, "resolve", "Resolve"),
-            (Status.CLOSED, "close", "Close"),
-        ):
-            if services.can_transition(ticket.status, target):
-                actions.append((action, label))
-        if ticket.status == Status.RESOLVED:
-            actions.append(("reopen", "Reopen"))
-        return actions
+            if form.cleaned_data["is_internal"]:
+                note = gettext("Internal note added on %(ref)s.") % {"ref": ticket.reference}
+            else:
+                note = gettext("Reply sent on %(ref)s.") % {"ref": ticket.reference}
+            self.message_user(request, note, messages.SUCCESS)
+        return self._back(request, ticket)
 
     def _ticket_action(self, request: HttpRequest, ticket: Ticket, action: str) -> HttpResponse:
         user = request.user
@@ -414,19 +438,23 @@ class TicketAdmin(admin.ModelAdmin):
         if action == "escalate":
             form = EscalateForm(request.POST)
             if not form.is_valid():
-                self.message_user(request, "Say why the ticket is escalated.", messages.ERROR)
-                return HttpResponseRedirect(request.path)
+                self.message_user(request, gettext("Say why the ticket is escalated."), messages.ERROR)
+                return self._back(request, ticket)
             handlers["escalate"] = lambda: services.ticket_escalate(
                 ticket=ticket, reason=form.cleaned_data["reason"], actor=user
             )
         handler = handlers.get(action)
         if handler is None:
-            self.message_user(request, f"Unknown action {action!r}.", messages.ERROR)
-            return HttpResponseRedirect(request.path)
+            self.message_user(request, gettext("Unknown action %(action)r.") % {"action": action}, messages.ERROR)
+            return self._back(request, ticket)
         try:
             handler()
         except services.TicketRuleError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
-            self.message_user(request, f"{ticket.reference}: done ({action.replace('_', ' ')}).", messages.SUCCESS)
-        return HttpResponseRedirect(request.path)
+            done = gettext("%(ref)s: done (%(action)s).") % {
+                "ref": ticket.reference,
+                "action": action.replace("_", " "),
+            }
+            self.message_user(request, done, messages.SUCCESS)
+        return self._back(request, ticket)

@@ -8,6 +8,7 @@ side-effect-free logic.
 
 from tickets.models.ai import AIDraft, AIRun, EscalationRule, KnowledgeCalibration, TriageModel
 from tickets.models.email import Attachment, EmailRecord
+from tickets.models.macros import Macro
 from tickets.models.queues import (
     PRIORITY_RANK,
     AgentProfile,
@@ -32,6 +33,7 @@ __all__ = [
     "EmailRecord",
     "EscalationRule",
     "KnowledgeCalibration",
+    "Macro",
     "Message",
     "Priority",
     "SLAPolicy",

@@ -42,6 +42,15 @@ from tickets.services.drafts import (
 )
 from tickets.services.gate import department_feedback_threshold_store, knowledge_calibration_store
 from tickets.services.housekeeping import retention_purge, ticket_auto_close, ticket_sla_sweep
+from tickets.services.macros import (
+    macro_actions_describe,
+    macro_can_manage,
+    macro_check,
+    macro_delete,
+    macro_render,
+    macro_save,
+    ticket_reply_send,
+)
 from tickets.services.queues import (
     TRIAGE_TEXT_FIELDS,
     department_notify_escalation,
@@ -75,6 +84,12 @@ __all__ = [
     "department_notify_escalation",
     "hand_over",
     "knowledge_calibration_store",
+    "macro_actions_describe",
+    "macro_can_manage",
+    "macro_check",
+    "macro_delete",
+    "macro_render",
+    "macro_save",
     "message_create",
     "message_record_feedback",
     "retention_purge",
@@ -88,6 +103,7 @@ __all__ = [
     "ticket_escalate",
     "ticket_record_csat",
     "ticket_reopen",
+    "ticket_reply_send",
     "ticket_request_human",
     "ticket_resolve",
     "ticket_resolve_by_customer",

@@ -3,14 +3,15 @@ agent had not seen (another agent's or the AI's reply, or the customer's next me
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from tickets import selectors
-from tickets.models import AIDraft, Message, Ticket
-from tickets.services.common import AuthorKind, _locked
-from tickets.services.conversations import message_create, ticket_change_status
-from tickets.services.drafts import ai_draft_use
+from tickets.models import AIDraft, Macro, Message, Ticket
+from tickets.services.common import _locked
+from tickets.services.macros import ticket_reply_send
 
 
 class ReplyConflict(Exception):
@@ -35,8 +36,10 @@ def agent_reply_send(
     set_status: str | None = None,
     draft: AIDraft | None = None,
     seen_through: int | None = None,
+    macros: Sequence[Macro] = (),
 ) -> Message:
-    """Send the agent's reply (or their edit of an AI ``draft``), or an internal note, then ``set_status``.
+    """Send the agent's reply (or their edit of an AI ``draft``), or an internal note, then the inserted
+    ``macros``' actions and ``set_status`` (``macros.ticket_reply_send``: all or nothing).
 
     ``seen_through``: the sequence number of the newest message the agent had seen when writing. If a
     customer message or a public reply by someone else came after it, ``ReplyConflict`` is raised and
@@ -54,16 +57,12 @@ def agent_reply_send(
             newer = selectors.ticket_replies_since(ticket=locked, after_seq=seen_through, viewer=actor)
             if newer:
                 raise ReplyConflict(newer)
-    if draft is not None:
-        message = ai_draft_use(draft=draft, actor=actor, body=body)
-        if set_status:
-            ticket_change_status(ticket=ticket, to_status=set_status, actor=actor)
-        return message
-    return message_create(
+    return ticket_reply_send(
         ticket=ticket,
-        author_kind=AuthorKind.AGENT,
-        author_user=actor,
+        actor=actor,
         body=body,
         is_internal=is_internal,
-        set_status=set_status,
+        then_status=set_status or "",
+        draft=draft,
+        macros=macros,
     )
