@@ -480,8 +480,17 @@ def observations(rows: list[dict], db: dict, logs: dict[str, dict], args) -> lis
                 f"bare view) and the chat partial {fmt(chat['max_rps'], 0)} "
                 f"({chat['max_rps'] / django['max_rps']:.2f}×)."
             )
+        floor = by.get(f"{server}:floor")
+        if floor and django and api and floor["max_rps"] and django["max_rps"] and api["max_rps"]:
+            notes.append(
+                f"- {server}: the floor under the ticket list — the API's own first-page statement (scope, page and "
+                f"bounded count), compiled once and run raw, rows dumped as JSON, no key lookup, roles, DRF or "
+                f"formatting — does {fmt(floor['max_rps'], 0)} req/s, {floor['max_rps'] / django['max_rps']:.2f}× the "
+                f"bare view ({fmt(floor['server_cpu_ms_per_req'], 2)} ms server CPU per request); the API does "
+                f"{api['max_rps'] / floor['max_rps']:.2f}× the floor."
+            )
     if "uvicorn" in args.server_list and "daphne" in args.server_list:
-        for name in ("hello", "django", "api", "chat"):
+        for name in ("hello", "django", "floor", "api", "chat"):
             u, d = by.get(f"uvicorn:{name}"), by.get(f"daphne:{name}")
             if u and d and u["max_rps"] and d["max_rps"]:
                 notes.append(
@@ -703,6 +712,7 @@ def main(argv=None) -> int:
     kinds = {
         "hello": ("bare ASGI hello", "/", {}),
         "django": ("bare Django view", "/bench/hello/", {}),
+        "floor": ("the API's page statement, raw (floor)", f"/bench/ticket-floor/?user={AGENT}", {}),
         "api": ("ticket-list API", "/api/v1/tickets/", headers),
         "chat": ("chat messages partial", f"/chat/c/{fx['chat_token']}/messages/?after=0", {}),
     }
