@@ -109,6 +109,7 @@ AGENT_PERMISSIONS = (
     "tickets.view_aidraft",
     "tickets.view_escalationrule",
     "tickets.view_triagemodel",
+    "tickets.view_tag",
     "knowledge.view_article",
     "knowledge.view_category",
 )
@@ -129,6 +130,9 @@ MANAGER_PERMISSIONS = (
     "tickets.add_escalationrule",
     "tickets.change_escalationrule",
     "tickets.delete_escalationrule",
+    "tickets.add_tag",
+    "tickets.change_tag",
+    "tickets.delete_tag",
     "knowledge.add_article",
     "knowledge.change_article",
     "knowledge.delete_article",
