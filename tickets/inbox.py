@@ -284,6 +284,14 @@ class InboxCounts:
     changed: int | None = None
 
 
+def _recent_only(query: str) -> bool:
+    """Whether a view's tickets are all active or recently resolved: every built-in view but "all" is, and
+    so is a status filter on an active status."""
+    params = QueryDict(query)
+    view = params.get(VIEW)
+    return (view is not None and view != "all") or params.get("status__exact") in Ticket.ACTIVE_STATUSES
+
+
 def _count(condition: Q) -> Count:
     return Count("pk", filter=condition) if condition else Count("pk")
 
@@ -296,18 +304,25 @@ def inbox_counts(
     now: dt.datetime | None = None,
 ) -> InboxCounts:
     """Every built-in and saved view's count — and, with ``changed_since``, how many visible tickets changed
-    since then — in one query: one conditional aggregate per view over the user's scope."""
+    since then — in one query: one conditional aggregate per view over the user's scope.
+
+    The built-in views only count active or recently resolved tickets, so the query reads only those
+    (by index) unless a saved view may reach older ones: the long tail of closed tickets is not read
+    every 10 s for every open list."""
     now = now or timezone.now()
     aggregates = {f"view_{v.slug}": _count(v.condition(user, now)) for v in INBOX_VIEWS if v.counted}
+    rows = Q(status__in=Ticket.ACTIVE_STATUSES) | Q(resolved_at__gte=now - RECENTLY_RESOLVED)
     saved: dict[int, int | None] = {}
     for view in saved_views:
         condition = saved_view_q(view, user=user, now=now)
         saved[view.pk] = None
         if condition is not None:
             aggregates[f"saved_{view.pk}"] = _count(condition)
+            rows = rows if _recent_only(view.query) else Q()
     if changed_since is not None:
         aggregates["changed"] = Count("pk", filter=Q(updated_at__gt=changed_since))
-    row = ticket_queryset_for_user(user=user).aggregate(**aggregates)
+        rows = rows | Q(updated_at__gt=changed_since) if rows else rows
+    row = ticket_queryset_for_user(user=user).filter(rows).aggregate(**aggregates)
     for pk in saved:
         saved[pk] = row.get(f"saved_{pk}")
     return InboxCounts(
