@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from supportflow import health
+from tickets.admin.inbox import console_home
 
 handler500 = "supportflow.resilience.server_error"  # a database outage outside a view is a 503 too
 handler400 = "supportflow.errors.bad_request"  # these three answer JSON under /api/, HTML elsewhere
@@ -17,6 +18,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="prometheus-django-metrics"),
+    path("admin/", admin.site.admin_view(console_home)),  # agents land in their inbox; the rest on the index
     path("admin/", admin.site.urls),
     path("chat/", include("tickets.urls")),
     path("", include("tickets.email.urls")),  # /inbound/email/, /attachments/<id>/

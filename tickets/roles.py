@@ -114,6 +114,7 @@ AGENT_PERMISSIONS = (
     "tickets.add_macro",
     "tickets.change_macro",
     "tickets.delete_macro",
+    "tickets.view_tag",
     "knowledge.view_article",
     "knowledge.view_category",
 )
@@ -135,6 +136,9 @@ MANAGER_PERMISSIONS = (
     "tickets.change_escalationrule",
     "tickets.delete_escalationrule",
     "tickets.manage_shared_macro",
+    "tickets.add_tag",
+    "tickets.change_tag",
+    "tickets.delete_tag",
     "knowledge.add_article",
     "knowledge.change_article",
     "knowledge.delete_article",

@@ -25,6 +25,7 @@ from django.test.utils import override_settings
 
 from supportflow.demo import history
 from supportflow.demo.ai import triage_model_train
+from supportflow.demo.inbox import inbox_demo_load
 from supportflow.demo.texts import CONVERSATIONS, MACROS, QUEUES, STAFF
 from tickets import roles, services
 from tickets.models import AgentProfile, Department, SLAPolicy, SLATarget
@@ -276,4 +277,5 @@ def demo_load() -> dict[str, str]:
             services.ticket_change_status(ticket=ticket, to_status=convo["then"], actor=actor)
         if convo.get("csat"):
             services.ticket_record_csat(ticket=ticket, score=convo["csat"]["score"], comment=convo["csat"]["comment"])
+    inbox_demo_load(users=users, departments=departments)
     return passwords

@@ -104,8 +104,11 @@ def build_world() -> World:
         EscalationRule,
         Macro,
         Message,
+        SavedView,
+        Tag,
         TriageModel,
     )
+    from tickets.services.tags import tag_save
     from tickets.tests.factories import DepartmentFactory, make_agent, make_manager, make_ticket
 
     dept1, dept2 = DepartmentFactory(name="Dept One"), DepartmentFactory(name="Dept Two")
@@ -201,6 +204,10 @@ def build_world() -> World:
             name="zq task", task="supportflow.integrations.tasks.noop", interval=interval
         ),
         "group": Group.objects.get(name="Agents"),
+        "tag": tag_save(tag=Tag(), name="vip", colour="#7c3aed"),
+        "shared_view": SavedView.objects.create(
+            owner=users["manager"], name="Dept one backlog", query="view=open", department=dept1
+        ),
     }
     sessions = {}
     for role, user in users.items():

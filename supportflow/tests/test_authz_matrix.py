@@ -89,7 +89,7 @@ ROUTES: dict[str, Route] = {
     "readyz": _r(PUBLIC, "/readyz"),
     "metrics": _r(NOBODY, "/metrics"),  # loopback or METRICS_TOKEN only; these clients are external
     # --- the console (Django admin): sign-in for anyone, the rest for staff
-    "admin/": _r(STAFF_ONLY, "/admin/"),
+    "admin/": _r(STAFF_ONLY, "/admin/", ok=(200, 302)),  # agents are sent on to their inbox
     "admin/login/": _r(PUBLIC, "/admin/login/", ok=(200, 302)),  # staff are sent on to the index
     "admin/logout/": _r(PUBLIC, "/admin/logout/", method="post", ok=(200, 302)),
     "admin/password_change/": _r(STAFF_ONLY, "/admin/password_change/"),
@@ -116,6 +116,25 @@ ROUTES: dict[str, Route] = {
     # a macro rendered for a ticket: the ticket's agents, managers, superusers (read-only, GET)
     "admin/tickets/ticket/<int:ticket_id>/macros/<int:macro_id>/": _r(
         DEPT1, lambda w, role: reverse("admin:tickets_ticket_macro", args=[w.ticket_a.pk, w.objects["macro_a"].pk])
+    ),
+    # --- the inbox: saved views (a manager's view shared with department 1) and a ticket's tags
+    "admin/tickets/ticket/views/save/": _r(
+        STAFF_ONLY,
+        "/admin/tickets/ticket/views/save/",
+        method="post",
+        ok=(302,),
+        data={"name": "v", "query": "view=open"},
+    ),
+    # department 1's agent sees the shared view but may not change it (403); managers look after shared views
+    "admin/tickets/ticket/views/<int:view_id>/": _r(
+        MANAGERS,
+        lambda w, role: reverse("admin:tickets_ticket_view_change", args=[w.objects["shared_view"].pk]),
+        method="post",
+        ok=(302,),
+        data={"action": "rename", "name": "Renamed"},
+    ),
+    "admin/tickets/ticket/<int:ticket_id>/tags/": _r(
+        DEPT1, lambda w, role: reverse("admin:tickets_ticket_tags", args=[w.ticket_a.pk])
     ),
     "admin/auth/user/<id>/password/": _r(
         SUPERUSER, lambda w, role: reverse("admin:auth_user_password_change", args=[w.users["agent"].pk])
@@ -239,6 +258,8 @@ ADMIN_MODELS: dict[str, tuple] = {
     "tickets/triagemodel": (lambda w: w.objects["triage_model"], STAFF_ONLY, NOBODY, STAFF_ONLY, STAFF_ONLY, NOBODY),
     # agents add their own macros and read department 1's shared one; managers change and delete shared ones
     "tickets/macro": (lambda w: w.objects["macro_a"], STAFF_ONLY, STAFF_ONLY, DEPT1, DEPT1, MANAGERS),
+    # agents see the tags (and tag tickets on the ticket page); managers rename, recolour and delete them
+    "tickets/tag": (lambda w: w.objects["tag"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, MANAGERS),
     "knowledge/category": (lambda w: w.objects["category"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, SUPERUSER),
     "knowledge/article": (lambda w: w.objects["article"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, MANAGERS),
 }
@@ -264,6 +285,9 @@ def _admin_routes() -> dict[str, Route]:
 
 
 ROUTES.update(_admin_routes())
+# The bare ticket list sends staff on to their inbox (Mine or Unassigned): the list itself is checked with
+# every ticket a role may see (view=all), so the leak check reads all of it.
+ROUTES["admin/tickets/ticket/"] = _r(STAFF_ONLY, "/admin/tickets/ticket/?view=all")
 
 # Websocket routes: who may connect (and then read the thread).
 WS_ROUTES = {

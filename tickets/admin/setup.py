@@ -3,6 +3,8 @@ and the agent profile on each staff user."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -54,7 +56,8 @@ class CustomerAdmin(admin.ModelAdmin):
     def tickets_link(self, customer: Customer) -> str:
         if not customer.email:
             return "—"
-        url = reverse("admin:tickets_ticket_changelist") + "?q=" + customer.email
+        # every ticket of theirs, closed ones included (the list leaves those out unless asked)
+        url = reverse("admin:tickets_ticket_changelist") + "?" + urlencode({"view": "all", "q": customer.email})
         return format_html('<a href="{}">Tickets of {}</a>', url, customer.email)
 
 

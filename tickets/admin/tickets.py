@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from tickets import selectors, services
 from tickets.admin import ticket_page
 from tickets.admin.ai import AI_PANEL, ai_panel_context
+from tickets.admin.inbox import InboxAdminMixin
 from tickets.admin.macros import macro_chips, macro_render_view, reply_macros
 from tickets.admin.queue_parts import (
     PRIORITY_COLOURS,
@@ -53,19 +54,19 @@ SLA_FIELDS = (
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(InboxAdminMixin, admin.ModelAdmin):
     list_display = (
         "reference",
-        "subject_short",
+        "subject_and_tags",
         "customer_name",
         "status_badge",
         "priority_badge",
         "department",
         "assignee",
         "sla_state",
-        "updated_at",
+        "updated",
     )
-    list_display_links = ("reference", "subject_short")
+    list_display_links = ("reference", "subject_and_tags")
     list_filter = (
         "status",
         "priority",
@@ -139,10 +140,6 @@ class TicketAdmin(admin.ModelAdmin):
 
     # --- list columns
 
-    @admin.display(description="Subject", ordering="subject")
-    def subject_short(self, ticket: Ticket) -> str:
-        return ticket.subject if len(ticket.subject) <= 60 else ticket.subject[:59] + "…"
-
     @admin.display(description="Customer", ordering="customer__name")
     def customer_name(self, ticket: Ticket) -> str:
         return ticket.customer.name or ticket.customer.email or "—"
@@ -176,7 +173,7 @@ class TicketAdmin(admin.ModelAdmin):
         if due <= now:
             return format_html('<span class="sf-sla sf-sla-breached">{} overdue</span>', what.capitalize())
         css = "sf-sla sf-sla-soon" if (due - now).total_seconds() < 3600 else "sf-sla"
-        return format_html('<span class="{}">{} in {}</span>', css, what.capitalize(), timeuntil(due, now))
+        return format_html('<span class="{}">{} in {}</span>', css, what.capitalize(), timeuntil(due, now, depth=1))
 
     # --- actions (each ticket through the services; failures reported, never half-applied)
 
@@ -256,7 +253,8 @@ class TicketAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def queue_changes_view(self, request: HttpRequest) -> HttpResponse:
-        """How many visible tickets changed since the list was loaded (one indexed COUNT).
+        """How many visible tickets changed since the list was loaded, and every inbox view's count
+        (one query for all: ``inbox_live_context``).
 
         Polling rather than a websocket push: it reuses the exact scoping of the list, costs one
         query per open list every 10 s, and cannot miss an update the way a dropped push can.
@@ -266,9 +264,8 @@ class TicketAdmin(admin.ModelAdmin):
         since = parse_datetime(request.GET.get("since", "")) or timezone.now()
         if timezone.is_naive(since):
             since = timezone.make_aware(since, dt.UTC)
-        count = self.get_queryset(request).filter(updated_at__gt=since).count()
         poll_url = reverse("admin:tickets_ticket_changes") + "?" + urlencode({"since": since.isoformat()})
-        context = {"count": count, "poll_url": poll_url}
+        context = {**self.inbox_live_context(request, changed_since=since), "poll_url": poll_url}
         return TemplateResponse(request, "admin/tickets/ticket/queue_updates.html", context)
 
     def passages_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:

@@ -8,6 +8,7 @@ side-effect-free logic.
 
 from tickets.models.ai import AIDraft, AIRun, EscalationRule, KnowledgeCalibration, TriageModel
 from tickets.models.email import Attachment, EmailRecord
+from tickets.models.inbox import SavedView, Tag
 from tickets.models.macros import Macro
 from tickets.models.queues import (
     PRIORITY_RANK,
@@ -38,6 +39,8 @@ __all__ = [
     "Priority",
     "SLAPolicy",
     "SLATarget",
+    "SavedView",
+    "Tag",
     "Ticket",
     "TicketEvent",
     "TriageModel",

@@ -237,6 +237,8 @@ class TicketEvent(models.Model):
         GUARDRAIL = "guardrail", "Guardrail triggered"
         AUTO_CLOSED = "auto_closed", "Closed automatically"
         AI_FEEDBACK = "ai_feedback", "Customer rated an AI answer"
+        TAG_ADDED = "tag_added", "Tag added"
+        TAG_REMOVED = "tag_removed", "Tag removed"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -226,11 +226,7 @@ def _agent(user_id: int) -> AbstractBaseUser:
 
 
 def _tags_add(*, ticket: Ticket, names: Sequence[str], actor: AbstractBaseUser) -> None:
-    """Tags are another part of the console (``tickets.services.tags``, built alongside). Where that part
-    is not installed yet, a macro's tags are kept on the macro and not applied."""
-    try:
-        from tickets.services import tags as tag_services
-    except ImportError:
-        return
+    from tickets.services.tags import ticket_tag_add  # tags import the ticket services this module is part of
+
     for name in names:
-        tag_services.ticket_tag_add(ticket=ticket, name=name, actor=actor)
+        ticket_tag_add(ticket=ticket, name=name, actor=actor)

@@ -59,11 +59,11 @@ def world():
 
 
 def sign_in_to_the_list(page: Page, agent) -> None:
-    page.goto("/admin/login/?next=/admin/tickets/ticket/")
+    page.goto("/admin/login/?next=/admin/tickets/ticket/%3Fview%3Dall")
     page.locator("#id_username").fill(agent.get_username())
     page.locator("#id_password").fill(PASSWORD)
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r"/admin/tickets/ticket/$"))
+    expect(page).to_have_url(re.compile(r"/admin/tickets/ticket/\?view=all$"))
     page.wait_for_load_state()  # keys pressed before the page's scripts run would be lost, as for anyone
 
 
