@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test eval lint format check services-up services-down clean
+.PHONY: run test eval lint format check messages services-up services-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,23 @@ $(DOVECOT):
 		echo "Email tests need Debian's dovecot: run 'sudo apt-get install dovecot-imapd'"; exit 1; \
 	fi
 
+# Translations: GNU gettext extracts and compiles them (xgettext, msgmerge, msgfmt). The compiled .mo files are
+# committed, so running the app never needs it; `make messages` and the catalogue tests do. Installed once, as root.
+XGETTEXT := /usr/bin/xgettext
+$(XGETTEXT):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	else \
+		echo "Translations need GNU gettext: run 'sudo apt-get install gettext'"; exit 1; \
+	fi
+
+## messages: extract the translatable strings into locale/{de,es,fr}/LC_MESSAGES/django.po and compile them (.mo);
+## translate what came in empty or fuzzy, run it again, commit both (docs/i18n.md).
+messages: $(VENV)/.runtime $(XGETTEXT)
+	SECRET_KEY="$${SECRET_KEY:-messages-only}" $(BIN)/python manage.py catalogues
+
 ## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
-test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT)
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) $(XGETTEXT)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
 
 ## eval: one evaluation command on the embedded services, from a fresh clone too (a local SECRET_KEY
