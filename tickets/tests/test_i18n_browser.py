@@ -41,7 +41,8 @@ def in_another_process_like_thread(work) -> None:
     thread = threading.Thread(target=run)
     thread.start()
     thread.join(30)
-    assert not thread.is_alive() and errors == [], errors
+    assert not thread.is_alive()
+    assert errors == []
 
 
 def test_a_german_customer_chats_and_rates_in_german(new_context):
