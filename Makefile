@@ -26,33 +26,30 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(BIN)/python -m supportflow.devservices run
 
-# Browser tests use Debian's chromium (never `playwright install`); installed once, as root.
+# Tools the tests need from Debian, installed once, as root: $(call apt_install,PACKAGE,WHO NEEDS IT).
+define apt_install
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	else \
+		echo "$(2): run 'sudo apt-get install $(1)'"; exit 1; \
+	fi
+endef
+
+# Browser tests use Debian's chromium (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-		echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; \
-	fi
+	$(call apt_install,chromium,Browser tests need Debian's chromium)
 
 # Email tests poll a real IMAP server: Debian's dovecot, started by the tests in a temp dir (never as a service).
 DOVECOT := /usr/sbin/dovecot
 $(DOVECOT):
-	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
-	else \
-		echo "Email tests need Debian's dovecot: run 'sudo apt-get install dovecot-imapd'"; exit 1; \
-	fi
+	$(call apt_install,dovecot-imapd,Email tests need Debian's dovecot)
 
 # Translations: GNU gettext extracts and compiles them (xgettext, msgmerge, msgfmt). The compiled .mo files are
-# committed, so running the app never needs it; `make messages` and the catalogue tests do. Installed once, as root.
+# committed, so running the app never needs it; `make messages` and the catalogue tests do.
 XGETTEXT := /usr/bin/xgettext
 $(XGETTEXT):
-	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
-	else \
-		echo "Translations need GNU gettext: run 'sudo apt-get install gettext'"; exit 1; \
-	fi
+	$(call apt_install,gettext,Translations need GNU gettext)
 
 ## messages: extract the translatable strings into locale/{de,es,fr}/LC_MESSAGES/django.po and compile them (.mo);
 ## translate what came in empty or fuzzy, run it again, commit both (docs/i18n.md).

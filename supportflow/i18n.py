@@ -109,10 +109,10 @@ CUSTOMER_FACING_SOURCES = (
 )
 
 
-def catalogues_extract(*, locale_dir: Path | None = None) -> None:
-    """``makemessages`` over the working directory (the project root) into ``locale_dir`` (default: the
-    project's ``locale/``): new strings come in untranslated, changed ones fuzzy, gone ones are dropped."""
-    with _locale_paths(locale_dir):
+def catalogues_extract(*, root: Path | None = None, locale_dir: Path | None = None) -> None:
+    """``makemessages`` over ``root`` (default: the project) into ``locale_dir`` (default: the project's
+    ``locale/``): new strings come in untranslated, changed ones fuzzy, gone ones are dropped."""
+    with contextlib.chdir(root or settings.BASE_DIR), _locale_paths(locale_dir):
         call_command(
             "makemessages",
             locale=list(CATALOGUE_LANGUAGES),
@@ -125,7 +125,7 @@ def catalogues_extract(*, locale_dir: Path | None = None) -> None:
 
 def catalogues_compile(*, locale_dir: Path | None = None) -> None:
     """``compilemessages`` for our catalogues only (not the .po files of packages in .venv)."""
-    with _locale_paths(locale_dir):
+    with contextlib.chdir(settings.BASE_DIR), _locale_paths(locale_dir):
         call_command(
             "compilemessages",
             locale=list(CATALOGUE_LANGUAGES),

@@ -7,8 +7,9 @@ Two audiences per ticket, two Channels groups:
 Messages are rendered with the same partial the pages use (``tickets/chat.html#message``) and sent
 as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
 is already stored, and every client resyncs from its last sequence number when it (re)connects. What
-goes to the customer's group is rendered in the conversation's language (``tickets.languages``),
-whoever sends it: a worker has no request to take a language from.
+goes to the customer's group is rendered in the conversation's language (``tickets.languages``), what
+goes to the agents' in the console's default (``settings.LANGUAGE_CODE``), whoever sends it: a worker
+has no request to take a language from, and a customer's socket speaks the customer's.
 
 The services schedule these on commit themselves (``broadcast_on_commit``). The AI pipeline stores its
 reply with ``services.message_create(author_kind="ai", …)`` — which broadcasts like any other message —
@@ -186,7 +187,8 @@ def broadcast_message(message_id: int, message: Message | None = None) -> None:
     if message is None:
         message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
     customer_name = message.ticket.customer.name
-    sends = [(agent_group(message.ticket_id), render_messages([message], viewer="agent", customer_name=customer_name))]
+    to_agents = render_messages([message], viewer="agent", customer_name=customer_name, language=settings.LANGUAGE_CODE)
+    sends = [(agent_group(message.ticket_id), to_agents)]
     if not message.is_internal:
         language = languages.ticket_language(message.ticket)
         sends.append(
@@ -228,7 +230,8 @@ def ai_status(ticket_id: int, *, working: bool) -> None:
     ticket = Ticket.objects.only("language", "ui_language", "ui_language_chosen").get(pk=ticket_id)
     with translation.override(languages.ticket_language(ticket)):
         to_customer = render_notice("ai-status", _ai_working())
-    to_agents = render_notice("ai-status", _ai_working())
+    with translation.override(settings.LANGUAGE_CODE):
+        to_agents = render_notice("ai-status", _ai_working())
     send_html((customer_group(ticket_id), to_customer), (agent_group(ticket_id), to_agents))
 
 

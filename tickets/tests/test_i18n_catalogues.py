@@ -78,13 +78,12 @@ def _copy_sources(to: Path) -> None:
 
 
 @pytest.fixture
-def extracted(tmp_path, monkeypatch):
+def extracted(tmp_path):
     """``extract()``: today's strings (of the copy in ``tmp_path``) into the copied catalogues; returns their folder."""
     _copy_sources(tmp_path)
-    monkeypatch.chdir(tmp_path)
 
     def extract() -> Path:
-        i18n.catalogues_extract(locale_dir=tmp_path / "locale")
+        i18n.catalogues_extract(root=tmp_path, locale_dir=tmp_path / "locale")
         return tmp_path / "locale"
 
     return extract
