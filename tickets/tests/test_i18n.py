@@ -378,3 +378,21 @@ def test_the_handover_notice_is_stored_in_the_conversations_language(department)
     assert notice.body == (
         f"He pasado su consulta a nuestro equipo de {department.name}; una persona le responderá aquí lo antes posible."
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "name", "expected"),
+    [
+        ("de", "Hannah Becker", "Hallo Hannah, danke für Ihre Nachricht."),
+        ("fr", "", "Bonjour, merci de nous avoir écrit."),
+        ("it", "Marco Rossi", "Hi Marco, thanks for getting in touch."),  # not ours: English
+    ],
+)
+def test_the_holding_draft_an_agent_may_send_is_in_the_conversations_language(language, name, expected):
+    from tickets.ai.reply import holding_draft
+
+    ticket = make_ticket(customer=CustomerFactory(name=name), body="…")
+    ticket = services.ticket_update_triage(ticket=ticket, actor_kind="ai", language=language)
+
+    assert holding_draft(ticket).startswith(expected)
