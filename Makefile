@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test eval lint format check services-up services-down clean
+.PHONY: run test eval lint format check messages services-up services-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,26 +26,38 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 run: $(VENV)/.runtime
 	$(BIN)/python -m supportflow.devservices run
 
-# Browser tests use Debian's chromium (never `playwright install`); installed once, as root.
+# Tools the tests need from Debian, installed once, as root: $(call apt_install,PACKAGE,WHO NEEDS IT).
+define apt_install
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	else \
+		echo "$(2): run 'sudo apt-get install $(1)'"; exit 1; \
+	fi
+endef
+
+# Browser tests use Debian's chromium (never `playwright install`).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else \
-		echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; \
-	fi
+	$(call apt_install,chromium,Browser tests need Debian's chromium)
 
 # Email tests poll a real IMAP server: Debian's dovecot, started by the tests in a temp dir (never as a service).
 DOVECOT := /usr/sbin/dovecot
 $(DOVECOT):
-	@if [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
-	else \
-		echo "Email tests need Debian's dovecot: run 'sudo apt-get install dovecot-imapd'"; exit 1; \
-	fi
+	$(call apt_install,dovecot-imapd,Email tests need Debian's dovecot)
+
+# Translations: GNU gettext extracts and compiles them (xgettext, msgmerge, msgfmt). The compiled .mo files are
+# committed, so running the app never needs it; `make messages` and the catalogue tests do.
+XGETTEXT := /usr/bin/xgettext
+$(XGETTEXT):
+	$(call apt_install,gettext,Translations need GNU gettext)
+
+## messages: extract the translatable strings into locale/{de,es,fr}/LC_MESSAGES/django.po and compile them (.mo);
+## translate what came in empty or fuzzy, run it again, commit both (docs/i18n.md).
+messages: $(VENV)/.runtime $(XGETTEXT)
+	SECRET_KEY="$${SECRET_KEY:-messages-only}" $(BIN)/python manage.py catalogues
 
 ## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
-test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT)
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) $(XGETTEXT)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
 
 ## eval: one evaluation command on the embedded services, from a fresh clone too (a local SECRET_KEY

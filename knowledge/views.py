@@ -9,11 +9,13 @@ from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from knowledge import selectors, services
 from knowledge.models import SuggestionImpression
-from supportflow import ratelimit
+from supportflow import i18n, ratelimit
 from supportflow.markdown import render_article
 
 VISITOR_COOKIE = "sf_visitor"
@@ -71,10 +73,11 @@ def help_vote(request: HttpRequest, slug: str) -> HttpResponse:
     article = selectors.article_get_public(slug=slug)
     helpful = request.POST.get("helpful")
     if helpful not in {"yes", "no"}:
-        return HttpResponse("Answer 'yes' or 'no'.", status=400)
+        return HttpResponse(_("Answer 'yes' or 'no'."), status=400)
     verdict = ratelimit.hit("kb-vote", ratelimit.request_ip(request), ratelimit.Limit(30, 60))
     if not verdict.allowed:
-        return HttpResponse(f"Too many answers from your network; try again in {verdict.retry_after} s.", status=429)
+        text = _("Too many answers from your network; try again in %(seconds)s s.") % {"seconds": verdict.retry_after}
+        return HttpResponse(text, status=429)
     visitor, new = _visitor(request)
     counted = services.article_vote(article=article, visitor=visitor, helpful=helpful == "yes")
     context = {"article": article, "voted": helpful == "yes", "already": not counted}
@@ -104,7 +107,10 @@ def help_click(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 def help_suggest(request: HttpRequest) -> HttpResponse:
-    """Articles matching what the customer is typing (htmx, debounced); shown ones are recorded."""
+    """Articles matching what the customer is typing (htmx, debounced); shown ones are recorded. ``lang``:
+    the language of the page asking (a conversation's may differ from the browser's)."""
+    if language := i18n.supported(request.GET.get("lang")):
+        translation.activate(language)
     query = " ".join((request.GET.get("q") or request.GET.get("body") or "").split())[:300]
     place = request.GET.get("place", "chat")
     if place not in SUGGEST_PLACES:

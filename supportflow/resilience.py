@@ -22,6 +22,7 @@ import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 
 from supportflow.errors import api_error_response, is_api_request
@@ -30,14 +31,14 @@ logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 RETRY_AFTER_S = 5
-MESSAGE = "The service is briefly unavailable (database). Please try again in a few seconds."
+MESSAGE = gettext_lazy("The service is briefly unavailable (database). Please try again in a few seconds.")
 
 
 def database_unavailable_response(request: HttpRequest) -> HttpResponse:
     if is_api_request(request):
         response = api_error_response(503, "service_unavailable", MESSAGE)
     else:
-        response = HttpResponse(MESSAGE + "\n", status=503, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(f"{MESSAGE}\n", status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_S)
     response["Cache-Control"] = "no-store"
     return response

@@ -74,6 +74,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page language: the language cookie (the switcher), else Accept-Language; a customer's conversation
+    # pages then follow the conversation (tickets.languages), the console keeps to CONSOLE_LANGUAGES.
+    "django.middleware.locale.LocaleMiddleware",
+    "supportflow.i18n.ConsoleLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -344,7 +348,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# Customer pages (chat, help center, rating) and emails: English, German, Spanish, French; the catalogues are in
+# locale/ (`make messages`, docs/i18n.md). Names in their own language: that is how a visitor finds theirs.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("fr", "Français")]
+# The agent console and the manager pages (/admin/, /analytics/): English and German only.
+CONSOLE_LANGUAGES = ("en", "de")
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True

@@ -23,6 +23,7 @@ urlpatterns = [
     path("chat/", include("tickets.urls")),
     path("", include("tickets.email.urls")),  # /inbound/email/, /attachments/<id>/
     path("help/", include("knowledge.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the language switcher (POST, CSRF)
     path("analytics/", include("analytics.urls")),
     path("api/v1/", include("supportflow.api.urls")),
     path("integrations/", include("supportflow.integrations.urls")),

@@ -8,6 +8,9 @@ Protocol (client → server, JSON; htmx's ws extension sends the form's fields p
 - ``{"type": "typing"}``: the other side sees "… is typing".
 Server → client: htmx out-of-band HTML fragments (``tickets/chat.html`` partials).
 
+What a customer's socket sends is in the conversation's language (``tickets.languages``; the socket's
+cookie and Accept-Language stand in for a request's); what an agent's sends, in the console's default.
+
 Refusals close before accepting, with code 4403: bad or missing token, a conversation that is not
 the token's, staff without access to the ticket, or (via ``AllowedHostsOriginValidator``) a
 foreign origin. Nothing is joined in those cases.
@@ -22,11 +25,15 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.http import Http404
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from supportflow import ratelimit
+from supportflow import i18n, ratelimit
 from supportflow.resilience import DATABASE_ERRORS
-from tickets import limits, realtime, selectors, services
+from tickets import languages, limits, realtime, selectors, services
 from tickets.models import Ticket
 
 logger = logging.getLogger(__name__)
@@ -37,6 +44,8 @@ TRY_AGAIN_LATER = 1013
 MAX_FRAME_CHARS = 64_000
 TYPING_EVERY_SECONDS = 2.0
 RESYNC_BATCH = 200
+TOO_LARGE = gettext_lazy("That message is too large to send.")
+UNREADABLE = gettext_lazy("The request could not be read; please reload the page.")
 
 
 def db(fn):
@@ -51,6 +60,7 @@ class ChatSocket(AsyncWebsocketConsumer):
 
     group: str | None = None
     ticket_id: int | None = None
+    language: str = settings.LANGUAGE_CODE  # what this socket's own errors are written in
     _last_typing = 0.0
 
     async def dispatch(self, message: dict) -> None:
@@ -76,19 +86,20 @@ class ChatSocket(AsyncWebsocketConsumer):
         await self.close(code=SERVICE_RESTART)
 
     async def send_error(self, text: str, *, client_id: str = "") -> None:
-        await self.send(text_data=await db(_render_error)(text, client_id))
+        """``text``: a lazy translation, written out in this socket's language."""
+        await self.send(text_data=await db(_render_error)(text, client_id, self.language))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
-            await self.send_error("That message is too large to send.")
+            await self.send_error(TOO_LARGE)
             return
         try:
             data = json.loads(text_data)
         except ValueError:
-            await self.send_error("The request could not be read; please reload the page.")
+            await self.send_error(UNREADABLE)
             return
         if not isinstance(data, dict):
-            await self.send_error("The request could not be read; please reload the page.")
+            await self.send_error(UNREADABLE)
             return
         kind = data.get("type")
         if kind == "resync":
@@ -98,7 +109,7 @@ class ChatSocket(AsyncWebsocketConsumer):
         elif kind == "message":
             await self.message(data)
         else:
-            await self.send_error("Unknown request.")
+            await self.send_error(gettext_lazy("Unknown request."))
 
     async def resync(self, after) -> None:
         try:
@@ -121,7 +132,7 @@ class ChatSocket(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.typing_group(), {"type": "chat.html", "html": self.typing_html})
 
     async def message(self, data: dict) -> None:
-        await self.send_error("Replies from the console go through the reply box.")
+        await self.send_error(gettext_lazy("Replies from the console go through the reply box."))
 
     def render_after(self, after: int) -> tuple[str, int | None]:
         raise NotImplementedError
@@ -130,8 +141,14 @@ class ChatSocket(AsyncWebsocketConsumer):
         raise NotImplementedError
 
 
-def _render_error(text: str, client_id: str) -> str:
-    return realtime.render_notice("chat-error", text, client_id=client_id)
+def _render_error(text: str, client_id: str, language: str) -> str:
+    with translation.override(language):
+        return realtime.render_notice("chat-error", str(text), client_id=client_id)
+
+
+def _typing_notice(name: str, language: str) -> str:
+    with translation.override(language):
+        return realtime.render_notice("typing", _("%(name)s is typing…") % {"name": name}, expires_ms=4000)
 
 
 class CustomerChatConsumer(ChatSocket):
@@ -143,8 +160,10 @@ class CustomerChatConsumer(ChatSocket):
             await self.close(code=REFUSED)
             return
         self.ticket_id = ticket.pk
-        self.customer_name = ticket.customer.name or "The customer"
-        self.typing_html = realtime.render_notice("typing", f"{self.customer_name} is typing…", expires_ms=4000)
+        self.language = languages.ticket_language(ticket, fallback=i18n.from_scope(self.scope))
+        with translation.override(settings.LANGUAGE_CODE):  # "… is typing" is for the agents: the console's language
+            name = ticket.customer.name or _("The customer")
+        self.typing_html = _typing_notice(name, settings.LANGUAGE_CODE)
         self.group = realtime.customer_group(ticket.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -155,16 +174,16 @@ class CustomerChatConsumer(ChatSocket):
     def render_after(self, after: int) -> tuple[str, int | None]:
         ticket = Ticket.objects.get(pk=self.ticket_id)
         messages = selectors.ticket_customer_messages(ticket=ticket, after_seq=after, limit=RESYNC_BATCH)
-        html = realtime.render_messages(messages, viewer="customer")
+        html = realtime.render_messages(messages, viewer="customer", language=self.language)
         if len(messages) < RESYNC_BATCH:
-            return html + realtime.render_status(ticket), None
+            return html + realtime.render_status(ticket, language=self.language), None
         return html, messages[-1].seq
 
     async def message(self, data: dict) -> None:
         client_id = str(data.get("client_id") or "")[:64]
         ip = ratelimit.scope_ip(self.scope)
         loop = asyncio.get_running_loop()
-        reply = await db(_store_customer_message)(self.ticket_id, data.get("body"), client_id, ip, loop)
+        reply = await db(_store_customer_message)(self.ticket_id, data.get("body"), client_id, ip, loop, self.language)
         if reply:  # an error, or the stored copy of a resend: for this socket only
             await self.send(text_data=reply)
 
@@ -176,23 +195,26 @@ def _ticket_for_token(token: str) -> Ticket | None:
         return None
 
 
-def _store_customer_message(ticket_id: int, body, client_id: str, ip: str, loop: asyncio.AbstractEventLoop) -> str:
+def _store_customer_message(
+    ticket_id: int, body, client_id: str, ip: str, loop: asyncio.AbstractEventLoop, language: str
+) -> str:
     """Limits, then store — one trip to a worker thread per message, and none back: the committed
     message's broadcast (rendered once per audience) is handed to the consumer's event ``loop`` as soon
     as it is ready (``realtime.publish_from_thread``). Returns what only the sender should get: an
-    error, or the stored copy of a resend. A new message reaches every socket of the conversation, this
-    one included, through that broadcast."""
-    verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket_id, ip=ip))
-    if not verdict.allowed:
-        return realtime.render_notice("chat-error", limits.too_many(refused, verdict), client_id=client_id)
-    try:
-        with realtime.publish_from_thread(loop):
-            message = services.message_create(
-                ticket=Ticket(pk=ticket_id), author_kind="customer", body=body, client_msg_id=client_id
-            )
-    except services.TicketRuleError as exc:
-        return realtime.render_notice("chat-error", str(exc), client_id=client_id)
-    return "" if message.was_created else realtime.render_messages([message], viewer="customer")
+    error, or the stored copy of a resend, in the socket's ``language``. A new message reaches every
+    socket of the conversation, this one included, through that broadcast."""
+    with translation.override(language):
+        verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket_id, ip=ip))
+        if not verdict.allowed:
+            return realtime.render_notice("chat-error", limits.too_many(refused, verdict), client_id=client_id)
+        try:
+            with realtime.publish_from_thread(loop):
+                message = services.message_create(
+                    ticket=Ticket(pk=ticket_id), author_kind="customer", body=body, client_msg_id=client_id
+                )
+        except services.TicketRuleError as exc:
+            return realtime.render_notice("chat-error", str(exc), client_id=client_id)
+        return "" if message.was_created else realtime.render_messages([message], viewer="customer")
 
 
 class AgentTicketConsumer(ChatSocket):
@@ -205,26 +227,26 @@ class AgentTicketConsumer(ChatSocket):
             await self.close(code=REFUSED)
             return
         self.ticket_id = ticket.pk
-        self.agent_name = realtime.agent_display_name(user)
-        self.customer_name = ticket.customer.name or "The customer"
-        self.typing_html = realtime.render_notice("typing", f"{self.agent_name} is typing…", expires_ms=4000)
+        # what this socket sends the customer (typing, presence) is in the conversation's language
+        self.customer_language = languages.ticket_language(ticket)
+        with translation.override(self.customer_language):
+            self.agent_name = realtime.agent_display_name(user)
+            joined = _("%(name)s joined the conversation") % {"name": self.agent_name}
+            self.left_html = realtime.render_notice("presence", _("%(name)s left") % {"name": self.agent_name})
+        self.typing_html = _typing_notice(self.agent_name, self.customer_language)
         self.group = realtime.agent_group(ticket.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.channel_layer.group_send(
             realtime.customer_group(ticket.pk),
-            {
-                "type": "chat.html",
-                "html": realtime.render_notice("presence", f"{self.agent_name} joined the conversation"),
-            },
+            {"type": "chat.html", "html": realtime.render_notice("presence", joined)},
         )
 
     async def disconnect(self, code: int) -> None:
         try:
             if self.ticket_id is not None:
-                left = realtime.render_notice("presence", f"{self.agent_name} left")
                 await self.channel_layer.group_send(
-                    realtime.customer_group(self.ticket_id), {"type": "chat.html", "html": left}
+                    realtime.customer_group(self.ticket_id), {"type": "chat.html", "html": self.left_html}
                 )
         finally:
             await super().disconnect(code)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tickets.models import Ticket
-from tickets.services import MESSAGE_MAX_LENGTH
+from tickets.services import CSAT_COMMENT_MAX_LENGTH, MESSAGE_MAX_LENGTH
 from tickets.services.macros import MAX_MACROS_PER_REPLY
 
 
@@ -85,15 +88,25 @@ class EscalateForm(forms.Form):
     )
 
 
+EMAIL_LOOKS_WRONG = _("That email address looks wrong.")
+
+
+def _with_numbers(message, **numbers: int):
+    """``message % numbers``, written out when shown: in the page's language, digits grouped its way."""
+    return lazy(lambda: message % {k: number_format(n, force_grouping=True) for k, n in numbers.items()}, str)()
+
+
 class ChatStartForm(forms.Form):
     name = forms.CharField(
-        label="Your name", max_length=200, error_messages={"required": "Tell us your name so we know who we talk to."}
+        label=_("Your name"),
+        max_length=200,
+        error_messages={"required": _("Tell us your name so we know who we talk to.")},
     )
     email = forms.EmailField(
-        label="Email", required=False, max_length=254, error_messages={"invalid": "That email address looks wrong."}
+        label=_("Email"), required=False, max_length=254, error_messages={"invalid": EMAIL_LOOKS_WRONG}
     )
     body = forms.CharField(
-        label="How can we help?",
+        label=_("How can we help?"),
         max_length=MESSAGE_MAX_LENGTH,
         widget=forms.Textarea(
             attrs={
@@ -105,8 +118,8 @@ class ChatStartForm(forms.Form):
             }
         ),
         error_messages={
-            "required": "Write your question.",
-            "max_length": f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters.",
+            "required": _("Write your question."),
+            "max_length": _with_numbers(_("A message can be at most %(limit)s characters."), limit=MESSAGE_MAX_LENGTH),
         },
     )
 
@@ -120,15 +133,23 @@ class CsatForm(forms.Form):
     score = forms.TypedChoiceField(
         choices=[(n, str(n)) for n in range(1, 6)],
         coerce=int,
-        error_messages={"required": "Pick a rating from 1 to 5.", "invalid_choice": "Pick a rating from 1 to 5."},
+        error_messages={"required": _("Pick a rating from 1 to 5."), "invalid_choice": _("Pick a rating from 1 to 5.")},
     )
-    comment = forms.CharField(required=False, max_length=2000)
+    comment = forms.CharField(
+        required=False,
+        max_length=CSAT_COMMENT_MAX_LENGTH,
+        error_messages={
+            "max_length": _with_numbers(
+                _("A rating comment can be at most %(limit)s characters."), limit=CSAT_COMMENT_MAX_LENGTH
+            )
+        },
+    )
 
 
 class ChatEmailForm(forms.Form):
     email = forms.EmailField(
         max_length=254,
-        error_messages={"required": "Type your email address.", "invalid": "That email address looks wrong."},
+        error_messages={"required": _("Type your email address."), "invalid": EMAIL_LOOKS_WRONG},
     )
 
 
@@ -136,6 +157,18 @@ class AnswerFeedbackForm(forms.Form):
     """ "Did this answer your question?" under an AI answer."""
 
     helpful = forms.ChoiceField(
-        choices=[("yes", "Yes"), ("no", "No")],
-        error_messages={"required": "Say yes or no.", "invalid_choice": "Say yes or no."},
+        choices=[("yes", _("Yes")), ("no", _("No"))],
+        error_messages={"required": _("Say yes or no."), "invalid_choice": _("Say yes or no.")},
+    )
+
+
+class ChatLanguageForm(forms.Form):
+    """The language switcher on the conversation page."""
+
+    language = forms.ChoiceField(
+        choices=settings.LANGUAGES,
+        error_messages={
+            "required": _("Pick one of the languages offered."),
+            "invalid_choice": _("Pick one of the languages offered."),
+        },
     )

@@ -6,7 +6,10 @@ Two audiences per ticket, two Channels groups:
 
 Messages are rendered with the same partial the pages use (``tickets/chat.html#message``) and sent
 as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
-is already stored, and every client resyncs from its last sequence number when it (re)connects.
+is already stored, and every client resyncs from its last sequence number when it (re)connects. What
+goes to the customer's group is rendered in the conversation's language (``tickets.languages``), what
+goes to the agents' in the console's default (``settings.LANGUAGE_CODE``), whoever sends it: a worker
+has no request to take a language from, and a customer's socket speaks the customer's.
 
 The services schedule these on commit themselves (``broadcast_on_commit``). The AI pipeline stores its
 reply with ``services.message_create(author_kind="ai", …)`` — which broadcasts like any other message —
@@ -24,9 +27,14 @@ from collections.abc import Callable, Iterator
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
+from tickets import languages
 from tickets.models import Message, Ticket
 
 logger = logging.getLogger(__name__)
@@ -46,31 +54,47 @@ def agent_group(ticket_id: int) -> str:
 
 def agent_display_name(user) -> str:
     """What a customer sees of an agent: a first name, never a username."""
-    return (user.first_name if user is not None else "") or "Support"
+    return (user.first_name if user is not None else "") or pgettext("the author of a message", "Support")
 
 
-def render_messages(messages: list[Message], *, viewer: str, customer_name: str = "", token: str = "") -> str:
+def _in_language(language: str | None):
+    """``language`` for what is rendered inside; None: the active one (a view already switched to it)."""
+    return translation.override(language) if language else contextlib.nullcontext()
+
+
+def render_messages(
+    messages: list[Message], *, viewer: str, customer_name: str = "", token: str = "", language: str | None = None
+) -> str:
     """``token``: the customer's conversation link, for the forms under AI answers (made here when the
-    viewer is the customer and none is given)."""
+    viewer is the customer and none is given). ``language``: see ``_in_language``."""
     if not messages:
         return ""
     if viewer == "customer" and not token:
         from tickets.selectors import ticket_customer_token
 
         token = ticket_customer_token(ticket=messages[0].ticket)
-    context = {"messages": messages, "viewer": viewer, "customer_name": customer_name, "token": token}
-    return render_to_string(MESSAGE_TEMPLATE, context)
+    context = {
+        "messages": messages,
+        "viewer": viewer,
+        "customer_name": customer_name,
+        "token": token,
+        "site_name": settings.SITE_NAME,
+    }
+    with _in_language(language):
+        return render_to_string(MESSAGE_TEMPLATE, context)
 
 
-def render_status(ticket: Ticket, *, token: str = "") -> str:
+def render_status(ticket: Ticket, *, token: str = "", language: str | None = None) -> str:
     from tickets.selectors import ticket_customer_token
 
     token = token or ticket_customer_token(ticket=ticket)
-    return render_to_string(STATUS_TEMPLATE, {"ticket": ticket, "oob": True, "token": token})
+    with _in_language(language):
+        return render_to_string(STATUS_TEMPLATE, {"ticket": ticket, "oob": True, "token": token})
 
 
 def render_notice(target: str, text: str, *, expires_ms: int = 0, client_id: str = "") -> str:
-    """A one-line notice swapped into an element by id (typing, presence, AI status, errors)."""
+    """A one-line notice swapped into an element by id (typing, presence, AI status, errors); ``text`` is
+    already in the reader's language."""
     return render_to_string(
         NOTICE_TEMPLATE, {"target": target, "text": text, "expires_ms": expires_ms, "client_id": client_id}
     )
@@ -163,16 +187,20 @@ def broadcast_message(message_id: int, message: Message | None = None) -> None:
     if message is None:
         message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
     customer_name = message.ticket.customer.name
-    sends = [(agent_group(message.ticket_id), render_messages([message], viewer="agent", customer_name=customer_name))]
+    to_agents = render_messages([message], viewer="agent", customer_name=customer_name, language=settings.LANGUAGE_CODE)
+    sends = [(agent_group(message.ticket_id), to_agents)]
     if not message.is_internal:
-        sends.append((customer_group(message.ticket_id), render_messages([message], viewer="customer")))
+        language = languages.ticket_language(message.ticket)
+        sends.append(
+            (customer_group(message.ticket_id), render_messages([message], viewer="customer", language=language))
+        )
     send_html(*sends)
 
 
 def broadcast_status(ticket_id: int) -> None:
     """The conversation's state changed (resolved, closed, rated): customers get the new status block."""
     ticket = Ticket.objects.get(pk=ticket_id)
-    send_html((customer_group(ticket_id), render_status(ticket)))
+    send_html((customer_group(ticket_id), render_status(ticket, language=languages.ticket_language(ticket))))
 
 
 def broadcast_ai_panel(ticket_id: int) -> None:
@@ -188,11 +216,23 @@ def broadcast_ai_panel(ticket_id: int) -> None:
     send_html((agent_group(ticket_id), html))
 
 
+def _ai_working() -> str:
+    return _("The assistant is preparing an answer…")
+
+
 def ai_status(ticket_id: int, *, working: bool) -> None:
-    """Hook for the AI pipeline (runs in a Celery worker): show or clear 'the assistant is working'."""
-    text = "The assistant is preparing an answer…" if working else ""
-    html = render_notice("ai-status", text)
-    send_html((customer_group(ticket_id), html), (agent_group(ticket_id), html))
+    """Hook for the AI pipeline (runs in a Celery worker): show or clear 'the assistant is working',
+    to the customer in the conversation's language."""
+    if not working:
+        html = render_notice("ai-status", "")
+        send_html((customer_group(ticket_id), html), (agent_group(ticket_id), html))
+        return
+    ticket = Ticket.objects.only("language", "ui_language", "ui_language_chosen").get(pk=ticket_id)
+    with translation.override(languages.ticket_language(ticket)):
+        to_customer = render_notice("ai-status", _ai_working())
+    with translation.override(settings.LANGUAGE_CODE):
+        to_agents = render_notice("ai-status", _ai_working())
+    send_html((customer_group(ticket_id), to_customer), (agent_group(ticket_id), to_agents))
 
 
 def broadcast_on_commit(send: Callable[..., None], *args) -> None:

@@ -15,5 +15,6 @@ urlpatterns = [
     path("c/<str:token>/answers/<int:seq>/feedback/", views.chat_feedback, name="feedback"),
     path("c/<str:token>/person/", views.chat_person, name="person"),
     path("c/<str:token>/solved/", views.chat_solved, name="solved"),
+    path("c/<str:token>/language/", views.chat_language, name="language"),
     path("c/<str:token>/files/<int:pk>/", email_views.attachment_for_customer, name="attachment"),
 ]

@@ -1,6 +1,7 @@
 """The customer's chat pages. The websocket (``tickets.consumers``) is the live path; these views
 serve the page, the plain-POST fallback when websockets are unavailable, catch-up polling, and
-the rating. Every view opens the conversation only through its signed token."""
+the rating. Every view opens the conversation only through its signed token (``_open``), and answers
+in the conversation's language (``tickets.languages``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from supportflow import ratelimit
-from tickets import limits, realtime, selectors, services
-from tickets.forms import AnswerFeedbackForm, ChatEmailForm, ChatSendForm, ChatStartForm, CsatForm
+from tickets import languages, limits, realtime, selectors, services
+from tickets.forms import AnswerFeedbackForm, ChatEmailForm, ChatLanguageForm, ChatSendForm, ChatStartForm, CsatForm
 from tickets.models import Ticket
 
 COOKIE_MAX_AGE = selectors.CUSTOMER_TOKEN_MAX_AGE
@@ -33,6 +35,13 @@ def _remember(response: HttpResponse, token: str) -> HttpResponse:
         secure=settings.SESSION_COOKIE_SECURE,
     )
     return response
+
+
+def _open(request: HttpRequest, token: str) -> Ticket:
+    """The conversation behind ``token`` (404 otherwise); the request now speaks its language."""
+    ticket = selectors.ticket_get_for_customer(token=token)
+    languages.activate_for_request(request, ticket)
+    return ticket
 
 
 def _cookie_ticket(request: HttpRequest) -> tuple[Ticket | None, str]:
@@ -59,15 +68,25 @@ def chat_start(request: HttpRequest) -> HttpResponse:
             "chat-start", ratelimit.request_ip(request), ratelimit.parse(settings.CHAT_RATE_START_PER_IP)
         )
         if not verdict.allowed:
-            form.add_error(None, f"Too many new conversations from your network. Try again in {verdict.retry_after} s.")
+            form.add_error(
+                None,
+                _("Too many new conversations from your network. Try again in %(seconds)s s.")
+                % {"seconds": verdict.retry_after},
+            )
             status = 429
         else:
+            ui_language, chosen = languages.start_language(request)
             try:
                 customer = services.customer_get_or_create(
                     email=form.cleaned_data["email"], name=form.cleaned_data["name"]
                 )
                 ticket = services.ticket_create(
-                    customer=customer, subject="", body=form.cleaned_data["body"], channel=Ticket.Channel.CHAT
+                    customer=customer,
+                    subject="",
+                    body=form.cleaned_data["body"],
+                    channel=Ticket.Channel.CHAT,
+                    ui_language=ui_language,
+                    ui_language_chosen=chosen,
                 )
             except services.TicketRuleError as exc:
                 form.add_error("body", str(exc))
@@ -100,7 +119,7 @@ def _conversation_page(
 
 @require_GET
 def chat_conversation(request: HttpRequest, token: str) -> HttpResponse:
-    ticket = selectors.ticket_get_for_customer(token=token)
+    ticket = _open(request, token)
     return _conversation_page(request, ticket, token)
 
 
@@ -113,12 +132,12 @@ def _send_refusal(request, ticket, token, text: str, client_id: str, body: str, 
 @require_POST
 def chat_send(request: HttpRequest, token: str) -> HttpResponse:
     """The fallback path: a plain form POST (no JS) or the page's script when the websocket is down."""
-    ticket = selectors.ticket_get_for_customer(token=token)
+    ticket = _open(request, token)
     form = ChatSendForm(request.POST)
     body = request.POST.get("body", "")
     client_id = request.POST.get("client_id", "")[:64]
     if not form.is_valid():
-        return _send_refusal(request, ticket, token, "Write a message before sending.", client_id, body, 400)
+        return _send_refusal(request, ticket, token, _("Write a message before sending."), client_id, body, 400)
     verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket.pk, ip=ratelimit.request_ip(request)))
     if not verdict.allowed:
         response = _send_refusal(request, ticket, token, limits.too_many(refused, verdict), client_id, body, 429)
@@ -141,11 +160,11 @@ def chat_send(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def chat_messages(request: HttpRequest, token: str) -> HttpResponse:
     """Catch-up while the websocket is down: public messages after ``after`` plus the status block."""
-    ticket = selectors.ticket_get_for_customer(token=token)
+    ticket = _open(request, token)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
-        return HttpResponse("'after' must be a whole number (the last message number you have).", status=400)
+        return HttpResponse(_("'after' must be a whole number (the last message number you have)."), status=400)
     messages = selectors.ticket_customer_messages(ticket=ticket, after_seq=after, limit=200)
     html = realtime.render_messages(messages, viewer="customer", token=token) + realtime.render_status(
         ticket, token=token
@@ -158,7 +177,7 @@ def _conversation_form(
 ) -> HttpResponse:
     """Shared by the small forms of the conversation page (rating, email): validate, apply through a
     service, answer htmx with the partial (errors in it) or a plain POST with a redirect/page."""
-    ticket = selectors.ticket_get_for_customer(token=token)
+    ticket = _open(request, token)
     error = ""
     if form.is_valid():
         try:
@@ -204,11 +223,11 @@ def chat_email(request: HttpRequest, token: str) -> HttpResponse:
 def _conversation_action(request: HttpRequest, token: str) -> tuple[Ticket, HttpResponse | None]:
     """The conversation of ``token``, and a 429 when its clicks come too fast: a click counts against the
     same limits as a message (this conversation, this address)."""
-    ticket = selectors.ticket_get_for_customer(token=token)
+    ticket = _open(request, token)
     verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket.pk, ip=ratelimit.request_ip(request)))
     if verdict.allowed:
         return ticket, None
-    text = f"Too many requests from {limits.SUBJECTS[refused]}. Wait {verdict.retry_after} s and try again."
+    text = limits.too_many_clicks(refused, verdict)
     refusal = HttpResponse(text, status=429, content_type="text/plain; charset=utf-8")
     refusal["Retry-After"] = str(verdict.retry_after)
     return ticket, refusal
@@ -271,3 +290,30 @@ def chat_solved(request: HttpRequest, token: str) -> HttpResponse:
     if _is_fragment_request(request):
         return render(request, "tickets/chat.html#status", {"ticket": ticket, "token": token})
     return redirect("chat:conversation", token=token)
+
+
+@require_POST
+def chat_language(request: HttpRequest, token: str) -> HttpResponse:
+    """The language switcher on the conversation page: the conversation keeps the customer's pick (its page,
+    what is pushed live, its emails), and so does the language cookie for the pages that have no ticket."""
+    ticket, refusal = _conversation_action(request, token)
+    if refusal:
+        return refusal
+    form = ChatLanguageForm(request.POST)
+    if not form.is_valid():
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+        return _conversation_page(request, ticket, token, error=error, status=400)
+    language = form.cleaned_data["language"]
+    services.ticket_set_ui_language(ticket=ticket, language=language)
+    response = redirect("chat:conversation", token=token)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response

@@ -7,7 +7,8 @@
  * - on every (re)connect it asks for everything after the last sequence number it has;
  * - the thread is kept unique and ordered by sequence number, so a message never shows twice;
  * - when the socket is down it posts over HTTP and polls for new messages until it is back.
- * No eval, no inline script: the page's CSP allows scripts from our origin only.
+ * No eval, no inline script: the page's CSP allows scripts from our origin only. The words it shows come
+ * translated from the page (data-text-* on the socket's element); English where a page gives none.
  */
 (function () {
   "use strict";
@@ -31,6 +32,10 @@
     var bytes = new Uint8Array(16);
     crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function label(name, english) {
+    return root.getAttribute("data-text-" + name) || english;
   }
 
   function setConnection(text, state) {
@@ -88,7 +93,7 @@
     li.dataset.pendingId = cid;
     var meta = document.createElement("div");
     meta.className = "msg-meta";
-    meta.textContent = "You · sending…";
+    meta.textContent = label("sending", "You · sending…");
     var text = document.createElement("div");
     text.className = "msg-body";
     text.textContent = body;  // text, never HTML
@@ -168,7 +173,7 @@
     socket = e.detail.socketWrapper;
     open = true;
     everOpened = true;
-    setConnection("Connected", "open");
+    setConnection(label("connected", "Connected"), "open");
     stopPolling();
     socket.send(JSON.stringify({ type: "resync", after: lastSeq }));
     resendPending();
@@ -177,15 +182,15 @@
   document.body.addEventListener("htmx:wsClose", function () {
     open = false;
     if (everOpened) {
-      setConnection("Reconnecting…", "closed");
+      setConnection(label("reconnecting", "Reconnecting…"), "closed");
     } else {
-      setConnection("Live updates unavailable; checking every few seconds", "polling");
+      setConnection(label("polling", "Live updates unavailable; checking every few seconds"), "polling");
     }
     startPolling();
   });
 
   document.body.addEventListener("htmx:wsError", function () {
-    if (!everOpened) { setConnection("Live updates unavailable; checking every few seconds", "polling"); }
+    if (!everOpened) { setConnection(label("polling", "Live updates unavailable; checking every few seconds"), "polling"); }
     startPolling();
   });
 
@@ -237,7 +242,7 @@
     }
   });
 
-  setConnection("Connecting…", "connecting");
+  setConnection(label("connecting", "Connecting…"), "connecting");
   normalize();
   handleNotices();
   startPolling();  // until the socket opens; stopped on open

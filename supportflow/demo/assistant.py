@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from django.utils import translation
+
+from supportflow import i18n
 from supportflow.demo.ai import INTRO, OUTRO, SEE_ALSO
 from supportflow.demo.context import Rule
 from supportflow.demo.texts import AI_HOLDING_REPLY, AI_STEP, CATEGORY_ARTICLES, CSAT_COMMENTS, NOTES
 from supportflow.demo.ticket import OPENAI_MODEL, P_RANK, K, S, TicketSim, clamp, fill, lognormal_minutes
-from tickets.services import HANDOVER_NOTICE
+from tickets.services import HANDOVER_NOTICE, HANDOVER_TEAM
 
 
 class Sim(TicketSim):
@@ -181,8 +184,9 @@ class Sim(TicketSim):
             self.escalate(reason, actor_kind="ai")
             if raised and P_RANK[raised] > P_RANK[self.priority]:
                 self.set_priority(raised)
-            team = dep.name if dep else "support"
-            self.message("system", HANDOVER_NOTICE.format(team=team))
+            with translation.override(i18n.supported(self.spec.language) or "en"):  # as the customer reads it
+                team = dep.name if dep else str(HANDOVER_TEAM)
+                self.message("system", HANDOVER_NOTICE.format(team=team))
             if self.assignee is None and dep and dep.agents:
                 self.assign(self.pick_agent())
             return "escalated"

@@ -88,6 +88,24 @@ def demo_seed(
     if tickets > 0:
         history_add(tickets, days=days, seed=seed, stdout=stdout, stderr=stderr, success=success)
     logins_print(path, stdout=stdout)
+    customer_links_print(stdout=stdout)
+
+
+def customer_links_print(*, stdout: Writer) -> None:
+    """The customer's side of the demo conversations in other languages (their chat page and its rating)."""
+    from tickets.models import Ticket
+    from tickets.selectors import ticket_customer_token
+
+    lines = []
+    for convo in (c for c in CONVERSATIONS if c.get("language")):
+        ticket = Ticket.objects.filter(subject=convo["subject"], customer__email=convo["customer"]["email"]).first()
+        if ticket is not None:
+            link = f"/chat/c/{ticket_customer_token(ticket=ticket)}/"
+            lines.append(f"  {convo['language']}  {ticket.reference} ({ticket.get_status_display().lower()})  {link}")
+    if lines:
+        stdout.write("\nCustomer pages in other languages (open them on the running app):")
+        for line in lines:
+            stdout.write(line)
 
 
 def history_add(
@@ -247,13 +265,17 @@ def demo_load() -> dict[str, str]:
     for convo in CONVERSATIONS:
         customer = services.customer_get_or_create(email=convo["customer"]["email"], name=convo["customer"]["name"])
         first, *rest = convo["thread"]
+        language = convo.get("language", "")  # a customer writing (and browsing) in German, Spanish, French
         ticket = services.ticket_create(
             customer=customer,
             subject=convo["subject"],
             body=first["body"],
             priority=convo["priority"],
             department=departments.get(convo["department"]) if convo["department"] else None,
+            ui_language=language,
         )
+        if language:  # what triage would have detected
+            ticket = services.ticket_update_triage(ticket=ticket, actor_kind="ai", language=language)
         if convo.get("assign"):
             assignee = users[convo["assign"]]
             services.ticket_assign(ticket=ticket, assignee=assignee, actor=assignee)

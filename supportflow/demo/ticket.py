@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from supportflow import i18n
 from supportflow.demo.context import Context, Queue
 from supportflow.demo.texts import AMOUNTS, PLATFORMS, VERSIONS
 from supportflow.llm import cost_for
@@ -428,4 +429,6 @@ class TicketSim:
             self.ai_cost,
             self.seq,
             json.dumps({}),
+            i18n.supported(spec.language) if spec.channel == "chat" else "",  # the page language: the browser's
+            False,
         ]

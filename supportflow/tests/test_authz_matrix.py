@@ -161,6 +161,9 @@ ROUTES: dict[str, Route] = {
     ),  # no vote given: refused after auth
     "chat/c/<str:token>/person/": _r(TOKEN_A, _token("person"), method="post", ok=(302,)),
     "chat/c/<str:token>/solved/": _r(TOKEN_A, _token("solved"), method="post", ok=(302,)),
+    "chat/c/<str:token>/language/": _r(TOKEN_A, _token("language"), method="post", ok=(400,)),  # no language given
+    # --- the language switcher of the pages without a conversation (Django's set_language; sets a cookie only)
+    "i18n/setlang/": _r(PUBLIC, "/i18n/setlang/", method="post", ok=(302,)),
     # --- email channel: the provider hook needs INBOUND_EMAIL_TOKEN, which no role holds
     "inbound/email/": _r(NOBODY, "/inbound/email/", method="post"),
     "attachments/<int:pk>/": _r(DEPT1, lambda w, role: reverse("attachment", args=[w.objects["attachment_a"].pk])),

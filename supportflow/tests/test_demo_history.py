@@ -11,11 +11,12 @@ from django.test.utils import override_settings
 
 from supportflow.demo import history
 from supportflow.demo.seed import DEMO_HISTORY_TICKETS, demo_load
+from supportflow.demo.texts import CONVERSATIONS
 from tickets import sla
 from tickets.models import AIDraft, AIRun, Customer, Message, Ticket, TicketEvent
 
 END = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
-DEMO_TICKETS = 7
+DEMO_TICKETS = len(CONVERSATIONS)  # seed_demo's own conversations
 
 
 @pytest.fixture

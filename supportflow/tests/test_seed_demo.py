@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,6 +9,7 @@ from django.core.management import call_command
 
 from analytics.models import DailyTicketStats, KnowledgeGap
 from supportflow.demo.seed import DEMO_HISTORY_TICKETS
+from supportflow.demo.texts import CONVERSATIONS
 from tickets.models import Department, Ticket
 
 
@@ -21,14 +23,19 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     call_command("seed_demo", "--no-kb")
     second = capsys.readouterr().out
 
-    # The 7 demo conversations, and 90 days of simulated history for the analytics pages.
-    assert counts == (4, 7 + DEMO_HISTORY_TICKETS, 4)
+    # The demo conversations (3 of them in German, Spanish, French), and 90 days of simulated history.
+    assert counts == (4, len(CONVERSATIONS) + DEMO_HISTORY_TICKETS, 4)
     assert (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count()) == counts
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert set(passwords) == {"admin", "alice", "bob", "maria"}
     for out in (first, second):
         assert all(f"{user:<6} / {pw}" in out for user, pw in passwords.items())
     assert "already loaded" in second
+    for out in (first, second):  # the customer's side in German, Spanish and French
+        assert re.search(r"^  de  SF-\d+ \(resolved\)  /chat/c/[^/ ]+/$", out, re.MULTILINE)
+        assert re.search(r"^  es  SF-\d+ \(pending \(waiting on customer\)\)  /chat/c/", out, re.MULTILINE)
+    german = Ticket.objects.get(customer__email="jana.hoffmann@example.de")
+    assert (german.language, german.ui_language, german.status) == ("de", "de", "resolved")
     assert get_user_model().objects.get(username="alice").check_password(passwords["alice"])
     statuses = set(Ticket.objects.values_list("status", flat=True))
     assert statuses == {"new", "open", "pending", "resolved", "closed"}

@@ -128,13 +128,11 @@ def _allowed_hosts() -> set[str]:
     return hosts | set(getattr(settings, "AI_ALLOWED_LINK_HOSTS", []))
 
 
-HOLDING_DRAFT = "Hi {name}, thanks for getting in touch. I'm looking into this and will get back to you here shortly."
-
-
 def holding_draft(ticket: Ticket) -> str:
-    """When nothing in the knowledge base answers, the agent still gets a starting point."""
-    name = (ticket.customer.name or "").split(" ")[0] or "there"
-    return HOLDING_DRAFT.format(name=name)
+    """When nothing in the knowledge base answers, the agent still gets a starting point, in the language the
+    conversation is written in."""
+    first_name = (ticket.customer.name or "").split(" ")[0]
+    return phrases.phrase("holding_draft", ticket.language, name=f" {first_name}" if first_name else "")
 
 
 # --- replies that are not answers --------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Outbound email (service): agent and AI replies on email tickets, sent with threading headers.
 
 Every value that goes into a header is built from stored fields and passed through ``one_line``, so
-no CR/LF ever reaches Django's header check (which would raise instead of sending).
+no CR/LF ever reaches Django's header check (which would raise instead of sending). What we add to the
+reply is written in the conversation's language (``tickets.languages``); the subject keeps the customer's
+own words behind a plain "Re:", which every mail client threads on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage, make_msgid
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from tickets import languages
 from tickets.email.inbound import _valid_address
 from tickets.email.parse import BOUNCE_LOCALPARTS, one_line
 from tickets.models import EmailRecord, Message, Ticket
@@ -108,7 +112,9 @@ def email_reply_send(*, message_id: int) -> str:
             headers["In-Reply-To"] = headers["References"] = previous.msgid
     if message.author_kind == Message.AuthorKind.AI:
         headers["Auto-Submitted"] = "auto-replied"  # RFC 3834: an autoresponder must not answer it
-    body = f"{message.body}\n\n-- \nReply to this email to continue {ticket.reference}.\n"
+    with languages.speaking(ticket):
+        footer = _("Reply to this email to continue %(reference)s.") % {"reference": ticket.reference}
+    body = f"{message.body}\n\n-- \n{footer}\n"
     mail = EmailMessage(
         subject=reply_subject(ticket),
         body=body,

@@ -55,6 +55,18 @@ class Ticket(models.Model):
     category = models.CharField(max_length=100, blank=True)
     sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
     language = models.CharField(max_length=16, blank=True)
+    ui_language = models.CharField(
+        "page language",
+        max_length=8,
+        blank=True,
+        help_text="The language of the customer's pages when the conversation started: their browser's, "
+        "or the one they chose (tickets.languages says which wins).",
+    )
+    ui_language_chosen = models.BooleanField(
+        "page language chosen",
+        default=False,
+        help_text="The customer picked the page language themselves: it wins over the detected language.",
+    )
     department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,

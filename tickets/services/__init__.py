@@ -11,6 +11,7 @@ The package is split by concern; callers import from here (``from tickets import
 from tickets.services.common import AuthorKind, Status, TicketRuleError
 from tickets.services.conversations import (
     CLIENT_ID_RE,
+    CSAT_COMMENT_MAX_LENGTH,
     MESSAGE_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
     TRANSITIONS,
@@ -30,9 +31,11 @@ from tickets.services.customer import (
     message_record_feedback,
     ticket_request_human,
     ticket_resolve_by_customer,
+    ticket_set_ui_language,
 )
 from tickets.services.drafts import (
     HANDOVER_NOTICE,
+    HANDOVER_TEAM,
     ai_acknowledge,
     ai_draft_discard,
     ai_draft_use,
@@ -63,7 +66,9 @@ from tickets.services.replies import ReplyConflict, agent_reply_send
 
 __all__ = [
     "CLIENT_ID_RE",
+    "CSAT_COMMENT_MAX_LENGTH",
     "HANDOVER_NOTICE",
+    "HANDOVER_TEAM",
     "HUMAN_REQUESTED_REASON",
     "MESSAGE_MAX_LENGTH",
     "SUBJECT_MAX_LENGTH",
@@ -108,6 +113,7 @@ __all__ = [
     "ticket_resolve",
     "ticket_resolve_by_customer",
     "ticket_set_customer_email",
+    "ticket_set_ui_language",
     "ticket_sla_sweep",
     "ticket_update_triage",
 ]

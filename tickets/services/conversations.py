@@ -17,6 +17,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 from tickets import events, realtime, tasks
 from tickets.models import ActorKind, Customer, Department, Message, Priority, Ticket, TicketEvent
@@ -34,6 +36,7 @@ from tickets.services.common import (
 MESSAGE_MAX_LENGTH = getattr(settings, "MESSAGE_MAX_LENGTH", 10_000)
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUBJECT_MAX_LENGTH = Ticket._meta.get_field("subject").max_length
+CSAT_COMMENT_MAX_LENGTH = 2000
 
 # The ticket state machine. ``closed`` is final: a closed ticket is archived with its figures, and a
 # customer writing again starts a new ticket. ``resolved → open`` is a reopen.
@@ -83,7 +86,7 @@ def ticket_set_customer_email(*, ticket: Ticket, email: str) -> Ticket:
     if current.email.lower() == email.lower():
         return ticket
     if current.email:
-        raise TicketRuleError("This conversation already has an email address.")
+        raise TicketRuleError(_("This conversation already has an email address."))
     existing = Customer.objects.filter(email__iexact=email).exclude(pk=current.pk).first()
     if existing is None:
         Customer.objects.filter(pk=current.pk).update(email=email)
@@ -106,13 +109,17 @@ def ticket_set_customer_email(*, ticket: Ticket, email: str) -> Ticket:
 
 def _clean_body(body: str) -> str:
     if not isinstance(body, str):
-        raise TicketRuleError("A message must be text.")
+        raise TicketRuleError(_("A message must be text."))
     body = body.replace("\x00", "").strip()
     if not body:
-        raise TicketRuleError("A message cannot be empty.")
+        raise TicketRuleError(_("A message cannot be empty."))
     if len(body) > MESSAGE_MAX_LENGTH:
         raise TicketRuleError(
-            f"A message can be at most {MESSAGE_MAX_LENGTH:,} characters; this one has {len(body):,}."
+            _("A message can be at most %(limit)s characters; this one has %(length)s.")
+            % {
+                "limit": number_format(MESSAGE_MAX_LENGTH, force_grouping=True),
+                "length": number_format(len(body), force_grouping=True),
+            }
         )
     return body
 
@@ -127,14 +134,21 @@ def ticket_create(
     priority: str = Priority.NORMAL,
     department: Department | None = None,
     actor: AbstractBaseUser | None = None,
+    ui_language: str = "",
+    ui_language_chosen: bool = False,
 ) -> Ticket:
-    """Open a ticket with the customer's first message (seq 1) and its SLA clock started."""
+    """Open a ticket with the customer's first message (seq 1) and its SLA clock started.
+
+    ``ui_language``: the language of the customer's pages as they start it (``tickets.languages``), and
+    ``ui_language_chosen`` whether they picked it themselves."""
     body = _clean_body(body)
     subject = " ".join(subject.replace("\x00", "").split())[:SUBJECT_MAX_LENGTH] or body.splitlines()[0][:80]
     if channel not in Ticket.Channel.values:
         raise TicketRuleError(f"Unknown channel {channel!r}.")
     if priority not in Priority.values:
         raise TicketRuleError(f"Unknown priority {priority!r}.")
+    if ui_language and ui_language not in dict(settings.LANGUAGES):
+        raise TicketRuleError(f"Unknown page language {ui_language!r}.")
     now = timezone.now()
     ticket = Ticket(
         reference=_next_reference(),
@@ -143,6 +157,8 @@ def ticket_create(
         channel=channel,
         priority=priority,
         department=department,
+        ui_language=ui_language,
+        ui_language_chosen=bool(ui_language and ui_language_chosen),
         created_at=now,
         last_customer_message_at=now,
         last_message_seq=1,
@@ -187,7 +203,7 @@ def message_create(
     returned message's ``was_created`` says which case it was.
     """
     if client_msg_id and not CLIENT_ID_RE.fullmatch(client_msg_id):
-        raise TicketRuleError("The message id must be 1–64 letters, digits, '-' or '_'.")
+        raise TicketRuleError(_("The message id must be 1–64 letters, digits, '-' or '_'."))
     body = _clean_body(body)
     if author_kind not in AuthorKind.values:
         raise TicketRuleError(f"Unknown author kind {author_kind!r}.")
@@ -358,7 +374,7 @@ def _message_create_locked(
             existing.was_created = False
             return existing
     if ticket.status == Status.CLOSED:
-        raise TicketRuleError(f"{ticket.reference} is closed; start a new conversation.")
+        raise TicketRuleError(_("%(reference)s is closed; start a new conversation.") % {"reference": ticket.reference})
     now = timezone.now()
     seq = ticket.last_message_seq + 1
     message = Message.objects.create(
@@ -511,15 +527,18 @@ def ticket_record_csat(*, ticket: Ticket, score: int, comment: str = "") -> Tick
     try:
         score = int(score)
     except (TypeError, ValueError) as exc:
-        raise TicketRuleError("A rating is a whole number from 1 to 5.") from exc
+        raise TicketRuleError(_("A rating is a whole number from 1 to 5.")) from exc
     if not 1 <= score <= 5:
-        raise TicketRuleError("A rating is a whole number from 1 to 5.")
+        raise TicketRuleError(_("A rating is a whole number from 1 to 5."))
     comment = comment.replace("\x00", "").strip()
-    if len(comment) > 2000:
-        raise TicketRuleError("A rating comment can be at most 2,000 characters.")
+    if len(comment) > CSAT_COMMENT_MAX_LENGTH:
+        raise TicketRuleError(
+            _("A rating comment can be at most %(limit)s characters.")
+            % {"limit": number_format(CSAT_COMMENT_MAX_LENGTH, force_grouping=True)}
+        )
     ticket = _locked(ticket)
     if ticket.status not in (Status.RESOLVED, Status.CLOSED):
-        raise TicketRuleError("A conversation can be rated once it is resolved.")
+        raise TicketRuleError(_("A conversation can be rated once it is resolved."))
     previous = ticket.csat_score
     ticket.csat_score, ticket.csat_comment, ticket.csat_at = score, comment, timezone.now()
     ticket.save(update_fields=["csat_score", "csat_comment", "csat_at", "updated_at"])

@@ -8,8 +8,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
-from tickets import events, realtime
+from tickets import events, languages, realtime
 from tickets.models import ActorKind, AIDraft, Message, Ticket, TicketEvent
 from tickets.services.common import AuthorKind, Status, TicketRuleError, _event, _locked, batched_events
 from tickets.services.conversations import message_create
@@ -34,7 +35,9 @@ def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> T
     return ticket
 
 
-HANDOVER_NOTICE = "I've passed this to our {team} team; a person will reply here as soon as possible."
+# Stored as the customer reads it: in the conversation's language (``tickets.languages``) when it is written.
+HANDOVER_NOTICE = gettext_lazy("I've passed this to our {team} team; a person will reply here as soon as possible.")
+HANDOVER_TEAM = gettext_lazy("support")  # the team named when the ticket has no department
 
 
 def hand_over(*, ticket: Ticket, reason: str, actor_kind: str, priority: str | None = None) -> Ticket:
@@ -42,8 +45,10 @@ def hand_over(*, ticket: Ticket, reason: str, actor_kind: str, priority: str | N
     Already escalated: only a higher priority is applied. The caller holds the transaction."""
     if not ticket.escalated:
         ticket = ticket_escalate(ticket=ticket, reason=reason, actor_kind=actor_kind, priority=priority)
-        team = ticket.department.name if ticket.department else "support"
-        message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=HANDOVER_NOTICE.format(team=team))
+        with languages.speaking(ticket):
+            team = ticket.department.name if ticket.department else str(HANDOVER_TEAM)
+            notice = HANDOVER_NOTICE.format(team=team)
+        message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=notice)
         realtime.broadcast_on_commit(realtime.broadcast_status, ticket.pk)  # "a person will reply here"
     elif priority:
         ticket = ticket_update_triage(ticket=ticket, actor_kind=actor_kind, priority=priority)
