@@ -17,6 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from tickets import events, realtime, tasks
 from tickets.models import ActorKind, Customer, Department, Message, Priority, Ticket, TicketEvent
@@ -127,8 +128,12 @@ def ticket_create(
     priority: str = Priority.NORMAL,
     department: Department | None = None,
     actor: AbstractBaseUser | None = None,
+    opened_by: AbstractBaseUser | None = None,
 ) -> Ticket:
-    """Open a ticket with the customer's first message (seq 1) and its SLA clock started."""
+    """Open a ticket with the customer's first message (seq 1) and its SLA clock started.
+
+    ``opened_by``: the agent who opened it in the console for the customer (a call, a visit): it is
+    theirs from the start, so the AI triages and drafts but does not answer on its own."""
     body = _clean_body(body)
     subject = " ".join(subject.replace("\x00", "").split())[:SUBJECT_MAX_LENGTH] or body.splitlines()[0][:80]
     if channel not in Ticket.Channel.values:
@@ -146,6 +151,7 @@ def ticket_create(
         created_at=now,
         last_customer_message_at=now,
         last_message_seq=1,
+        opened_by=opened_by,
     )
     _apply_sla(ticket)
     ticket.save()
