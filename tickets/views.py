@@ -101,6 +101,8 @@ def _conversation_page(
 @require_GET
 def chat_conversation(request: HttpRequest, token: str) -> HttpResponse:
     ticket = selectors.ticket_get_for_customer(token=token)
+    if getattr(ticket, "followed_from", ""):  # merged into another ticket: its own link, from now on
+        return redirect("chat:conversation", token=selectors.ticket_customer_token(ticket=ticket))
     return _conversation_page(request, ticket, token)
 
 

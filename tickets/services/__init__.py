@@ -42,6 +42,8 @@ from tickets.services.drafts import (
 )
 from tickets.services.gate import department_feedback_threshold_store, knowledge_calibration_store
 from tickets.services.housekeeping import retention_purge, ticket_auto_close, ticket_sla_sweep
+from tickets.services.intake import CONSOLE_CHANNELS, ticket_open_for_customer
+from tickets.services.merge import ticket_merge
 from tickets.services.queues import (
     TRIAGE_TEXT_FIELDS,
     department_notify_escalation,
@@ -53,6 +55,7 @@ from tickets.services.queues import (
 
 __all__ = [
     "CLIENT_ID_RE",
+    "CONSOLE_CHANNELS",
     "HANDOVER_NOTICE",
     "HUMAN_REQUESTED_REASON",
     "MESSAGE_MAX_LENGTH",
@@ -83,6 +86,8 @@ __all__ = [
     "ticket_close",
     "ticket_create",
     "ticket_escalate",
+    "ticket_merge",
+    "ticket_open_for_customer",
     "ticket_record_csat",
     "ticket_reopen",
     "ticket_request_human",

@@ -364,6 +364,12 @@ def _message_create_locked(
             existing.was_created = False
             return existing
     if ticket.status == Status.CLOSED:
+        if ticket.merged_into_id:  # a page opened before the merge: its link now opens the merged ticket
+            into = Ticket.objects.values_list("reference", flat=True).get(pk=ticket.merged_into_id)
+            raise TicketRuleError(
+                gettext("%(reference)s was merged into %(into)s: reload the page to write there.")
+                % {"reference": ticket.reference, "into": into}
+            )
         raise TicketRuleError(f"{ticket.reference} is closed; start a new conversation.")
     now = timezone.now()
     seq = ticket.last_message_seq + 1
