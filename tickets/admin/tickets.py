@@ -28,6 +28,7 @@ from tickets.admin.queue_parts import (
     TicketEventInline,
     colour_badge,
 )
+from tickets.admin.workflows import ConsoleWorkflowsMixin
 from tickets.forms import AgentReplyForm, EscalateForm
 from tickets.models import (
     AIDraft,
@@ -48,7 +49,7 @@ SLA_FIELDS = (
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ConsoleWorkflowsMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "subject_short",
@@ -75,7 +76,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-updated_at",)
     date_hierarchy = "created_at"
-    actions = ("assign_to_me", "escalate", "resolve", "close", "reopen")
+    actions = ("assign_to_me", "assign_to", "escalate", "resolve", "close", "reopen", "set_priority", "merge_two")
     inlines = (TicketEventInline, AIRunInline)
     fieldsets = (
         ("Ticket", {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
@@ -130,10 +131,6 @@ class TicketAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return selectors.ticket_queryset_for_user(user=request.user)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Tickets come in through the channels (chat, email, API), each through ticket_create.
-        return False
-
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
 
@@ -181,17 +178,7 @@ class TicketAdmin(admin.ModelAdmin):
     # --- actions (each ticket through the services; failures reported, never half-applied)
 
     def _apply(self, request: HttpRequest, queryset, verb: str, fn) -> None:
-        done, failed = 0, []
-        for ticket in queryset:
-            try:
-                fn(ticket)
-                done += 1
-            except services.TicketRuleError as exc:
-                failed.append(str(exc))
-        if done:
-            self.message_user(request, f"{verb}: {done} ticket(s).", messages.SUCCESS)
-        for error in failed[:10]:
-            self.message_user(request, error, messages.ERROR)
+        self.bulk_apply(request, queryset, verb, fn)
 
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request, queryset):
@@ -319,6 +306,8 @@ class TicketAdmin(admin.ModelAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        if request.method == "GET" and (merged := self.merged_ticket_redirect(request, object_id)) is not None:
+            return merged
         extra_context = extra_context or {}
         if request.method == "POST" and ("_reply" in request.POST or "_ticket_action" in request.POST):
             ticket = selectors.ticket_get_for_user(user=request.user, pk=object_id)
