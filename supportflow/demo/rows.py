@@ -18,7 +18,7 @@ TICKET_COLUMNS = (
     "needs_human", "ai_summary", "triage", "first_response_due_at", "resolution_due_at", "sla_paused_at",
     "sla_paused_minutes", "first_response_breached", "resolution_breached", "created_at", "updated_at",
     "first_response_at", "last_customer_message_at", "resolved_at", "closed_at", "reopen_count", "csat_score",
-    "csat_comment", "csat_at", "ai_cost", "last_message_seq", "conversation",
+    "csat_comment", "csat_at", "ai_cost", "last_message_seq", "conversation", "opened_by_id", "merged_into_id",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "id", "ticket_id", "seq", "author_kind", "author_user_id", "body", "is_internal", "ai_confidence", "citations",

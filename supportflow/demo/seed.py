@@ -25,6 +25,7 @@ from django.test.utils import override_settings
 
 from supportflow.demo import history
 from supportflow.demo.ai import triage_model_train
+from supportflow.demo.console import console_demo_load
 from supportflow.demo.texts import CONVERSATIONS, QUEUES, STAFF
 from tickets import roles, services
 from tickets.models import AgentProfile, Department, SLAPolicy, SLATarget
@@ -248,4 +249,5 @@ def demo_load() -> dict[str, str]:
             services.ticket_change_status(ticket=ticket, to_status=convo["then"], actor=actor)
         if convo.get("csat"):
             services.ticket_record_csat(ticket=ticket, score=convo["csat"]["score"], comment=convo["csat"]["comment"])
+    console_demo_load(users=users, departments=departments)
     return passwords

@@ -77,3 +77,6 @@ DOMAINS: list[str] = _customers["domains"]
 QUEUES: list[dict] = _load("queues.json")  # name, slug, description, calendar ("24x7" or "business")
 STAFF: list[dict] = _load("staff.json")  # username, first_name, role ("agents", "managers" or null), ...
 CONVERSATIONS: list[dict] = _load("conversations.json")
+# Console workflows: tickets agents opened for customers (calls, visits, forwarded emails) and one customer's
+# duplicate tickets, one pair merged and one left to merge.
+CONSOLE: dict = _load("console.json")

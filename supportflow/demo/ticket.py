@@ -428,4 +428,6 @@ class TicketSim:
             self.ai_cost,
             self.seq,
             json.dumps({}),
+            None,  # opened_by: the history's tickets came in through the channels
+            None,  # merged_into
         ]

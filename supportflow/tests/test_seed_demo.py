@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from analytics.models import DailyTicketStats, KnowledgeGap
+from supportflow.demo.console import console_demo_tickets
 from supportflow.demo.seed import DEMO_HISTORY_TICKETS
 from tickets.models import Department, Ticket
 
@@ -21,8 +22,8 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     call_command("seed_demo", "--no-kb")
     second = capsys.readouterr().out
 
-    # The 7 demo conversations, and 90 days of simulated history for the analytics pages.
-    assert counts == (4, 7 + DEMO_HISTORY_TICKETS, 4)
+    # The 7 demo conversations, the console's (opened by agents, merged), 90 days of history for analytics.
+    assert counts == (4, 7 + console_demo_tickets() + DEMO_HISTORY_TICKETS, 4)
     assert (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count()) == counts
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert set(passwords) == {"admin", "alice", "bob", "maria"}
@@ -38,3 +39,10 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     assert "History added" not in second
     assert DailyTicketStats.objects.filter(created__gt=0).values("day").distinct().count() >= 80
     assert KnowledgeGap.objects.filter(size__gte=3).exists()
+    assert set(Ticket.objects.exclude(opened_by=None).values_list("channel", flat=True)) == {
+        "phone",
+        "in_person",
+        "email",
+    }
+    [merged] = Ticket.objects.exclude(merged_into=None)
+    assert merged.merged_into.messages.filter(body__startswith="I wrote in the chat yesterday").exists()
