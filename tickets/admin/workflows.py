@@ -190,13 +190,7 @@ class ConsoleWorkflowsMixin:
             except services.TicketRuleError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(
-                    request,
-                    _("%(secondary)s was merged into %(primary)s.")
-                    % {"secondary": ticket.reference, "primary": primary.reference},
-                    messages.SUCCESS,
-                )
-                return self._change_page(primary)
+                return self._to_primary(request, ticket, primary, just_merged=True)
         context = {
             "title": _("Merge %(reference)s") % {"reference": ticket.reference},
             "ticket": ticket,
@@ -219,12 +213,15 @@ class ConsoleWorkflowsMixin:
         primary = selectors.ticket_follow_merge(ticket=ticket, scope=scope)
         if primary.pk == ticket.pk:
             return None
-        self.message_user(
-            request,
-            _("%(secondary)s was merged into %(primary)s; this is the merged conversation.")
-            % {"secondary": ticket.reference, "primary": primary.reference},
-            messages.INFO,
-        )
+        return self._to_primary(request, ticket, primary, just_merged=False)
+
+    def _to_primary(self, request: HttpRequest, secondary: Ticket, primary: Ticket, *, just_merged: bool):
+        refs = {"secondary": secondary.reference, "primary": primary.reference}
+        if just_merged:
+            self.message_user(request, _("%(secondary)s was merged into %(primary)s.") % refs, messages.SUCCESS)
+        else:
+            text = _("%(secondary)s was merged into %(primary)s; this is the merged conversation.") % refs
+            self.message_user(request, text, messages.INFO)
         return self._change_page(primary)
 
     def _change_page(self, ticket: Ticket) -> HttpResponseRedirect:

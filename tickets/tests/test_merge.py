@@ -13,6 +13,7 @@ from django.urls import reverse
 from tickets import events, selectors, services
 from tickets.models import AIDraft, AIRun, Attachment, EmailRecord, Message, Ticket, TicketEvent
 from tickets.tests.factories import CustomerFactory, DepartmentFactory, make_agent, make_ticket
+from tickets.tests.test_admin import change_url
 
 pytestmark = pytest.mark.django_db
 
@@ -221,16 +222,6 @@ def test_the_secondary_refuses_new_messages_and_says_where_the_conversation_went
 
 def merge_url(ticket: Ticket) -> str:
     return reverse("admin:tickets_ticket_merge", args=[ticket.pk])
-
-
-def change_url(ticket: Ticket) -> str:
-    return reverse("admin:tickets_ticket_change", args=[ticket.pk])
-
-
-@pytest.fixture
-def agent_client(client, agent):
-    client.force_login(agent)
-    return client
 
 
 def test_the_merge_page_offers_the_customers_other_open_tickets(agent_client, pair, department):

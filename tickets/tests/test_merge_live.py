@@ -7,28 +7,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
 from tickets import realtime, selectors, services
 from tickets.consumers import db
 from tickets.models import Message, Ticket
 from tickets.tests.factories import CustomerFactory, DepartmentFactory, make_agent, make_ticket
+from tickets.tests.test_concurrency import _in_thread
 from tickets.tests.test_consumers import agent_socket, customer_socket, receive_until, run, subscribers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 5
 WRITES = 12
-
-
-def in_thread(fn):
-    def call(*args):
-        try:
-            return fn(*args)
-        finally:
-            connection.close()
-
-    return call
 
 
 def one_customers_pair(department) -> tuple[Ticket, Ticket]:
@@ -44,7 +34,7 @@ def test_two_merges_of_one_pair_in_opposite_directions_never_deadlock():
         a, b = one_customers_pair(department)
         start = threading.Barrier(2)
 
-        @in_thread
+        @_in_thread
         def merge(primary: Ticket, secondary: Ticket, start: threading.Barrier = start) -> str:
             start.wait()
             try:
@@ -69,7 +59,7 @@ def test_customers_writing_to_both_tickets_during_a_merge_lose_nothing():
     primary, secondary = one_customers_pair(DepartmentFactory())
     start = threading.Barrier(3)
 
-    @in_thread
+    @_in_thread
     def write(ticket: Ticket) -> tuple[list[str], list[str]]:
         start.wait()
         stored, refusals = [], []
@@ -83,7 +73,7 @@ def test_customers_writing_to_both_tickets_during_a_merge_lose_nothing():
                 stored.append(body)
         return stored, refusals
 
-    @in_thread
+    @_in_thread
     def merge() -> None:
         start.wait()
         services.ticket_merge(primary=primary, secondary=secondary)
