@@ -60,21 +60,26 @@ EXPORT_HEADER = (
 
 # --- forms ------------------------------------------------------------------------------------------
 
+TEXT = forms.TextInput(attrs={"class": "vTextField"})
+
 
 class NewTicketForm(forms.Form):
     channel = forms.ChoiceField(label=gettext_lazy("How the customer reached you"))
-    customer_email = forms.EmailField(label=gettext_lazy("Customer's email"), required=False)
-    customer_name = forms.CharField(label=gettext_lazy("Customer's name"), max_length=200, required=False)
+    customer_email = forms.EmailField(
+        label=gettext_lazy("Customer's email"), required=False, widget=forms.EmailInput(attrs={"class": "vTextField"})
+    )
+    customer_name = forms.CharField(label=gettext_lazy("Customer's name"), max_length=200, required=False, widget=TEXT)
     subject = forms.CharField(
         label=gettext_lazy("Subject"),
         max_length=services.SUBJECT_MAX_LENGTH,
         required=False,
+        widget=TEXT,
         help_text=gettext_lazy("Leave empty to use the first line of the message."),
     )
     body = forms.CharField(
         label=gettext_lazy("What the customer said"),
         max_length=services.MESSAGE_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 8}),
+        widget=forms.Textarea(attrs={"rows": 8, "class": "vLargeTextField"}),
         help_text=gettext_lazy("In the customer's words: it is the first message of the conversation."),
     )
     department = forms.ModelChoiceField(label=gettext_lazy("Queue"), queryset=Department.objects.none())
@@ -166,6 +171,10 @@ class ConsoleWorkflowsMixin:
             messages.SUCCESS,
         )
         return self._change_page(ticket)
+
+    def render_change_form(self, request: HttpRequest, context, *args, **kwargs):
+        """No "Save and add another" on a ticket's page: a new ticket is a customer's conversation, not a row."""
+        return super().render_change_form(request, {**context, "show_save_and_add_another": False}, *args, **kwargs)
 
     def _new_ticket_page(self, request: HttpRequest, form: NewTicketForm, *, status: int = 200) -> TemplateResponse:
         return self._page(request, NEW_TICKET_TEMPLATE, {"title": _("New ticket"), "form": form}, status=status)

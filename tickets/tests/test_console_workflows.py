@@ -466,3 +466,10 @@ def test_exports_are_rate_limited(queues, monkeypatch):
     client = logged_in(queues["manager"])
 
     assert [client.get(EXPORT).status_code for _ in range(2)] == [200, 429]
+
+
+def test_the_ticket_page_offers_no_save_and_add_another(agent_client, ticket):
+    response = agent_client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
+
+    assert response.status_code == 200
+    assert 'name="_addanother"' not in response.content.decode()
