@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from tickets import events, realtime
@@ -66,11 +66,9 @@ def ticket_merge(*, primary: Ticket, secondary: Ticket, actor: AbstractBaseUser 
         note=_("%(reference)s merged in: %(count)s of its messages moved here.")
         % {"reference": secondary.reference, "count": moved["secondary"]},
     )
-    message_create(
-        ticket=primary,
-        author_kind=AuthorKind.SYSTEM,
-        body=_("Conversation %(reference)s was merged into this one.") % {"reference": secondary.reference},
-    )
+    with translation.override(primary.language or None):  # the customer reads it: their language
+        body = _("Conversation %(reference)s was merged into this one.") % _ref(secondary)
+    message_create(ticket=primary, author_kind=AuthorKind.SYSTEM, body=body)
     realtime.broadcast_on_commit(_announce, primary.pk, secondary.pk)
     events.publish(events.TICKET_STATUS_CHANGED, ticket_id=secondary.pk, status=Status.CLOSED)
     events.publish(events.TICKET_UPDATED, ticket_id=primary.pk, fields=["merged", *sorted(set(absorbed))])
@@ -186,22 +184,28 @@ def _primary_absorb(
 def _announce(primary_id: int, secondary_id: int) -> None:
     """Open pages of either ticket hold a thread that was renumbered: each is told what happened and
     offered a reload (the secondary's console page: a link to the merged ticket). The customer's page of
-    the secondary reloads into the merged conversation (its link now opens it)."""
-    reference = Ticket.objects.filter(pk=primary_id).values_list("reference", flat=True).get()
-
-    def notice(text: str, link: str, label: str) -> str:
-        return render_to_string(MERGED_NOTICE_TEMPLATE, {"text": text, "link": link, "label": label})
-
-    merged_away = _("This conversation was merged into %(reference)s.") % _ref_of(reference)
-    merged_here = _("Another conversation was merged into this one.")
-    reload = _("Reload to see all of it")
-    primary_page = reverse("admin:tickets_ticket_change", args=[primary_id])
+    the secondary reloads into the merged conversation (its link now opens it). Customers are told in
+    the conversation's language, agents in the one active here."""
+    reference, language = Ticket.objects.filter(pk=primary_id).values_list("reference", "language").get()
+    with translation.override(language or None):
+        to_customers = _notices(reference, link="")
+    to_agents = _notices(reference, link=reverse("admin:tickets_ticket_change", args=[primary_id]))
     realtime.send_html(
-        (realtime.customer_group(secondary_id), notice(merged_away, "", reload)),
-        (realtime.customer_group(primary_id), notice(merged_here, "", reload)),
-        (
-            realtime.agent_group(secondary_id),
-            notice(merged_away, primary_page, _("Open %(reference)s") % _ref_of(reference)),
-        ),
-        (realtime.agent_group(primary_id), notice(merged_here, "", reload)),
+        (realtime.customer_group(secondary_id), to_customers["away"]),
+        (realtime.customer_group(primary_id), to_customers["here"]),
+        (realtime.agent_group(secondary_id), to_agents["away"]),
+        (realtime.agent_group(primary_id), to_agents["here"]),
     )
+
+
+def _notices(reference: str, *, link: str) -> dict[str, str]:
+    """The notices for pages of the merged-away ticket and of the kept one; ``link``: where the
+    merged-away page goes ("": a reload, which its link now turns into the kept ticket)."""
+    reload = _("Reload to see all of it")
+    away = _("This conversation was merged into %(reference)s.") % _ref_of(reference)
+    here = _("Another conversation was merged into this one.")
+    go = _("Open %(reference)s") % _ref_of(reference) if link else reload
+    return {
+        "away": render_to_string(MERGED_NOTICE_TEMPLATE, {"text": away, "link": link, "label": go}),
+        "here": render_to_string(MERGED_NOTICE_TEMPLATE, {"text": here, "link": "", "label": reload}),
+    }
