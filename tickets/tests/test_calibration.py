@@ -192,6 +192,9 @@ def test_migration_keeps_every_queues_threshold_as_it_was():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(after)
+    # the schema as the rest of the suite expects it: every later migration applied again
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
     assert dict(Department.objects.values_list("slug", "ai_threshold_mode")) == {"billing": "manual", "sales": "manual"}
     assert Department.objects.get(slug="billing").threshold_in_use(0.95) == (0.6, "manual")
