@@ -248,6 +248,7 @@ OVERVIEW_EXPORTS = [
     ("sentiment", "sentiment"),
 ]
 
+
 def _series_rows(days, series: dict[str, list]) -> Iterable[list]:
     names = list(series)
     yield ["day", *names]
