@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from analytics import charts, gaps, metrics, rollup
 from analytics.models import KnowledgeGap
+from supportflow.spreadsheet import safe_cell
 from tickets.models import Department, Ticket
 from tickets.roles import user_is_manager
 
@@ -246,14 +247,6 @@ OVERVIEW_EXPORTS = [
     ("daily", "daily CSAT, automation, escalation, cost per ticket"),
     ("sentiment", "sentiment"),
 ]
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: formulas (= + - @ tab CR at the start) get a leading '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _series_rows(days, series: dict[str, list]) -> Iterable[list]:

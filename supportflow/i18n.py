@@ -103,6 +103,7 @@ CUSTOMER_FACING_SOURCES = (
     "tickets/services/conversations.py",
     "tickets/services/customer.py",
     "tickets/services/drafts.py",
+    "tickets/services/merge.py",
     "tickets/email/*",
     "knowledge/views.py",
     "supportflow/resilience.py",

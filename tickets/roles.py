@@ -98,6 +98,7 @@ AGENT_PERMISSIONS = (
     "tickets.change_customer",
     "tickets.view_department",
     "tickets.view_ticket",
+    "tickets.add_ticket",  # open a ticket for a customer from the console (a call, a visit), in their queues
     "tickets.change_ticket",
     "tickets.view_message",
     "tickets.add_message",

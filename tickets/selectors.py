@@ -5,16 +5,21 @@ through ``ticket_queryset_for_user`` so an agent never reaches a ticket outside 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
 from django.db.models.functions import Lower
 from django.http import Http404
+from django.utils import timezone
 
 from supportflow.logs import set_log_context
 from tickets.models import Department, Macro, Message, Ticket, TicketEvent
+from tickets.roles import AGENTS, MANAGERS
 
 Status = Ticket.Status
 CUSTOMER_TOKEN_SALT = "supportflow.chat.conversation"  # noqa: S105 — a namespace, not a secret
@@ -36,8 +41,21 @@ def ticket_get_for_customer(*, token: str) -> Ticket:
         ticket = Ticket.objects.select_related("customer").get(access_key=key)
     except (signing.BadSignature, Ticket.DoesNotExist, TypeError, ValueError) as exc:
         raise Http404("This conversation link is not valid.") from exc
+    if ticket.merged_into_id:  # the conversation goes on in the ticket it was merged into (same customer)
+        merged_from, ticket = ticket.reference, ticket_follow_merge(ticket=ticket)
+        ticket.followed_from = merged_from
     set_log_context(ticket=ticket.reference)
     return ticket
+
+
+def ticket_follow_merge(*, ticket: Ticket, scope: QuerySet[Ticket] | None = None) -> Ticket:
+    """The ticket a merged ticket's conversation goes on in, or ``ticket`` itself when it was not merged
+    or (``scope``: the caller's tickets) the caller may not see that one. One step: a merge re-points the
+    tickets merged into the one it closes."""
+    if not ticket.merged_into_id:
+        return ticket
+    tickets = Ticket.objects.all() if scope is None else scope
+    return tickets.select_related("customer").filter(pk=ticket.merged_into_id).first() or ticket
 
 
 def ticket_customer_messages(*, ticket: Ticket, after_seq: int = 0, limit: int = 500) -> list[Message]:
@@ -190,3 +208,95 @@ def attachment_get_for_customer(*, token: str, pk: int | str):
         return Attachment.objects.get(pk=pk, ticket=ticket, message__is_internal=False)
     except (Attachment.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such file.") from exc
+
+
+# --- console workflows: merge, bulk assignment, export ---------------------------------------------
+
+REFERENCE_RE = re.compile(r"(?:SF-?)?0*(\d{1,12})", re.IGNORECASE)
+
+
+def ticket_get_by_reference_for_user(*, user: AbstractBaseUser, reference: str) -> Ticket:
+    """The ticket with this reference (``SF-000042``, ``sf-42`` or ``42``) if this user may see it; else 404."""
+    found = REFERENCE_RE.fullmatch((reference or "").strip())
+    if found is None:
+        raise Http404("No such ticket.")
+    ticket = (
+        ticket_queryset_for_user(user=user)
+        .select_related("customer")
+        .filter(reference=f"SF-{int(found.group(1)):06d}")
+        .first()
+    )
+    if ticket is None:
+        raise Http404("No such ticket.")
+    return ticket
+
+
+def ticket_merge_candidates(*, ticket: Ticket, user: AbstractBaseUser, limit: int = 10) -> list[Ticket]:
+    """The customer's other tickets this ticket could be merged into: open, not merged, visible to ``user``."""
+    return list(
+        ticket_queryset_for_user(user=user)
+        .filter(customer_id=ticket.customer_id, status__in=Ticket.ACTIVE_STATUSES, merged_into__isnull=True)
+        .exclude(pk=ticket.pk)
+        .only("pk", "reference", "subject", "status", "created_at")
+        .order_by("created_at")[:limit]
+    )
+
+
+def agents_serving(*, department_ids: Iterable[int | None]) -> QuerySet:
+    """Active agents (and managers, superusers) who may be assigned tickets of every one of these queues:
+    the rule of ``services.ticket_assign`` — they work the queue, or see every queue — as one query."""
+    sees_all = (
+        Q(is_superuser=True)
+        | Q(
+            groups__permissions__codename="view_all_departments_ticket",
+            groups__permissions__content_type__app_label="tickets",
+        )
+        | Q(
+            user_permissions__codename="view_all_departments_ticket",
+            user_permissions__content_type__app_label="tickets",
+        )
+    )
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=(AGENTS, MANAGERS)))
+    )
+    for department_id in sorted({d for d in department_ids if d is not None}):
+        users = users.filter(sees_all | Q(agent_profile__departments=department_id))
+    return users.distinct().order_by("first_name", "username")
+
+
+EXPORT_COLUMNS = (
+    "reference",
+    "subject",
+    "customer__name",
+    "customer__email",
+    "status",
+    "priority",
+    "department__name",
+    "assignee__username",
+    "channel",
+    "created_at",
+    "first_response_at",
+    "resolved_at",
+    "sla_breached",
+    "csat_score",
+)
+
+
+def ticket_export_rows(*, tickets: QuerySet[Ticket], chunk_size: int = 2000) -> Iterator[tuple]:
+    """The rows of the ticket-list export (``EXPORT_COLUMNS``), in the list's order, read from a
+    server-side cursor ``chunk_size`` rows at a time: 100,000 tickets never sit in memory at once.
+    ``tickets`` is already scoped to the person exporting (the list's own queryset)."""
+    breached = Case(
+        When(sla_breached_q(timezone.now()), then=Value(True)), default=Value(False), output_field=BooleanField()
+    )
+    return tickets.annotate(sla_breached=breached).values_list(*EXPORT_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+def departments_served_by(*, user: AbstractBaseUser) -> QuerySet[Department]:
+    """The active queues this user may open and be assigned tickets in (``services.ticket_assign``'s rule)."""
+    departments = Department.objects.filter(is_active=True)
+    if user.is_superuser or user.has_perm("tickets.view_all_departments_ticket"):
+        return departments
+    return departments.filter(agents__user=user)

@@ -120,6 +120,8 @@ def _conversation_page(
 @require_GET
 def chat_conversation(request: HttpRequest, token: str) -> HttpResponse:
     ticket = _open(request, token)
+    if getattr(ticket, "followed_from", ""):  # merged into another ticket: its own link, from now on
+        return redirect("chat:conversation", token=selectors.ticket_customer_token(ticket=ticket))
     return _conversation_page(request, ticket, token)
 
 

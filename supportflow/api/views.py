@@ -101,7 +101,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(responses={200: s.MessageSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def messages(self, request, reference=None, format=None):  # format: the router's ".json" suffix
-        ticket = get_object_or_404(self.get_queryset().only("pk"), reference=reference)
+        ticket = get_object_or_404(self.get_queryset().only("pk", "merged_into_id"), reference=reference)
+        ticket = selectors.ticket_follow_merge(ticket=ticket, scope=self.get_queryset())
         thread = selectors.ticket_thread(ticket=ticket, include_internal=True).values(*s.MESSAGE_COLUMNS)
         return self.get_paginated_response(s.message_rows(self.paginate_queryset(thread)))
 
@@ -121,8 +122,10 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     def get_object(self) -> Ticket:
+        """By reference; a merged ticket's reference answers with the ticket it was merged into."""
         tickets = self.get_queryset().select_related("customer", "department", "assignee")
-        return get_object_or_404(tickets, reference=self.kwargs["reference"])
+        ticket = get_object_or_404(tickets, reference=self.kwargs["reference"])
+        return selectors.ticket_follow_merge(ticket=ticket, scope=tickets)
 
 
 class CustomerViewSet(viewsets.ReadOnlyModelViewSet):

@@ -25,6 +25,7 @@ from django.test.utils import override_settings
 
 from supportflow.demo import history
 from supportflow.demo.ai import triage_model_train
+from supportflow.demo.console import console_demo_load
 from supportflow.demo.inbox import inbox_demo_load
 from supportflow.demo.texts import CONVERSATIONS, MACROS, QUEUES, STAFF
 from tickets import roles, services
@@ -300,4 +301,5 @@ def demo_load() -> dict[str, str]:
         if convo.get("csat"):
             services.ticket_record_csat(ticket=ticket, score=convo["csat"]["score"], comment=convo["csat"]["comment"])
     inbox_demo_load(users=users, departments=departments)
+    console_demo_load(users=users, departments=departments)
     return passwords

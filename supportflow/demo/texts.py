@@ -78,3 +78,6 @@ QUEUES: list[dict] = _load("queues.json")  # name, slug, description, calendar (
 STAFF: list[dict] = _load("staff.json")  # username, first_name, role ("agents", "managers" or null), ...
 CONVERSATIONS: list[dict] = _load("conversations.json")
 MACROS: list[dict] = _load("macros.json")  # name, owner (username or null: shared), department slug, body, actions
+# Console workflows: tickets agents opened for customers (calls, visits, forwarded emails) and one customer's
+# duplicate tickets, one pair merged and one left to merge.
+CONSOLE: dict = _load("console.json")

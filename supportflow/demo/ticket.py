@@ -431,4 +431,6 @@ class TicketSim:
             json.dumps({}),
             i18n.supported(spec.language) if spec.channel == "chat" else "",  # the page language: the browser's
             False,
+            None,  # opened_by: the history's tickets came in through the channels
+            None,  # merged_into
         ]

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.urls import reverse
@@ -136,6 +137,10 @@ ROUTES: dict[str, Route] = {
     "admin/tickets/ticket/<int:ticket_id>/tags/": _r(
         DEPT1, lambda w, role: reverse("admin:tickets_ticket_tags", args=[w.ticket_a.pk])
     ),
+    "admin/tickets/ticket/<int:ticket_id>/merge/": _r(
+        DEPT1, lambda w, role: reverse("admin:tickets_ticket_merge", args=[w.ticket_a.pk])
+    ),
+    "admin/tickets/ticket/export.csv": _r(MANAGERS, "/admin/tickets/ticket/export.csv"),
     "admin/auth/user/<id>/password/": _r(
         SUPERUSER, lambda w, role: reverse("admin:auth_user_password_change", args=[w.users["agent"].pk])
     ),
@@ -243,8 +248,8 @@ ADMIN_MODELS: dict[str, tuple] = {
     "supportflow/webhookdelivery": (lambda w: w.objects["delivery"], MANAGERS, NOBODY, MANAGERS, MANAGERS, SUPERUSER),
     # a manager's own key; keys are revoked, never deleted
     "supportflow/apikey": (lambda w: w.objects["manager_key"], MANAGERS, MANAGERS, MANAGERS, MANAGERS, NOBODY),
-    # tickets come in through the channels (no add); only a superuser deletes
-    "tickets/ticket": (lambda w: w.ticket_a, STAFF_ONLY, NOBODY, DEPT1, DEPT1, SUPERUSER),
+    # any agent opens a ticket for a customer (in their own queues: test_console_workflows); only a superuser deletes
+    "tickets/ticket": (lambda w: w.ticket_a, STAFF_ONLY, STAFF_ONLY, DEPT1, DEPT1, SUPERUSER),
     "tickets/customer": (lambda w: w.ticket_a.customer, STAFF_ONLY, SUPERUSER, DEPT1, DEPT1, SUPERUSER),
     "tickets/slapolicy": (lambda w: w.dept1.sla_policy, STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, SUPERUSER),
     "tickets/department": (lambda w: w.dept1, STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, SUPERUSER),
@@ -386,6 +391,12 @@ def test_every_route_is_classified():
 
 def _body(response) -> bytes:
     if getattr(response, "streaming", False):
+        if response.is_async:  # the ticket export: an async iterator, as the ASGI server reads it
+
+            async def chunks() -> list[bytes]:
+                return [chunk async for chunk in response.streaming_content]
+
+            return b"".join(async_to_sync(chunks)())
         return b"".join(response.streaming_content)
     return response.content
 

@@ -10,13 +10,16 @@ from django.db.models import Count, Sum
 from django.test.utils import override_settings
 
 from supportflow.demo import history
+from supportflow.demo.console import console_demo_tickets
 from supportflow.demo.seed import DEMO_HISTORY_TICKETS, demo_load
 from supportflow.demo.texts import CONVERSATIONS
 from tickets import sla
 from tickets.models import AIDraft, AIRun, Customer, Message, Ticket, TicketEvent
 
 END = dt.datetime(2025, 6, 30, 12, 0, tzinfo=dt.UTC)
-DEMO_TICKETS = len(CONVERSATIONS)  # seed_demo's own conversations
+DEMO_TICKETS = (
+    len(CONVERSATIONS) + console_demo_tickets()
+)  # the demo conversations and the console's (opened by agents, merged)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from analytics.models import DailyTicketStats, KnowledgeGap
+from supportflow.demo.console import console_demo_tickets
 from supportflow.demo.seed import DEMO_HISTORY_TICKETS
 from supportflow.demo.texts import CONVERSATIONS
 from tickets.models import Department, Ticket
@@ -23,8 +24,9 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     call_command("seed_demo", "--no-kb")
     second = capsys.readouterr().out
 
-    # The demo conversations (3 of them in German, Spanish, French), and 90 days of simulated history.
-    assert counts == (4, len(CONVERSATIONS) + DEMO_HISTORY_TICKETS, 4)
+    # The demo conversations (3 of them in German, Spanish, French), the console's (opened by agents, merged)
+    # and 90 days of simulated history.
+    assert counts == (4, len(CONVERSATIONS) + console_demo_tickets() + DEMO_HISTORY_TICKETS, 4)
     assert (Department.objects.count(), Ticket.objects.count(), get_user_model().objects.count()) == counts
     passwords = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert set(passwords) == {"admin", "alice", "bob", "maria"}
@@ -45,3 +47,10 @@ def test_seed_demo_loads_once_and_prints_logins(settings, tmp_path, capsys):
     assert "History added" not in second
     assert DailyTicketStats.objects.filter(created__gt=0).values("day").distinct().count() >= 80
     assert KnowledgeGap.objects.filter(size__gte=3).exists()
+    assert set(Ticket.objects.exclude(opened_by=None).values_list("channel", flat=True)) == {
+        "phone",
+        "in_person",
+        "email",
+    }
+    [merged] = Ticket.objects.exclude(merged_into=None)
+    assert merged.merged_into.messages.filter(body__startswith="I wrote in the chat yesterday").exists()

@@ -34,6 +34,7 @@ from tickets.admin.queue_parts import (
     TicketEventInline,
     colour_badge,
 )
+from tickets.admin.workflows import ConsoleWorkflowsMixin
 from tickets.forms import AgentReplyForm, EscalateForm
 from tickets.models import (
     AIDraft,
@@ -54,7 +55,7 @@ SLA_FIELDS = (
 
 
 @admin.register(Ticket)
-class TicketAdmin(InboxAdminMixin, admin.ModelAdmin):
+class TicketAdmin(InboxAdminMixin, ConsoleWorkflowsMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "subject_and_tags",
@@ -81,7 +82,7 @@ class TicketAdmin(InboxAdminMixin, admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-updated_at",)
     date_hierarchy = "created_at"
-    actions = ("assign_to_me", "escalate", "resolve", "close", "reopen")
+    actions = ("assign_to_me", "assign_to", "escalate", "resolve", "close", "reopen", "set_priority", "merge_two")
     inlines = (TicketEventInline, AIRunInline)
     fieldsets = (
         (_("Ticket"), {"fields": ("reference", "subject", "customer", "channel", "status", "assignee", "created_at")}),
@@ -131,10 +132,6 @@ class TicketAdmin(InboxAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return selectors.ticket_queryset_for_user(user=request.user)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Tickets come in through the channels (chat, email, API), each through ticket_create.
-        return False
-
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
 
@@ -178,17 +175,7 @@ class TicketAdmin(InboxAdminMixin, admin.ModelAdmin):
     # --- actions (each ticket through the services; failures reported, never half-applied)
 
     def _apply(self, request: HttpRequest, queryset, verb: str, fn) -> None:
-        done, failed = 0, []
-        for ticket in queryset:
-            try:
-                fn(ticket)
-                done += 1
-            except services.TicketRuleError as exc:
-                failed.append(str(exc))
-        if done:
-            self.message_user(request, f"{verb}: {done} ticket(s).", messages.SUCCESS)
-        for error in failed[:10]:
-            self.message_user(request, error, messages.ERROR)
+        self.bulk_apply(request, queryset, verb, fn)
 
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request, queryset):
@@ -336,6 +323,8 @@ class TicketAdmin(InboxAdminMixin, admin.ModelAdmin):
         return form
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        if request.method == "GET" and (merged := self.merged_ticket_redirect(request, object_id)) is not None:
+            return merged
         extra_context = extra_context or {}
         if request.method == "POST" and ("_reply" in request.POST or "_ticket_action" in request.POST):
             ticket = selectors.ticket_get_for_user(user=request.user, pk=object_id)

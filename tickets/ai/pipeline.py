@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 AuthorKind = Message.AuthorKind
 Condition = EscalationRule.Condition
+OPENED_BY_AGENT_REASON = "An agent opened this ticket for the customer: the AI only drafts"
 
 
 # --- the service -------------------------------------------------------------------------------------
@@ -86,7 +87,11 @@ def _process(message_id: int, namespace: str) -> str:
         verdict = guard.scan(message.body, source="email" if ticket.channel == Ticket.Channel.EMAIL else "customer")
         stages["guard_ms"] = _ms(t)
 
-        agent_replied = ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
+        # a person has the conversation: an agent replied, or opened the ticket for the customer (a call, a visit)
+        agent_replied = (
+            ticket.opened_by_id is not None
+            or ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
+        )
         detected = detect_language(message.body)
         gate = {"act": str(reading.act), "stages_ms": stages}
 
@@ -166,6 +171,8 @@ def _process(message_id: int, namespace: str) -> str:
         triggers = [rules.Trigger("Output guard", f"AI reply blocked ({p})") for p in problems]
         if answer.unsupported:  # the draft says more than the articles: a person checks it, asking would not help
             triggers.append(rules.Trigger("Unsupported statements", "The AI draft says things the articles do not"))
+        if ticket.opened_by_id is not None:  # why the draft waits, as the console shows it
+            triggers.append(rules.Trigger("Opened by an agent", OPENED_BY_AGENT_REASON))
         escalation_rules = rules.active_rules()
         triggers += rules.evaluate(ctx, escalation_rules)
         hard = [tr for tr in triggers if not tr.unanswered and tr.condition != Condition.UNANSWERED_STREAK]

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from tickets import services
+from tickets import selectors, services
 from tickets.email import attachments, parse, storage
 from tickets.models import Attachment, EmailRecord, Message, Ticket
 
@@ -74,13 +74,10 @@ def email_thread_ticket(*, parsed: parse.ParsedEmail, sender: str, require_sende
                 return ticket
     found = SUBJECT_REF_RE.search(parsed.subject)
     if found:
-        ticket = (
-            Ticket.objects.filter(reference=found.group(1))
-            .exclude(status=Ticket.Status.CLOSED)
-            .select_related("customer")
-            .first()
-        )
-        if ticket is not None and _same_sender(ticket, sender):
+        ticket = Ticket.objects.filter(reference=found.group(1)).select_related("customer").first()
+        if ticket is not None:  # a merged ticket's tag leads to the ticket it was merged into
+            ticket = selectors.ticket_follow_merge(ticket=ticket)
+        if ticket is not None and ticket.status != Ticket.Status.CLOSED and _same_sender(ticket, sender):
             return ticket
     return None
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tickets.models.queues import Customer, Department, Priority
 
@@ -31,6 +32,9 @@ class Ticket(models.Model):
         API = "api", "API"
         SLACK = "slack", "Slack"
         DISCORD = "discord", "Discord"
+        # Opened by an agent in the console: the customer's words came through a person.
+        PHONE = "phone", _("Phone")
+        IN_PERSON = "in_person", _("In person")
 
     class Sentiment(models.TextChoices):
         NEGATIVE = "negative", "Negative"
@@ -119,6 +123,25 @@ class Ticket(models.Model):
 
     ai_cost = models.DecimalField("AI cost (USD)", max_digits=12, decimal_places=6, default=Decimal(0))
     last_message_seq = models.PositiveIntegerField(default=0, editable=False)
+
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text=_("The agent who opened it in the console for the customer (a call, a visit, a forwarded email)."),
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="merged_tickets",
+        help_text=_("The ticket its conversation was merged into; its reference opens that one."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -251,6 +274,7 @@ class TicketEvent(models.Model):
         AI_FEEDBACK = "ai_feedback", "Customer rated an AI answer"
         TAG_ADDED = "tag_added", "Tag added"
         TAG_REMOVED = "tag_removed", "Tag removed"
+        MERGED = "merged", _("Merged")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30, choices=Kind.choices)

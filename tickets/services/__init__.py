@@ -45,6 +45,7 @@ from tickets.services.drafts import (
 )
 from tickets.services.gate import department_feedback_threshold_store, knowledge_calibration_store
 from tickets.services.housekeeping import retention_purge, ticket_auto_close, ticket_sla_sweep
+from tickets.services.intake import CONSOLE_CHANNELS, ticket_open_for_customer
 from tickets.services.macros import (
     macro_actions_describe,
     macro_can_manage,
@@ -54,6 +55,7 @@ from tickets.services.macros import (
     macro_save,
     ticket_reply_send,
 )
+from tickets.services.merge import ticket_merge
 from tickets.services.queues import (
     TRIAGE_TEXT_FIELDS,
     department_notify_escalation,
@@ -66,6 +68,7 @@ from tickets.services.replies import ReplyConflict, agent_reply_send
 
 __all__ = [
     "CLIENT_ID_RE",
+    "CONSOLE_CHANNELS",
     "CSAT_COMMENT_MAX_LENGTH",
     "HANDOVER_NOTICE",
     "HANDOVER_TEAM",
@@ -106,6 +109,8 @@ __all__ = [
     "ticket_close",
     "ticket_create",
     "ticket_escalate",
+    "ticket_merge",
+    "ticket_open_for_customer",
     "ticket_record_csat",
     "ticket_reopen",
     "ticket_reply_send",

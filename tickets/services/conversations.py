@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import number_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from tickets import events, realtime, tasks
@@ -136,11 +137,14 @@ def ticket_create(
     actor: AbstractBaseUser | None = None,
     ui_language: str = "",
     ui_language_chosen: bool = False,
+    opened_by: AbstractBaseUser | None = None,
 ) -> Ticket:
     """Open a ticket with the customer's first message (seq 1) and its SLA clock started.
 
     ``ui_language``: the language of the customer's pages as they start it (``tickets.languages``), and
-    ``ui_language_chosen`` whether they picked it themselves."""
+    ``ui_language_chosen`` whether they picked it themselves. ``opened_by``: the agent who opened it in the
+    console for the customer (a call, a visit): it is theirs from the start, so the AI triages and drafts
+    but does not answer on its own."""
     body = _clean_body(body)
     subject = " ".join(subject.replace("\x00", "").split())[:SUBJECT_MAX_LENGTH] or body.splitlines()[0][:80]
     if channel not in Ticket.Channel.values:
@@ -162,6 +166,7 @@ def ticket_create(
         created_at=now,
         last_customer_message_at=now,
         last_message_seq=1,
+        opened_by=opened_by,
     )
     _apply_sla(ticket)
     ticket.save()
@@ -374,6 +379,12 @@ def _message_create_locked(
             existing.was_created = False
             return existing
     if ticket.status == Status.CLOSED:
+        if ticket.merged_into_id:  # a page opened before the merge: its link now opens the merged ticket
+            into = Ticket.objects.values_list("reference", flat=True).get(pk=ticket.merged_into_id)
+            raise TicketRuleError(
+                gettext("%(reference)s was merged into %(into)s: reload the page to write there.")
+                % {"reference": ticket.reference, "into": into}
+            )
         raise TicketRuleError(_("%(reference)s is closed; start a new conversation.") % {"reference": ticket.reference})
     now = timezone.now()
     seq = ticket.last_message_seq + 1

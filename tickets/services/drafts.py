@@ -81,8 +81,8 @@ def ai_reply_record(
     commit). Not sent: the draft waits for an agent, the ticket is escalated (once) with the reason and
     assigned if someone is free, and the customer is told a person will reply. ``conversation`` (the
     assistant's memory of the conversation) is stored with the decision, so a rerun cannot count a turn
-    twice. Returns ``sent``, ``replied`` (act), ``clarified``, ``escalated``, ``done`` (already recorded:
-    a rerun) or ``closed``.
+    twice. Returns ``sent``, ``replied`` (act), ``clarified``, ``escalated``, ``drafted`` (not sent, no
+    handover: an agent opened the ticket for the customer), ``done`` (already recorded: a rerun) or ``closed``.
     """
     try:
         with transaction.atomic():
@@ -121,10 +121,12 @@ def ai_reply_record(
             _event(ticket, TicketEvent.Kind.AI_ANSWERED, actor_kind=ActorKind.AI, note=note)
         return {"answer": "sent", "act": "replied", "clarify": "clarified"}.get(kind, "sent")
     _event(ticket, TicketEvent.Kind.AI_DRAFTED, actor_kind=ActorKind.AI, note=escalation_reason)
-    hand_over(ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority)
+    opened_by_agent = ticket.opened_by_id is not None  # the agent who opened it for the customer has it
+    if not opened_by_agent:
+        hand_over(ticket=ticket, reason=escalation_reason, actor_kind=ActorKind.AI, priority=escalation_priority)
     realtime.broadcast_on_commit(realtime.broadcast_ai_panel, ticket.pk)
     events.publish(events.AI_DRAFTED, ticket_id=ticket.pk, draft_id=draft.pk)
-    return "escalated"
+    return "drafted" if opened_by_agent else "escalated"
 
 
 @transaction.atomic

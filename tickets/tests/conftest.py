@@ -1,4 +1,5 @@
-"""Fixtures for the email-channel tests: real SMTP and IMAP servers on localhost (see mailservers.py)."""
+"""Fixtures for the tickets tests: real SMTP and IMAP servers on localhost for the email channel (see
+mailservers.py), and a test client signed in as an agent."""
 
 from __future__ import annotations
 
@@ -44,3 +45,10 @@ def email_settings(settings, tmp_path):
     settings.EMAIL_MAX_ATTACHMENTS = 3
     settings.EMAIL_MAX_ATTACHMENTS_TOTAL_BYTES = 100_000
     return settings
+
+
+@pytest.fixture
+def agent_client(client, agent):
+    """The test client signed in as ``agent`` (of ``department``)."""
+    client.force_login(agent)
+    return client

@@ -137,6 +137,8 @@ def triage_apply(ticket: Ticket, triage: dict, *, routing: bool = True) -> Ticke
             ],
         ).values_list("field", flat=True)
     )
+    if ticket.opened_by_id is not None:  # the agent who opened it for the customer chose its queue and priority
+        corrected |= {"department", "priority"}
     fields: dict = {}
     for name in ("category", "sentiment", "language") if routing else ("sentiment", "language"):
         if name not in corrected and triage.get(name):
