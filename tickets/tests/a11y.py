@@ -9,11 +9,13 @@ WCAG contrast ratios read from the styles Chromium computed, so a failure names 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # axe-core 4.14.1, vendor/README
 BLOCKING_IMPACTS = ("serious", "critical")
 
 _RUN_AXE = """async () => {
@@ -65,7 +67,9 @@ def axe_violations(page: Page) -> list[dict]:
     """axe-core's serious and critical violations. The script goes in through the DevTools protocol
     (``evaluate``), which the page's CSP does not apply to: nothing is relaxed for the test."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
+        source = AXE.read_bytes()
+        assert hashlib.sha256(source).hexdigest() == AXE_SHA256, f"{AXE} is not the axe-core its README names"
+        page.evaluate(source.decode())
     return page.evaluate(_RUN_AXE)
 
 

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from knowledge import services as kb_services
 from knowledge.models import Article
 from tickets import services
-from tickets.models import Ticket
+from tickets.models import Macro, Ticket
 from tickets.services import ticket_assign
 from tickets.tests import browser as harness
 from tickets.tests.a11y import axe_violations, contrast_of, describe, use_theme
@@ -40,7 +40,7 @@ THEMES = {"light": ("light", "light"), "dark": ("dark", "dark"), "auto-dark": ("
 @pytest.fixture
 def world(transactional_db):
     """A manager's department with a ticket whose first reply is due within the hour, one already breached
-    and one with a thread (customer, AI, agent, internal note); a published article."""
+    and one with a thread (customer, AI, agent, internal note); a shared macro; a published article."""
     billing = DepartmentFactory(name="Billing")
     manager = make_manager(billing, username="maria")
     manager.first_name = "Maria"
@@ -69,6 +69,11 @@ def world(transactional_db):
     )
     for ticket in (soon, breached, worked):
         ticket_assign(ticket=ticket, assignee=manager, actor=manager)
+    services.macro_save(
+        macro=Macro(name="Refund policy", body="Hi {{ customer.first_name }}, about {{ ticket.reference }}.",
+                    actions={"assign": "me", "status": "pending"}),
+        actor=manager, shared=True,
+    )  # fmt: skip
     kb_services.article_save(
         title="Export your notes", slug="export", status=Article.Status.PUBLISHED, reindex="none",
         category=kb_services.category_for("Billing"), body="## Export\n\nOpen Settings → Export and pick a format.",
@@ -100,6 +105,8 @@ def test_no_serious_or_critical_axe_violation_on_the_pages_people_use(new_contex
     page = open_context(new_context, theme).new_page()
     found: dict[str, list[dict]] = {}
 
+    page.goto("/admin/login/")
+    found["sign-in"] = axe_violations(page)
     sign_in(page, "/admin/tickets/ticket/?view=open")
     expect_theme(page, theme)
     expect(page.locator("#result_list tbody tr")).to_have_count(3)
@@ -108,6 +115,15 @@ def test_no_serious_or_critical_axe_violation_on_the_pages_people_use(new_contex
     page.goto(f"/admin/tickets/ticket/{world['worked'].pk}/change/")
     expect(page.locator("#connection")).to_have_text("Connected")
     found["ticket page"] = axe_violations(page)
+    page.locator("#sf-reply textarea[name=body]").click()
+    page.keyboard.type("/")
+    expect(page.get_by_role("listbox", name="Macros")).to_be_visible()
+    found["ticket page, macro picker open"] = axe_violations(page)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    found["ticket page, shortcuts dialog"] = axe_violations(page)
 
     page.goto("/analytics/")
     expect(page.locator("#an-tiles .tile").first).to_be_visible()
