@@ -21,6 +21,7 @@ from django.db.models import Count
 VIEWPORT = {"width": 1400, "height": 900}
 THEMES = ("light", "dark")
 AGENT, MANAGER = "alice", "maria"
+SHOT_NAMES = ("inbox", "ticket", "macros", "shortcuts", "chat", "help-center", "analytics")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ def console_screenshots(*, out_dir: Path, only: set[str] | None = None, write: C
                     context.add_cookies(cookies[shot.user])
                     page = context.new_page()
                     page.goto(shot.path, wait_until="networkidle")
+                    if "/login/" in page.url:
+                        raise RuntimeError(f"{shot.user} could not sign in for {shot.path}: is the demo data loaded?")
                     if shot.action:
                         shot.action(page)
                     path = out_dir / f"console-{shot.name}-{theme}.png"

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from supportflow.demo.screenshots import console_screenshots
+from supportflow.demo.screenshots import SHOT_NAMES, console_screenshots
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--out", type=Path, default=Path(settings.BASE_DIR) / "docs" / "img", help="Where the PNGs go."
         )
-        parser.add_argument("--only", nargs="*", default=None, help="Only these shots (e.g. inbox ticket).")
+        parser.add_argument("--only", nargs="*", default=None, choices=SHOT_NAMES, help="Only these shots.")
 
     def handle(self, *args, **options) -> None:
         written = console_screenshots(out_dir=options["out"], only=set(options["only"] or ()), write=self.stdout.write)
