@@ -1,6 +1,6 @@
-"""The screenshots in docs/console.md (``manage.py console_screenshots``): each page of the agent workspace,
-the customer's chat and help center and the analytics overview, in the light and the dark theme, taken by
-headless Chromium at 1400x900 from the demo data, on the real ASGI app served from this process.
+"""The screenshots in docs/console.md (``manage.py console_screenshots``): each page of the agent workspace and
+the analytics overview in the light and the dark theme, the customer's chat and help center (one look), taken
+by headless Chromium at 1400x900 from the demo data, on the real ASGI app served from this process.
 
 Playwright and the uvicorn-in-a-thread harness are development dependencies: imported only when this runs.
 Signing in uses Django's own session login (``Client.force_login``) for the demo agent and manager, so the
@@ -30,6 +30,11 @@ class Shot:
     user: str | None  # who is signed in; None: a customer
     path: str
     action: Callable | None = None  # what to do on the page before the picture
+
+    @property
+    def themes(self) -> tuple[str, ...]:
+        """The customer's pages have one light look (chat.css): one picture, not two identical ones."""
+        return THEMES if self.user else ("light",)
 
 
 def _open_macro_picker(page) -> None:
@@ -100,7 +105,7 @@ def console_screenshots(*, out_dir: Path, only: set[str] | None = None, write: C
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for theme in THEMES:
-                for shot in shots:
+                for shot in (shot for shot in shots if theme in shot.themes):
                     context = chromium.new_context(base_url=server.url, viewport=VIEWPORT, color_scheme=theme)
                     context.add_init_script(  # the theme, and the admin's app list folded as an agent keeps it
                         f"localStorage.setItem('theme', {theme!r});"
@@ -113,7 +118,7 @@ def console_screenshots(*, out_dir: Path, only: set[str] | None = None, write: C
                         raise RuntimeError(f"{shot.user} could not sign in for {shot.path}: is the demo data loaded?")
                     if shot.action:
                         shot.action(page)
-                    path = out_dir / f"console-{shot.name}-{theme}.png"
+                    path = out_dir / f"console-{shot.name}{f'-{theme}' if shot.user else ''}.png"
                     page.screenshot(path=str(path), animations="disabled", caret="hide")
                     context.close()
                     written.append(path)
