@@ -143,14 +143,14 @@ class TicketAdmin(InboxAdminMixin, ConsoleWorkflowsMixin, admin.ModelAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, ticket: Ticket) -> str:
-        badge = colour_badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#6b7280"))
+        badge = colour_badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#4b5563"))
         if ticket.escalated:
-            return format_html("{} {}", badge, colour_badge("Escalated", "#dc2626"))
+            return format_html("{} {}", badge, colour_badge("Escalated", "#b91c1c"))
         return badge
 
     @admin.display(description="Priority", ordering="priority")
     def priority_badge(self, ticket: Ticket) -> str:
-        return colour_badge(ticket.get_priority_display(), PRIORITY_COLOURS.get(ticket.priority, "#6b7280"))
+        return colour_badge(ticket.get_priority_display(), PRIORITY_COLOURS.get(ticket.priority, "#4b5563"))
 
     @admin.display(description="SLA")
     def sla_state(self, ticket: Ticket) -> str:
