@@ -71,6 +71,17 @@ def from_scope(scope: dict) -> str:
     return from_accept_language(headers.get(b"accept-language", b"").decode("latin-1"))
 
 
+def console(code: str | None) -> str:
+    """``code`` when the console is translated into it, else the default (English)."""
+    return code if code in set(settings.CONSOLE_LANGUAGES) else settings.LANGUAGE_CODE
+
+
+def console_from_scope(scope: dict) -> str:
+    """The language of an agent's socket: what the console's pages are in for the same browser (the cookie,
+    else Accept-Language, kept to ``CONSOLE_LANGUAGES`` like ``ConsoleLanguageMiddleware`` keeps the page)."""
+    return console(from_scope(scope))
+
+
 class ConsoleLanguageMiddleware:
     """After ``LocaleMiddleware``: on the console's pages a language outside ``CONSOLE_LANGUAGES`` falls back
     to the default (English), so an agent never gets a console in a language it is not translated into."""
@@ -79,8 +90,8 @@ class ConsoleLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith(CONSOLE_PATH_PREFIXES) and translation.get_language() not in set(
-            settings.CONSOLE_LANGUAGES
+        if request.path_info.startswith(CONSOLE_PATH_PREFIXES) and console(translation.get_language()) != (
+            translation.get_language()
         ):
             translation.activate(settings.LANGUAGE_CODE)
             request.LANGUAGE_CODE = translation.get_language()

@@ -20,26 +20,26 @@ def new_access_key() -> str:
 
 class Ticket(models.Model):
     class Status(models.TextChoices):
-        NEW = "new", "New"
-        OPEN = "open", "Open"
-        PENDING = "pending", "Pending (waiting on customer)"
-        RESOLVED = "resolved", "Resolved"
-        CLOSED = "closed", "Closed"
+        NEW = "new", _("New")
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending (waiting on customer)")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
 
     class Channel(models.TextChoices):
-        CHAT = "chat", "Chat"
-        EMAIL = "email", "Email"
-        API = "api", "API"
-        SLACK = "slack", "Slack"
-        DISCORD = "discord", "Discord"
+        CHAT = "chat", _("Chat")
+        EMAIL = "email", _("Email")
+        API = "api", _("API")
+        SLACK = "slack", _("Slack")
+        DISCORD = "discord", _("Discord")
         # Opened by an agent in the console: the customer's words came through a person.
         PHONE = "phone", _("Phone")
         IN_PERSON = "in_person", _("In person")
 
     class Sentiment(models.TextChoices):
-        NEGATIVE = "negative", "Negative"
-        NEUTRAL = "neutral", "Neutral"
-        POSITIVE = "positive", "Positive"
+        NEGATIVE = "negative", _("Negative")
+        NEUTRAL = "neutral", _("Neutral")
+        POSITIVE = "positive", _("Positive")
 
     ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
 
@@ -185,10 +185,10 @@ class Ticket(models.Model):
 
 class Message(models.Model):
     class AuthorKind(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        AGENT = "agent", "Agent"
-        AI = "ai", "AI"
-        SYSTEM = "system", "System"
+        CUSTOMER = "customer", _("Customer")
+        AGENT = "agent", _("Agent")
+        AI = "ai", _("AI")
+        SYSTEM = "system", _("System")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField(help_text="Position in the ticket's thread: 1, 2, 3… without gaps.")
@@ -246,34 +246,34 @@ class Message(models.Model):
 
 
 class ActorKind(models.TextChoices):
-    CUSTOMER = "customer", "Customer"
-    AGENT = "agent", "Agent"
-    AI = "ai", "AI"
-    SYSTEM = "system", "System"
+    CUSTOMER = "customer", _("Customer")
+    AGENT = "agent", _("Agent")
+    AI = "ai", _("AI")
+    SYSTEM = "system", _("System")
 
 
 class TicketEvent(models.Model):
     """Audit log: one row per change of a ticket's state, assignment, priority, routing or rating."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Created"
-        STATUS_CHANGED = "status_changed", "Status changed"
-        ASSIGNED = "assigned", "Assigned"
-        PRIORITY_CHANGED = "priority_changed", "Priority changed"
-        DEPARTMENT_CHANGED = "department_changed", "Department changed"
-        TRIAGE_CHANGED = "triage_changed", "Triage field changed"
-        ESCALATED = "escalated", "Escalated"
-        FIRST_RESPONSE = "first_response", "First response"
-        CSAT_RECORDED = "csat_recorded", "CSAT recorded"
-        SLA_BREACHED = "sla_breached", "SLA breached"
-        AI_TRIAGED = "ai_triaged", "AI triaged"
-        AI_ANSWERED = "ai_answered", "AI answered"
-        AI_DRAFTED = "ai_drafted", "AI drafted a reply"
-        GUARDRAIL = "guardrail", "Guardrail triggered"
-        AUTO_CLOSED = "auto_closed", "Closed automatically"
-        AI_FEEDBACK = "ai_feedback", "Customer rated an AI answer"
-        TAG_ADDED = "tag_added", "Tag added"
-        TAG_REMOVED = "tag_removed", "Tag removed"
+        CREATED = "created", _("Created")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        ASSIGNED = "assigned", _("Assigned")
+        PRIORITY_CHANGED = "priority_changed", _("Priority changed")
+        DEPARTMENT_CHANGED = "department_changed", _("Department changed")
+        TRIAGE_CHANGED = "triage_changed", _("Triage field changed")
+        ESCALATED = "escalated", _("Escalated")
+        FIRST_RESPONSE = "first_response", _("First response")
+        CSAT_RECORDED = "csat_recorded", _("CSAT recorded")
+        SLA_BREACHED = "sla_breached", _("SLA breached")
+        AI_TRIAGED = "ai_triaged", _("AI triaged")
+        AI_ANSWERED = "ai_answered", _("AI answered")
+        AI_DRAFTED = "ai_drafted", _("AI drafted a reply")
+        GUARDRAIL = "guardrail", _("Guardrail triggered")
+        AUTO_CLOSED = "auto_closed", _("Closed automatically")
+        AI_FEEDBACK = "ai_feedback", _("Customer rated an AI answer")
+        TAG_ADDED = "tag_added", _("Tag added")
+        TAG_REMOVED = "tag_removed", _("Tag removed")
         MERGED = "merged", _("Merged")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
