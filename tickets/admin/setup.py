@@ -110,13 +110,13 @@ class DepartmentAdmin(admin.ModelAdmin):
                     "wrong at 0.6: {wrong} %."
                 ),
                 threshold=f"{row.threshold:.3f}" if row.threshold <= 1 else gettext("never"),
-                cap=number_format(row.wrong_cap * 100, 0),
+                cap=number_format(round(row.wrong_cap * 100), 0),
                 when=date_format(row.computed_at, "SHORT_DATETIME_FORMAT"),
                 articles=row.articles,
                 questions=row.pseudo_questions,
-                confused=number_format(row.confused_share * 100, 1),
-                twins=number_format(row.twin_share * 100, 1),
-                wrong=number_format(row.figures.get("expected_wrong_at", {}).get("0.60", 0) * 100, 1),
+                confused=number_format(round(row.confused_share * 100, 1), 1),
+                twins=number_format(round(row.twin_share * 100, 1), 1),
+                wrong=number_format(round(row.figures.get("expected_wrong_at", {}).get("0.60", 0) * 100, 1), 1),
             )
             if row
             else gettext("Knowledge base: not calibrated yet (the beat does it within 15 minutes of a change).")
