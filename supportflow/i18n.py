@@ -132,6 +132,7 @@ CONSOLE_SOURCES = (
     "tickets/models/*",
     "tickets/services/intake.py",
     "tickets/services/macros.py",
+    "tickets/services/queues.py",
     "tickets/services/saved_views.py",
     "tickets/services/tags.py",
     "knowledge/admin.py",

@@ -294,3 +294,19 @@ def test_the_ai_panel_placeholder_pushed_to_agents_is_rendered_per_language(monk
     assert [group for group, _html in sent] == ["agent.7.en", "agent.7.de"]
     assert "Loading the AI draft…" in sent[0][1]
     assert "KI-Entwurf wird geladen…" in sent[1][1]
+
+
+@pytest.mark.django_db
+def test_what_an_action_reports_is_in_the_agents_language(console, department):
+    client, _agent, resolvable = console
+    closed = make_ticket(department=department, subject="Erledigt")
+    services.ticket_close(ticket=closed)
+    data = {"action": "resolve", "index": "0", "select_across": "0", "_selected_action": [resolvable.pk, closed.pk]}
+
+    response = client.post(reverse("admin:tickets_ticket_changelist"), data, follow=True)
+
+    flashed = [str(m) for m in response.context["messages"]]
+    assert f"Gelöst: 1 Ticket ({resolvable.reference})." in flashed
+    assert f"{closed.reference}: {closed.reference} kann nicht von „geschlossen“ zu „gelöst“ wechseln." in flashed
+    closed.refresh_from_db()
+    assert closed.status == "closed"
