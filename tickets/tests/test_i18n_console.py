@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from supportflow import i18n
 from supportflow.asgi import application
@@ -23,6 +23,14 @@ from tickets import realtime, roles, services
 from tickets.consumers import db
 from tickets.tests.factories import make_agent, make_staff, make_ticket
 from tickets.tests.test_i18n_catalogues import ROOT, extracted, literal_text  # noqa: F401 — extracted: a fixture
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A German request leaves German active in this thread (LocaleMiddleware activates, nothing deactivates
+    in the test client): later tests would read German errors."""
+    yield
+    translation.deactivate()
 
 
 def console_facing(entry: polib.POEntry) -> bool:
@@ -233,8 +241,6 @@ def test_each_agent_gets_the_live_fragments_in_the_language_of_their_console(dep
     real_render = realtime.render_messages
 
     def counting(messages, **kwargs):
-        from django.utils import translation
-
         renders.append((kwargs["viewer"], kwargs.get("language") or translation.get_language()))
         return real_render(messages, **kwargs)
 
@@ -303,7 +309,7 @@ def test_what_an_action_reports_is_in_the_agents_language(console, department):
     services.ticket_close(ticket=closed)
     data = {"action": "resolve", "index": "0", "select_across": "0", "_selected_action": [resolvable.pk, closed.pk]}
 
-    response = client.post(reverse("admin:tickets_ticket_changelist"), data, follow=True)
+    response = client.post(reverse("admin:tickets_ticket_changelist") + "?view=all", data, follow=True)
 
     flashed = [str(m) for m in response.context["messages"]]
     assert f"Gelöst: 1 Ticket ({resolvable.reference})." in flashed
