@@ -43,7 +43,7 @@ class Ticket(models.Model):
 
     ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
 
-    reference = models.CharField(max_length=20, unique=True, editable=False)
+    reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
     access_key = models.CharField(
         max_length=64,
         unique=True,
@@ -51,14 +51,14 @@ class Ticket(models.Model):
         editable=False,
         help_text="Secret behind the customer's signed conversation link; rotate it to revoke the link.",
     )
-    subject = models.CharField(max_length=255)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
-    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CHAT)
-    category = models.CharField(max_length=100, blank=True)
-    sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
-    language = models.CharField(max_length=16, blank=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("customer"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.CHAT)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    sentiment = models.CharField(_("sentiment"), max_length=10, choices=Sentiment.choices, blank=True)
+    language = models.CharField(_("language"), max_length=16, blank=True)
     ui_language = models.CharField(
         "page language",
         max_length=8,
@@ -71,16 +71,24 @@ class Ticket(models.Model):
         default=False,
         help_text="The customer picked the page language themselves: it wins over the detected language.",
     )
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("department"),
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="assigned_tickets",
     )
     escalated = models.BooleanField(default=False)
-    escalation_reason = models.CharField(max_length=255, blank=True)
+    escalation_reason = models.CharField(_("escalation reason"), max_length=255, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     needs_human = models.BooleanField(default=False)
     ai_summary = models.TextField("AI summary", blank=True)
@@ -107,8 +115,8 @@ class Ticket(models.Model):
     first_response_breached = models.BooleanField(default=False, editable=False)
     resolution_breached = models.BooleanField(default=False, editable=False)
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     last_customer_message_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -144,6 +152,8 @@ class Ticket(models.Model):
     )
 
     class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "priority"], name="ticket_status_priority"),
