@@ -7,85 +7,147 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tickets', '0014_event_kinds_tags_and_merged'),
+        ("tickets", "0014_event_kinds_tags_and_merged"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='ticket',
-            options={'ordering': ['-created_at'], 'permissions': [('assign_others_ticket', 'Can assign tickets to other agents'), ('view_all_departments_ticket', 'Can see tickets of every department')], 'verbose_name': 'ticket', 'verbose_name_plural': 'tickets'},
+            name="ticket",
+            options={
+                "ordering": ["-created_at"],
+                "permissions": [
+                    ("assign_others_ticket", "Can assign tickets to other agents"),
+                    ("view_all_departments_ticket", "Can see tickets of every department"),
+                ],
+                "verbose_name": "ticket",
+                "verbose_name_plural": "tickets",
+            },
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='assignee',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_tickets', to=settings.AUTH_USER_MODEL, verbose_name='assignee'),
+            model_name="ticket",
+            name="assignee",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_tickets",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="assignee",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='category',
-            field=models.CharField(blank=True, max_length=100, verbose_name='category'),
+            model_name="ticket",
+            name="category",
+            field=models.CharField(blank=True, max_length=100, verbose_name="category"),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='channel',
-            field=models.CharField(choices=[('chat', 'Chat'), ('email', 'Email'), ('api', 'API'), ('slack', 'Slack'), ('discord', 'Discord'), ('phone', 'Phone'), ('in_person', 'In person')], default='chat', max_length=10, verbose_name='channel'),
+            model_name="ticket",
+            name="channel",
+            field=models.CharField(
+                choices=[
+                    ("chat", "Chat"),
+                    ("email", "Email"),
+                    ("api", "API"),
+                    ("slack", "Slack"),
+                    ("discord", "Discord"),
+                    ("phone", "Phone"),
+                    ("in_person", "In person"),
+                ],
+                default="chat",
+                max_length=10,
+                verbose_name="channel",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='created_at',
-            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False, verbose_name='created'),
+            model_name="ticket",
+            name="created_at",
+            field=models.DateTimeField(
+                db_index=True, default=django.utils.timezone.now, editable=False, verbose_name="created"
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='customer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tickets', to='tickets.customer', verbose_name='customer'),
+            model_name="ticket",
+            name="customer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="tickets",
+                to="tickets.customer",
+                verbose_name="customer",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='department',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tickets', to='tickets.department', verbose_name='department'),
+            model_name="ticket",
+            name="department",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="tickets",
+                to="tickets.department",
+                verbose_name="department",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='escalation_reason',
-            field=models.CharField(blank=True, max_length=255, verbose_name='escalation reason'),
+            model_name="ticket",
+            name="escalation_reason",
+            field=models.CharField(blank=True, max_length=255, verbose_name="escalation reason"),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='language',
-            field=models.CharField(blank=True, max_length=16, verbose_name='language'),
+            model_name="ticket",
+            name="language",
+            field=models.CharField(blank=True, max_length=16, verbose_name="language"),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='priority',
-            field=models.CharField(choices=[('low', 'Low'), ('normal', 'Normal'), ('high', 'High'), ('urgent', 'Urgent')], default='normal', max_length=10, verbose_name='priority'),
+            model_name="ticket",
+            name="priority",
+            field=models.CharField(
+                choices=[("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent")],
+                default="normal",
+                max_length=10,
+                verbose_name="priority",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='reference',
-            field=models.CharField(editable=False, max_length=20, unique=True, verbose_name='reference'),
+            model_name="ticket",
+            name="reference",
+            field=models.CharField(editable=False, max_length=20, unique=True, verbose_name="reference"),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='sentiment',
-            field=models.CharField(blank=True, choices=[('negative', 'Negative'), ('neutral', 'Neutral'), ('positive', 'Positive')], max_length=10, verbose_name='sentiment'),
+            model_name="ticket",
+            name="sentiment",
+            field=models.CharField(
+                blank=True,
+                choices=[("negative", "Negative"), ("neutral", "Neutral"), ("positive", "Positive")],
+                max_length=10,
+                verbose_name="sentiment",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='status',
-            field=models.CharField(choices=[('new', 'New'), ('open', 'Open'), ('pending', 'Pending (waiting on customer)'), ('resolved', 'Resolved'), ('closed', 'Closed')], default='new', max_length=10, verbose_name='status'),
+            model_name="ticket",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("new", "New"),
+                    ("open", "Open"),
+                    ("pending", "Pending (waiting on customer)"),
+                    ("resolved", "Resolved"),
+                    ("closed", "Closed"),
+                ],
+                default="new",
+                max_length=10,
+                verbose_name="status",
+            ),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='subject',
-            field=models.CharField(max_length=255, verbose_name='subject'),
+            model_name="ticket",
+            name="subject",
+            field=models.CharField(max_length=255, verbose_name="subject"),
         ),
         migrations.AlterField(
-            model_name='ticket',
-            name='updated_at',
-            field=models.DateTimeField(auto_now=True, verbose_name='updated'),
+            model_name="ticket",
+            name="updated_at",
+            field=models.DateTimeField(auto_now=True, verbose_name="updated"),
         ),
     ]
