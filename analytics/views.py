@@ -21,6 +21,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from analytics import charts, gaps, metrics, rollup
@@ -39,26 +41,26 @@ def manager_required(view: Callable) -> Callable:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not user_is_manager(request.user):
-            return _render(request, "analytics/forbidden.html", {"title": "Not allowed"}, status=403)
+            return _render(request, "analytics/forbidden.html", {"title": gettext("Not allowed")}, status=403)
         return view(request, *args, **kwargs)
 
     return wrapped
 
 
 class FilterForm(forms.Form):
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    department = forms.TypedChoiceField(label="Department", required=False, coerce=int, empty_value=None)
-    channel = forms.ChoiceField(label="Channel", required=False)
+    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    department = forms.TypedChoiceField(label=_("Department"), required=False, coerce=int, empty_value=None)
+    channel = forms.ChoiceField(label=_("Channel"), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["department"].choices = [
-            ("", "All departments"),
+            ("", gettext("All departments")),
             ("0", metrics.NO_DEPARTMENT),
             *Department.objects.order_by("name").values_list("pk", "name"),
         ]
-        self.fields["channel"].choices = [("", "All channels"), *Ticket.Channel.choices]
+        self.fields["channel"].choices = [("", gettext("All channels")), *Ticket.Channel.choices]
 
     def clean(self):
         data = super().clean()
@@ -66,11 +68,11 @@ class FilterForm(forms.Form):
         end = data.get("end") or today
         start = data.get("start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            raise forms.ValidationError("The start date must be on or before the end date.")
+            raise forms.ValidationError(gettext("The start date must be on or before the end date."))
         if (end - start).days >= MAX_DAYS:
-            raise forms.ValidationError(f"Choose a range of at most {MAX_DAYS} days.")
+            raise forms.ValidationError(gettext("Choose a range of at most %(days)s days.") % {"days": MAX_DAYS})
         if end > today + dt.timedelta(days=1):
-            raise forms.ValidationError("The end date is in the future.")
+            raise forms.ValidationError(gettext("The end date is in the future."))
         data["start"], data["end"] = start, end
         return data
 
@@ -128,24 +130,28 @@ def overview(request: HttpRequest) -> HttpResponse:
             "live": metrics.live(f),
             "sla": metrics.sla_compliance(f),
             "charts": [
-                charts.line_chart("Tickets created by channel", days, series["volume_by_channel"]),
-                charts.line_chart("Tickets created by department", days, series["volume_by_department"]),
-                charts.line_chart("Tickets created by category (top 8)", days, top),
-                charts.bar_chart("First response time", metrics.first_response_distribution(f)),
-                charts.bar_chart("Resolution time", metrics.resolution_distribution(f)),
-                charts.line_chart("CSAT: share of ratings 4–5", days, {"CSAT": series["csat_share"]}, percent=True),
-                charts.bar_chart("Sentiment of new tickets", metrics.counts(f, "sentiment")),
+                charts.line_chart(gettext("Tickets created by channel"), days, series["volume_by_channel"]),
+                charts.line_chart(gettext("Tickets created by department"), days, series["volume_by_department"]),
+                charts.line_chart(gettext("Tickets created by category (top 8)"), days, top),
+                charts.bar_chart(gettext("First response time"), metrics.first_response_distribution(f)),
+                charts.bar_chart(gettext("Resolution time"), metrics.resolution_distribution(f)),
                 charts.line_chart(
-                    "Resolved by AI vs escalated",
-                    days,
-                    {"Resolved by AI": series["automation"], "Escalated": series["escalation"]},
+                    gettext("CSAT: share of ratings 4–5"), days, {gettext("CSAT"): series["csat_share"]}, percent=True
                 ),
-                charts.line_chart("AI cost per ticket (USD)", days, {"USD per ticket": series["cost_per_ticket"]}),
+                charts.bar_chart(gettext("Sentiment of new tickets"), metrics.counts(f, "sentiment")),
+                charts.line_chart(
+                    gettext("Resolved by AI vs escalated"),
+                    days,
+                    {gettext("Resolved by AI"): series["automation"], gettext("Escalated"): series["escalation"]},
+                ),
+                charts.line_chart(
+                    gettext("AI cost per ticket (USD)"), days, {gettext("USD per ticket"): series["cost_per_ticket"]}
+                ),
             ],
             "exports": OVERVIEW_EXPORTS,
         }
 
-    return _page(request, "analytics/overview.html", build, page="overview", title="Overview")
+    return _page(request, "analytics/overview.html", build, page="overview", title=gettext("Overview"))
 
 
 @require_GET
@@ -154,7 +160,9 @@ def tiles(request: HttpRequest) -> HttpResponse:
     """The overview's tiles alone, for HTMX polling (every 15 s)."""
     form, f = _filters(request)
     if f is None:
-        return HttpResponse("Invalid filters: " + "; ".join(form.non_field_errors()), status=400)
+        return HttpResponse(
+            gettext("Invalid filters: %(errors)s") % {"errors": "; ".join(form.non_field_errors())}, status=400
+        )
     rollup.ensure_fresh()
     with metrics.reading():
         context = {"totals": metrics.totals(f), "live": metrics.live(f), "query": request.GET.urlencode()}
@@ -165,7 +173,11 @@ def tiles(request: HttpRequest) -> HttpResponse:
 @manager_required
 def agents(request: HttpRequest) -> HttpResponse:
     return _page(
-        request, "analytics/agents.html", lambda f: {"agents": metrics.agents(f)}, page="agents", title="Agents"
+        request,
+        "analytics/agents.html",
+        lambda f: {"agents": metrics.agents(f)},
+        page="agents",
+        title=gettext("Agents"),
     )
 
 
@@ -178,16 +190,16 @@ def ai(request: HttpRequest) -> HttpResponse:
             "summary": summary,
             "runs": metrics.ai_runs(f),
             "charts": [
-                charts.bar_chart("Escalations by reason", summary["escalations_by_reason"][:12]),
+                charts.bar_chart(gettext("Escalations by reason"), summary["escalations_by_reason"][:12]),
                 charts.bar_chart(
-                    "Sent AI answers later reopened or rated 1–2, by confidence",
+                    gettext("Sent AI answers later reopened or rated 1–2, by confidence"),
                     [(row["confidence"], row["bad_share"]) for row in summary["calibration"]],
                     percent=True,
                 ),
             ],
         }
 
-    return _page(request, "analytics/ai.html", build, page="ai", title="AI performance")
+    return _page(request, "analytics/ai.html", build, page="ai", title=gettext("AI performance"))
 
 
 @require_GET
@@ -197,7 +209,9 @@ def knowledge_gaps(request: HttpRequest) -> HttpResponse:
     total = sum(c.size for c in clusters)
     context = {"gaps": clusters, "total": total, "status": gaps.status(), "page": "gaps"}
     return render(
-        request, "analytics/gaps.html", {**context, "page_title": "Knowledge gaps", "title": "Knowledge gaps"}
+        request,
+        "analytics/gaps.html",
+        {**context, "page_title": gettext("Knowledge gaps"), "title": gettext("Knowledge gaps")},
     )
 
 
@@ -211,7 +225,12 @@ def definitions(request: HttpRequest) -> HttpResponse:
     if not path.exists():
         raise Http404("The definitions file is not installed.")
     html = MarkdownIt("commonmark", {"html": False}).enable("table").render(path.read_text(encoding="utf-8"))
-    context = {"page": "definitions", "page_title": "Definitions", "title": "Definitions", "body": mark_safe(html)}  # noqa: S308 — markdown-it with html off escapes the (trusted) file
+    context = {
+        "page": "definitions",
+        "page_title": gettext("Definitions"),
+        "title": gettext("Definitions"),
+        "body": mark_safe(html),  # noqa: S308 — markdown-it with html off escapes the (trusted) file
+    }
     return _render(request, "analytics/definitions.html", context)
 
 
@@ -221,7 +240,7 @@ def knowledge_gaps_refresh(request: HttpRequest) -> HttpResponse:
     from analytics.tasks import refresh_knowledge_gaps
 
     refresh_knowledge_gaps.delay()
-    messages.info(request, "Regrouping the unanswered questions in the background; reload in a minute.")
+    messages.info(request, gettext("Regrouping the unanswered questions in the background; reload in a minute."))
     return redirect("analytics:gaps")
 
 
@@ -230,7 +249,7 @@ def knowledge_gaps_refresh(request: HttpRequest) -> HttpResponse:
 def knowledge_gap_draft(request: HttpRequest, pk: int) -> HttpResponse:
     gap = get_object_or_404(KnowledgeGap, pk=pk)
     article = gaps.draft_article(gap=gap, user=request.user)
-    messages.success(request, f"Draft article “{article.title}” created for review.")
+    messages.success(request, gettext("Draft article “%(title)s” created for review.") % {"title": article.title})
     return redirect("admin:knowledge_article_change", article.pk)
 
 
@@ -238,14 +257,14 @@ def knowledge_gap_draft(request: HttpRequest, pk: int) -> HttpResponse:
 
 DAILY_SERIES = ("automation", "escalation", "csat_share", "csat_count", "cost_per_ticket")
 OVERVIEW_EXPORTS = [
-    ("volume_by_channel", "volume by channel"),
-    ("volume_by_department", "volume by department"),
-    ("volume_by_category", "volume by category"),
-    ("first_response_distribution", "first response times"),
-    ("resolution_distribution", "resolution times"),
-    ("sla", "SLA compliance"),
-    ("daily", "daily CSAT, automation, escalation, cost per ticket"),
-    ("sentiment", "sentiment"),
+    ("volume_by_channel", _("volume by channel")),
+    ("volume_by_department", _("volume by department")),
+    ("volume_by_category", _("volume by category")),
+    ("first_response_distribution", _("first response times")),
+    ("resolution_distribution", _("resolution times")),
+    ("sla", _("SLA compliance")),
+    ("daily", _("daily CSAT, automation, escalation, cost per ticket")),
+    ("sentiment", _("sentiment")),
 ]
 
 
@@ -297,7 +316,9 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
     elif name in EXPORTS:
         form, f = _filters(request)
         if f is None:
-            return HttpResponse("Invalid filters: " + "; ".join(form.non_field_errors()), status=400)
+            return HttpResponse(
+                gettext("Invalid filters: %(errors)s") % {"errors": "; ".join(form.non_field_errors())}, status=400
+            )
         rollup.ensure_fresh()
         with metrics.reading():
             rows = list(EXPORTS[name](f))

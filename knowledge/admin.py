@@ -10,6 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
 from knowledge.models import Article, Category, IngestJob
@@ -107,7 +109,7 @@ class ArticleAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:knowledge_article_upload_status", args=[job.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Upload knowledge-base files",
+            "title": _("Upload knowledge-base files"),
             "opts": self.model._meta,
             "error": error,
             "statuses": Article.Status.choices,
@@ -124,7 +126,7 @@ class ArticleAdmin(admin.ModelAdmin):
         job = self._job(request, job_id)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Upload {job.pk}",
+            "title": gettext("Upload %(number)s") % {"number": job.pk},
             "opts": self.model._meta,
             "job": job,
         }
@@ -135,14 +137,14 @@ class ArticleAdmin(admin.ModelAdmin):
             request, "admin/knowledge/article/upload_progress.html", {"job": self._job(request, job_id)}
         )
 
-    @admin.display(description="Chunks", ordering="num_chunks")
+    @admin.display(description=_("Chunks"), ordering="num_chunks")
     def chunk_count(self, article: Article) -> int:
         return article.num_chunks
 
-    @admin.display(description="Preview")
+    @admin.display(description=_("Preview"))
     def preview(self, article: Article) -> str:
         if not article.pk:
-            return "Save to see the preview."
+            return gettext("Save to see the preview.")
         # render_article output is nh3-sanitised HTML: safe to embed as markup.
         return format_html('<div class="sf-article-preview">{}</div>', mark_safe(render_article(article.body)))  # noqa: S308
 
@@ -177,15 +179,24 @@ class ArticleAdmin(admin.ModelAdmin):
                 language=article.language,
             )
 
-    @admin.action(description="Publish")
+    @admin.action(description=_("Publish"))
     def publish(self, request, queryset):
         self._set_status(queryset, Article.Status.PUBLISHED)
 
-    @admin.action(description="Archive")
+    @admin.action(description=_("Archive"))
     def archive(self, request, queryset):
         self._set_status(queryset, Article.Status.ARCHIVED)
 
-    @admin.action(description="Re-index now")
+    @admin.action(description=_("Re-index now"))
     def reindex(self, request, queryset):
         embedded = sum(services.article_reindex(article_id=a.pk) for a in queryset)
-        self.message_user(request, f"Re-indexed {queryset.count()} article(s); {embedded} chunk(s) embedded.")
+        articles = queryset.count()
+        self.message_user(
+            request,
+            ngettext(
+                "Re-indexed %(articles)d article; %(chunks)s chunk(s) embedded.",
+                "Re-indexed %(articles)d articles; %(chunks)s chunk(s) embedded.",
+                articles,
+            )
+            % {"articles": articles, "chunks": embedded},
+        )

@@ -10,13 +10,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from supportflow.integrations import webhooks
 from supportflow.models import WebhookDelivery, WebhookSubscription
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
-    url = forms.URLField(max_length=500, assume_scheme="https", help_text="Endpoint that receives the POSTs.")
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text=_("Endpoint that receives the POSTs."))
     events = forms.MultipleChoiceField(
         choices=WebhookSubscription.Event.choices, widget=forms.CheckboxSelectMultiple, required=True
     )
@@ -40,7 +42,7 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("name", "url")
     readonly_fields = ("created_at", "created_by", "consecutive_failures", "disabled_reason")
 
-    @admin.display(description="events")
+    @admin.display(description=_("events"))
     def event_list(self, obj: WebhookSubscription) -> str:
         return ", ".join(obj.events)
 
@@ -66,7 +68,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         obj._state.adding = False
         messages.warning(
             request,
-            f"Signing secret for “{created.name}”: {created.secret} — copy it now, it is not shown again.",
+            gettext("Signing secret for “%(name)s”: %(secret)s — copy it now, it is not shown again.")
+            % {"name": created.name, "secret": created.secret},
         )
 
 
@@ -101,10 +104,18 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
 
-    @admin.action(description="Retry now", permissions=["change"])
+    @admin.action(description=_("Retry now"), permissions=["change"])
     def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         done = sum(webhooks.webhook_delivery_retry_now(delivery=d) for d in queryset)
-        self.message_user(request, f"{done} deliveries queued again (succeeded and in-flight ones are skipped).")
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d delivery queued again (succeeded and in-flight ones are skipped).",
+                "%(count)d deliveries queued again (succeeded and in-flight ones are skipped).",
+                done,
+            )
+            % {"count": done},
+        )
 
 
 # API keys have their own module; registering it here is what makes admin autodiscovery find it.

@@ -19,6 +19,7 @@ foreign origin. Nothing is joined in those cases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -59,7 +60,9 @@ class ChatSocket(AsyncWebsocketConsumer):
     """Shared by both audiences: group membership, fragments out, JSON requests in."""
 
     group: str | None = None
+    groups_also: tuple[str, ...] = ()  # joined besides ``group`` (an agent's: its language's)
     ticket_id: int | None = None
+    typing_sends: tuple[tuple[str, str], ...] = ()  # what "… is typing" sends: (group, fragment) pairs
     language: str = settings.LANGUAGE_CODE  # what this socket's own errors are written in
     _last_typing = 0.0
 
@@ -73,8 +76,8 @@ class ChatSocket(AsyncWebsocketConsumer):
             await self.close(code=TRY_AGAIN_LATER)
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in (self.group, *self.groups_also) if self.group else ():
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def chat_html(self, event: dict) -> None:
         if event.get("html"):
@@ -129,15 +132,13 @@ class ChatSocket(AsyncWebsocketConsumer):
         if now - self._last_typing < TYPING_EVERY_SECONDS:
             return
         self._last_typing = now
-        await self.channel_layer.group_send(self.typing_group(), {"type": "chat.html", "html": self.typing_html})
+        for group, html in self.typing_sends:
+            await self.channel_layer.group_send(group, {"type": "chat.html", "html": html})
 
     async def message(self, data: dict) -> None:
         await self.send_error(gettext_lazy("Replies from the console go through the reply box."))
 
     def render_after(self, after: int) -> tuple[str, int | None]:
-        raise NotImplementedError
-
-    def typing_group(self) -> str:
         raise NotImplementedError
 
 
@@ -146,8 +147,9 @@ def _render_error(text: str, client_id: str, language: str) -> str:
         return realtime.render_notice("chat-error", str(text), client_id=client_id)
 
 
-def _typing_notice(name: str, language: str) -> str:
-    with translation.override(language):
+def _typing_notice(name: str, language: str | None = None) -> str:
+    """``language``: None for the active one (``realtime.agent_sends`` switches to each console language)."""
+    with translation.override(language) if language else contextlib.nullcontext():
         return realtime.render_notice("typing", _("%(name)s is typing…") % {"name": name}, expires_ms=4000)
 
 
@@ -161,15 +163,13 @@ class CustomerChatConsumer(ChatSocket):
             return
         self.ticket_id = ticket.pk
         self.language = languages.ticket_language(ticket, fallback=i18n.from_scope(self.scope))
-        with translation.override(settings.LANGUAGE_CODE):  # "… is typing" is for the agents: the console's language
-            name = ticket.customer.name or _("The customer")
-        self.typing_html = _typing_notice(name, settings.LANGUAGE_CODE)
+        # "… is typing" is for the agents: in each console language, to the agents reading the console in it
+        self.typing_sends = tuple(
+            realtime.agent_sends(ticket.pk, lambda: _typing_notice(ticket.customer.name or _("The customer")))
+        )
         self.group = realtime.customer_group(ticket.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-
-    def typing_group(self) -> str:
-        return realtime.agent_group(self.ticket_id)
 
     def render_after(self, after: int) -> tuple[str, int | None]:
         ticket = Ticket.objects.get(pk=self.ticket_id)
@@ -233,9 +233,15 @@ class AgentTicketConsumer(ChatSocket):
             self.agent_name = realtime.agent_display_name(user)
             joined = _("%(name)s joined the conversation") % {"name": self.agent_name}
             self.left_html = realtime.render_notice("presence", _("%(name)s left") % {"name": self.agent_name})
-        self.typing_html = _typing_notice(self.agent_name, self.customer_language)
+        self.typing_sends = (
+            (realtime.customer_group(ticket.pk), _typing_notice(self.agent_name, self.customer_language)),
+        )
+        # what the agents get is in the language of this agent's console page (realtime.agent_sends)
+        self.language = i18n.console_from_scope(self.scope)
         self.group = realtime.agent_group(ticket.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_also = (realtime.agent_group(ticket.pk, self.language),)
+        for group in (self.group, *self.groups_also):
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.channel_layer.group_send(
             realtime.customer_group(ticket.pk),
@@ -251,15 +257,14 @@ class AgentTicketConsumer(ChatSocket):
         finally:
             await super().disconnect(code)
 
-    def typing_group(self) -> str:
-        return realtime.customer_group(self.ticket_id)
-
     def render_after(self, after: int) -> tuple[str, int | None]:
         ticket = Ticket.objects.select_related("customer").get(pk=self.ticket_id)
         messages = list(
             selectors.ticket_thread(ticket=ticket, include_internal=True).filter(seq__gt=after)[:RESYNC_BATCH]
         )
-        html = realtime.render_messages(messages, viewer="agent", customer_name=ticket.customer.name)
+        html = realtime.render_messages(
+            messages, viewer="agent", customer_name=ticket.customer.name, language=self.language
+        )
         return html, (messages[-1].seq if len(messages) == RESYNC_BATCH else None)
 
 

@@ -39,12 +39,10 @@ import uuid
 import redis
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.translation import trans_real
 
-from supportflow import ratelimit
+from supportflow import i18n, ratelimit
 from supportflow.resilience import DATABASE_ERRORS
 from tickets import presence, selectors
 from tickets.consumers import REFUSED, SERVICE_RESTART, TRY_AGAIN_LATER, agent_ticket, db
@@ -69,17 +67,9 @@ def store(fn):
 
 
 def language_of(scope: dict) -> str:
-    """The language this socket's fragments are rendered in: the language cookie, else the browser's
-    Accept-Language (what ``LocaleMiddleware`` would pick for the page), else the site default."""
-    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME, "")
-    accepted = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
-    for code in [cookie] + [code for code, _ in trans_real.parse_accept_lang_header(accepted)]:
-        if code and code != "*":
-            try:
-                return translation.get_supported_language_variant(code)
-            except LookupError:
-                continue
-    return settings.LANGUAGE_CODE
+    """The language this socket's fragments are rendered in: the console page's (the language cookie, else
+    the browser's Accept-Language, kept to the console's languages), else the site default."""
+    return i18n.console_from_scope(scope)
 
 
 class PresenceSocket(AsyncWebsocketConsumer):

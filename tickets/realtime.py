@@ -7,9 +7,11 @@ Two audiences per ticket, two Channels groups:
 Messages are rendered with the same partial the pages use (``tickets/chat.html#message``) and sent
 as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
 is already stored, and every client resyncs from its last sequence number when it (re)connects. What
-goes to the customer's group is rendered in the conversation's language (``tickets.languages``), what
-goes to the agents' in the console's default (``settings.LANGUAGE_CODE``), whoever sends it: a worker
-has no request to take a language from, and a customer's socket speaks the customer's.
+goes to the customer's group is rendered in the conversation's language (``tickets.languages``), whoever
+sends it: a worker has no request to take a language from, and a customer's socket speaks the customer's.
+What goes to the agents is rendered once per console language (``agent_sends``: two renders, whatever the
+number of sockets) and sent to ``agent.<ticket id>.<language>``, which each agent's socket joins in its
+page's language besides ``agent.<ticket id>`` (for fragments without words).
 
 The services schedule these on commit themselves (``broadcast_on_commit``). The AI pipeline stores its
 reply with ``services.message_create(author_kind="ai", …)`` — which broadcasts like any other message —
@@ -31,6 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -48,8 +51,21 @@ def customer_group(ticket_id: int) -> str:
     return f"chat.{ticket_id}"
 
 
-def agent_group(ticket_id: int) -> str:
-    return f"agent.{ticket_id}"
+def agent_group(ticket_id: int, language: str = "") -> str:
+    """``language``: the group of the agents reading the console in it (``agent_sends``); none: all of them."""
+    return f"agent.{ticket_id}.{language}" if language else f"agent.{ticket_id}"
+
+
+def agent_sends(ticket_id: int, render: Callable[[], str]) -> list[tuple[str, str]]:
+    """``render()`` once per console language, each for the agents reading the console in it.
+
+    Rendering for every console language (two) rather than for the languages of the sockets open: it
+    costs one more render of a fragment (well under a millisecond) and needs no record of who is open."""
+    sends = []
+    for language in settings.CONSOLE_LANGUAGES:
+        with translation.override(language):
+            sends.append((agent_group(ticket_id, language), render()))
+    return sends
 
 
 def agent_display_name(user) -> str:
@@ -187,8 +203,9 @@ def broadcast_message(message_id: int, message: Message | None = None) -> None:
     if message is None:
         message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
     customer_name = message.ticket.customer.name
-    to_agents = render_messages([message], viewer="agent", customer_name=customer_name, language=settings.LANGUAGE_CODE)
-    sends = [(agent_group(message.ticket_id), to_agents)]
+    sends = agent_sends(
+        message.ticket_id, lambda: render_messages([message], viewer="agent", customer_name=customer_name)
+    )
     if not message.is_internal:
         language = languages.ticket_language(message.ticket)
         sends.append(
@@ -209,11 +226,16 @@ def broadcast_ai_panel(ticket_id: int) -> None:
     from django.urls import reverse
 
     url = reverse("admin:tickets_ticket_ai", args=[ticket_id])
-    html = (
-        f'<section id="sf-ai" class="sf-ai" hx-swap-oob="true" hx-get="{url}" hx-trigger="load" '
-        'hx-swap="outerHTML"><p class="sf-meta">Loading the AI draft…</p></section>'
-    )
-    send_html((agent_group(ticket_id), html))
+
+    def placeholder() -> str:
+        return format_html(
+            '<section id="sf-ai" class="sf-ai" hx-swap-oob="true" hx-get="{}" hx-trigger="load" '
+            'hx-swap="outerHTML"><p class="sf-meta">{}</p></section>',
+            url,
+            _("Loading the AI draft…"),
+        )
+
+    send_html(*agent_sends(ticket_id, placeholder))
 
 
 def _ai_working() -> str:
@@ -230,9 +252,8 @@ def ai_status(ticket_id: int, *, working: bool) -> None:
     ticket = Ticket.objects.only("language", "ui_language", "ui_language_chosen").get(pk=ticket_id)
     with translation.override(languages.ticket_language(ticket)):
         to_customer = render_notice("ai-status", _ai_working())
-    with translation.override(settings.LANGUAGE_CODE):
-        to_agents = render_notice("ai-status", _ai_working())
-    send_html((customer_group(ticket_id), to_customer), (agent_group(ticket_id), to_agents))
+    to_agents = agent_sends(ticket_id, lambda: render_notice("ai-status", _ai_working()))
+    send_html((customer_group(ticket_id), to_customer), *to_agents)
 
 
 def broadcast_on_commit(send: Callable[..., None], *args) -> None:

@@ -7,6 +7,8 @@ import json
 
 from django.contrib import admin
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from tickets import selectors
 from tickets.models import AIDraft, AIRun, Ticket, TriageModel
@@ -21,15 +23,15 @@ def llm_status() -> str:
 
         provider = llm.provider_for("reply")
         if provider != "openai":
-            return "Provider: local (no external LLM configured)."
+            return gettext("Provider: local (no external LLM configured).")
         state = llm.breaker.status().get("state", "closed")
     except Exception:  # the panel must render even if the LLM module or Redis is unwell
-        return "Provider status unavailable."
+        return gettext("Provider status unavailable.")
     if state == "closed":
-        return "Provider: openai-compatible endpoint (healthy)."
-    return (
-        f"Provider: openai-compatible endpoint — circuit breaker {state.replace('_', '-')}: the local provider answers."
-    )
+        return gettext("Provider: openai-compatible endpoint (healthy).")
+    return gettext("Provider: openai-compatible endpoint — circuit breaker %(state)s: the local provider answers.") % {
+        "state": state.replace("_", "-")
+    }
 
 
 def ai_panel_context(user, ticket: Ticket) -> dict:
@@ -95,7 +97,7 @@ class AIDraftAdmin(ReadOnlyAdmin):
         visible = selectors.ticket_queryset_for_user(user=request.user)
         return super().get_queryset(request).filter(ticket__in=visible.values("pk"))
 
-    @admin.display(description="Gate")
+    @admin.display(description=_("Gate"))
     def gate_display(self, draft: AIDraft) -> str:
         return format_html("<pre>{}</pre>", json.dumps(draft.gate, indent=2, ensure_ascii=False))
 

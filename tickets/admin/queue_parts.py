@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from tickets import selectors
 from tickets.models import AIRun, TicketEvent
@@ -26,7 +27,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class TicketEventInline(ReadOnlyInline):
     model = TicketEvent
-    verbose_name_plural = "Audit log"
+    verbose_name_plural = _("Audit log")
     fields = ("created_at", "kind", "field", "from_value", "to_value", "actor_display", "note")
     readonly_fields = fields
     ordering = ("created_at", "pk")
@@ -34,14 +35,14 @@ class TicketEventInline(ReadOnlyInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
 
-    @admin.display(description="By")
+    @admin.display(description=_("By"))
     def actor_display(self, event: TicketEvent) -> str:
         return event.actor.get_username() if event.actor else event.get_actor_kind_display()
 
 
 class AIRunInline(ReadOnlyInline):
     model = AIRun
-    verbose_name_plural = "AI runs"
+    verbose_name_plural = _("AI runs")
     fields = (
         "created_at",
         "kind",
@@ -59,11 +60,11 @@ class AIRunInline(ReadOnlyInline):
 
 
 class SLABreachedFilter(admin.SimpleListFilter):
-    title = "SLA"
+    title = _("SLA")
     parameter_name = "sla"
 
     def lookups(self, request, model_admin):
-        return [("breached", "Breached"), ("ok", "Within target")]
+        return [("breached", _("Breached")), ("ok", _("Within target"))]
 
     def queryset(self, request, queryset):
         breached = selectors.sla_breached_q(timezone.now())
@@ -75,11 +76,11 @@ class SLABreachedFilter(admin.SimpleListFilter):
 
 
 class AssigneeFilter(admin.SimpleListFilter):
-    title = "assignee"
+    title = _("assignee")
     parameter_name = "assigned"
 
     def lookups(self, request, model_admin):
-        return [("me", "Me"), ("none", "Unassigned"), ("others", "Someone else")]
+        return [("me", _("Me")), ("none", _("Unassigned")), ("others", _("Someone else"))]
 
     def queryset(self, request, queryset):
         if self.value() == "me":

@@ -9,7 +9,10 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import reverse
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from knowledge.models import DEFAULT_NAMESPACE
 from tickets import selectors
@@ -48,17 +51,17 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
 
-    @admin.display(description="Tickets", ordering="num_tickets")
+    @admin.display(description=_("Tickets"), ordering="num_tickets")
     def ticket_count(self, customer: Customer) -> int:
         return customer.num_tickets
 
-    @admin.display(description="Tickets")
+    @admin.display(description=_("Tickets"))
     def tickets_link(self, customer: Customer) -> str:
         if not customer.email:
             return "—"
         # every ticket of theirs, closed ones included (the list leaves those out unless asked)
         url = reverse("admin:tickets_ticket_changelist") + "?" + urlencode({"view": "all", "q": customer.email})
-        return format_html('<a href="{}">Tickets of {}</a>', url, customer.email)
+        return format_html('<a href="{}">{}</a>', url, gettext("Tickets of %(email)s") % {"email": customer.email})
 
 
 class SLATargetInline(admin.TabularInline):
@@ -86,48 +89,58 @@ class DepartmentAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("threshold_in_use", "gate_calibration")
 
-    @admin.display(description="AI threshold in use")
+    @admin.display(description=_("AI threshold in use"))
     def threshold_in_use(self, obj: Department) -> str:
         if obj.pk is None:
             return "—"
         row = _calibration()  # one small row; queues are few
         value, source = obj.threshold_in_use(row.threshold if row else None)
-        return f"{value:.3f} ({source})" if value <= 1 else f"never ({source})"
+        return f"{value:.3f} ({source})" if value <= 1 else gettext("never (%(source)s)") % {"source": source}
 
-    @admin.display(description="Gate calibration")
+    @admin.display(description=_("Gate calibration"))
     def gate_calibration(self, obj: Department) -> str:
         row = _calibration()
         votes = obj.ai_feedback_figures or {}
         kb = (
             format_html(
-                "Knowledge base: threshold {} for ≤ {} % expected wrong answers, computed {} from {} articles "
-                "({} titles and headings replayed as questions): {} % answered by another article, {} % of "
-                "articles have a near-duplicate title, expected wrong at 0.6: {} %.",
-                f"{row.threshold:.3f}" if row.threshold <= 1 else "never",
-                f"{row.wrong_cap * 100:.0f}",
-                row.computed_at.strftime("%Y-%m-%d %H:%M UTC"),
-                row.articles,
-                row.pseudo_questions,
-                f"{row.confused_share * 100:.1f}",
-                f"{row.twin_share * 100:.1f}",
-                f"{(row.figures.get('expected_wrong_at', {}).get('0.60', 0)) * 100:.1f}",
+                gettext(
+                    "Knowledge base: threshold {threshold} for ≤ {cap} % expected wrong answers, computed {when} "
+                    "from {articles} articles ({questions} titles and headings replayed as questions): {confused} % "
+                    "answered by another article, {twins} % of articles have a near-duplicate title, expected "
+                    "wrong at 0.6: {wrong} %."
+                ),
+                threshold=f"{row.threshold:.3f}" if row.threshold <= 1 else gettext("never"),
+                cap=number_format(round(row.wrong_cap * 100), 0),
+                when=date_format(row.computed_at, "SHORT_DATETIME_FORMAT"),
+                articles=row.articles,
+                questions=row.pseudo_questions,
+                confused=number_format(round(row.confused_share * 100, 1), 1),
+                twins=number_format(round(row.twin_share * 100, 1), 1),
+                wrong=number_format(round(row.figures.get("expected_wrong_at", {}).get("0.60", 0) * 100, 1), 1),
             )
             if row
-            else "Knowledge base: not calibrated yet (the beat does it within 15 minutes of a change)."
+            else gettext("Knowledge base: not calibrated yet (the beat does it within 15 minutes of a change).")
         )
         fb = (
             format_html(
-                " Customers' votes ({} days): {} answers, {} rated, {} “No”; threshold they call for: {}.",
-                votes.get("days", ""),
-                votes.get("answers", 0),
-                votes.get("rated", 0),
-                votes.get("no_votes", 0),
-                f"{obj.ai_feedback_threshold:.3f}" if obj.ai_feedback_threshold is not None else "none",
+                " {}",
+                gettext(
+                    "Customers' votes ({days} days): {answers} answers, {rated} rated, {no} “No”; threshold they "
+                    "call for: {threshold}."
+                ).format(
+                    days=votes.get("days", ""),
+                    answers=votes.get("answers", 0),
+                    rated=votes.get("rated", 0),
+                    no=votes.get("no_votes", 0),
+                    threshold=f"{obj.ai_feedback_threshold:.3f}"
+                    if obj.ai_feedback_threshold is not None
+                    else gettext("none"),
+                ),
             )
             if votes
             else ""
         )
-        mode = " Overridden: manual mode." if obj.threshold_overridden else ""
+        mode = " " + gettext("Overridden: manual mode.") if obj.threshold_overridden else ""
         return format_html("{}{}{}", kb, fb, mode)
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -148,7 +161,7 @@ class AgentProfileInline(admin.StackedInline):
     model = AgentProfile
     can_delete = False
     filter_horizontal = ("departments",)
-    verbose_name_plural = "Agent profile"
+    verbose_name_plural = _("Agent profile")
 
 
 admin.site.unregister(User)

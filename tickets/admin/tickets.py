@@ -137,76 +137,80 @@ class TicketAdmin(InboxAdminMixin, ConsoleWorkflowsMixin, admin.ModelAdmin):
 
     # --- list columns
 
-    @admin.display(description="Customer", ordering="customer__name")
+    @admin.display(description=_("Customer"), ordering="customer__name")
     def customer_name(self, ticket: Ticket) -> str:
         return ticket.customer.name or ticket.customer.email or "—"
 
-    @admin.display(description="Status", ordering="status")
+    @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, ticket: Ticket) -> str:
         badge = colour_badge(ticket.get_status_display().split(" (")[0], STATUS_COLOURS.get(ticket.status, "#4b5563"))
         if ticket.escalated:
-            return format_html("{} {}", badge, colour_badge("Escalated", "#b91c1c"))
+            return format_html("{} {}", badge, colour_badge(gettext("Escalated"), "#b91c1c"))
         return badge
 
-    @admin.display(description="Priority", ordering="priority")
+    @admin.display(description=_("Priority"), ordering="priority")
     def priority_badge(self, ticket: Ticket) -> str:
         return colour_badge(ticket.get_priority_display(), PRIORITY_COLOURS.get(ticket.priority, "#4b5563"))
 
-    @admin.display(description="SLA")
+    @admin.display(description=_("SLA"))
     def sla_state(self, ticket: Ticket) -> str:
         now = timezone.now()
         if ticket.first_response_breached or ticket.resolution_breached:
-            return format_html('<span class="sf-sla sf-sla-breached">{}</span>', "Breached")
+            return format_html('<span class="sf-sla sf-sla-breached">{}</span>', gettext("Breached"))
         if not ticket.is_active:
             return "—"
         if ticket.first_response_at is None and ticket.first_response_due_at:
-            due, what = ticket.first_response_due_at, "reply"
+            due, overdue, due_in = ticket.first_response_due_at, gettext("Reply overdue"), gettext("Reply in %(t)s")
         elif ticket.sla_paused_at is not None:
-            return format_html('<span class="sf-sla">{}</span>', "Paused")
+            return format_html('<span class="sf-sla">{}</span>', gettext("Paused"))
         elif ticket.resolution_due_at:
-            due, what = ticket.resolution_due_at, "resolve"
+            due, overdue, due_in = ticket.resolution_due_at, gettext("Resolve overdue"), gettext("Resolve in %(t)s")
         else:
             return "—"
         if due <= now:
-            return format_html('<span class="sf-sla sf-sla-breached">{} overdue</span>', what.capitalize())
+            return format_html('<span class="sf-sla sf-sla-breached">{}</span>', overdue)
         css = "sf-sla sf-sla-soon" if (due - now).total_seconds() < 3600 else "sf-sla"
-        return format_html('<span class="{}">{} in {}</span>', css, what.capitalize(), timeuntil(due, now, depth=1))
+        return format_html('<span class="{}">{}</span>', css, due_in % {"t": timeuntil(due, now, depth=1)})
 
     # --- actions (each ticket through the services; failures reported, never half-applied)
 
     def _apply(self, request: HttpRequest, queryset, verb: str, fn) -> None:
         self.bulk_apply(request, queryset, verb, fn)
 
-    @admin.action(description="Assign to me", permissions=["change"])
+    @admin.action(description=_("Assign to me"), permissions=["change"])
     def assign_to_me(self, request, queryset):
         self._apply(
             request,
             queryset,
-            "Assigned to you",
+            gettext("Assigned to you"),
             lambda t: services.ticket_assign(ticket=t, assignee=request.user, actor=request.user),
         )
 
-    @admin.action(description="Escalate", permissions=["change"])
+    @admin.action(description=_("Escalate"), permissions=["change"])
     def escalate(self, request, queryset):
         reason = f"Escalated from the queue by {request.user.get_username()}"
         self._apply(
             request,
             queryset,
-            "Escalated",
+            gettext("Escalated"),
             lambda t: services.ticket_escalate(ticket=t, reason=reason, actor=request.user),
         )
 
-    @admin.action(description="Resolve", permissions=["change"])
+    @admin.action(description=_("Resolve"), permissions=["change"])
     def resolve(self, request, queryset):
-        self._apply(request, queryset, "Resolved", lambda t: services.ticket_resolve(ticket=t, actor=request.user))
+        self._apply(
+            request, queryset, gettext("Resolved"), lambda t: services.ticket_resolve(ticket=t, actor=request.user)
+        )
 
-    @admin.action(description="Close", permissions=["change"])
+    @admin.action(description=_("Close"), permissions=["change"])
     def close(self, request, queryset):
-        self._apply(request, queryset, "Closed", lambda t: services.ticket_close(ticket=t, actor=request.user))
+        self._apply(request, queryset, gettext("Closed"), lambda t: services.ticket_close(ticket=t, actor=request.user))
 
-    @admin.action(description="Reopen", permissions=["change"])
+    @admin.action(description=_("Reopen"), permissions=["change"])
     def reopen(self, request, queryset):
-        self._apply(request, queryset, "Reopened", lambda t: services.ticket_reopen(ticket=t, actor=request.user))
+        self._apply(
+            request, queryset, gettext("Reopened"), lambda t: services.ticket_reopen(ticket=t, actor=request.user)
+        )
 
     # --- the queue: a cheap poll tells an open list that conversations changed
 
@@ -247,7 +251,7 @@ class TicketAdmin(InboxAdminMixin, ConsoleWorkflowsMixin, admin.ModelAdmin):
         query per open list every 10 s, and cannot miss an update the way a dropped push can.
         """
         if not self.has_view_permission(request):
-            return HttpResponse("You may not view tickets.", status=403)
+            return HttpResponse(gettext("You may not view tickets."), status=403)
         since = parse_datetime(request.GET.get("since", "")) or timezone.now()
         if timezone.is_naive(since):
             since = timezone.make_aware(since, dt.UTC)
@@ -274,7 +278,7 @@ class TicketAdmin(InboxAdminMixin, ConsoleWorkflowsMixin, admin.ModelAdmin):
         context: dict = {}
         if request.method == "POST":
             if not (self.has_change_permission(request, ticket) and request.user.has_perm("tickets.add_message")):
-                return HttpResponse("You may not reply to this ticket.", status=403)
+                return HttpResponse(gettext("You may not reply to this ticket."), status=403)
             draft = get_object_or_404(AIDraft, pk=request.POST.get("draft") or 0, ticket=ticket)
             action = request.POST.get("action")
             if action == "edit":
@@ -287,12 +291,12 @@ class TicketAdmin(InboxAdminMixin, ConsoleWorkflowsMixin, admin.ModelAdmin):
             try:
                 if action == "use":
                     services.ai_draft_use(draft=draft, actor=request.user)
-                    context["note"] = "Draft sent to the customer."
+                    context["note"] = gettext("Draft sent to the customer.")
                 elif action == "discard":
                     services.ai_draft_discard(draft=draft, actor=request.user)
-                    context["note"] = "Draft discarded."
+                    context["note"] = gettext("Draft discarded.")
                 else:
-                    return HttpResponse("Unknown action; use, edit or discard.", status=400)
+                    return HttpResponse(gettext("Unknown action; use, edit or discard."), status=400)
             except services.TicketRuleError as exc:
                 context["error"] = str(exc)
             ticket.refresh_from_db()

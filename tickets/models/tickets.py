@@ -20,30 +20,30 @@ def new_access_key() -> str:
 
 class Ticket(models.Model):
     class Status(models.TextChoices):
-        NEW = "new", "New"
-        OPEN = "open", "Open"
-        PENDING = "pending", "Pending (waiting on customer)"
-        RESOLVED = "resolved", "Resolved"
-        CLOSED = "closed", "Closed"
+        NEW = "new", _("New")
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending (waiting on customer)")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
 
     class Channel(models.TextChoices):
-        CHAT = "chat", "Chat"
-        EMAIL = "email", "Email"
-        API = "api", "API"
-        SLACK = "slack", "Slack"
-        DISCORD = "discord", "Discord"
+        CHAT = "chat", _("Chat")
+        EMAIL = "email", _("Email")
+        API = "api", _("API")
+        SLACK = "slack", _("Slack")
+        DISCORD = "discord", _("Discord")
         # Opened by an agent in the console: the customer's words came through a person.
         PHONE = "phone", _("Phone")
         IN_PERSON = "in_person", _("In person")
 
     class Sentiment(models.TextChoices):
-        NEGATIVE = "negative", "Negative"
-        NEUTRAL = "neutral", "Neutral"
-        POSITIVE = "positive", "Positive"
+        NEGATIVE = "negative", _("Negative")
+        NEUTRAL = "neutral", _("Neutral")
+        POSITIVE = "positive", _("Positive")
 
     ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING)
 
-    reference = models.CharField(max_length=20, unique=True, editable=False)
+    reference = models.CharField(_("reference"), max_length=20, unique=True, editable=False)
     access_key = models.CharField(
         max_length=64,
         unique=True,
@@ -51,14 +51,14 @@ class Ticket(models.Model):
         editable=False,
         help_text="Secret behind the customer's signed conversation link; rotate it to revoke the link.",
     )
-    subject = models.CharField(max_length=255)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
-    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CHAT)
-    category = models.CharField(max_length=100, blank=True)
-    sentiment = models.CharField(max_length=10, choices=Sentiment.choices, blank=True)
-    language = models.CharField(max_length=16, blank=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("customer"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.CHAT)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    sentiment = models.CharField(_("sentiment"), max_length=10, choices=Sentiment.choices, blank=True)
+    language = models.CharField(_("language"), max_length=16, blank=True)
     ui_language = models.CharField(
         "page language",
         max_length=8,
@@ -71,16 +71,24 @@ class Ticket(models.Model):
         default=False,
         help_text="The customer picked the page language themselves: it wins over the detected language.",
     )
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("department"),
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="assigned_tickets",
     )
     escalated = models.BooleanField(default=False)
-    escalation_reason = models.CharField(max_length=255, blank=True)
+    escalation_reason = models.CharField(_("escalation reason"), max_length=255, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     needs_human = models.BooleanField(default=False)
     ai_summary = models.TextField("AI summary", blank=True)
@@ -107,8 +115,8 @@ class Ticket(models.Model):
     first_response_breached = models.BooleanField(default=False, editable=False)
     resolution_breached = models.BooleanField(default=False, editable=False)
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
     first_response_at = models.DateTimeField(null=True, blank=True)
     last_customer_message_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -144,6 +152,8 @@ class Ticket(models.Model):
     )
 
     class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "priority"], name="ticket_status_priority"),
@@ -185,10 +195,10 @@ class Ticket(models.Model):
 
 class Message(models.Model):
     class AuthorKind(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
-        AGENT = "agent", "Agent"
-        AI = "ai", "AI"
-        SYSTEM = "system", "System"
+        CUSTOMER = "customer", _("Customer")
+        AGENT = "agent", _("Agent")
+        AI = "ai", _("AI")
+        SYSTEM = "system", _("System")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField(help_text="Position in the ticket's thread: 1, 2, 3… without gaps.")
@@ -246,34 +256,34 @@ class Message(models.Model):
 
 
 class ActorKind(models.TextChoices):
-    CUSTOMER = "customer", "Customer"
-    AGENT = "agent", "Agent"
-    AI = "ai", "AI"
-    SYSTEM = "system", "System"
+    CUSTOMER = "customer", _("Customer")
+    AGENT = "agent", _("Agent")
+    AI = "ai", _("AI")
+    SYSTEM = "system", _("System")
 
 
 class TicketEvent(models.Model):
     """Audit log: one row per change of a ticket's state, assignment, priority, routing or rating."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Created"
-        STATUS_CHANGED = "status_changed", "Status changed"
-        ASSIGNED = "assigned", "Assigned"
-        PRIORITY_CHANGED = "priority_changed", "Priority changed"
-        DEPARTMENT_CHANGED = "department_changed", "Department changed"
-        TRIAGE_CHANGED = "triage_changed", "Triage field changed"
-        ESCALATED = "escalated", "Escalated"
-        FIRST_RESPONSE = "first_response", "First response"
-        CSAT_RECORDED = "csat_recorded", "CSAT recorded"
-        SLA_BREACHED = "sla_breached", "SLA breached"
-        AI_TRIAGED = "ai_triaged", "AI triaged"
-        AI_ANSWERED = "ai_answered", "AI answered"
-        AI_DRAFTED = "ai_drafted", "AI drafted a reply"
-        GUARDRAIL = "guardrail", "Guardrail triggered"
-        AUTO_CLOSED = "auto_closed", "Closed automatically"
-        AI_FEEDBACK = "ai_feedback", "Customer rated an AI answer"
-        TAG_ADDED = "tag_added", "Tag added"
-        TAG_REMOVED = "tag_removed", "Tag removed"
+        CREATED = "created", _("Created")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        ASSIGNED = "assigned", _("Assigned")
+        PRIORITY_CHANGED = "priority_changed", _("Priority changed")
+        DEPARTMENT_CHANGED = "department_changed", _("Department changed")
+        TRIAGE_CHANGED = "triage_changed", _("Triage field changed")
+        ESCALATED = "escalated", _("Escalated")
+        FIRST_RESPONSE = "first_response", _("First response")
+        CSAT_RECORDED = "csat_recorded", _("CSAT recorded")
+        SLA_BREACHED = "sla_breached", _("SLA breached")
+        AI_TRIAGED = "ai_triaged", _("AI triaged")
+        AI_ANSWERED = "ai_answered", _("AI answered")
+        AI_DRAFTED = "ai_drafted", _("AI drafted a reply")
+        GUARDRAIL = "guardrail", _("Guardrail triggered")
+        AUTO_CLOSED = "auto_closed", _("Closed automatically")
+        AI_FEEDBACK = "ai_feedback", _("Customer rated an AI answer")
+        TAG_ADDED = "tag_added", _("Tag added")
+        TAG_REMOVED = "tag_removed", _("Tag removed")
         MERGED = "merged", _("Merged")
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")

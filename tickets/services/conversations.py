@@ -460,8 +460,12 @@ def _transition(
         raise TicketRuleError(f"Unknown status {to_status!r}.")
     if not can_transition(from_status, to_status):
         raise TicketRuleError(
-            f"{ticket.reference} cannot go from {Status(from_status).label.lower()} "
-            f"to {Status(to_status).label.lower()}."
+            _("%(reference)s cannot go from %(from)s to %(to)s.")
+            % {
+                "reference": ticket.reference,
+                "from": Status(from_status).label.lower(),
+                "to": Status(to_status).label.lower(),
+            }
         )
     changed = ["status"]
     if from_status == Status.PENDING:
@@ -525,7 +529,10 @@ def ticket_close(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note:
 
 def ticket_reopen(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note: str = "") -> Ticket:
     if ticket.status != Status.RESOLVED:
-        raise TicketRuleError(f"Only resolved tickets can be reopened; {ticket.reference} is {ticket.status}.")
+        raise TicketRuleError(
+            _("Only resolved tickets can be reopened; %(reference)s is %(status)s.")
+            % {"reference": ticket.reference, "status": ticket.get_status_display().lower()}
+        )
     return ticket_change_status(ticket=ticket, to_status=Status.OPEN, actor=actor, note=note)
 
 

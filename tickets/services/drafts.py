@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from tickets import events, languages, realtime
 from tickets.models import ActorKind, AIDraft, Message, Ticket, TicketEvent
@@ -134,7 +134,7 @@ def ai_draft_use(*, draft: AIDraft, actor: AbstractBaseUser, body: str | None = 
     """An agent sends the AI's draft (as written, or edited) as their own reply, with its sources."""
     locked = AIDraft.objects.select_for_update().get(pk=draft.pk)
     if locked.status != AIDraft.Status.PENDING:
-        raise TicketRuleError("This draft was already used or discarded.")
+        raise TicketRuleError(gettext("This draft was already used or discarded."))
     message = message_create(
         ticket=locked.ticket,
         author_kind=AuthorKind.AGENT,
@@ -153,7 +153,7 @@ def ai_draft_discard(*, draft: AIDraft, actor: AbstractBaseUser) -> None:
     if not AIDraft.objects.filter(pk=draft.pk, status=AIDraft.Status.PENDING).update(
         status=AIDraft.Status.DISCARDED, used_by=actor, decided_at=timezone.now()
     ):
-        raise TicketRuleError("This draft was already used or discarded.")
+        raise TicketRuleError(gettext("This draft was already used or discarded."))
 
 
 def ai_acknowledge(*, ticket: Ticket, in_reply_to: Message, gate: dict, conversation: dict | None = None) -> str:

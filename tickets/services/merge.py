@@ -189,12 +189,12 @@ def _announce(primary_id: int, secondary_id: int) -> None:
     reference, language = Ticket.objects.filter(pk=primary_id).values_list("reference", "language").get()
     with translation.override(language or None):
         to_customers = _notices(reference, link="")
-    to_agents = _notices(reference, link=reverse("admin:tickets_ticket_change", args=[primary_id]))
+    link = reverse("admin:tickets_ticket_change", args=[primary_id])
     realtime.send_html(
         (realtime.customer_group(secondary_id), to_customers["away"]),
         (realtime.customer_group(primary_id), to_customers["here"]),
-        (realtime.agent_group(secondary_id), to_agents["away"]),
-        (realtime.agent_group(primary_id), to_agents["here"]),
+        *realtime.agent_sends(secondary_id, lambda: _notices(reference, link=link)["away"]),
+        *realtime.agent_sends(primary_id, lambda: _notices(reference, link=link)["here"]),
     )
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tickets import events
 from tickets.models import AgentProfile, Department, Priority, Ticket, TicketEvent
@@ -29,14 +30,17 @@ def ticket_assign(
 ) -> Ticket:
     """Assign (or, with ``assignee=None``, unassign). Assigning someone else needs the right to."""
     if assignee is not None and not user_is_agent(assignee):
-        raise TicketRuleError(f"{assignee.get_username()} is not an active agent.")
+        raise TicketRuleError(_("%(name)s is not an active agent.") % {"name": assignee.get_username()})
     if actor is not None and assignee != actor and not actor.has_perm("tickets.assign_others_ticket"):
-        raise TicketRuleError("You can assign tickets to yourself only.")
+        raise TicketRuleError(_("You can assign tickets to yourself only."))
     ticket = _locked(ticket)
     if ticket.status == Status.CLOSED:
-        raise TicketRuleError(f"{ticket.reference} is closed.")
+        raise TicketRuleError(_("%(reference)s is closed.") % {"reference": ticket.reference})
     if assignee is not None and not _agent_serves(assignee, ticket.department):
-        raise TicketRuleError(f"{assignee.get_username()} does not work the {ticket.department} queue.")
+        raise TicketRuleError(
+            _("%(name)s does not work the %(queue)s queue.")
+            % {"name": assignee.get_username(), "queue": ticket.department}
+        )
     if ticket.assignee_id == (assignee.pk if assignee else None):
         return ticket
     previous = ticket.assignee
@@ -103,10 +107,13 @@ def ticket_escalate(
     """Hand the ticket to humans: flag it, record why, optionally re-route and raise its priority."""
     reason = " ".join(reason.split())[:255]
     if not reason:
-        raise TicketRuleError("Say why the ticket is escalated.")
+        raise TicketRuleError(_("Say why the ticket is escalated."))
     ticket = _locked(ticket)
     if not ticket.is_active:
-        raise TicketRuleError(f"{ticket.reference} is {ticket.status}; reopen it before escalating.")
+        raise TicketRuleError(
+            _("%(reference)s is %(status)s; reopen it before escalating.")
+            % {"reference": ticket.reference, "status": ticket.get_status_display().lower()}
+        )
     now = timezone.now()
     changed = ["escalated", "escalation_reason", "escalated_at", "needs_human", "updated_at"]
     ticket.escalated, ticket.escalation_reason, ticket.escalated_at, ticket.needs_human = True, reason, now, True
@@ -128,7 +135,7 @@ def _change_routing(
     changed: list[str] = []
     if priority is not None and priority != ticket.priority:
         if priority not in Priority.values:
-            raise TicketRuleError(f"Unknown priority {priority!r}.")
+            raise TicketRuleError(_("Unknown priority %(value)r.") % {"value": priority})
         _event(
             ticket,
             TicketEvent.Kind.PRIORITY_CHANGED,

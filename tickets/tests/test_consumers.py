@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
 from supportflow.asgi import application
 from tickets import realtime, selectors, services
@@ -459,12 +460,12 @@ def test_messages_are_json_requests_only(chat):
 # --- the hot path: one worker hop, one render per audience, any number of processes ----------------
 
 
-def test_a_message_is_rendered_once_per_audience_whatever_the_number_of_sockets(chat, agent, monkeypatch):
+def test_a_message_is_rendered_once_per_audience_and_language_whatever_the_number_of_sockets(chat, agent, monkeypatch):
     renders = []
     real_render = realtime.render_messages
 
     def counting(messages, **kwargs):
-        renders.append(kwargs["viewer"])
+        renders.append((kwargs["viewer"], kwargs.get("language") or translation.get_language()))
         return real_render(messages, **kwargs)
 
     monkeypatch.setattr(realtime, "render_messages", counting)
@@ -481,7 +482,8 @@ def test_a_message_is_rendered_once_per_audience_whatever_the_number_of_sockets(
             await ws.disconnect()
 
     run(scenario)
-    assert sorted(renders) == ["agent", "customer"]
+    # the agents' fragment once per console language (whichever sockets are open), the customer's once
+    assert sorted(renders) == [("agent", "de"), ("agent", "en"), ("customer", "en")]
 
 
 def test_the_broadcast_leaves_on_the_consumer_loop_without_a_hop_back_from_the_worker_thread(chat, agent, monkeypatch):

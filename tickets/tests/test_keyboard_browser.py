@@ -110,7 +110,10 @@ def test_an_agent_works_the_queue_by_keyboard_only(new_context, world):
     world["macro"].refresh_from_db()
     assert world["macro"].usage_count == 1
 
-    # Shift+R resolves (the Resolve button's shortcut); j then opens the next ticket of the same list
+    # Esc leaves the reply box (shortcuts never fire inside it); Shift+R resolves (the Resolve button's
+    # shortcut); j then opens the next ticket of the same list
+    page.keyboard.press("Escape")
+    expect(page.locator(REPLY_BOX)).not_to_be_focused()
     page.keyboard.press("Shift+R")
     expect(page.locator(".messagelist")).to_contain_text("done (resolve)")
     page.wait_for_load_state()
