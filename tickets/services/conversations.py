@@ -18,7 +18,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import number_format
-from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from tickets import events, realtime, tasks
@@ -382,7 +381,7 @@ def _message_create_locked(
         if ticket.merged_into_id:  # a page opened before the merge: its link now opens the merged ticket
             into = Ticket.objects.values_list("reference", flat=True).get(pk=ticket.merged_into_id)
             raise TicketRuleError(
-                gettext("%(reference)s was merged into %(into)s: reload the page to write there.")
+                _("%(reference)s was merged into %(into)s: reload the page to write there.")
                 % {"reference": ticket.reference, "into": into}
             )
         raise TicketRuleError(_("%(reference)s is closed; start a new conversation.") % {"reference": ticket.reference})
