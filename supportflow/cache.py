@@ -8,7 +8,10 @@ is the same counting on Django's own backend, under django-prometheus's metric n
 
 from __future__ import annotations
 
+import threading
+
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
 from django_prometheus.cache.metrics import (
     django_cache_get_fail_total,
     django_cache_get_total,
@@ -20,7 +23,36 @@ BACKEND = "redis"
 _MISSING = object()
 
 
+_pools: dict[tuple[str, str], object] = {}
+_pools_lock = threading.Lock()
+
+
+class _ProcessPoolClient(RedisCacheClient):
+    """One connection pool per server and process, not per cache object.
+
+    Django keeps a cache object per thread and per async context, and each makes its own pool: every
+    request, and every call a consumer makes on a worker thread, opened a new TCP connection to Redis
+    (and redis-py read its package metadata from disk for it). Found profiling the chat (issue 15): a
+    chat message's one cache GET cost a connection. redis-py's pools are thread-safe and reset
+    themselves in a forked child."""
+
+    def _get_connection_pool(self, write):
+        index = self._get_connection_pool_index(write)
+        key = (self._servers[index], repr(sorted(self._pool_options.items(), key=str)))
+        pool = _pools.get(key)
+        if pool is None:
+            with _pools_lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = _pools[key] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+        return pool
+
+
 class RedisCache(DjangoRedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _ProcessPoolClient
+
     def get(self, key, default=None, version=None):
         django_cache_get_total.labels(backend=BACKEND).inc()
         try:
