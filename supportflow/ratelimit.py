@@ -47,16 +47,37 @@ def hit_all(checks: list[tuple[str, str, Limit]]) -> tuple[Verdict, int]:
     ``hit``.
     """
     now = time.time()
-    keys = [f"rl:{scope}:{key}:{int(now // limit.seconds)}" for scope, key, limit in checks]
     try:
-        pipe = _redis().pipeline(transaction=False)
-        for cache_key, (_, _, limit) in zip(keys, checks, strict=True):
-            pipe.set(cache_key, 0, ex=limit.seconds + 1, nx=True)
-            pipe.incr(cache_key)
-        counts = pipe.execute()[1::2]
+        counts = _counting(_redis().pipeline(transaction=False), checks, now).execute()[1::2]
     except Exception:
         logger.warning("rate limit store unavailable; allowing", exc_info=True)
         return Verdict(True), -1
+    return _verdict(counts, checks, now)
+
+
+async def ahit_all(checks: list[tuple[str, str, Limit]]) -> tuple[Verdict, int]:
+    """``hit_all`` from the event loop (``supportflow.aio``'s client, same keys, same round trip)."""
+    from supportflow import aio
+
+    now = time.time()
+    try:
+        client = aio.redis(settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2)
+        counts = (await _counting(client.pipeline(transaction=False), checks, now).execute())[1::2]
+    except Exception:
+        logger.warning("rate limit store unavailable; allowing", exc_info=True)
+        return Verdict(True), -1
+    return _verdict(counts, checks, now)
+
+
+def _counting(pipe, checks: list[tuple[str, str, Limit]], now: float):
+    for scope, key, limit in checks:
+        cache_key = f"rl:{scope}:{key}:{int(now // limit.seconds)}"
+        pipe.set(cache_key, 0, ex=limit.seconds + 1, nx=True)
+        pipe.incr(cache_key)
+    return pipe
+
+
+def _verdict(counts: list[int], checks: list[tuple[str, str, Limit]], now: float) -> tuple[Verdict, int]:
     for index, (count, (_, _, limit)) in enumerate(zip(counts, checks, strict=True)):
         if count > limit.count:
             return Verdict(False, max(1, limit.seconds - int(now) % limit.seconds)), index

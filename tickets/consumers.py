@@ -180,12 +180,34 @@ class CustomerChatConsumer(ChatSocket):
         return html, messages[-1].seq
 
     async def message(self, data: dict) -> None:
+        """Limits, store, broadcast — awaited on this loop, no thread hop, for a message on a ``new`` or
+        ``open`` conversation (``services.message_create_customer_async``); a resend, a transition or a
+        closed conversation goes the general way on a worker thread. What only this socket gets (an
+        error, the stored copy of a resend) is sent to it; a new message reaches every socket of the
+        conversation, this one included, through the broadcast."""
         client_id = str(data.get("client_id") or "")[:64]
+        body = data.get("body")
         ip = ratelimit.scope_ip(self.scope)
-        loop = asyncio.get_running_loop()
-        reply = await db(_store_customer_message)(self.ticket_id, data.get("body"), client_id, ip, loop, self.language)
-        if reply:  # an error, or the stored copy of a resend: for this socket only
-            await self.send(text_data=reply)
+        with translation.override(self.language):
+            verdict, refused = await ratelimit.ahit_all(limits.send_limits(conversation=self.ticket_id, ip=ip))
+            if not verdict.allowed:
+                await self.send_notice(limits.too_many(refused, verdict), client_id)
+                return
+            try:
+                stored = await services.message_create_customer_async(
+                    ticket_id=self.ticket_id, body=body, client_msg_id=client_id
+                )
+            except services.TicketRuleError as exc:
+                await self.send_notice(str(exc), client_id)
+                return
+        if stored is None:
+            loop = asyncio.get_running_loop()
+            reply = await db(_store_customer_message)(self.ticket_id, body, client_id, loop, self.language)
+            if reply:
+                await self.send(text_data=reply)
+
+    async def send_notice(self, text: str, client_id: str) -> None:
+        await self.send(text_data=realtime.render_notice("chat-error", text, client_id=client_id))
 
 
 def _ticket_for_token(token: str) -> Ticket | None:
@@ -196,17 +218,13 @@ def _ticket_for_token(token: str) -> Ticket | None:
 
 
 def _store_customer_message(
-    ticket_id: int, body, client_id: str, ip: str, loop: asyncio.AbstractEventLoop, language: str
+    ticket_id: int, body, client_id: str, loop: asyncio.AbstractEventLoop, language: str
 ) -> str:
-    """Limits, then store — one trip to a worker thread per message, and none back: the committed
-    message's broadcast (rendered once per audience) is handed to the consumer's event ``loop`` as soon
-    as it is ready (``realtime.publish_from_thread``). Returns what only the sender should get: an
-    error, or the stored copy of a resend, in the socket's ``language``. A new message reaches every
-    socket of the conversation, this one included, through that broadcast."""
+    """The general way (limits already counted): one trip to a worker thread, and none back — the
+    committed message's broadcast is handed to the consumer's event ``loop`` as soon as it is ready
+    (``realtime.publish_from_thread``). Returns what only the sender should get: an error, or the stored
+    copy of a resend, in the socket's ``language``."""
     with translation.override(language):
-        verdict, refused = ratelimit.hit_all(limits.send_limits(conversation=ticket_id, ip=ip))
-        if not verdict.allowed:
-            return realtime.render_notice("chat-error", limits.too_many(refused, verdict), client_id=client_id)
         try:
             with realtime.publish_from_thread(loop):
                 message = services.message_create(

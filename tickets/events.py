@@ -64,6 +64,16 @@ def publish(kind: str, **payload: Any) -> None:
         transaction.on_commit(lambda subscriber=subscriber: _deliver(subscriber, kind, payload))
 
 
+def publish_committed(kind: str, **payload: Any) -> None:
+    """``publish`` for a change already committed outside any transaction of this thread (the chat's
+    hot path stores on the event loop): the subscribers run now, and nothing opens a connection to ask
+    whether a transaction is active."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown ticket event {kind!r}")
+    for subscriber in list(_subscribers):
+        _deliver(subscriber, kind, payload)
+
+
 def _deliver(subscriber: Subscriber, kind: str, payload: dict) -> None:
     try:
         subscriber(kind, **payload)

@@ -202,6 +202,22 @@ def broadcast_message(message_id: int, message: Message | None = None) -> None:
     """``message``: the instance the service just stored (saves re-reading it), else fetched by id."""
     if message is None:
         message = Message.objects.select_related("author_user", "ticket__customer").get(pk=message_id)
+    send_html(*_message_sends(message))
+
+
+async def abroadcast_message(message: Message) -> None:
+    """``broadcast_message`` from the event loop (the chat consumer's hot path, the message just stored
+    with its ticket and customer): rendered here, the audiences published at once. A failure is logged
+    and swallowed, as on commit: the message is stored and clients resync."""
+    try:
+        sends = _message_sends(message)
+        layer = get_channel_layer()
+        await asyncio.gather(*(layer.group_send(group, {"type": "chat.html", "html": html}) for group, html in sends))
+    except Exception:
+        logger.exception("live delivery of message %s failed (stored; clients will resync)", message.pk)
+
+
+def _message_sends(message: Message) -> list[tuple[str, str]]:
     customer_name = message.ticket.customer.name
     sends = agent_sends(
         message.ticket_id, lambda: render_messages([message], viewer="agent", customer_name=customer_name)
@@ -211,7 +227,7 @@ def broadcast_message(message_id: int, message: Message | None = None) -> None:
         sends.append(
             (customer_group(message.ticket_id), render_messages([message], viewer="customer", language=language))
         )
-    send_html(*sends)
+    return sends
 
 
 def broadcast_status(ticket_id: int) -> None:

@@ -7,9 +7,11 @@ schedules them on commit where it decides them, and announces the change to othe
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import functools
+import logging
 import re
 
 from django.conf import settings
@@ -32,6 +34,8 @@ from tickets.services.common import (
     _next_reference,
     _sla_resume,
 )
+
+logger = logging.getLogger(__name__)
 
 MESSAGE_MAX_LENGTH = getattr(settings, "MESSAGE_MAX_LENGTH", 10_000)
 CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -206,8 +210,7 @@ def message_create(
     returned and nothing else happens (checked under the ticket's row lock, so race-free). The
     returned message's ``was_created`` says which case it was.
     """
-    if client_msg_id and not CLIENT_ID_RE.fullmatch(client_msg_id):
-        raise TicketRuleError(_("The message id must be 1–64 letters, digits, '-' or '_'."))
+    _check_client_id(client_msg_id)
     body = _clean_body(body)
     if author_kind not in AuthorKind.values:
         raise TicketRuleError(f"Unknown author kind {author_kind!r}.")
@@ -250,6 +253,52 @@ def _customer_message_append(*, ticket_id: int, body: str, client_msg_id: str) -
     or ``open`` (a transition, or closed), the ``client_msg_id`` is already stored (a resend), or a
     concurrent resend with the same id won the race (the unique constraint rolls this statement back).
     """
+    draft, sql, params = _append_draft(ticket_id=ticket_id, body=body, client_msg_id=client_msg_id)
+    try:
+        # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a lost
+        # race (IntegrityError) from breaking it.
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        with savepoint, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        return None
+    return _appended(draft, row)
+
+
+async def message_create_customer_async(*, ticket_id: int, body, client_msg_id: str) -> Message | None:
+    """``message_create`` for a customer's chat message, on the event loop (the chat consumer's hot path,
+    ``supportflow.aio``): the same validation, the same one statement as ``_customer_message_append``
+    and the same effects, the live broadcast awaited here and the rest (the AI enqueue, the event
+    subscribers) handed to a worker thread (``_message_effects_async``). None, with nothing written:
+    the general path must decide (a resend, a transition, a closed ticket), so call ``message_create``.
+    """
+    message = await _customer_message_append_async(ticket_id=ticket_id, body=body, client_msg_id=client_msg_id)
+    if message is not None:
+        await _message_effects_async(message)
+    return message
+
+
+async def _customer_message_append_async(*, ticket_id: int, body, client_msg_id: str) -> Message | None:
+    """``_customer_message_append``'s statement on an ``aio`` connection, after ``message_create``'s checks."""
+    from supportflow import aio
+
+    _check_client_id(client_msg_id)
+    draft, sql, params = _append_draft(ticket_id=ticket_id, body=_clean_body(body), client_msg_id=client_msg_id)
+    try:
+        async with aio.connection() as conn:
+            row = await (await conn.execute(sql, params)).fetchone()
+    except IntegrityError:
+        return None
+    return _appended(draft, row)
+
+
+def _check_client_id(client_msg_id: str) -> None:
+    if client_msg_id and not CLIENT_ID_RE.fullmatch(client_msg_id):
+        raise TicketRuleError(_("The message id must be 1–64 letters, digits, '-' or '_'."))
+
+
+def _append_draft(*, ticket_id: int, body: str, client_msg_id: str) -> tuple[Message, str, list]:
     now = timezone.now()
     draft = Message(
         ticket_id=ticket_id,
@@ -270,15 +319,10 @@ def _customer_message_append(*, ticket_id: int, body: str, client_msg_id: str) -
         client_msg_id,
         *(field.get_db_prep_save(getattr(draft, field.attname), connection) for field in param_fields),
     ]
-    try:
-        # Alone, the statement is its own transaction; inside a caller's, a savepoint keeps a lost
-        # race (IntegrityError) from breaking it.
-        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-        with savepoint, connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-    except IntegrityError:
-        return None
+    return draft, sql, params
+
+
+def _appended(draft: Message, row) -> Message | None:
     if row is None:
         return None
     split = 2 + len(Ticket._meta.concrete_fields)
@@ -355,6 +399,39 @@ def _message_effects(message: Message) -> None:
     ):
         tasks.email_reply_on_commit(message_id=message.pk)
     events.publish(events.MESSAGE_CREATED, ticket_id=ticket.pk, message_id=message.pk, message=message)
+
+
+def _customer_message_effects_committed(message: Message) -> None:
+    """``_message_effects`` after the broadcast, for a customer message the event loop stored and
+    committed: the AI enqueue and the event, run now (no transaction to wait for)."""
+    tasks.ai_enqueue(message.pk)
+    events.publish_committed(
+        events.MESSAGE_CREATED, ticket_id=message.ticket_id, message_id=message.pk, message=message
+    )
+
+
+_effects_running: set[asyncio.Future] = set()
+
+
+async def _message_effects_async(message: Message) -> None:
+    """``_message_effects`` for a message stored from the event loop (committed already): the broadcast
+    awaited on the loop, then the rest handed to a worker thread without waiting for it. The AI enqueue
+    is thus no later than the thread path's (after the broadcast), and if the process dies before it
+    runs, the AI's stalled-message sweep enqueues the message, as when the broker is down."""
+    from channels.db import database_sync_to_async
+
+    await realtime.abroadcast_message(message)
+    rest = asyncio.ensure_future(
+        database_sync_to_async(_customer_message_effects_committed, thread_sensitive=False)(message)
+    )
+    _effects_running.add(rest)
+    rest.add_done_callback(_effects_done)
+
+
+def _effects_done(future: asyncio.Future) -> None:
+    _effects_running.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("a stored message's effects failed", exc_info=future.exception())
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@ Redis channel layer; consumers reach the real database from their own threads.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -457,7 +458,7 @@ def test_messages_are_json_requests_only(chat):
     run(scenario)
 
 
-# --- the hot path: one worker hop, one render per audience, any number of processes ----------------
+# --- the hot path: on the event loop, one render per audience, any number of processes -------------
 
 
 def test_a_message_is_rendered_once_per_audience_and_language_whatever_the_number_of_sockets(chat, agent, monkeypatch):
@@ -533,24 +534,109 @@ def test_a_broadcast_from_another_process_reaches_this_process_sockets(chat):
     run(scenario)
 
 
-def test_rate_limits_are_shared_by_every_process(chat, settings, monkeypatch):
-    """The counters live in Redis: a new Redis client (as in a second web process) sees the first
-    one's count, so N processes do not allow N times the limit."""
+def test_rate_limits_are_shared_by_every_process(chat, settings):
+    """The counters live in Redis: what another process counts — here the HTTP path's own client, as
+    a chat page's POST fallback in a second web process — counts against the socket's limit too, so N
+    processes do not allow N times the limit."""
     from supportflow import ratelimit
+    from tickets import limits
 
     settings.CHAT_RATE_PER_CONVERSATION = "2/60"
 
     async def scenario():
         ws = customer_socket(chat)
         assert (await ws.connect(timeout=5))[0]
-        for n in range(2):
-            monkeypatch.setattr(ratelimit, "_client", None)  # each message "from another process"
-            await ws.send_json_to({"type": "message", "body": f"p{n}", "client_id": f"p{n}"})
-            await receive_until(ws, f'data-client-id="p{n}"')
-        monkeypatch.setattr(ratelimit, "_client", None)
+        await ws.send_json_to({"type": "message", "body": "p0", "client_id": "p0"})
+        await receive_until(ws, 'data-client-id="p0"')
+        verdict, _ = await db(ratelimit.hit_all)(limits.send_limits(conversation=chat.pk, ip="10.9.9.9"))
+        assert verdict.allowed  # the second of two
         await ws.send_json_to({"type": "message", "body": "third", "client_id": "p2"})
         assert "Too many messages from this conversation" in await ws.receive_from(timeout=3)
         await ws.disconnect()
 
     run(scenario)
-    assert Message.objects.filter(ticket=chat).count() == 3
+    assert Message.objects.filter(ticket=chat).count() == 2
+
+
+def test_a_message_on_an_open_conversation_is_stored_and_broadcast_from_the_loop_then_enqueued(
+    chat, agent, monkeypatch
+):
+    """No worker thread between the customer's frame and the broadcast (``_store_customer_message`` is
+    the general path's); the AI enqueue and the event subscribers still run, after it, once."""
+    from tickets import consumers, events, tasks
+
+    def general_path(*args, **kwargs):
+        raise AssertionError("an open conversation's message went to a worker thread to be stored")
+
+    enqueued, announced = [], []
+    monkeypatch.setattr(consumers, "_store_customer_message", general_path)
+    monkeypatch.setattr(tasks, "ai_enqueue", enqueued.append)
+    events.subscribe(listener := lambda kind, **payload: announced.append((kind, payload["message_id"])))
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        assert (await console.connect(timeout=5))[0]
+        await customer.send_json_to({"type": "message", "body": "on the loop", "client_id": "loop-1"})
+        to_agent = await receive_until(console, r'data-client-id="loop-1"')
+        assert "on the loop" in to_agent
+        assert seqs(to_agent) == [2]
+        for _ in range(50):  # the effects run on a worker thread after the broadcast
+            if enqueued and announced:
+                break
+            await asyncio.sleep(0.05)
+        await customer.disconnect()
+        await console.disconnect()
+
+    try:
+        run(scenario)
+    finally:
+        events._subscribers.remove(listener)
+    stored = Message.objects.get(ticket=chat, client_msg_id="loop-1")
+    assert (stored.seq, stored.author_kind) == (2, "customer")
+    assert enqueued == [stored.pk]
+    assert announced == [(events.MESSAGE_CREATED, stored.pk)]
+    chat.refresh_from_db()
+    assert chat.last_message_seq == 2
+    assert chat.last_customer_message_at == stored.created_at
+
+
+def test_a_resend_and_a_message_that_reopens_take_the_general_path_and_store_nothing_twice(chat):
+    from tickets.models import Ticket
+
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to({"type": "message", "body": "first", "client_id": "again"})
+        await receive_until(ws, 'data-client-id="again"')
+        await ws.send_json_to({"type": "message", "body": "first", "client_id": "again"})  # the page resends
+        assert seqs(await receive_until(ws, 'data-client-id="again"')) == [2]
+        await db(Ticket.objects.filter(pk=chat.pk).update)(status="pending")
+        await ws.send_json_to({"type": "message", "body": "back again", "client_id": "reopen"})
+        assert seqs(await receive_until(ws, 'data-client-id="reopen"')) == [3]
+        await ws.disconnect()
+
+    run(scenario)
+    assert list(Message.objects.filter(ticket=chat).values_list("seq", "body")) == [
+        (1, "My sync is stuck"),
+        (2, "first"),
+        (3, "back again"),
+    ]
+    chat.refresh_from_db()
+    assert chat.status == "open"
+
+
+def test_a_bad_message_from_the_loop_is_refused_in_the_conversations_language_and_nothing_is_stored(chat):
+    async def scenario():
+        ws = customer_socket(chat)
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to({"type": "message", "body": "   ", "client_id": "empty"})
+        refused = await ws.receive_from(timeout=3)
+        assert 'data-client-id="empty"' in refused
+        assert "chat-error" in refused
+        await ws.send_json_to({"type": "message", "body": "ok", "client_id": "bad id!"})
+        assert "The message id must be" in await ws.receive_from(timeout=3)
+        await ws.disconnect()
+
+    run(scenario)
+    assert Message.objects.filter(ticket=chat).count() == 1
