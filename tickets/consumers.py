@@ -24,6 +24,7 @@ import json
 import logging
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -67,10 +68,18 @@ class ChatSocket(AsyncWebsocketConsumer):
     _last_typing = 0.0
 
     async def dispatch(self, message: dict) -> None:
-        """A database outage (``supportflow.resilience``) closes the socket with 1013 (try again later)
+        """Channels' ``dispatch`` without its ``aclose_old_connections()`` before every event: that is a
+        hop to the sync thread for each frame received and each fragment delivered, to close Django
+        connections this loop never holds (database work runs in ``db()``, which closes its own, or on
+        ``supportflow.aio``'s connections).
+
+        A database outage (``supportflow.resilience``) closes the socket with 1013 (try again later)
         instead of crashing the consumer with a traceback; the page reconnects and resyncs."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
         try:
-            await super().dispatch(message)
+            await handler(message)
         except DATABASE_ERRORS as exc:
             logger.warning("database unavailable on a chat socket (%s); closing with %s", exc, TRY_AGAIN_LATER)
             await self.close(code=TRY_AGAIN_LATER)

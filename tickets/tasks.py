@@ -40,7 +40,9 @@ def ai_enqueue(message_id: int) -> None:
     if not getattr(settings, "FEATURE_AI_PIPELINE", True):
         return
     try:
-        current_app.send_task(AI_PROCESS_MESSAGE, args=[message_id])
+        # ignore_result: the task stores none, and without it the sender subscribes to the task's result
+        # channel in Redis on every send (Celery's result consumer), for nothing
+        current_app.send_task(AI_PROCESS_MESSAGE, args=[message_id], ignore_result=True)
     except Exception:
         logger.exception("could not enqueue message %s for the AI (the stalled-message sweep will)", message_id)
 

@@ -8,6 +8,7 @@ schedules them on commit where it decides them, and announces the change to othe
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
@@ -16,7 +17,7 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import number_format
@@ -401,37 +402,31 @@ def _message_effects(message: Message) -> None:
     events.publish(events.MESSAGE_CREATED, ticket_id=ticket.pk, message_id=message.pk, message=message)
 
 
-def _customer_message_effects_committed(message: Message) -> None:
-    """``_message_effects`` after the broadcast, for a customer message the event loop stored and
-    committed: the AI enqueue and the event, run now (no transaction to wait for)."""
-    tasks.ai_enqueue(message.pk)
-    events.publish_committed(
-        events.MESSAGE_CREATED, ticket_id=message.ticket_id, message_id=message.pk, message=message
-    )
-
-
-_effects_running: set[asyncio.Future] = set()
+_EFFECTS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="message-effects")
 
 
 async def _message_effects_async(message: Message) -> None:
     """``_message_effects`` for a message stored from the event loop (committed already): the broadcast
-    awaited on the loop, then the rest handed to a worker thread without waiting for it. The AI enqueue
-    is thus no later than the thread path's (after the broadcast), and if the process dies before it
-    runs, the AI's stalled-message sweep enqueues the message, as when the broker is down."""
-    from channels.db import database_sync_to_async
-
+    awaited on the loop, then the rest handed to a thread of its own (``_EFFECTS``, so a burst of
+    messages does not queue the sockets' database work behind it) without waiting for it. The AI
+    enqueue is thus no later than the thread path's (after the broadcast), and if the process dies
+    before it runs, the AI's stalled-message sweep enqueues the message, as when the broker is down."""
     await realtime.abroadcast_message(message)
-    rest = asyncio.ensure_future(
-        database_sync_to_async(_customer_message_effects_committed, thread_sensitive=False)(message)
-    )
-    _effects_running.add(rest)
-    rest.add_done_callback(_effects_done)
+    asyncio.get_running_loop().run_in_executor(_EFFECTS, _customer_message_effects_in_thread, message)
 
 
-def _effects_done(future: asyncio.Future) -> None:
-    _effects_running.discard(future)
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("a stored message's effects failed", exc_info=future.exception())
+def _customer_message_effects_in_thread(message: Message) -> None:
+    """After the broadcast, for a customer message the event loop stored and committed: the AI enqueue
+    and the event, run now (no transaction to wait for)."""
+    try:
+        tasks.ai_enqueue(message.pk)
+        events.publish_committed(
+            events.MESSAGE_CREATED, ticket_id=message.ticket_id, message_id=message.pk, message=message
+        )
+    except Exception:
+        logger.exception("the effects of message %s failed", message.pk)
+    finally:
+        close_old_connections()  # a subscriber that used the database gives its connection back to the pool
 
 
 @transaction.atomic
