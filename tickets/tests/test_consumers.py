@@ -640,3 +640,31 @@ def test_a_bad_message_from_the_loop_is_refused_in_the_conversations_language_an
 
     run(scenario)
     assert Message.objects.filter(ticket=chat).count() == 1
+
+
+def test_socket_events_do_not_hop_to_the_sync_thread_to_close_connections(chat, agent, monkeypatch):
+    """Channels runs ``aclose_old_connections()`` (a hop to the sync thread) before every event it
+    dispatches; the chat sockets never hold a Django connection on the loop, so theirs skip it."""
+    import channels.consumer
+
+    hops = []
+
+    async def counting():
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+
+    async def scenario():
+        assert (await customer.connect(timeout=5))[0]
+        assert (await console.connect(timeout=5))[0]
+        hops.clear()  # connecting may run other consumers' code paths; count the events only
+        for n in range(3):
+            await customer.send_json_to({"type": "message", "body": f"hop {n}", "client_id": f"hop-{n}"})
+            await receive_until(console, f'data-client-id="hop-{n}"')
+            await receive_until(customer, f'data-client-id="hop-{n}"')
+        assert hops == []
+        await customer.disconnect()
+        await console.disconnect()
+
+    run(scenario)
