@@ -487,29 +487,6 @@ def test_a_message_is_rendered_once_per_audience_and_language_whatever_the_numbe
     assert sorted(renders) == [("agent", "de"), ("agent", "en"), ("customer", "en")]
 
 
-def test_the_broadcast_leaves_on_the_consumer_loop_without_a_hop_back_from_the_worker_thread(chat, agent, monkeypatch):
-    """The worker thread hands the committed message's fragments to the consumer's event loop and goes
-    on; ``async_to_sync`` (a blocking hop back to the loop) is not used."""
-
-    def no_hop(*args, **kwargs):
-        raise AssertionError("async_to_sync used on the chat's hot path")
-
-    monkeypatch.setattr(realtime, "async_to_sync", no_hop)
-    customer, console = customer_socket(chat), agent_socket(agent, chat)
-
-    async def scenario():
-        assert (await customer.connect(timeout=5))[0]
-        assert (await console.connect(timeout=5))[0]
-        await customer.send_json_to({"type": "message", "body": "no hop", "client_id": "nohop"})
-        to_agent = await receive_until(console, r'data-client-id="nohop"')
-        to_customer = await receive_until(customer, r'data-client-id="nohop"')
-        assert seqs(to_agent) == seqs(to_customer) == [2]
-        await customer.disconnect()
-        await console.disconnect()
-
-    run(scenario)
-
-
 def _another_process_layer():
     """A second channel layer object with the same settings: what another web process (uvicorn
     ``--workers``) holds. It shares nothing with this process's layer but Redis."""
@@ -562,14 +539,19 @@ def test_a_message_on_an_open_conversation_is_stored_and_broadcast_from_the_loop
     chat, agent, monkeypatch
 ):
     """No worker thread between the customer's frame and the broadcast (``_store_customer_message`` is
-    the general path's); the AI enqueue and the event subscribers still run, after it, once."""
+    the general path's) and no blocking hop back to a loop (``async_to_sync``); the AI enqueue and the
+    event subscribers still run, after it, once."""
     from tickets import consumers, events, tasks
 
     def general_path(*args, **kwargs):
         raise AssertionError("an open conversation's message went to a worker thread to be stored")
 
+    def no_hop(*args, **kwargs):
+        raise AssertionError("async_to_sync used on the chat's hot path")
+
     enqueued, announced = [], []
     monkeypatch.setattr(consumers, "_store_customer_message", general_path)
+    monkeypatch.setattr(realtime, "async_to_sync", no_hop)
     monkeypatch.setattr(tasks, "ai_enqueue", enqueued.append)
     events.subscribe(listener := lambda kind, **payload: announced.append((kind, payload["message_id"])))
     customer, console = customer_socket(chat), agent_socket(agent, chat)
@@ -579,8 +561,9 @@ def test_a_message_on_an_open_conversation_is_stored_and_broadcast_from_the_loop
         assert (await console.connect(timeout=5))[0]
         await customer.send_json_to({"type": "message", "body": "on the loop", "client_id": "loop-1"})
         to_agent = await receive_until(console, r'data-client-id="loop-1"')
+        to_customer = await receive_until(customer, r'data-client-id="loop-1"')
         assert "on the loop" in to_agent
-        assert seqs(to_agent) == [2]
+        assert seqs(to_agent) == seqs(to_customer) == [2]
         for _ in range(50):  # the effects run on a worker thread after the broadcast
             if enqueued and announced:
                 break
