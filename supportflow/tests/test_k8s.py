@@ -13,10 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import environ
 import kubernetes_validate
 import pytest
 import yaml
 from django.conf import settings
+from django.db import connection
 from django.urls import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -293,6 +295,84 @@ def test_every_configured_setting_is_one_the_app_reads(overlay):
     args = " ".join(" ".join(c.get("args", [])) for _, pod in pod_specs(objects) for c in containers(pod))
     for key in config_data(objects):
         assert f'"{key}"' in source or f"$({key})" in args or key in STORAGE_SETTINGS, (name, key)
+
+
+POD_IP = "10.1.2.3"
+
+
+def container_environment(container: dict, config: dict[str, str], secrets: dict[str, str]) -> dict[str, str]:
+    """The environment the kubelet gives ``container``: envFrom first, then env in order, ``$(VAR)`` expanded
+    from what is defined so far, the pod IP from the downward API, missing optional secrets left out."""
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            environment.update(config)
+    for variable in container.get("env", []):
+        source = variable.get("valueFrom", {})
+        if "value" in variable:
+            environment[variable["name"]] = re.sub(
+                r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: environment.get(m[1], m[0]), variable["value"]
+            )
+        elif source.get("fieldRef", {}).get("fieldPath") == "status.podIP":
+            environment[variable["name"]] = POD_IP
+        elif source.get("secretKeyRef", {}).get("key") in secrets:
+            environment[variable["name"]] = secrets[source["secretKeyRef"]["key"]]
+    return environment
+
+
+@pytest.mark.django_db
+def test_the_web_pods_settings_let_probes_and_a_scrape_by_pod_address_through(client, settings):
+    """Run the production web container's own settings through the app: the probes' ``Host: localhost`` and
+    Prometheus scraping the pod by IP (over plain HTTP, behind SECURE_SSL) are answered; other hosts are not."""
+    objects = render(K8S / "overlays" / "production")
+    web = one(objects, "Deployment", "supportflow-web")["spec"]["template"]
+    environment = container_environment(web["spec"]["containers"][0], config_data(objects), {"METRICS_TOKEN": "t0k"})
+    settings.ALLOWED_HOSTS = environ.Env.parse_value(environment["ALLOWED_HOSTS"], list)
+    settings.METRICS_TOKEN = environment["METRICS_TOKEN"]
+    assert environ.Env.parse_value(environment["SECURE_SSL"], bool) is True
+    settings.SECURE_SSL_REDIRECT = True
+    annotations = web["metadata"]["annotations"]
+
+    for probe in ("livenessProbe", "readinessProbe"):
+        check = web["spec"]["containers"][0][probe]["httpGet"]
+        host = {header["name"]: header["value"] for header in check["httpHeaders"]}["Host"]
+        assert client.get(f"/{check['path'].lstrip('/')}", HTTP_HOST=host).status_code == 200, probe
+    scrape = client.get(
+        annotations["prometheus.io/path"],
+        HTTP_HOST=f"{POD_IP}:{annotations['prometheus.io/port']}",
+        HTTP_AUTHORIZATION="Bearer t0k",
+        REMOTE_ADDR="10.9.9.9",
+    )
+    assert scrape.status_code == 200
+    assert b"supportflow_celery_queue_length" in scrape.content  # what the ai autoscaler reads
+    assert client.get("/healthz", HTTP_HOST="10.1.2.4:8000").status_code == 400  # another address: refused
+    assert client.get("/chat/", HTTP_HOST="support.example.com").status_code == 301  # the public site: HTTPS only
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_wait_for_migrations_gate_opens_only_on_a_migrated_database(tmp_path):
+    """The init container's check, run for real: non-zero on an empty database, zero on a migrated one."""
+    objects = render(K8S / "overlays" / "production")
+    (init,) = one(objects, "Deployment", "supportflow-web")["spec"]["template"]["spec"]["initContainers"]
+    check = re.search(r"until (.+?) >/dev/null;", init["args"][0])[1].split()
+    assert check[:3] == ["python", "manage.py", "migrate"]
+    database = connection.settings_dict
+    base_url = f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:{database['PORT']}"
+
+    def gate(name: str) -> int:
+        environment = {**os.environ, "DATABASE_URL": f"{base_url}/{name}", "SECRET_KEY": "k8s-test"}
+        command = [sys.executable, *check[1:]]
+        return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, timeout=300).returncode
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP DATABASE IF EXISTS sf_k8s_unmigrated")
+        cursor.execute("CREATE DATABASE sf_k8s_unmigrated")
+    try:
+        assert gate("sf_k8s_unmigrated") != 0
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP DATABASE sf_k8s_unmigrated")
+    assert gate(database["NAME"]) == 0
 
 
 # --- Images and secrets.
