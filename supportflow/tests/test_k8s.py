@@ -281,8 +281,9 @@ def test_args_expand_only_variables_the_pod_defines(overlay):
         for container in containers(pod):
             defined = {env["name"] for env in container.get("env", [])}
             for source in container.get("envFrom", []):
-                if "configMapRef" in source:
-                    defined |= config_data(objects).keys()
+                generated = [o["metadata"]["name"] for o in find(objects, "ConfigMap")]
+                assert source["configMapRef"]["name"] in generated, (name, obj["metadata"]["name"])
+                defined |= config_data(objects).keys()
             texts = [*container.get("args", []), *(env.get("value", "") for env in container.get("env", []))]
             for text in texts:
                 for variable in re.findall(r"\$\(([A-Z0-9_]+)\)", text):
