@@ -15,6 +15,7 @@ from pathlib import Path
 
 import environ
 import kubernetes_validate
+import psycopg
 import pytest
 import yaml
 from django.conf import settings
@@ -350,29 +351,26 @@ def test_the_web_pods_settings_let_probes_and_a_scrape_by_pod_address_through(cl
     assert client.get("/chat/", HTTP_HOST="support.example.com").status_code == 301  # the public site: HTTPS only
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_wait_for_migrations_gate_opens_only_on_a_migrated_database(tmp_path):
-    """The init container's check, run for real: non-zero on an empty database, zero on a migrated one."""
+def test_the_wait_for_migrations_gate_opens_only_on_a_migrated_database(db):
+    """The init container's check, run for real: non-zero on an empty database, zero on the migrated test one."""
     objects = render(K8S / "overlays" / "production")
     (init,) = one(objects, "Deployment", "supportflow-web")["spec"]["template"]["spec"]["initContainers"]
     check = re.search(r"until (.+?) >/dev/null;", init["args"][0])[1].split()
     assert check[:3] == ["python", "manage.py", "migrate"]
-    database = connection.settings_dict
-    base_url = f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:{database['PORT']}"
+    database = connection.settings_dict  # the test database, created and migrated for the session
+    server = f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:{database['PORT']}"
 
     def gate(name: str) -> int:
-        environment = {**os.environ, "DATABASE_URL": f"{base_url}/{name}", "SECRET_KEY": "k8s-test"}
-        command = [sys.executable, *check[1:]]
-        return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, timeout=300).returncode
+        environment = {**os.environ, "DATABASE_URL": f"{server}/{name}", "SECRET_KEY": "k8s-test"}
+        return subprocess.run([sys.executable, *check[1:]], cwd=ROOT, env=environment, timeout=300).returncode
 
-    with connection.cursor() as cursor:
-        cursor.execute("DROP DATABASE IF EXISTS sf_k8s_unmigrated")
-        cursor.execute("CREATE DATABASE sf_k8s_unmigrated")
-    try:
-        assert gate("sf_k8s_unmigrated") != 0
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP DATABASE sf_k8s_unmigrated")
+    with psycopg.connect(f"{server}/{database['NAME']}", autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS sf_k8s_unmigrated")
+        admin.execute("CREATE DATABASE sf_k8s_unmigrated")
+        try:
+            assert gate("sf_k8s_unmigrated") != 0
+        finally:
+            admin.execute("DROP DATABASE sf_k8s_unmigrated")
     assert gate(database["NAME"]) == 0
 
 
