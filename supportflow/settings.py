@@ -396,7 +396,7 @@ elif SF_STORAGE == "s3":
     }
     _FILE_STORAGES = {
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "supportflow.storage.s3.S3Storage",
             "OPTIONS": {
                 **_S3,
                 "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),

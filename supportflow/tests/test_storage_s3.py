@@ -179,7 +179,7 @@ def test_s3_settings_come_from_the_environment(tmp_path):
         AWS_SECRET_ACCESS_KEY_FILE=str(secret),
     )
     default, email = configured["default"], configured["email"]
-    assert default["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert default["BACKEND"] == "supportflow.storage.s3.S3Storage"
     assert email["BACKEND"] == "supportflow.storage.s3.PrivateS3Storage"
     assert default["OPTIONS"] == {
         "endpoint_url": "https://minio.internal:9000",
@@ -243,6 +243,28 @@ def test_inbound_mail_and_its_attachment_land_in_the_bucket_and_only_people_who_
     s3["email"].clear()  # gone from the bucket: a 404 that says so, not a 500
     client.force_login(make_agent(department))
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_download_while_the_store_is_unreachable_is_a_503_not_a_500(client, s3, settings):
+    attachment_id = (
+        inbound.email_receive(raw=build(attachments=[("a.txt", "text/plain", b"x")]))
+        .record.message.attachments.get()
+        .pk
+    )
+    department = DepartmentFactory()
+    Ticket.objects.update(department=department)
+    unreachable = json.loads(json.dumps(settings.STORAGES))
+    unreachable["email"]["OPTIONS"]["endpoint_url"] = "http://127.0.0.1:1"  # nothing listens there
+    settings.STORAGES = unreachable
+    assert storages["email"].client_config.connect_timeout == 5  # bounded, not botocore's 60 s × 5 tries
+    client.force_login(make_agent(department))
+
+    response = client.get(reverse("attachment", args=[attachment_id]))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    assert "unavailable" in response.json()["error"]
 
 
 @pytest.mark.django_db
