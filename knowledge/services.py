@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.core.exceptions import SuspiciousOperation
+from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext
 
 from knowledge import chunking, embeddings
 from knowledge.ingest import Document, IngestError, parse
 from knowledge.models import DEFAULT_NAMESPACE, Article, Category, Chunk
+from supportflow.storage import STORAGE_ERRORS, StorageUnavailable, is_missing
 
 logger = logging.getLogger(__name__)
 
@@ -295,10 +300,10 @@ def suggestion_record_click(*, impression_id: int) -> None:
 MAX_UPLOAD_FILES = 20
 
 
-def _upload_dir(job_id: int) -> Path:
-    from django.conf import settings
-
-    return Path(settings.MEDIA_ROOT) / "kb_uploads" / str(job_id)
+def _upload_key(job_id: int, stored: str) -> str:
+    """Where an uploaded file waits for the worker in the ``"default"`` storage (``MEDIA_ROOT`` or the
+    bucket); never served."""
+    return f"kb_uploads/{job_id}/{stored}"
 
 
 def _upload_name(index: int, name: str) -> str:
@@ -332,37 +337,60 @@ def ingest_job_create(*, files: list, user, default_status: str = Article.Status
             problems.append(f"{upload.name}: {upload.size / 1e6:.1f} MB is over the {MAX_BYTES // 1_000_000} MB limit.")
     if problems:
         raise KnowledgeRuleError(" ".join(problems))
+    files_store = storages["default"]
     with transaction.atomic():
         job = IngestJob.objects.create(created_by=user, default_status=default_status)
-        folder = _upload_dir(job.pk)
-        folder.mkdir(parents=True, exist_ok=True)
-        names = []
-        for index, upload in enumerate(files):
-            safe = _upload_name(index, upload.name)
-            with open(folder / safe, "wb") as out:
-                for part in upload.chunks():
-                    out.write(part)
-            names.append(safe)
+        names: list[str] = []
+        try:
+            for index, upload in enumerate(files):
+                safe = _upload_name(index, upload.name)
+                files_store.save(_upload_key(job.pk, safe), upload)
+                names.append(safe)
+        except STORAGE_ERRORS as exc:  # the job is rolled back; the files stored so far go with it
+            logger.exception("knowledge-base upload could not be stored")
+            for safe in names:
+                with contextlib.suppress(*STORAGE_ERRORS):
+                    files_store.delete(_upload_key(job.pk, safe))
+            raise KnowledgeRuleError(
+                gettext("The files could not be stored; nothing was uploaded. Try again in a minute.")
+            ) from exc
         job.files = names
         job.save(update_fields=["files"])
         transaction.on_commit(lambda: run_ingest_job.delay(job.pk))
     return job
 
 
+def _upload_read(files_store, key: str) -> bytes | None:
+    """The uploaded file's bytes (read whole: pypdf and python-docx parse from memory, so a bucket
+    needs no local copy), ``None`` when it is gone; ``StorageUnavailable`` when the store fails."""
+    try:
+        with files_store.open(key, "rb") as handle:
+            return handle.read()
+    except (*STORAGE_ERRORS, SuspiciousOperation) as exc:
+        if is_missing(exc):
+            return None
+        raise StorageUnavailable(f"{key} could not be read: {exc}") from exc
+
+
 def ingest_job_run(*, job_id: int) -> None:
-    """Process a queued upload, recording progress after each file. Re-running skips done files."""
+    """Process a queued upload, recording progress after each file. Re-running skips done files.
+
+    Raises ``StorageUnavailable`` when the file store fails (the file is neither recorded nor deleted;
+    the task retries). A file that is gone is recorded as failed."""
     from django.db.models import F
 
     from knowledge.models import IngestJob
 
     IngestJob.objects.filter(pk=job_id, status=IngestJob.Status.QUEUED).update(status=IngestJob.Status.RUNNING)
     job = IngestJob.objects.get(pk=job_id)
-    folder = _upload_dir(job.pk)
+    files_store = storages["default"]
     for stored in job.files[job.done :]:
         original = stored[3:]
-        path = folder / stored
+        key = _upload_key(job.pk, stored)
+        data = _upload_read(files_store, key)
         try:
-            data = path.read_bytes()
+            if data is None:
+                raise FileNotFoundError(gettext("the uploaded file is no longer stored"))
             report = ingest_files([(original, data)], default_status=job.default_status, source=Article.Source.UPLOAD)
             if report.failed:
                 entry = {"name": original, "outcome": "failed", "message": report.failed[0][1]}
@@ -377,7 +405,10 @@ def ingest_job_run(*, job_id: int) -> None:
         with transaction.atomic():
             locked = IngestJob.objects.select_for_update().get(pk=job.pk)
             IngestJob.objects.filter(pk=job.pk).update(results=[*locked.results, entry], done=F("done") + 1)
-        path.unlink(missing_ok=True)
+        try:
+            files_store.delete(key)
+        except STORAGE_ERRORS as exc:  # processed and recorded: a leftover file is harmless
+            logger.warning("uploaded file %s could not be deleted: %s", key, exc)
     IngestJob.objects.filter(pk=job.pk).update(status=IngestJob.Status.DONE, finished_at=timezone.now())
 
 

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from knowledge import services
+from supportflow.storage import StorageUnavailable
 
 
 @shared_task(
@@ -18,7 +19,7 @@ def reindex_article(article_id: int) -> int:
 
 
 @shared_task(
-    autoretry_for=(OperationalError,), retry_backoff=5, retry_jitter=True, max_retries=3,
+    autoretry_for=(OperationalError, StorageUnavailable), retry_backoff=5, retry_jitter=True, max_retries=3,
     soft_time_limit=1800, time_limit=1900,
 )  # fmt: skip
 def run_ingest_job(job_id: int) -> None:

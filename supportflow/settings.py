@@ -367,8 +367,58 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 # Collected + hashed files in production images; served from the finders for local runs.
 STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=False)
+# Files (supportflow/storage): uploads in "default", the email channel's raw MIME and attachments in the
+# private "email" storage. Local folders (MEDIA_ROOT, EMAIL_PRIVATE_ROOT) unless SF_STORAGE=s3 puts both in
+# an S3-compatible bucket: AWS S3, MinIO, GCS interop (docs/deploy.md, "Object storage").
+SF_STORAGE = env("SF_STORAGE", default="local")
+if SF_STORAGE == "local":
+    _FILE_STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "email": {"BACKEND": "supportflow.storage.filesystem.PrivateFileSystemStorage"},
+    }
+elif SF_STORAGE == "s3":
+    if not env("AWS_STORAGE_BUCKET_NAME", default=""):
+        raise ImproperlyConfigured("SF_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    # Objects are private by the bucket's own default; no ACL header unless AWS_DEFAULT_ACL asks for one
+    # (buckets with ACLs disabled, the AWS default since 2023 and GCS uniform access, refuse any other).
+    # Keys from the environment (or *_FILE), else boto3's own chain (instance role, IRSA, ~/.aws).
+    _S3 = {
+        key: value
+        for key, value in {
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=""),
+            "region_name": env("AWS_S3_REGION_NAME", default=""),
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=""),  # "path" for MinIO
+            "access_key": env_secret("AWS_ACCESS_KEY_ID", default=""),
+            "secret_key": env_secret("AWS_SECRET_ACCESS_KEY", default=""),
+            "default_acl": env("AWS_DEFAULT_ACL", default=""),
+        }.items()
+        if value
+    }
+    _FILE_STORAGES = {
+        "default": {
+            "BACKEND": "supportflow.storage.s3.S3Storage",
+            "OPTIONS": {
+                **_S3,
+                "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+                "location": env("AWS_LOCATION", default="media"),
+                "file_overwrite": False,
+            },
+        },
+        "email": {
+            "BACKEND": "supportflow.storage.s3.PrivateS3Storage",
+            "OPTIONS": {
+                **_S3,
+                "bucket_name": env("AWS_EMAIL_BUCKET_NAME", default="") or env("AWS_STORAGE_BUCKET_NAME"),
+                "location": env("AWS_EMAIL_LOCATION", default="email"),
+                "querystring_auth": False,
+                "file_overwrite": True,  # content-addressed: same name, same bytes
+            },
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"SF_STORAGE must be 'local' or 's3', not {SF_STORAGE!r}.")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **_FILE_STORAGES,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if STATIC_MANIFEST

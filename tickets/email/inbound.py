@@ -109,7 +109,10 @@ def _record(parsed: parse.ParsedEmail, msgid: str, raw_name: str, **fields) -> E
 
 def email_receive(*, raw: bytes) -> InboundResult:
     """Store one inbound email: a new ticket, a reply on its thread, an internal note (automatic mail)
-    or an ignored record. Idempotent on the Message-ID (one derived from the bytes when it has none)."""
+    or an ignored record. Idempotent on the Message-ID (one derived from the bytes when it has none).
+
+    The raw MIME is stored first; ``StorageUnavailable`` when that or an attachment cannot be stored
+    (nothing is recorded; the sender retries)."""
     if not isinstance(raw, bytes | bytearray) or not raw.strip():
         raise EmailRejected("The request body must be a raw email (MIME).")
     if len(raw) > settings.EMAIL_MAX_MESSAGE_BYTES:

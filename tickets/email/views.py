@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from supportflow.storage import StorageUnavailable
 from tickets import selectors
 from tickets.email import inbound, storage
 from tickets.models import Attachment
+
+logger = logging.getLogger(__name__)
 
 
 def _error(text: str, status: int, **headers: str) -> JsonResponse:
@@ -51,6 +56,9 @@ def inbound_email(request: HttpRequest) -> HttpResponse:
         result = inbound.email_receive(raw=raw)
     except inbound.EmailRejected as exc:
         return _error(str(exc), exc.status)
+    except StorageUnavailable:
+        logger.exception("inbound email could not be stored; the provider is asked to retry")
+        return _error("The email could not be stored right now; nothing was kept. Retry later.", 503, Retry_After="60")
     return JsonResponse(
         {
             "status": result.status,
@@ -63,9 +71,12 @@ def inbound_email(request: HttpRequest) -> HttpResponse:
 
 def _download(attachment: Attachment) -> HttpResponse:
     try:
-        handle = storage.path_of(attachment.storage_name).open("rb")
-    except OSError as exc:
+        handle = storage.open_file(attachment.storage_name)
+    except FileNotFoundError as exc:
         raise Http404("This file is no longer stored.") from exc
+    except StorageUnavailable:
+        logger.exception("attachment %s could not be read", attachment.pk)
+        return _error(gettext("The file store is unavailable right now. Try again in a minute."), 503, Retry_After="60")
     response = FileResponse(
         handle, as_attachment=True, filename=attachment.filename, content_type=attachment.content_type
     )

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from tickets import events, realtime
-from tickets.models import AIDraft, AIRun, Ticket, TicketEvent
+from tickets.email import storage as email_storage
+from tickets.models import AIDraft, AIRun, Attachment, EmailRecord, Ticket, TicketEvent
 from tickets.services.common import Status, _event, _locked
 from tickets.services.conversations import _transition
 from tickets.services.queues import ticket_escalate
@@ -77,9 +78,18 @@ def ticket_auto_close(*, now: dt.datetime | None = None) -> int:
     return closed
 
 
+def _stored_email_files(ticket_id: int) -> list[str]:
+    """The stored files of a ticket's emails (attachments, raw MIME), to delete with it."""
+    return [
+        *Attachment.objects.filter(ticket_id=ticket_id).values_list("storage_name", flat=True),
+        *EmailRecord.objects.filter(ticket_id=ticket_id).exclude(raw_name="").values_list("raw_name", flat=True),
+    ]
+
+
 def retention_purge(*, now: dt.datetime | None = None) -> dict:
     """Apply the retention settings: AI call details (``RETENTION_AI_DETAILS_DAYS``) and closed
-    tickets with everything in them (``RETENTION_CLOSED_TICKETS_DAYS``, 0 = keep). Idempotent."""
+    tickets with everything in them (``RETENTION_CLOSED_TICKETS_DAYS``, 0 = keep), their stored email
+    files too (on commit, unless another ticket has the same bytes). Idempotent."""
     now = now or timezone.now()
     out = {"ai_runs_cleared": 0, "drafts_deleted": 0, "tickets_deleted": 0}
     details_days = getattr(settings, "RETENTION_AI_DETAILS_DAYS", 90)
@@ -100,6 +110,8 @@ def retention_purge(*, now: dt.datetime | None = None) -> dict:
             Ticket.objects.filter(status=Status.CLOSED, closed_at__lt=cutoff).values_list("pk", flat=True)[:1000]
         ):
             with transaction.atomic():
+                files = _stored_email_files(pk)
                 Ticket.objects.filter(pk=pk).delete()
+                transaction.on_commit(lambda files=files: email_storage.delete_unreferenced(files))
                 out["tickets_deleted"] += 1
     return out
