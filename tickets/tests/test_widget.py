@@ -327,6 +327,14 @@ def test_an_unsigned_or_wrongly_signed_identity_is_refused_and_logged(site, capl
     assert any("widget identity refused" in r.getMessage() for r in caplog.records)
 
 
+def test_a_signed_identity_with_a_malformed_email_keeps_the_user_id_and_drops_the_email(site):
+    form = {**START, "user_id": "u-9", "user_email": "not an address", "user_hash": sign(site, "u-9")}
+    assert post_start(site, form).status_code == 302
+    ticket = Ticket.objects.select_related("customer").get()
+    assert ticket.customer.email == ""
+    assert WidgetConversation.objects.get(ticket=ticket).external_user_id == "u-9"
+
+
 def test_a_guest_email_is_not_an_identity(site):
     """The guest form's email is what the chat page's form is: a contact, unverified (docs/widget.md)."""
     assert post_start(site, {**START, "email": "guest@example.com"}).status_code == 302

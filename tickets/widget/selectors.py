@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import Http404
 from django.utils.translation import gettext as _
 
@@ -86,7 +88,13 @@ def widget_visitor_verify(*, site: WidgetSite, user_id: str, email: str, name: s
     if not hmac.compare_digest(expected, user_hash.lower()):
         logger.warning("widget identity refused for site %s: the hash does not match", site.public_key)
         raise IdentityRefused
-    return Visitor(user_id=user_id, email=email[:254], name=name[:200])
+    try:
+        validate_email(email)
+    except ValidationError:
+        if email:
+            logger.warning("widget identity for site %s: data-user-email is not an address; ignored", site.public_key)
+        email = ""  # the verified user id still identifies them
+    return Visitor(user_id=user_id, email=email, name=name[:200])
 
 
 def widget_conversation_get(*, site: WidgetSite, token: str) -> Ticket:
