@@ -116,6 +116,8 @@ CUSTOMER_FACING_SOURCES = (
     "tickets/services/drafts.py",
     "tickets/services/merge.py",
     "tickets/email/*",
+    "tickets/widget/views.py",  # the website widget's pages and refusals (tickets.widget)
+    "tickets/widget/selectors.py",
     "knowledge/views.py",
     "supportflow/resilience.py",
 )
@@ -135,6 +137,7 @@ CONSOLE_SOURCES = (
     "tickets/services/queues.py",
     "tickets/services/saved_views.py",
     "tickets/services/tags.py",
+    "tickets/widget/origins.py",  # the widget sites' form errors
     "knowledge/admin.py",
     "analytics/views.py",
     "supportflow/admin.py",

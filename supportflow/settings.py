@@ -299,6 +299,8 @@ MESSAGE_MAX_LENGTH = env.int("MESSAGE_MAX_LENGTH", default=10_000)
 CHAT_RATE_PER_CONVERSATION = env("CHAT_RATE_PER_CONVERSATION", default="20/60")
 CHAT_RATE_PER_IP = env("CHAT_RATE_PER_IP", default="60/60")
 CHAT_RATE_START_PER_IP = env("CHAT_RATE_START_PER_IP", default="10/600")
+# New conversations per website-widget site, whatever the address (docs/widget.md).
+WIDGET_RATE_START_PER_SITE = env("WIDGET_RATE_START_PER_SITE", default="300/600")
 # X-Forwarded-For is ignored unless the app runs behind this many trusted proxies.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 CHAT_COOKIE_NAME = "sf_chat"

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from supportflow import health
 from tickets.admin.inbox import console_home
+from tickets.widget import views as widget_views
 
 handler500 = "supportflow.resilience.server_error"  # a database outage outside a view is a 503 too
 handler400 = "supportflow.errors.bad_request"  # these three answer JSON under /api/, HTML elsewhere
@@ -20,6 +21,8 @@ urlpatterns = [
     path("metrics", health.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.admin_view(console_home)),  # agents land in their inbox; the rest on the index
     path("admin/", admin.site.urls),
+    path("widget.js", widget_views.widget_script, name="widget-script"),  # the website widget (docs/widget.md)
+    path("chat/widget/", include("tickets.widget.urls")),
     path("chat/", include("tickets.urls")),
     path("", include("tickets.email.urls")),  # /inbound/email/, /attachments/<id>/
     path("help/", include("knowledge.urls")),

@@ -140,6 +140,11 @@ MANAGER_PERMISSIONS = (
     "tickets.add_tag",
     "tickets.change_tag",
     "tickets.delete_tag",
+    # The website widget's sites (tickets.admin.widget): which origins may embed the chat.
+    "tickets.view_widgetsite",
+    "tickets.add_widgetsite",
+    "tickets.change_widgetsite",
+    "tickets.delete_widgetsite",
     "knowledge.add_article",
     "knowledge.change_article",
     "knowledge.delete_article",

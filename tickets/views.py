@@ -100,8 +100,17 @@ def chat_start(request: HttpRequest) -> HttpResponse:
 
 
 def _conversation_page(
-    request: HttpRequest, ticket: Ticket, token: str, *, error: str = "", draft: str = "", status: int = 200
+    request: HttpRequest,
+    ticket: Ticket,
+    token: str,
+    *,
+    error: str = "",
+    draft: str = "",
+    status: int = 200,
+    widget: dict | None = None,
 ) -> HttpResponse:
+    """The conversation page; ``widget``: the website widget's compact, framed variant (``tickets.widget``),
+    which keeps no cookie (a third-party iframe's cookies are not sent back)."""
     messages = selectors.ticket_customer_messages(ticket=ticket)
     scheme = "wss" if request.is_secure() else "ws"
     context = {
@@ -113,8 +122,10 @@ def _conversation_page(
         "max_length": settings.MESSAGE_MAX_LENGTH,
         "error": error,
         "draft": draft,
+        "widget": widget,
     }
-    return _remember(render(request, "tickets/chat.html", context, status=status), token)
+    page = render(request, "tickets/chat.html", context, status=status)
+    return page if widget else _remember(page, token)
 
 
 @require_GET

@@ -27,7 +27,7 @@ from supportflow.demo import history
 from supportflow.demo.ai import triage_model_train
 from supportflow.demo.console import console_demo_load
 from supportflow.demo.inbox import inbox_demo_load
-from supportflow.demo.texts import CONVERSATIONS, MACROS, QUEUES, STAFF
+from supportflow.demo.texts import CONVERSATIONS, MACROS, QUEUES, STAFF, WIDGET_SITE
 from tickets import roles, services
 from tickets.models import AgentProfile, Department, SLAPolicy, SLATarget
 
@@ -83,6 +83,7 @@ def demo_seed(
         stdout.write(success("Demo data loaded."))
     triage_model_ensure(stdout=stdout)
     macros_ensure(stdout=stdout, stderr=stderr)
+    widget_site_ensure(stdout=stdout)
     if first_load:
         history_add(DEMO_HISTORY_TICKETS, days=DEMO_HISTORY_DAYS, seed=1, stdout=stdout, stderr=stderr, success=success)
     passages_scan_soon(stderr=stderr)
@@ -163,6 +164,26 @@ def macros_ensure(*, stdout: Writer, stderr: Writer) -> None:
         added += 1
     if added:
         stdout.write(f"Macros: {added} added.")
+
+
+def widget_site_ensure(*, stdout: Writer) -> None:
+    """The demo site of the website widget (``data/widget.json``), once; says how to see it embedded."""
+    from tickets.models import WidgetSite
+    from tickets.widget.services import widget_site_create
+
+    spec = WIDGET_SITE
+    if not WidgetSite.objects.filter(public_key=spec["public_key"]).exists():
+        widget_site_create(
+            name=spec["name"],
+            allowed_origins=spec["allowed_origins"],
+            department=Department.objects.filter(slug=spec["department"]).first(),
+            public_key=spec["public_key"],
+        )
+        stdout.write(
+            f"Website widget: demo site {spec['public_key']} for {', '.join(spec['allowed_origins'])}; "
+            f"see it on another origin with  python3 -m http.server 8001 -d {spec['page']}  "
+            "then open http://localhost:8001/ (docs/widget.md)."
+        )
 
 
 def triage_model_ensure(*, stdout: Writer) -> None:

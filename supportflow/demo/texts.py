@@ -81,3 +81,5 @@ MACROS: list[dict] = _load("macros.json")  # name, owner (username or null: shar
 # Console workflows: tickets agents opened for customers (calls, visits, forwarded emails) and one customer's
 # duplicate tickets, one pair merged and one left to merge.
 CONSOLE: dict = _load("console.json")
+# The website widget's demo site: its public key, the origins that may embed it (tools/widget-demo), its queue.
+WIDGET_SITE: dict = _load("widget.json")

@@ -209,6 +209,12 @@ def build_world() -> World:
             owner=users["manager"], name="Dept one backlog", query="view=open", department=dept1
         ),
     }
+    # The website widget: both conversations were started on one site's widget.
+    from tickets.models import WidgetConversation, WidgetSite
+
+    objects["widget_site"] = WidgetSite.objects.create(name="Shop", allowed_origins=["https://shop.example.com"])
+    for ticket in (ticket_a, ticket_b):
+        WidgetConversation.objects.create(ticket=ticket, site=objects["widget_site"])
     sessions = {}
     for role, user in users.items():
         browser = Client()

@@ -73,6 +73,13 @@ def _token(name: str, *, child: str | None = None, child_key: str = "pk"):
     return build
 
 
+def _widget(name: str, *rest: str):
+    def build(w, role):
+        return reverse(f"widget:{name}", args=[w.objects["widget_site"].public_key, w.token_for(role), *rest])
+
+    return build
+
+
 def _api(name, fmt: bool = False, **lookup):
     def build(w, role):
         kwargs = {key: value(w) for key, value in lookup.items()}
@@ -167,6 +174,15 @@ ROUTES: dict[str, Route] = {
     "chat/c/<str:token>/person/": _r(TOKEN_A, _token("person"), method="post", ok=(302,)),
     "chat/c/<str:token>/solved/": _r(TOKEN_A, _token("solved"), method="post", ok=(302,)),
     "chat/c/<str:token>/language/": _r(TOKEN_A, _token("language"), method="post", ok=(400,)),  # no language given
+    # --- the website widget (tickets.widget): the loader, and the chat's pages framed by the site's origins
+    "widget.js": _r(PUBLIC, "/widget.js", ok=(302,)),  # to the versioned static file
+    "chat/widget/<str:site_key>/": _r(
+        PUBLIC, lambda w, role: reverse("widget:start", args=[w.objects["widget_site"].public_key])
+    ),
+    "chat/widget/<str:site_key>/c/<str:token>/": _r(TOKEN_A, _widget("conversation")),
+    # the token-bound POST twin of the conversation's actions: a POST without our own Origin header (which no
+    # client here sends; the widget tests do) is refused before anything, whoever sends it
+    "chat/widget/<str:site_key>/c/<str:token>/<path:action>": _r(NOBODY, _widget("action", "send/"), method="post"),
     # --- the language switcher of the pages without a conversation (Django's set_language; sets a cookie only)
     "i18n/setlang/": _r(PUBLIC, "/i18n/setlang/", method="post", ok=(302,)),
     # --- email channel: the provider hook needs INBOUND_EMAIL_TOKEN, which no role holds
@@ -268,6 +284,8 @@ ADMIN_MODELS: dict[str, tuple] = {
     "tickets/macro": (lambda w: w.objects["macro_a"], STAFF_ONLY, STAFF_ONLY, DEPT1, DEPT1, MANAGERS),
     # agents see the tags (and tag tickets on the ticket page); managers rename, recolour and delete them
     "tickets/tag": (lambda w: w.objects["tag"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, MANAGERS),
+    # the website widget's sites: which origins may frame the chat; managers and superusers only
+    "tickets/widgetsite": (lambda w: w.objects["widget_site"], *[MANAGERS] * 5),
     "knowledge/category": (lambda w: w.objects["category"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, SUPERUSER),
     "knowledge/article": (lambda w: w.objects["article"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, MANAGERS),
 }

@@ -21,6 +21,7 @@ from tickets.models.queues import (
     _default_business_days,
 )
 from tickets.models.tickets import ActorKind, Message, Ticket, TicketEvent, new_access_key
+from tickets.models.widget import WidgetConversation, WidgetSite
 
 __all__ = [
     "PRIORITY_RANK",
@@ -44,6 +45,8 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "TriageModel",
+    "WidgetConversation",
+    "WidgetSite",
     "_default_business_days",
     "new_access_key",
 ]
