@@ -78,7 +78,7 @@ def test_done_when_an_agents_chat_reply_is_emailed_threaded_and_the_customers_em
     assert mail["Message-ID"] == EmailRecord.objects.get(message=reply).msgid
     assert mail["Subject"] == f"Re: Notes stopped syncing [{ticket.reference}]"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert mail["List-Unsubscribe"].startswith(f"<{SITE}/email/unsubscribe/")
+    assert mail["List-Unsubscribe"].strip().startswith(f"<{SITE}/email/unsubscribe/")  # folded: a long line
     assert mail["Auto-Submitted"] is None  # a person wrote it
     body = mail.get_content()
     assert f"Alice replied in your conversation {ticket.reference}:" in body
@@ -171,6 +171,8 @@ def test_one_click_unsubscribe_stops_chat_copies_and_surveys_but_not_replies_to_
     customer.refresh_from_db()
     assert customer.email_unsubscribed_at == first_time
 
+    chat_page = Client().get(reverse("chat:conversation", args=[selectors.ticket_customer_token(ticket=ticket)]))
+    assert "ada@example.com is unsubscribed from our emails: replies appear here only." in chat_page.text
     later = _agent_reply(ticket, agent, "Second answer.")
     assert outbound.email_reply_send(message_id=later.pk) == "skipped"
     assert EmailRecord.objects.get(message=later).error == "unsubscribed"
