@@ -542,7 +542,8 @@ def _transition(
     actor_kind: str | None = None,
     note: str = "",
 ) -> list[str]:
-    """Apply one legal transition to a locked ticket (not saved); return the fields it changed."""
+    """Apply one legal transition to a locked ticket (not saved); return the fields it changed. A move to
+    ``resolved`` of an unrated email or API ticket schedules its CSAT survey email on commit."""
     from_status = ticket.status
     if to_status not in Status.values:
         raise TicketRuleError(f"Unknown status {to_status!r}.")
