@@ -14,6 +14,7 @@ from tickets import services
 from tickets.email import surveys
 from tickets.models import Customer, Ticket
 from tickets.tests import browser as harness
+from tickets.tests.a11y import axe_violations, describe
 from tickets.tests.factories import CustomerFactory
 from tickets.tests.test_i18n_browser import in_another_process_like_thread
 
@@ -45,6 +46,7 @@ def test_a_customer_rates_from_the_survey_email_and_unsubscribes(
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("How did we do?")
     expect(page.locator("#csat-3")).to_be_checked()  # the score clicked in the email, nothing recorded yet
+    found = {"rating page": axe_violations(page)}
     assert Ticket.objects.get().csat_score is None
     page.get_by_label("Anything to add? (optional)").fill("Took <b>two</b> days")
     page.get_by_role("button", name="Send rating").click()
@@ -53,6 +55,9 @@ def test_a_customer_rates_from_the_survey_email_and_unsubscribes(
     assert (ticket.csat_score, ticket.csat_comment) == (3, "Took <b>two</b> days")
 
     page.goto(urlsplit(mail["List-Unsubscribe"].strip().strip("<>")).path)
+    found["unsubscribe page"] = axe_violations(page)
+    found = {where: violations for where, violations in found.items() if violations}
+    assert not found, "axe-core found serious or critical violations:\n" + describe(found)
     page.get_by_role("button", name="Unsubscribe").click()
     expect(page.get_by_role("status")).to_contain_text("You are unsubscribed: ada@example.com gets no more")
     assert Customer.objects.get(email="ada@example.com").email_unsubscribed_at is not None
