@@ -194,7 +194,7 @@ def email_reply_send(*, message_id: int) -> str:
     with languages.speaking(ticket) as language:
         if kind == "chat":
             unsubscribe = links.unsubscribe_url(ticket.customer, language=language)
-            headers |= unsubscribe_headers(unsubscribe)
+            headers |= {**unsubscribe_headers(unsubscribe), "Content-Language": language}
             body = _chat_reply_body(message, ticket, unsubscribe)
         else:
             footer = _("Reply to this email to continue %(reference)s.") % {"reference": ticket.reference}

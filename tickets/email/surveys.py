@@ -75,5 +75,6 @@ def csat_survey_send(*, ticket_id: int) -> str:
             **thread_headers(ticket),
             **unsubscribe_headers(unsubscribe),
             "Auto-Submitted": "auto-generated",  # RFC 3834: sent by the system, not in reply to a person
+            "Content-Language": language,
         }
     return deliver(record, ticket=ticket, subject=subject, body=body, headers=headers)

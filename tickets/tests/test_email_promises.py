@@ -80,6 +80,7 @@ def test_done_when_an_agents_chat_reply_is_emailed_threaded_and_the_customers_em
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["List-Unsubscribe"].strip().startswith(f"<{SITE}/email/unsubscribe/")  # folded: a long line
     assert mail["Auto-Submitted"] is None  # a person wrote it
+    assert mail["Content-Language"] == "en"
     body = mail.get_content()
     assert f"Alice replied in your conversation {ticket.reference}:" in body
     assert "Sync is fixed." in body
@@ -285,6 +286,7 @@ def test_a_survey_goes_only_to_resolved_unrated_email_and_api_tickets_in_their_l
     services.ticket_resolve(ticket=api)
     assert surveys.csat_survey_send(ticket_id=api.pk) == "sent"
     [mail] = smtp_server.wait_for(1)
+    assert mail["Content-Language"] == "de"
     rate = RATE_LINK.search(mail.get_content()).group(1)
     assert Client().get(rate).headers["Content-Language"] == "de"  # the conversation's language
     unsubscribe = Client().get(_path(mail["List-Unsubscribe"]))
