@@ -228,6 +228,10 @@ EMAIL_MAX_ATTACHMENTS_TOTAL_BYTES = env.int("EMAIL_MAX_ATTACHMENTS_TOTAL_BYTES",
 EMAIL_PRIVATE_ROOT = Path(env("EMAIL_PRIVATE_ROOT", default=str(DATA_DIR / "email")))  # raw mail + attachments
 # The public address of this install, for links in notices (e.g. https://support.example.com).
 SITE_URL = env("SITE_URL", default="")
+# The pages our emails link to (rating, unsubscribe): requests per IP per window (count/seconds).
+EMAIL_LINK_RATE_PER_IP = env("EMAIL_LINK_RATE_PER_IP", default="60/60")
+# The CSAT survey of a resolved email/API ticket goes out this long after (a quick reopen cancels it; at most 45 min).
+CSAT_SURVEY_DELAY_SECONDS = env.int("CSAT_SURVEY_DELAY_SECONDS", default=300)
 
 # AI pipeline housekeeping and retention (days; 0 = never).
 AUTO_CLOSE_RESOLVED_DAYS = env.int("AUTO_CLOSE_RESOLVED_DAYS", default=7)

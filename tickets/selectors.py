@@ -18,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from supportflow.logs import set_log_context
-from tickets.models import Department, Macro, Message, Ticket, TicketEvent
+from tickets.models import Department, EmailRecord, Macro, Message, Ticket, TicketEvent
 from tickets.roles import AGENTS, MANAGERS
 
 Status = Ticket.Status
@@ -46,6 +46,26 @@ def ticket_get_for_customer(*, token: str) -> Ticket:
         ticket.followed_from = merged_from
     set_log_context(ticket=ticket.reference)
     return ticket
+
+
+def csat_survey_key(ticket: Ticket) -> str:
+    """The key of a ticket's one CSAT survey email (``EmailRecord.key``, unique)."""
+    return f"csat:{ticket.pk}"
+
+
+def ticket_csat(*, ticket: Ticket) -> dict:
+    """The customer's rating of ``ticket`` and when the rating request was emailed (None if never)."""
+    sent_at = (
+        EmailRecord.objects.filter(key=csat_survey_key(ticket), status=EmailRecord.Status.SENT)
+        .values_list("sent_at", flat=True)
+        .first()
+    )
+    return {
+        "score": ticket.csat_score,
+        "comment": ticket.csat_comment,
+        "rated_at": ticket.csat_at,
+        "survey_sent_at": sent_at,
+    }
 
 
 def ticket_follow_merge(*, ticket: Ticket, scope: QuerySet[Ticket] | None = None) -> Ticket:

@@ -51,18 +51,29 @@ def ai_enqueue_on_commit(*, message_id: int) -> None:
     transaction.on_commit(lambda: ai_enqueue(message_id))
 
 
-def email_reply_on_commit(*, message_id: int) -> None:
-    """A public agent/AI reply on an email ticket goes out by email once it is committed."""
-
+def _email_task_on_commit(task_name: str, object_id: int, *, countdown: int = 0) -> None:
     def enqueue() -> None:
-        from tickets.email.tasks import send_email_reply
+        from tickets.email import tasks as email_tasks
 
         try:
-            send_email_reply.delay(message_id)
+            getattr(email_tasks, task_name).apply_async(args=[object_id], countdown=countdown or None)
         except Exception:
-            logger.exception("could not enqueue the email for message %s", message_id)
+            logger.exception("could not enqueue %s for %s", task_name, object_id)
 
     transaction.on_commit(enqueue)
+
+
+def email_reply_on_commit(*, message_id: int) -> None:
+    """A public reply that goes out by email (``services.message_email_kind``), once committed."""
+    _email_task_on_commit("send_email_reply", message_id)
+
+
+def csat_survey_on_commit(*, ticket_id: int) -> None:
+    """An email or API ticket was resolved: its customer is asked for a rating by email, after
+    ``CSAT_SURVEY_DELAY_SECONDS`` — the resolving reply goes first, and a ticket reopened meanwhile is not
+    surveyed (the task checks). Kept far below the broker's visibility timeout (1 h), which would rerun it."""
+    delay = min(max(0, settings.CSAT_SURVEY_DELAY_SECONDS), 45 * 60)
+    _email_task_on_commit("send_csat_survey", ticket_id, countdown=delay)
 
 
 @shared_task(

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from knowledge.models import Article
 from tickets.models import Customer, Department, Message, Priority, Ticket
+from tickets.services import CSAT_COMMENT_MAX_LENGTH
 
 
 class CustomerSerializer(serializers.ModelSerializer):
@@ -87,6 +88,22 @@ class TicketUpdateSerializer(serializers.Serializer):
         help_text="Username, or null to unassign.",
     )
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class CsatSerializer(serializers.Serializer):
+    score = serializers.IntegerField(allow_null=True, help_text="1 (poor) to 5 (excellent); null until rated.")
+    comment = serializers.CharField(allow_blank=True)
+    rated_at = serializers.DateTimeField(allow_null=True)
+    survey_sent_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the rating request went to the customer by email (email and API tickets)."
+    )
+
+
+class CsatCreateSerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=1, max_value=5, help_text="The customer's rating, 1 to 5.")
+    comment = serializers.CharField(
+        max_length=CSAT_COMMENT_MAX_LENGTH, required=False, allow_blank=True, help_text="The customer's words."
+    )
 
 
 class ArticleSerializer(serializers.ModelSerializer):

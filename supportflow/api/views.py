@@ -17,6 +17,7 @@ from knowledge.selectors import kb_search
 from supportflow.api import serializers as s
 from supportflow.api.pagination import KeysetPagination
 from supportflow.errors import api_error_response
+from supportflow.models import APIKey
 from tickets import selectors, services
 from tickets.models import Customer, Message, Ticket
 from tickets.roles import user_is_manager
@@ -120,6 +121,26 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             set_status=data.get("set_status"),
         )
         return Response(s.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: s.CsatSerializer})
+    @action(detail=True, methods=["get"])
+    def csat(self, request, reference=None, format=None):
+        """The customer's rating of the ticket, and when the rating request was emailed."""
+        return Response(s.CsatSerializer(selectors.ticket_csat(ticket=self.get_object())).data)
+
+    @extend_schema(request=s.CsatCreateSerializer, responses={200: s.CsatSerializer})
+    @csat.mapping.post
+    def record_csat(self, request, reference=None, format=None):
+        """Record the customer's rating collected by the integration (a resolved or closed ticket; a later
+        rating replaces it). With an API key only: a console session cannot rate on a customer's behalf."""
+        if not isinstance(request.auth, APIKey):
+            raise exceptions.PermissionDenied("A rating is recorded with an API key, on the customer's behalf.")
+        ticket = self.get_object()
+        data = _valid(s.CsatCreateSerializer, request.data)
+        ticket = services.ticket_record_csat(
+            ticket=ticket, score=data["score"], comment=data.get("comment", ""), actor=request.user
+        )
+        return Response(s.CsatSerializer(selectors.ticket_csat(ticket=ticket)).data)
 
     def get_object(self) -> Ticket:
         """By reference; a merged ticket's reference answers with the ticket it was merged into."""

@@ -35,6 +35,7 @@ from supportflow.tests.authz_world import (  # noqa: F401 — world_fixture prov
     SECRET_B,
     STAFF,
     build_world,
+    tampered,
     walk_routes,
     walk_websocket_routes,
     world_fixture,
@@ -86,6 +87,20 @@ def _api(name, fmt: bool = False, **lookup):
         if fmt:
             kwargs["format"] = "json"
         return reverse(f"api:{name}", kwargs=kwargs)
+
+    return build
+
+
+def _email_link(name: str):
+    """The pages our emails link to, by their own signed tokens: a rating link per ticket, an unsubscribe link
+    per customer. Customers hold their own; everyone else a tampered copy of A's."""
+
+    def build(w, role):
+        from tickets.email import links
+
+        ticket = {"customer_a": w.ticket_a, "customer_b": w.ticket_b}.get(role, w.ticket_a)
+        token = links.csat_token(ticket) if name == "email-rate" else links.unsubscribe_token(ticket.customer)
+        return reverse(name, args=[token if role in ("customer_a", "customer_b") else tampered(token)])
 
     return build
 
@@ -188,6 +203,8 @@ ROUTES: dict[str, Route] = {
     # --- email channel: the provider hook needs INBOUND_EMAIL_TOKEN, which no role holds
     "inbound/email/": _r(NOBODY, "/inbound/email/", method="post"),
     "attachments/<int:pk>/": _r(DEPT1, lambda w, role: reverse("attachment", args=[w.objects["attachment_a"].pk])),
+    "email/rate/<str:token>/": _r(TOKEN_A, _email_link("email-rate")),
+    "email/unsubscribe/<str:token>/": _r(TOKEN_A, _email_link("email-unsubscribe")),
     # --- help center: public, published articles only
     "help/": _r(PUBLIC, "/help/"),
     "help/articles/<slug:slug>/": _r(PUBLIC, "/help/articles/reset-password/"),
@@ -226,6 +243,12 @@ ROUTES: dict[str, Route] = {
     ),
     "api/v1/^tickets/(?P<reference>[^/]+)/messages\\.(?P<format>[a-z0-9]+)/?$": _r(
         DEPT1, _api("ticket-messages", fmt=True, reference=lambda w: w.ticket_a.reference)
+    ),
+    "api/v1/^tickets/(?P<reference>[^/]+)/csat/$": _r(
+        DEPT1, _api("ticket-csat", reference=lambda w: w.ticket_a.reference)
+    ),
+    "api/v1/^tickets/(?P<reference>[^/]+)/csat\\.(?P<format>[a-z0-9]+)/?$": _r(
+        DEPT1, _api("ticket-csat", fmt=True, reference=lambda w: w.ticket_a.reference)
     ),
     "api/v1/^customers/$": _r(STAFF_ONLY, _api("customer-list")),
     "api/v1/^customers\\.(?P<format>[a-z0-9]+)/?$": _r(STAFF_ONLY, _api("customer-list", fmt=True)),

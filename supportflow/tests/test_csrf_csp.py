@@ -26,6 +26,9 @@ from supportflow.tests.authz_world import (  # noqa: F401 — world_fixture prov
 # csrf_exempt fails test_csrf_exemptions_are_the_documented_ones.
 CSRF_EXEMPT = {
     "inbound/email/": "mail provider hook: authenticated by the INBOUND_EMAIL_TOKEN bearer token, no cookies",
+    "email/unsubscribe/<str:token>/": "RFC 8058 one-click unsubscribe: a mail client POSTs "
+    "List-Unsubscribe=One-Click without cookies, authorized by the signed token; any other POST (the page's "
+    "own form) goes through Django's CSRF check in the view",
     "integrations/slack/events/": "Slack Events API: verified by the X-Slack-Signature HMAC",
     "integrations/discord/interactions/": "Discord interactions: verified by the Ed25519 X-Signature",
     # The website widget runs in a third-party iframe, where our CSRF cookie is not sent (tickets.widget.views).

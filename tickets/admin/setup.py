@@ -34,7 +34,7 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ("__str__", "email", "is_vip", "ticket_count", "created_at")
     list_filter = ("is_vip",)
     search_fields = ("name", "email")
-    readonly_fields = ("created_at", "tickets_link")
+    readonly_fields = ("created_at", "email_unsubscribed_at", "tickets_link")
 
     def get_queryset(self, request):
         """Customers with a ticket this user may see, like the API's customer list: an agent does not

@@ -1,4 +1,5 @@
-"""The email wing's tasks: send a reply, poll the IMAP mailbox. Thin wrappers over its services."""
+"""The email wing's tasks: send a reply, send a rating request, poll the IMAP mailbox. Thin wrappers over its
+services."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ def send_email_reply(message_id: int) -> str:
     from tickets.email.outbound import email_reply_send
 
     return email_reply_send(message_id=message_id)
+
+
+@shared_task(
+    autoretry_for=(OSError, *TRANSIENT), retry_backoff=30, retry_jitter=True, max_retries=6,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def send_csat_survey(ticket_id: int) -> str:
+    """Email the rating request of a resolved email/API ticket to its customer. Once per ticket."""
+    from tickets.email.surveys import csat_survey_send
+
+    return csat_survey_send(ticket_id=ticket_id)
 
 
 @shared_task(soft_time_limit=240, time_limit=300)

@@ -24,7 +24,7 @@ class EmailRecord(models.Model):
         PENDING = "pending", "Waiting to be sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Sending failed"
-        SKIPPED = "skipped", "Not sent (no deliverable address)"
+        SKIPPED = "skipped", "Not sent (no deliverable address, or unsubscribed)"
 
     msgid = models.CharField("Message-ID", max_length=500, unique=True)
     direction = models.CharField(max_length=3, choices=Direction.choices)
@@ -41,12 +41,21 @@ class EmailRecord(models.Model):
     )
     raw_name = models.CharField(max_length=255, blank=True, help_text="The raw MIME, in private storage.")
     error = models.TextField(blank=True)
+    key = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="What an outbound email without a message is for (``csat:<ticket id>``): unique, so it "
+        "goes out once.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["ticket", "created_at"], name="emailrecord_ticket_created")]
+        constraints = [
+            models.UniqueConstraint(fields=["key"], condition=~models.Q(key=""), name="emailrecord_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.msgid}"

@@ -28,6 +28,14 @@ class Customer(models.Model):
     name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(max_length=254, blank=True)
     is_vip = models.BooleanField("VIP", default=False)
+    email_unsubscribed_at = models.DateTimeField(
+        "unsubscribed from email",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When they unsubscribed (the link in our emails): no more reply copies of chats or rating "
+        "requests. Replies to their own emails still go out — they are the conversation.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

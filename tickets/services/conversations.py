@@ -386,19 +386,36 @@ def _from_row(model, values):
     return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
 
 
+def message_email_kind(message: Message) -> str:
+    """Which replies go out by email ("" for none):
+
+    - ``email``: an agent's or the AI's public reply on an email ticket — the conversation itself;
+    - ``chat``: an agent's public reply on a chat ticket (the chat page says "Replies also go to …" once the
+      customer left an address). The AI's chat answers are not copied: they come within seconds of the
+      customer's own message, while the customer is on the page, and a copy of every turn would be noise.
+    """
+    if message.is_internal:
+        return ""
+    channel = message.ticket.channel
+    if channel == Ticket.Channel.EMAIL and message.author_kind in (AuthorKind.AGENT, AuthorKind.AI):
+        return "email"
+    if channel == Ticket.Channel.CHAT and message.author_kind == AuthorKind.AGENT:
+        return "chat"
+    return ""
+
+
 def _message_effects(message: Message) -> None:
     """What every stored message schedules on commit: the live broadcast, the AI (customer messages)
-    or an email reply (public replies on email tickets), and the event for other apps."""
+    or an email (``message_email_kind``; a chat copy only to a customer with an address who has not
+    unsubscribed), and the event for other apps."""
     ticket = message.ticket
     realtime.broadcast_on_commit(realtime.broadcast_message, message.pk, message)
     if message.author_kind == AuthorKind.CUSTOMER and not message.is_internal:
         tasks.ai_enqueue_on_commit(message_id=message.pk)
-    elif (
-        not message.is_internal
-        and message.author_kind in (AuthorKind.AGENT, AuthorKind.AI)
-        and ticket.channel == Ticket.Channel.EMAIL
-    ):
-        tasks.email_reply_on_commit(message_id=message.pk)
+    elif kind := message_email_kind(message):
+        customer = ticket.customer
+        if kind == "email" or (customer.email and customer.email_unsubscribed_at is None):
+            tasks.email_reply_on_commit(message_id=message.pk)
     events.publish(events.MESSAGE_CREATED, ticket_id=ticket.pk, message_id=message.pk, message=message)
 
 
@@ -525,7 +542,8 @@ def _transition(
     actor_kind: str | None = None,
     note: str = "",
 ) -> list[str]:
-    """Apply one legal transition to a locked ticket (not saved); return the fields it changed."""
+    """Apply one legal transition to a locked ticket (not saved); return the fields it changed. A move to
+    ``resolved`` of an unrated email or API ticket schedules its CSAT survey email on commit."""
     from_status = ticket.status
     if to_status not in Status.values:
         raise TicketRuleError(f"Unknown status {to_status!r}.")
@@ -548,6 +566,8 @@ def _transition(
     if to_status == Status.RESOLVED:
         ticket.resolved_at = now
         changed.append("resolved_at")
+        if ticket.channel in (Ticket.Channel.EMAIL, Ticket.Channel.API) and ticket.csat_score is None:
+            tasks.csat_survey_on_commit(ticket_id=ticket.pk)  # the rating request by email (tickets.email.surveys)
         if ticket.resolution_due_at and now > ticket.resolution_due_at:
             ticket.resolution_breached = True
             changed.append("resolution_breached")
@@ -611,8 +631,13 @@ def ticket_reopen(*, ticket: Ticket, actor: AbstractBaseUser | None = None, note
 
 
 @transaction.atomic
-def ticket_record_csat(*, ticket: Ticket, score: int, comment: str = "") -> Ticket:
-    """The customer's rating (1–5) of a resolved or closed ticket; a later rating replaces it."""
+def ticket_record_csat(
+    *, ticket: Ticket, score: int, comment: str = "", actor: AbstractBaseUser | None = None
+) -> Ticket:
+    """The customer's rating (1–5) of a resolved or closed ticket; a later rating replaces it.
+
+    ``actor``: the API key's user who relayed it (an integration that collected it); the rating is the
+    customer's either way."""
     try:
         score = int(score)
     except (TypeError, ValueError) as exc:
@@ -634,6 +659,7 @@ def ticket_record_csat(*, ticket: Ticket, score: int, comment: str = "") -> Tick
     _event(
         ticket,
         TicketEvent.Kind.CSAT_RECORDED,
+        actor=actor,
         actor_kind=ActorKind.CUSTOMER,
         field="csat_score",
         from_value=previous or "",
