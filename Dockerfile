@@ -1,18 +1,17 @@
 # syntax=docker/dockerfile:1
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- builder: the virtualenv, from the pinned requirements only (app code changes don't reinstall it).
+# --- builder: the virtualenv, from the hash lock only (app code changes don't reinstall it).
 FROM ${PYTHON_IMAGE} AS builder
-# torch==2.13.0 resolves to 2.13.0+cpu from the PyTorch CPU index (a local version sorts above
-# PyPI's CUDA build), so no nvidia-* wheels are pulled.
+# requirements.lock (`make lock`) pins every package with its hashes; the script installs torch==X+cpu from
+# the PyTorch CPU index (only torch sees that index), the rest from PyPI with --require-hashes, and fails
+# if any nvidia-*/triton wheel came in.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.lock tools/install-locked.sh /tmp/
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install -r /tmp/requirements.txt \
- && python -c "import importlib.metadata as m, sys; cuda = sorted(d.name for d in m.distributions() if d.name.lower().startswith(('nvidia', 'triton'))); sys.exit(f'CUDA packages installed: {cuda}' if cuda else 0)"
+    sh /tmp/install-locked.sh /tmp/requirements.lock
 
 # --- runtime
 FROM ${PYTHON_IMAGE} AS runtime

@@ -1,6 +1,6 @@
 # SupportFlow: the two commands a new user needs are `make run` and `make test`.
-# Both create .venv, install the pinned requirements, and start the embedded PostgreSQL + pgvector
-# and Redis unless DATABASE_URL / REDIS_URL are set.
+# Both create .venv, install the hash-locked requirements (requirements.lock, requirements-dev.lock), and
+# start the embedded PostgreSQL + pgvector and Redis unless DATABASE_URL / REDIS_URL are set.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -8,19 +8,31 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test eval lint format check messages services-up services-down clean
+.PHONY: run test eval lint format check messages services-up services-down clean lock
+
+# torch is locked as the CPU-only build (torch==X+cpu): a local wheelhouse in pip's find-links provides it,
+# else the PyTorch CPU index, given to pip as PIP_EXTRA_INDEX_URL for the torch install alone
+# (tools/install-locked.sh), which then checks that no nvidia-*/triton package came in.
+export TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Every package with its hashes (pip install --require-hashes): `make lock` writes the locks.
+$(VENV)/.runtime: requirements.lock tools/install-locked.sh | $(BIN)/python
+	PYTHON=$(BIN)/python tools/install-locked.sh requirements.lock
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	PYTHON=$(BIN)/python tools/install-locked.sh requirements-dev.lock
 	touch $@
+
+## lock: rewrite requirements.lock and requirements-dev.lock (exact pins + sha256 hashes of every package) from
+## requirements.txt and requirements-dev.txt; run it after changing either, commit all four (docs/deploy.md).
+## LOCK_ARGS="--upgrade-package NAME" moves one locked dependency to its newest version.
+lock: | $(BIN)/python
+	PYTHON=$(BIN)/python LOCK_ARGS="$(LOCK_ARGS)" tools/lock.sh
 
 ## run: the whole app (web + ai worker + housekeeping worker + beat) on embedded services, with demo data. Ctrl-C stops it all.
 run: $(VENV)/.runtime

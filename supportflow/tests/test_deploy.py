@@ -57,7 +57,8 @@ def test_compose_monitoring_profile_runs_pinned_prometheus_and_grafana_on_our_co
     for name in ("prometheus", "grafana"):
         service = compose["services"][name]
         assert service["profiles"] == ["monitoring"]
-        assert re.fullmatch(r"[a-z/]+:v?\d+\.\d+\.\d+", service["image"]), service["image"]  # a pinned release
+        # a pinned release, by digest too (test_install.py checks the digest of every compose image)
+        assert re.fullmatch(r"[a-z/]+:v?\d+\.\d+\.\d+@sha256:[0-9a-f]{64}", service["image"]), service["image"]
         for volume in service["volumes"]:
             source = volume.split(":")[0]
             if source.startswith("./"):
