@@ -376,3 +376,53 @@ def test_through_sentinel_the_cache_limits_presence_and_readiness_use_the_master
         assert gone.json()["failing"] == ["redis_broker", "redis_cache", "redis_channels"]
     finally:
         presence._client_of.cache_clear()
+
+
+@pytest.mark.django_db
+def test_after_a_sentinel_failover_the_cache_and_rate_limits_write_to_the_new_master(
+    sentinel, tmp_path, settings, monkeypatch
+):
+    """Sentinel promotes the replica; the same cache and rate-limit clients, without a restart, write there.
+    A pooled connection to the old master keeps writing to it until Sentinel demotes it (or it is gone): its
+    first READONLY reply makes the client ask the sentinels again, which is what this waits for."""
+    replica = EmbeddedRedis(data_dir=tmp_path / "replica", port=free_port())
+    assert replica.start() is True
+    try:
+        joining = redis.Redis(port=replica.port)
+        joining.config_set("masterauth", PASSWORD)
+        joining.replicaof("127.0.0.1", sentinel.master.port)
+        joining.config_set("requirepass", PASSWORD)
+        sentinel.master_client(0).config_set("masterauth", PASSWORD)  # to follow the new master once demoted
+        settings.REDIS_CACHE_URL = sentinel.url(ROLE_DB["cache"])
+        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": sentinel.url(ROLE_DB["cache"])}}
+        monkeypatch.setattr(ratelimit, "_client", None)
+        cache = caches["default"]
+        cache.set("before-failover", "yes")
+        assert ratelimit.hit("failover", "k", ratelimit.Limit(5, 60)).allowed
+        watcher = redis.Redis(port=sentinel.port, decode_responses=True)
+        wait_until(
+            lambda: any(
+                int(found["port"]) == replica.port and found.get("master-link-status") == "ok"
+                for found in watcher.sentinel_slaves(SERVICE)
+            ),
+            timeout=60,
+            what="the sentinel to know the synced replica",
+        )
+
+        new_master = redis.Redis(port=replica.port, password=PASSWORD, db=ROLE_DB["cache"])
+        watcher.sentinel_failover(SERVICE)
+        wait_until(
+            lambda: watcher.sentinel_get_master_addr_by_name(SERVICE) == ("127.0.0.1", replica.port),
+            timeout=60,
+            what="the failover",
+        )
+        wait_until(lambda: new_master.info("replication")["role"] == "master", timeout=60, what="promotion")
+        demoted = redis.Redis(port=sentinel.master.port, password=PASSWORD)
+        wait_until(lambda: demoted.info("replication")["role"] == "slave", timeout=60, what="the old master's demotion")
+
+        cache.set("after-failover", "yes")
+        assert ratelimit.hit("failover", "k", ratelimit.Limit(5, 60)).allowed
+        assert new_master.exists("sf:1:before-failover", "sf:1:after-failover") == 2  # replicated, then written
+        assert [int(new_master.get(key)) for key in new_master.keys("rl:failover:k:*")] == [2]
+    finally:
+        replica.stop()
