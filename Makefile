@@ -57,6 +57,11 @@ DOVECOT := /usr/sbin/dovecot
 $(DOVECOT):
 	$(call apt_install,dovecot-imapd,Email tests need Debian's dovecot)
 
+# The compose proxy's config is tested in a real nginx: Debian's, started by the test in a temp dir (never as a service).
+NGINX := /usr/sbin/nginx
+$(NGINX):
+	$(call apt_install,nginx-light,The proxy test needs Debian's nginx)
+
 # Translations: GNU gettext extracts and compiles them (xgettext, msgmerge, msgfmt). The compiled .mo files are
 # committed, so running the app never needs it; `make messages` and the catalogue tests do.
 XGETTEXT := /usr/bin/xgettext
@@ -75,7 +80,7 @@ messages: $(VENV)/.runtime $(XGETTEXT)
 	SECRET_KEY="$${SECRET_KEY:-messages-only}" $(BIN)/python manage.py catalogues
 
 ## test: the test suite against real PostgreSQL + pgvector and Redis, browser tests in headless Chromium.
-test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) $(XGETTEXT) $(KUBECTL)
+test: $(VENV)/.dev $(CHROMIUM) $(DOVECOT) $(XGETTEXT) $(KUBECTL) $(NGINX)
 	$(BIN)/python -m supportflow.devservices exec --fast -- $(BIN)/python -m pytest --ds=supportflow.test_settings $(PYTEST_ARGS)
 
 ## eval: one evaluation command on the embedded services, from a fresh clone too (a local SECRET_KEY

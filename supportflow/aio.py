@@ -11,8 +11,8 @@ for what is one Redis pipeline and one SQL statement. Here they are awaited on t
   from a database restart is replaced (as the ORM's pool does with ``CONN_HEALTH_CHECKS``). Database
   errors come out as Django's (``OperationalError``, ``IntegrityError``…), and the connection that
   raised one of the operational kind is closed, not reused.
-- ``redis()``: a ``redis.asyncio`` client for a URL, one per event loop, whose pool waits for a free
-  connection (up to ``REDIS_MAX_CONNECTIONS``) instead of failing.
+- ``redis()``: a ``redis.asyncio`` client for a URL (plain or Sentinel, ``supportflow.redis_roles``), one
+  per event loop, whose pool waits for a free connection (up to ``REDIS_MAX_CONNECTIONS``) instead of failing.
 
 A server process has one loop. Tests run a loop per scenario; each loop's connections are closed with
 it (``loop.close`` is wrapped, as channels_redis does for its layer).
@@ -150,7 +150,7 @@ async def connection() -> AsyncIterator[psycopg.AsyncConnection]:
 
 def redis(url: str, **options):
     """The ``redis.asyncio`` client for ``url`` on the running loop (``options`` as ``Redis.from_url``'s)."""
-    import redis.asyncio
+    from supportflow import redis_roles
 
     loop = asyncio.get_running_loop()
     clients = _redis_clients.get(loop)
@@ -162,8 +162,7 @@ def redis(url: str, **options):
     if client is None:
         # a pool that waits for a free connection: the default one raises "Too many connections" when a
         # burst of messages (a backlog of 1,000 at once in the chat bench) wants more than it holds
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
+        client = clients[url] = redis_roles.async_client(
             url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_WAIT_S, **options
-        )
-        client = clients[url] = redis.asyncio.Redis.from_pool(pool)  # owns it: closed with the client
+        )  # owns its pool: closed with the client
     return client

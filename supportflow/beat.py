@@ -3,10 +3,11 @@
 django-celery-beat's ``DatabaseScheduler`` has no notion of another beat: two of them (a second
 ``make run``, a scaled compose service, a deploy that overlaps the old one) each send every periodic
 task, so each runs twice per period. ``SingleBeatScheduler`` sends only while it holds a lease in the
-broker's Redis (``SET NX PX``, renewed on every tick by its holder, one Lua script so renew-or-claim
-is atomic). The other beat keeps ticking without sending and takes over within ``LEASE_S`` when the
-holder dies; it then re-reads the schedule, with the ``last_run_at`` the holder saved, before sending.
-Redis unreachable means no lease and nothing is sent — the broker is that Redis, so nothing could be.
+locks role's Redis (``REDIS_LOCKS_URL``, by default the broker's server; ``SET NX PX``, renewed on
+every tick by its holder, one Lua script so renew-or-claim is atomic). The other beat keeps ticking
+without sending and takes over within ``LEASE_S`` when the holder dies; it then re-reads the schedule,
+with the ``last_run_at`` the holder saved, before sending. Redis unreachable means no lease and nothing
+is sent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import uuid
 import redis
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
+
+from supportflow import redis_roles
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class SingleBeatScheduler(DatabaseScheduler):
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._leader = False
         self._told_standby = False
-        self._lease_redis = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
+        self._lease_redis = redis_roles.client(settings.REDIS_LOCKS_URL, socket_timeout=2, socket_connect_timeout=2)
         super().__init__(*args, **kwargs)
         # Ticks must come well inside the lease, or the holder would lose it between two.
         self.max_interval = min(self.max_interval, LEASE_S / 3)

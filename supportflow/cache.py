@@ -3,7 +3,8 @@
 django-prometheus ships a counting Redis backend only on top of django-redis, which we do not use; this
 is the same counting on Django's own backend, under django-prometheus's metric names
 (``django_cache_get_total``, ``_get_hits_total``, ``_get_misses_total``, ``_get_fail_total``, with
-``backend="redis"``), so its stock dashboards read it.
+``backend="redis"``), so its stock dashboards read it. ``LOCATION`` may be a ``redis+sentinel://`` URL
+(``supportflow.redis_roles``): the pool then asks the sentinels for the master and follows failovers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from django_prometheus.cache.metrics import (
     django_cache_hits_total,
     django_cache_misses_total,
 )
+
+from supportflow import redis_roles
 
 BACKEND = "redis"
 _MISSING = object()
@@ -34,7 +37,7 @@ class _ProcessPoolClient(RedisCacheClient):
     request, and every call a consumer makes on a worker thread, opened a new TCP connection to Redis
     (and redis-py read its package metadata from disk for it). Found profiling the chat (issue 15): a
     chat message's one cache GET cost a connection. redis-py's pools are thread-safe and reset
-    themselves in a forked child."""
+    themselves in a forked child. The pool comes from ``redis_roles`` (plain or Sentinel), not ``pool_class``."""
 
     def _get_connection_pool(self, write):
         index = self._get_connection_pool_index(write)
@@ -44,12 +47,15 @@ class _ProcessPoolClient(RedisCacheClient):
             with _pools_lock:
                 pool = _pools.get(key)
                 if pool is None:
-                    pool = _pools[key] = self._pool_class.from_url(self._servers[index], **self._pool_options)
+                    pool = _pools[key] = redis_roles.connection_pool(self._servers[index], **self._pool_options)
         return pool
 
 
 class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
+        # Django splits LOCATION at commas into several servers; a Sentinel URL lists its sentinels with them.
+        if isinstance(server, str) and redis_roles.sentinel_target(server):
+            server = [server]
         super().__init__(server, params)
         self._class = _ProcessPoolClient
 

@@ -1,9 +1,11 @@
 """Liveness, readiness and the Prometheus endpoint.
 
 ``/healthz`` answers as long as the process serves requests; ``/readyz`` checks the parts a request
-needs (database, Redis) and names the failing one with a 503, so a load balancer or compose can hold
-traffic back without anyone reading a traceback. With an LLM endpoint configured, ``info.llm``
-shows its circuit breaker (an open breaker is not a failure: the local provider takes over).
+needs (the database; the Redis of each role a web process uses: ``redis_broker``, ``redis_cache``,
+``redis_channels``, one ping per distinct server) and names the failing ones with a 503, so a load
+balancer or compose can hold traffic back without anyone reading a traceback. With an LLM endpoint
+configured, ``info.llm`` shows its circuit breaker (an open breaker is not a failure: the local provider
+takes over).
 ``info.ai_workers_ready`` counts the ``ai`` worker processes that are warm and taking tasks
 (``supportflow.readiness``); it does not decide the web's readiness — a web process serves pages
 whether or not a worker is up — but ``make run`` waits for it before it says "ready".
@@ -15,7 +17,6 @@ import hmac
 import ipaddress
 import logging
 
-import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -23,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_prometheus.exports import ExportToDjangoView
 
-from supportflow import llm, readiness
+from supportflow import llm, readiness, redis_roles
 from supportflow.resilience import RETRY_AFTER_S
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ def _check_database() -> str:
     return "ok"
 
 
-def _check_redis() -> str:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+def _ping(url: str) -> str:
+    client = redis_roles.client(url, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
     finally:
@@ -45,7 +46,26 @@ def _check_redis() -> str:
     return "ok"
 
 
-CHECKS = {"database": _check_database, "redis": _check_redis}
+CHECKS = {"database": _check_database}
+# The roles a web process cannot serve without: it enqueues tasks, caches and counts, and broadcasts. The
+# locks role (beat lease, worker register) is the workers' and beat's concern, read here for information only.
+WEB_REDIS_ROLES = ("broker", "cache", "channels")
+
+
+def _check_redis_roles() -> dict[str, str]:
+    """``redis_<role>`` → "ok" or why not; roles that share a server share one ping."""
+    by_server: dict[str, list[str]] = {}
+    for role in WEB_REDIS_ROLES:
+        by_server.setdefault(redis_roles.server(redis_roles.role_url(role)), []).append(role)
+    results: dict[str, str] = {}
+    for roles in by_server.values():
+        try:
+            outcome = _ping(redis_roles.role_url(roles[0]))
+        except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+            logger.warning("readiness check redis (%s) failed: %s", ", ".join(roles), exc)
+            outcome = f"unavailable ({type(exc).__name__})"
+        results.update({f"redis_{role}": outcome for role in roles})
+    return results
 
 
 def _llm_info() -> str | None:
@@ -78,6 +98,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:  # any failure of a dependency means "not ready", never a 500
             logger.warning("readiness check %s failed: %s", name, exc)
             results[name] = f"unavailable ({type(exc).__name__})"
+    results.update(_check_redis_roles())
     failing = [name for name, result in results.items() if result != "ok"]
     body = {"status": "ok" if not failing else "unavailable", "checks": results}
     if failing:

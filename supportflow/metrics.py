@@ -27,6 +27,7 @@ from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
+from supportflow import redis_roles
 from tickets import events
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ _paused_until = 0.0
 
 
 def _store_url() -> str:
-    return settings.METRICS_REDIS_URL or settings.CELERY_BROKER_URL
+    return settings.METRICS_REDIS_URL or settings.REDIS_BROKER_URL
 
 
 def _key(name: str) -> str:
@@ -119,7 +120,7 @@ def _client(url: str) -> redis.Redis:
         with _clients_lock:
             client = _clients.get(url)
             if client is None:
-                client = redis.Redis.from_url(
+                client = redis_roles.client(
                     url, socket_connect_timeout=SOCKET_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S
                 )
                 _clients[url] = client
@@ -237,7 +238,7 @@ def _hashes() -> list[str]:
 def _read_redis() -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
     """The counter hashes, queue lengths and unacked task count, in one round trip per Redis server."""
     hashes, queues = _hashes(), _queues()
-    broker_url, store_url = settings.CELERY_BROKER_URL, _store_url()
+    broker_url, store_url = settings.REDIS_BROKER_URL, _store_url()
     unacked_key = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get("unacked_key", "unacked")
 
     store = _client(store_url).pipeline(transaction=False)

@@ -1,4 +1,4 @@
-"""Fixed-window rate limits in Redis (the cache's database), shared by every web process.
+"""Fixed-window rate limits in Redis (the cache role, ``REDIS_CACHE_URL``), shared by every web process.
 
 ``hit()`` / ``hit_all()`` count one event per limit and say whether it is within it. They fail open: if
 Redis is unreachable, the request goes through (the message is still validated and stored), because
@@ -61,7 +61,7 @@ async def ahit_all(checks: list[tuple[str, str, Limit]]) -> tuple[Verdict, int]:
 
     now = time.time()
     try:
-        client = aio.redis(settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2)
+        client = aio.redis(settings.REDIS_CACHE_URL, socket_timeout=2, socket_connect_timeout=2)
         counts = (await _counting(client.pipeline(transaction=False), checks, now).execute())[1::2]
     except Exception:
         logger.warning("rate limit store unavailable; allowing", exc_info=True)
@@ -89,18 +89,16 @@ _client_lock = threading.Lock()
 
 
 def _redis():
-    """One client (and connection pool) per process for the counters, on the cache's Redis DB. Made
+    """One client (and connection pool) per process for the counters, on the cache role's Redis. Made
     under a lock: sockets arriving together used to build one each (fault_bench saw redis-py's "I/O
     operation on closed file" logged then; one client per process is the intent either way)."""
     global _client
     if _client is None:
         with _client_lock:
             if _client is None:
-                import redis
+                from supportflow import redis_roles
 
-                _client = redis.Redis.from_url(
-                    settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2
-                )
+                _client = redis_roles.client(settings.REDIS_CACHE_URL, socket_timeout=2, socket_connect_timeout=2)
     return _client
 
 

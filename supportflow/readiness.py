@@ -4,7 +4,8 @@ cold start (``make run`` prints "ready" once an ``ai`` worker is).
 A worker process announces itself once its warm-up is done (``announce``) and keeps the announcement
 fresh from a daemon thread; a process that dies simply stops refreshing and drops out after
 ``STALE_AFTER_S``. The register is one Redis sorted set per role (member: host and pid, score: the
-last heartbeat), so any number of web processes read the same answer. Imports no app.
+last heartbeat) on the locks role's Redis (``REDIS_LOCKS_URL``: the per-message AI lock asks it whether a
+holder is gone), so any number of web processes read the same answer. Imports no app.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 import redis
 from django.conf import settings
 
+from supportflow import redis_roles
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 10.0
@@ -26,7 +29,7 @@ _KEY = "sf:workers:{role}"
 
 
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    return redis_roles.client(settings.REDIS_LOCKS_URL, socket_connect_timeout=2, socket_timeout=2)
 
 
 def _member() -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
+
+from supportflow import redis_roles
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SF_DATA_DIR", BASE_DIR / ".data"))
@@ -128,25 +129,31 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
 DB_ASYNC_POOL_MAX_SIZE = env.int("DB_ASYNC_POOL_MAX_SIZE", default=4)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: broker, channel layer and cache share one server, separated by key prefix / db.
+# --- Redis by role (supportflow/redis_roles.py, docs/deploy.md): broker, cache, channel layer and locks
+# each take their own URL, redis:// or redis+sentinel://; unset, they share REDIS_URL's server, apart by db.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:63799/0")
 
 
 def redis_db_url(url: str, db: int) -> str:
     """The same Redis server with another logical database (cache and channel layer apart from Celery)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+    return redis_roles.with_db(url, db)
 
 
 REDIS_CACHE_DB = env.int("REDIS_CACHE_DB", default=1)
 REDIS_CHANNELS_DB = env.int("REDIS_CHANNELS_DB", default=2)
+REDIS_BROKER_URL = env("REDIS_BROKER_URL", default="") or REDIS_URL
+REDIS_CACHE_URL = env("REDIS_CACHE_URL", default="") or redis_db_url(REDIS_URL, REDIS_CACHE_DB)
+REDIS_CHANNELS_URL = env("REDIS_CHANNELS_URL", default="") or redis_db_url(REDIS_URL, REDIS_CHANNELS_DB)
+REDIS_LOCKS_URL = env("REDIS_LOCKS_URL", default="") or REDIS_URL
+for _url in (REDIS_BROKER_URL, REDIS_CACHE_URL, REDIS_CHANNELS_URL, REDIS_LOCKS_URL):
+    redis_roles.sentinel_target(_url)  # a malformed Sentinel URL stops the start, with the form to use
 
 CACHES = {
     "default": {
         # Django's Redis cache, counting gets, hits and misses for /metrics (django-prometheus's own
-        # Redis backend needs django-redis).
+        # Redis backend needs django-redis); it also takes redis+sentinel:// URLs.
         "BACKEND": "supportflow.cache.RedisCache",
-        "LOCATION": redis_db_url(REDIS_URL, REDIS_CACHE_DB),
+        "LOCATION": REDIS_CACHE_URL,
         "KEY_PREFIX": "sf",
         "TIMEOUT": 300,
     }
@@ -162,15 +169,15 @@ CHANNEL_LAYERS = {
         "BACKEND": "supportflow.layers.ResyncingPubSubChannelLayer",
         "CONFIG": {
             "hosts": [
-                {
-                    "address": redis_db_url(REDIS_URL, REDIS_CHANNELS_DB),
+                redis_roles.channels_host(
+                    REDIS_CHANNELS_URL,
                     # redis-py 8 defaults to a 5 s socket timeout and a pool of 100 that fails
                     # instead of waiting; both are set explicitly.
-                    "socket_timeout": 30,
-                    "socket_connect_timeout": 5,
-                    "health_check_interval": 15,
-                    "max_connections": 1000,
-                }
+                    socket_timeout=30,
+                    socket_connect_timeout=5,
+                    health_check_interval=15,
+                    max_connections=1000,
+                )
             ],
         },
     }
@@ -179,8 +186,9 @@ CHANNEL_LAYERS = {
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Celery (see supportflow/celery.py). Tasks are idempotent, so late acks are safe.
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+# Celery reads Sentinel as kombu's own "sentinel://h1/db;sentinel://h2/db" plus master_name (redis_roles.celery_url).
+CELERY_BROKER_URL, _broker_sentinel = redis_roles.celery_url(REDIS_BROKER_URL)
+CELERY_RESULT_BACKEND, CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = redis_roles.celery_url(REDIS_BROKER_URL)
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -191,7 +199,10 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT",
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 150
 # A task whose worker died is redelivered after this long (seconds); ETAs must stay below it.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    **_broker_sentinel,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_ALWAYS_EAGER = False
@@ -274,7 +285,7 @@ if not isinstance(LLM_PRICES, dict) or not all(
     isinstance(price, dict) and {"input", "output"} <= price.keys() for price in LLM_PRICES.values()
 ):
     raise ImproperlyConfigured('LLM_PRICES must look like {"model": {"input": 0.15, "output": 0.6}}.')
-# Circuit breaker, shared by all processes in Redis (the cache's Redis unless LLM_BREAKER_REDIS_URL).
+# Circuit breaker, shared by all processes in Redis (REDIS_CACHE_URL unless LLM_BREAKER_REDIS_URL).
 LLM_BREAKER_FAILURES = env.int("LLM_BREAKER_FAILURES", default=5)
 LLM_BREAKER_WINDOW_S = env.float("LLM_BREAKER_WINDOW_S", default=60.0)
 LLM_BREAKER_COOLDOWN_S = env.float("LLM_BREAKER_COOLDOWN_S", default=30.0)
@@ -316,7 +327,7 @@ METRICS_TOKEN = env_secret("METRICS_TOKEN", default="") or ""
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Business metrics (counters, the AI latency histogram) live in Redis, so every web and worker process
-# adds to the same figures and any web process serves them; defaults to the broker's Redis (noeviction).
+# adds to the same figures and any web process serves them; defaults to REDIS_BROKER_URL (noeviction).
 METRICS_REDIS_URL = env("METRICS_REDIS_URL", default="") or None
 METRICS_KEY_PREFIX = env("METRICS_KEY_PREFIX", default="sf:metrics:")
 

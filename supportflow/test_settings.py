@@ -15,9 +15,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Redis databases; CI and `make test` leave it unset.
 _ISOLATION = int(os.environ.get("SF_TEST_ISOLATION", "0"))
 _REDIS_BASE = (10, 3, 6)[_ISOLATION]
-CELERY_BROKER_URL = CELERY_RESULT_BACKEND = redis_db_url(REDIS_URL, _REDIS_BASE)
-CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, _REDIS_BASE + 1)  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = redis_db_url(REDIS_URL, _REDIS_BASE + 2)  # noqa: F405
+# Every role on the suite's one server (tests of the roles apart start servers of their own).
+REDIS_BROKER_URL = REDIS_LOCKS_URL = redis_db_url(REDIS_URL, _REDIS_BASE)
+REDIS_CACHE_URL = redis_db_url(REDIS_URL, _REDIS_BASE + 1)
+REDIS_CHANNELS_URL = redis_db_url(REDIS_URL, _REDIS_BASE + 2)
+CELERY_BROKER_URL = CELERY_RESULT_BACKEND = REDIS_BROKER_URL
+CACHES["default"]["LOCATION"] = REDIS_CACHE_URL  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"] = REDIS_CHANNELS_URL  # noqa: F405
 if _ISOLATION:
     DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_supportflow_iso{_ISOLATION}"  # noqa: F405
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from supportflow import redis_roles
+
 TTL_SECONDS = 30
 HEARTBEAT_SECONDS = 10  # two missed beats are forgiven before an entry expires
 AVATAR_COLOURS = 8
@@ -92,11 +94,11 @@ def _users(viewers: list[Viewer]) -> set[int]:
 
 @functools.cache
 def _client_of(pid: int) -> redis.Redis:
-    return redis.Redis.from_url(settings.CACHES["default"]["LOCATION"], socket_timeout=2, socket_connect_timeout=2)
+    return redis_roles.client(settings.REDIS_CACHE_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
 def _redis() -> redis.Redis:
-    """One client (and pool) per process, on the cache's database; a forked child makes its own."""
+    """One client (and pool) per process, on the cache role's Redis; a forked child makes its own."""
     return _client_of(os.getpid())
 
 

@@ -23,6 +23,8 @@ from typing import Literal
 import redis
 from django.conf import settings
 
+from supportflow import redis_roles
+
 logger = logging.getLogger(__name__)
 
 Gate = Literal["closed", "probe", "open"]
@@ -99,12 +101,12 @@ _last_redis_warning = 0.0
 
 
 def _redis() -> redis.Redis:
-    url = settings.LLM_BREAKER_REDIS_URL or settings.CACHES["default"]["LOCATION"]
+    url = settings.LLM_BREAKER_REDIS_URL or settings.REDIS_CACHE_URL
     with _connections_lock:
         client = _connections.get(url)
         if client is None:
             # Short timeouts: a stalled Redis may delay an LLM call by a second, never block it.
-            client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            client = redis_roles.client(url, socket_timeout=0.5, socket_connect_timeout=0.5)
             _connections[url] = client
         return client
 

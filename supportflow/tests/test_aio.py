@@ -133,10 +133,7 @@ def test_the_async_rate_limit_counts_on_the_same_keys_as_the_sync_one():
 
 
 def test_the_async_rate_limit_fails_open_when_redis_is_away(settings):
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"},
-    }
+    settings.REDIS_CACHE_URL = "redis://127.0.0.1:1/0"
 
     async def scenario():
         return await ratelimit.ahit_all([("aio-test", "k2", ratelimit.Limit(0, 60))])

@@ -1,5 +1,6 @@
 """The monitoring profile: Prometheus and Grafana configs load, and every metric their alerts and panels
-query is one that /metrics really exposes (a renamed metric would otherwise fail silently)."""
+query is one that /metrics really exposes (a renamed metric would otherwise fail silently). Compose scale-out:
+web behind a proxy that passes websockets, every Redis role URL given to every app service."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from supportflow import redis_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -126,3 +129,61 @@ def test_the_dashboard_shows_every_business_metric(exposed_names):
     business = {name for name in exposed_names if name.startswith("supportflow_") and not name.endswith("_created")}
     families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in business}
     assert {re.sub(r"_(bucket|sum|count)$", "", name) for name in shown} >= families
+
+
+# --- compose: scaling and Redis roles (docs/deploy.md) ------------------------------------------------
+
+
+def _nginx_blocks(text: str, opener: str) -> list[list[list[str]]]:
+    """The directives (split into words) of every ``opener { ... }`` block without nested blocks."""
+    text = re.sub(r"#[^\n]*", "", text)
+    bodies = re.findall(re.escape(opener) + r"\s*\{([^{}]*)\}", text)
+    return [[d.split() for d in body.split(";") if d.strip()] for body in bodies]
+
+
+def test_compose_web_has_no_fixed_host_port_and_the_proxy_passes_websockets_to_every_replica():
+    services = _load(ROOT / "compose.yaml")["services"]
+    assert "ports" not in services["web"]  # so `docker compose up --scale web=3` cannot collide on a port
+    assert services["proxy"]["ports"] == ["${HTTP_PORT:-8000}:8000"]
+    assert "profiles" not in services["proxy"]
+    assert services["proxy"]["depends_on"]["web"] == {"condition": "service_healthy"}
+    mount = next(v for v in services["proxy"]["volumes"] if ":/etc/nginx/conf.d/default.conf" in v)
+    config = (ROOT / mount.split(":")[0]).read_text()
+
+    [upstream] = _nginx_blocks(config, "upstream supportflow_web")
+    assert ["server", "web:8000", "resolve"] in upstream  # replicas added later are found
+    assert re.search(r"^resolver 127\.0\.0\.11\b", config, re.MULTILINE)  # Docker's DNS
+    version = services["proxy"]["image"].removeprefix("nginx:").split("-")[0]
+    assert tuple(int(part) for part in version.split(".")) >= (1, 27, 3)  # the first open-source `resolve`
+    [upgrade_map] = _nginx_blocks(config, "map $http_upgrade $connection_upgrade")
+    assert ["default", "upgrade"] in upgrade_map
+    forwarded = [
+        ["proxy_pass", "http://supportflow_web"],
+        ["proxy_set_header", "Host", "$host"],
+        ["proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"],
+    ]
+    [websockets] = _nginx_blocks(config, "location /ws/")
+    for directive in [
+        *forwarded,
+        ["proxy_set_header", "Upgrade", "$http_upgrade"],
+        ["proxy_set_header", "Connection", "$connection_upgrade"],
+    ]:
+        assert directive in websockets, directive
+    [pages] = _nginx_blocks(config, "location /")
+    assert all(directive in pages for directive in forwarded)
+    assert re.search(r"^\s*proxy_http_version 1\.1;", config, re.MULTILINE)  # keepalive and upgrades need 1.1
+    # the app believes exactly the one hop the proxy adds, so rate limits count clients, not the proxy
+    assert services["web"]["environment"]["TRUSTED_PROXY_COUNT"] == "${TRUSTED_PROXY_COUNT:-1}"
+
+
+def test_compose_gives_every_app_service_every_redis_role_url_defaulting_to_one_server():
+    services = _load(ROOT / "compose.yaml")["services"]
+    app_services = {name for name, s in services.items() if s.get("image") == "supportflow:local"}
+    assert app_services >= {"migrate", "web", "worker-ai", "worker", "beat"}
+    defaults = {"broker": 0, "cache": 1, "channels": 2, "locks": 0}  # what settings.py derives from REDIS_URL
+    for name in sorted(app_services):
+        env = services[name]["environment"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0", name
+        for role in redis_roles.ROLES:
+            setting = f"REDIS_{role.upper()}_URL"
+            assert env[setting] == f"${{{setting}:-redis://redis:6379/{defaults[role]}}}", (name, setting)

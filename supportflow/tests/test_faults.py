@@ -308,7 +308,7 @@ def test_a_failing_llm_opens_the_breaker_and_every_message_gets_one_local_reply(
 
 @pytest.fixture
 def lease_redis():
-    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    client = redis.Redis.from_url(django_settings.REDIS_LOCKS_URL)
     client.delete(beat.LEASE_KEY)
     yield client
     client.delete(beat.LEASE_KEY)

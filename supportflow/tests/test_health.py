@@ -14,13 +14,16 @@ def test_readyz_is_ready_with_database_and_redis(client):
     response = client.get(reverse("readyz"))
     assert response.status_code == 200
     body = response.json()
-    assert {k: body[k] for k in ("status", "checks")} == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert {k: body[k] for k in ("status", "checks")} == {
+        "status": "ok",
+        "checks": {"database": "ok", "redis_broker": "ok", "redis_cache": "ok", "redis_channels": "ok"},
+    }
     assert isinstance(body["info"]["ai_workers_ready"], int)  # information: no worker runs here
 
 
 @pytest.mark.django_db
-def test_readyz_reports_a_stopped_redis_as_503(client, settings, throwaway_redis):
-    settings.REDIS_URL = throwaway_redis.url
+def test_readyz_reports_a_stopped_redis_as_503_and_names_its_role(client, settings, throwaway_redis):
+    settings.REDIS_CACHE_URL = throwaway_redis.url
     assert client.get(reverse("readyz")).status_code == 200
 
     throwaway_redis.stop()
@@ -30,9 +33,9 @@ def test_readyz_reports_a_stopped_redis_as_503(client, settings, throwaway_redis
     assert response["Retry-After"] == "5"
     body = response.json()
     assert body["status"] == "unavailable"
-    assert body["failing"] == ["redis"]
-    assert body["checks"]["database"] == "ok"
-    assert body["checks"]["redis"].startswith("unavailable")
+    assert body["failing"] == ["redis_cache"]
+    assert (body["checks"]["database"], body["checks"]["redis_broker"], body["checks"]["redis_channels"]) == ("ok",) * 3
+    assert body["checks"]["redis_cache"].startswith("unavailable")
 
 
 @pytest.mark.django_db
