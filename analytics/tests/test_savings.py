@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from analytics import rollup, savings
 from analytics.metrics import Filters
@@ -22,6 +23,12 @@ from tickets.tests.factories import CustomerFactory, DepartmentFactory, make_age
 pytestmark = pytest.mark.django_db
 
 D1, D2, D3 = dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)
+
+
+@pytest.fixture(autouse=True)
+def leave_english():
+    yield
+    translation.deactivate()
 
 
 def runs(t, *costs_and_times: tuple[str, dt.datetime]) -> None:
@@ -224,3 +231,12 @@ def test_a_loss_stays_a_number_in_the_csv(client, manager, world, settings):
     response = client.get(reverse("analytics:export", args=["savings"]), {"start": D1, "end": D1})
     figures = dict(list(csv.reader(io.StringIO(response.content.decode())))[1:])
     assert (figures["saving_per_ticket"], figures["money_saved"]) == ("-0.0200", "-0.02")  # not '-0.02 (text)
+
+
+def test_the_savings_page_in_german(client, manager, world):
+    """(The German request leaves German active in this thread: ``leave_english`` resets it.)"""
+    response = client.get(reverse("analytics:savings"), {"start": D1, "end": D3}, HTTP_ACCEPT_LANGUAGE="de")
+    html = response.content.decode()
+    assert "Eingespartes Geld" in html
+    assert "14,95" in html  # numbers the German way
+    assert "3 Tickets × 12 Min. (Einstellung MINUTES_PER_HUMAN_TICKET)" in html
