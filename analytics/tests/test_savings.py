@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -240,3 +243,24 @@ def test_the_savings_page_in_german(client, manager, world):
     assert "Eingespartes Geld" in html
     assert "14,95" in html  # numbers the German way
     assert "3 Tickets × 12 Min. (Einstellung MINUTES_PER_HUMAN_TICKET)" in html
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"HUMAN_COST_PER_TICKET": "six"}, "HUMAN_COST_PER_TICKET must be an amount"),
+        ({"HUMAN_COST_PER_TICKET": "-1"}, "HUMAN_COST_PER_TICKET must be an amount"),
+        ({"HUMAN_COST_PER_TICKET": "NaN"}, "HUMAN_COST_PER_TICKET must be an amount"),
+        ({"MINUTES_PER_HUMAN_TICKET": "-5"}, "MINUTES_PER_HUMAN_TICKET must be"),
+        ({"SAVINGS_PROJECTION_DAYS": "0"}, "SAVINGS_PROJECTION_DAYS 1–365"),
+        ({"HUMAN_COST_PER_TICKET": "7.5", "SAVINGS_PROJECTION_DAYS": "14"}, "7.5 14"),
+    ],
+)
+def test_savings_settings_are_checked_at_start_up(env, said):
+    code = "from supportflow import settings as s; print(s.HUMAN_COST_PER_TICKET, s.SAVINGS_PROJECTION_DAYS)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "SECRET_KEY": "x", **env}, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert said in result.stdout + result.stderr
+    assert (result.returncode == 0) == (said == "7.5 14")
