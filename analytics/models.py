@@ -37,6 +37,8 @@ class DailyTicketStats(models.Model):
     ai_sent = models.PositiveIntegerField(default=0)
     ai_triaged = models.PositiveIntegerField(default=0)
     ai_cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    # All AI runs of the tickets counted in ``resolved_by_ai``, whenever they ran (the savings page).
+    resolved_by_ai_cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
     class Meta:
         indexes = [models.Index(fields=["day", "department_id", "channel"], name="an_ticket_day")]

@@ -23,7 +23,8 @@ FRESH_SECONDS = 60
 NIGHTLY_DAYS = 30
 
 # One row per event that counts on a day, with the ticket's dimensions; the INSERT below aggregates.
-# f1/f2/f3 are per-kind flags, secs a duration (or the CSAT score), amount a cost.
+# f1/f2/f3 are per-kind flags, secs a duration (or the CSAT score), amount a cost (for a resolution: all
+# AI runs of a ticket the AI resolved alone).
 _TICKET_EVENTS = """
 WITH ev AS (
     SELECT (t.created_at AT TIME ZONE %(tz)s)::date AS day, t.department_id, t.channel, t.priority,
@@ -42,14 +43,19 @@ WITH ev AS (
   UNION ALL
     SELECT (t.resolved_at AT TIME ZONE %(tz)s)::date, t.department_id, t.channel, t.priority,
            'resolved', GREATEST(0, EXTRACT(EPOCH FROM t.resolved_at - t.created_at))::int,
-           (NOT t.escalated
-            AND EXISTS (SELECT 1 FROM tickets_message m
-                        WHERE m.ticket_id = t.id AND m.author_kind = 'ai' AND NOT m.is_internal
-                          AND m.ai_confidence IS NOT NULL)
-            AND NOT EXISTS (SELECT 1 FROM tickets_message m
-                            WHERE m.ticket_id = t.id AND m.author_kind = 'agent'))::int,
-           (t.reopen_count > 0)::int, t.resolution_breached::int, 0
-    FROM tickets_ticket t WHERE t.resolved_at >= %(start)s AND t.resolved_at < %(end)s
+           ai.alone::int, (t.reopen_count > 0)::int, t.resolution_breached::int,
+           CASE WHEN ai.alone THEN (SELECT coalesce(sum(r.cost), 0) FROM tickets_airun r WHERE r.ticket_id = t.id)
+                ELSE 0 END
+    FROM tickets_ticket t
+    CROSS JOIN LATERAL (
+        SELECT NOT t.escalated
+               AND EXISTS (SELECT 1 FROM tickets_message m
+                           WHERE m.ticket_id = t.id AND m.author_kind = 'ai' AND NOT m.is_internal
+                             AND m.ai_confidence IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM tickets_message m
+                               WHERE m.ticket_id = t.id AND m.author_kind = 'agent') AS alone
+    ) ai
+    WHERE t.resolved_at >= %(start)s AND t.resolved_at < %(end)s
   UNION ALL
     SELECT (t.csat_at AT TIME ZONE %(tz)s)::date, t.department_id, t.channel, t.priority,
            'csat', t.csat_score, (t.csat_score >= 4)::int, 0, 0, 0
@@ -71,7 +77,7 @@ INSERT INTO analytics_dailyticketstats (
     day, department_id, channel, priority, created, ai_triaged, escalated,
     first_responses, first_response_breached, first_response_seconds,
     resolved, resolved_by_ai, resolved_reopened, resolution_breached, resolution_seconds,
-    csat_count, csat_sum, csat_satisfied, ai_decisions, ai_sent, ai_cost)
+    csat_count, csat_sum, csat_satisfied, ai_decisions, ai_sent, ai_cost, resolved_by_ai_cost)
 SELECT day, department_id, channel, priority,
     count(*) FILTER (WHERE kind = 'created'),
     coalesce(sum(f1) FILTER (WHERE kind = 'created'), 0),
@@ -89,7 +95,8 @@ SELECT day, department_id, channel, priority,
     coalesce(sum(f1) FILTER (WHERE kind = 'csat'), 0),
     count(*) FILTER (WHERE kind = 'ai_decision'),
     coalesce(sum(f1) FILTER (WHERE kind = 'ai_decision'), 0),
-    coalesce(sum(amount) FILTER (WHERE kind = 'ai_cost'), 0)
+    coalesce(sum(amount) FILTER (WHERE kind = 'ai_cost'), 0),
+    coalesce(sum(amount) FILTER (WHERE kind = 'resolved'), 0)
 FROM ev GROUP BY day, department_id, channel, priority
 """
 

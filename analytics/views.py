@@ -25,7 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import charts, gaps, metrics, rollup
+from analytics import charts, gaps, metrics, rollup, savings
 from analytics.models import KnowledgeGap
 from supportflow.spreadsheet import safe_cell
 from tickets.models import Department, Ticket
@@ -204,6 +204,18 @@ def ai(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @manager_required
+def savings_page(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "analytics/savings.html",
+        lambda f: {"savings": savings.savings(f)},
+        page="savings",
+        title=gettext("Savings"),
+    )
+
+
+@require_GET
+@manager_required
 def knowledge_gaps(request: HttpRequest) -> HttpResponse:
     clusters = list(KnowledgeGap.objects.select_related("article")[: gaps.MAX_SHOWN])
     total = sum(c.size for c in clusters)
@@ -302,6 +314,7 @@ EXPORTS: dict[str, Callable[[metrics.Filters], Iterable[list]]] = {
     "calibration": lambda f: _table(metrics.ai_summary(f)["calibration"]),
     "corrections": lambda f: _table(metrics.ai_summary(f)["corrections"]),
     "ai_runs": lambda f: _table(metrics.ai_runs(f)),
+    "savings": lambda f: [["metric", "value"], *savings.savings(f).items()],
 }
 
 

@@ -8,6 +8,7 @@ Secrets come from the environment or from ``<NAME>_FILE`` (Docker/Kubernetes sec
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -248,6 +249,18 @@ CSAT_SURVEY_DELAY_SECONDS = env.int("CSAT_SURVEY_DELAY_SECONDS", default=300)
 AUTO_CLOSE_RESOLVED_DAYS = env.int("AUTO_CLOSE_RESOLVED_DAYS", default=7)
 # Sort memory for the analytics pages' queries only (SET LOCAL): exact medians over a year of tickets.
 ANALYTICS_WORK_MEM = env("ANALYTICS_WORK_MEM", default="64MB")
+# The savings page (docs/metrics.md, Savings): what one human-handled ticket costs (USD, as AIRun.cost) and
+# takes (minutes of an agent's time), and how many recent days the monthly AI spend is projected from.
+try:
+    HUMAN_COST_PER_TICKET = Decimal(env("HUMAN_COST_PER_TICKET", default="6.00"))
+except InvalidOperation:
+    HUMAN_COST_PER_TICKET = Decimal("NaN")
+if not HUMAN_COST_PER_TICKET.is_finite() or HUMAN_COST_PER_TICKET < 0:
+    raise ImproperlyConfigured("HUMAN_COST_PER_TICKET must be an amount in USD such as 6.00.")
+MINUTES_PER_HUMAN_TICKET = env.float("MINUTES_PER_HUMAN_TICKET", default=10.0)
+SAVINGS_PROJECTION_DAYS = env.int("SAVINGS_PROJECTION_DAYS", default=7)
+if MINUTES_PER_HUMAN_TICKET < 0 or not 1 <= SAVINGS_PROJECTION_DAYS <= 365:
+    raise ImproperlyConfigured("MINUTES_PER_HUMAN_TICKET must be ≥ 0 and SAVINGS_PROJECTION_DAYS 1–365.")
 RETENTION_AI_DETAILS_DAYS = env.int("RETENTION_AI_DETAILS_DAYS", default=90)
 RETENTION_CLOSED_TICKETS_DAYS = env.int("RETENTION_CLOSED_TICKETS_DAYS", default=0)
 # Hosts (besides ALLOWED_HOSTS) that AI replies may link to, e.g. a public docs site.

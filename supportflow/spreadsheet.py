@@ -7,12 +7,16 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterable
+from decimal import Decimal
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: formulas (= + - @ tab CR at the start) get a leading '."""
+    """A CSV cell a spreadsheet shows as text: formulas (= + - @ tab CR at the start) get a leading '.
+    Numbers are never formulas: a negative one stays a number (a loss on the savings page)."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return str(value)
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
 

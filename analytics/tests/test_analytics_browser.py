@@ -1,22 +1,26 @@
 """The manager's overview in headless Chromium: tiles and charts render from real data, the date range
 changes the figures, a CSV downloads, and a knowledge gap becomes a draft article. A screenshot of the
-overview is saved to docs/analytics-overview.png."""
+overview is saved to docs/analytics-overview.png. The savings tab keeps the range and its CSV has the page's figures."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from analytics import rollup
+from analytics import rollup, savings
+from analytics.metrics import Filters
 from analytics.models import KnowledgeGap
 from knowledge.models import Article
 from tickets import services
-from tickets.models import Ticket
+from tickets.models import AIRun, Ticket
 from tickets.tests import browser as harness
 from tickets.tests.factories import CustomerFactory, DepartmentFactory, make_manager
 
@@ -108,4 +112,35 @@ def test_a_manager_reads_the_overview_changes_the_range_exports_and_drafts_from_
     expect(page).to_have_url(re.compile(r"/admin/knowledge/article/\d+/change/$"))
     article = Article.objects.get()
     assert (article.status, article.title) == ("draft", "Is there a Linux desktop app?")
+    assert not errors, errors
+
+
+def test_a_manager_opens_the_savings_for_the_range_and_downloads_them(data, new_context):
+    for t in Ticket.objects.exclude(resolved_at=None):
+        AIRun.objects.create(key=f"savings-{t.pk}", ticket=t, kind="reply", provider="openai", cost=Decimal("0.05"))
+    rollup.rebuild(rollup.today() - dt.timedelta(days=30), rollup.today())
+    start = rollup.today() - dt.timedelta(days=2)
+    expected = savings.savings(Filters(start, rollup.today()))
+    assert (expected["resolved_by_ai"], expected["money_saved"]) == (5, Decimal("29.75"))  # 5 × 6.00 − 5 × 0.05
+    context = new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("response", lambda r: errors.append(r.url) if r.status >= 400 and "favicon" not in r.url else None)
+    page.goto(f"/admin/login/?next=/analytics/%3Fstart%3D{start.isoformat()}")
+    page.locator("#id_username").fill("maria")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("input[type=submit]").click()
+
+    page.get_by_role("link", name="Savings").click()  # the tab keeps the range
+    expect(page).to_have_url(re.compile(rf"/analytics/savings/\?start={start.isoformat()}"))
+    tiles = page.locator("#an-savings .tile")
+    expect(tiles).to_have_count(5)
+    expect(page.locator(".tile", has_text="Money saved").locator(".value")).to_have_text("$29.75")
+    expect(page.locator(".tile", has_text="AI cost per AI-resolved ticket").locator(".value")).to_have_text("$0.0500")
+    expect(page.locator(".tile", has_text="Agent hours saved").locator(".value")).to_have_text("0.8 h")
+
+    with page.expect_download() as download:
+        page.locator("a.an-csv").click()
+    figures = dict(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert (figures["money_saved"], figures["resolved_by_ai"]) == ("29.75", "5")
     assert not errors, errors

@@ -218,6 +218,7 @@ ROUTES: dict[str, Route] = {
     "analytics/tiles/": _r(MANAGERS, "/analytics/tiles/"),
     "analytics/agents/": _r(MANAGERS, "/analytics/agents/"),
     "analytics/ai/": _r(MANAGERS, "/analytics/ai/"),
+    "analytics/savings/": _r(MANAGERS, "/analytics/savings/"),
     "analytics/knowledge-gaps/": _r(MANAGERS, "/analytics/knowledge-gaps/"),
     "analytics/knowledge-gaps/refresh/": _r(MANAGERS, "/analytics/knowledge-gaps/refresh/", method="post", ok=(302,)),
     "analytics/knowledge-gaps/<int:pk>/draft/": _r(
