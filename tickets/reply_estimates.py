@@ -109,7 +109,7 @@ def display_zone(ticket: Ticket) -> zoneinfo.ZoneInfo:
 
 
 def reply_estimate_phrase(*, promised: dt.datetime, zone: zoneinfo.ZoneInfo, now: dt.datetime) -> str:
-    """"by about 14:30 CET today" in the active language: today, tomorrow, a weekday within a week, else a date."""
+    """ "by about 14:30 CET today" in the active language: today, tomorrow, a weekday within a week, else a date."""
     local, today = promised.astimezone(zone), now.astimezone(zone).date()
     time = f"{local:%H:%M} {local.tzname()}"
     days = (local.date() - today).days

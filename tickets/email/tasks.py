@@ -1,5 +1,5 @@
-"""The email wing's tasks: send a reply, a handover acknowledgement, a rating request, poll the IMAP mailbox. Thin wrappers over its
-services."""
+"""The email wing's tasks: send a reply, a handover acknowledgement, a rating request, poll the IMAP mailbox.
+Thin wrappers over its services."""
 
 from __future__ import annotations
 

@@ -113,7 +113,10 @@ def test_no_sla_policy_no_promise(client):
     ticket.refresh_from_db()
     assert ticket.reply_promised_at is None
     notice = ticket.messages.get(author_kind="system").body
-    assert notice == f"I've passed this to our {ticket.department.name} team; a person will reply here as soon as possible."
+    assert (
+        notice
+        == f"I've passed this to our {ticket.department.name} team; a person will reply here as soon as possible."
+    )
 
 
 @pytest.mark.django_db
