@@ -8,15 +8,19 @@ import datetime as dt
 import zoneinfo
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from tickets import reply_estimates, selectors, services, sla
+from tickets.consumers import db
 from tickets.email import inbound
 from tickets.email import tasks as email_tasks
 from tickets.models import EmailRecord, Message, Ticket
 from tickets.tests.emails import build
 from tickets.tests.factories import DepartmentFactory, SLAPolicyFactory, make_agent, make_ticket
+from tickets.tests.test_consumers import customer_socket, receive_until
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -223,3 +227,26 @@ def test_the_acknowledgement_goes_only_to_email_tickets_still_open(smtp_server, 
     assert email_tasks.send_handover_ack(by_email.pk) == "not-needed"  # resolved before the task ran
     assert email_tasks.send_handover_ack(0) == "missing"
     assert smtp_server.messages == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_channel_layer")
+def test_the_customers_open_socket_gets_the_promise_live(department):
+    ticket = make_ticket(department=department, body="I was charged twice.")
+    person = reverse("chat:person", args=[selectors.ticket_customer_token(ticket=ticket)])
+
+    async def scenario() -> tuple[str, str]:
+        ws = customer_socket(ticket)
+        assert (await ws.connect(timeout=5))[0]
+        assert (await db(lambda: Client().post(person, **HTMX).status_code)()) == 200  # "Talk to a person"
+        notice = await receive_until(ws, "passed this to our")
+        status = await receive_until(ws, 'id="chat-status"')
+        await ws.disconnect()
+        return notice, status
+
+    notice, status = async_to_sync(scenario)()
+    ticket.refresh_from_db()
+    due = ticket.reply_promised_at
+    assert due == ticket.first_response_due_at
+    assert f"a person will reply here by about {due:%H:%M} UTC" in notice
+    assert f"will reply here by about {due:%H:%M} UTC" in status
