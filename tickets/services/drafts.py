@@ -3,6 +3,7 @@ a message that needed no answer, and an agent using or discarding a draft."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,6 +16,8 @@ from tickets.models import ActorKind, AIDraft, Message, Ticket, TicketEvent
 from tickets.services.common import AuthorKind, Status, TicketRuleError, _event, _locked, batched_events
 from tickets.services.conversations import message_create
 from tickets.services.queues import ticket_auto_assign, ticket_escalate, ticket_update_triage
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -44,7 +47,11 @@ HANDOVER_TEAM = gettext_lazy("support")  # the team named when the ticket has no
 def _promise_reply(ticket: Ticket) -> str:
     """Store when a person will reply (``tickets.reply_estimates``); the phrase in the active language."""
     now = timezone.now()
-    promised = reply_estimates.reply_estimate(ticket=ticket, now=now)
+    try:
+        promised = reply_estimates.reply_estimate(ticket=ticket, now=now)
+    except ValueError:  # a business calendar without a single open hour (the policy form refuses one)
+        logger.warning("no reply time promised for %s: its SLA calendar has no business hours", ticket.reference)
+        return ""
     if promised is None:
         return ""
     Ticket.objects.filter(pk=ticket.pk).update(reply_promised_at=promised)
