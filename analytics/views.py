@@ -25,7 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import charts, gaps, metrics, rollup, savings
+from analytics import charts, gaps, metrics, reply_estimates, rollup, savings
 from analytics.models import KnowledgeGap
 from supportflow.spreadsheet import safe_cell
 from tickets.models import Department, Ticket
@@ -129,6 +129,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "totals": metrics.totals(f),
             "live": metrics.live(f),
             "sla": metrics.sla_compliance(f),
+            "reply_estimates": reply_estimates.reply_estimate_accuracy(f),
             "charts": [
                 charts.line_chart(gettext("Tickets created by channel"), days, series["volume_by_channel"]),
                 charts.line_chart(gettext("Tickets created by department"), days, series["volume_by_department"]),

@@ -244,6 +244,10 @@ SITE_URL = env("SITE_URL", default="")
 EMAIL_LINK_RATE_PER_IP = env("EMAIL_LINK_RATE_PER_IP", default="60/60")
 # The CSAT survey of a resolved email/API ticket goes out this long after (a quick reopen cancels it; at most 45 min).
 CSAT_SURVEY_DELAY_SECONDS = env.int("CSAT_SURVEY_DELAY_SECONDS", default=300)
+# At a handover the customer is told when a person will reply: the SLA bound, or sooner from the median of the
+# queue's recent first human replies (this many days back, at least this many of them); tickets.reply_estimates.
+REPLY_ESTIMATE_WINDOW_DAYS = env.int("REPLY_ESTIMATE_WINDOW_DAYS", default=28)
+REPLY_ESTIMATE_MIN_SAMPLES = env.int("REPLY_ESTIMATE_MIN_SAMPLES", default=5)
 
 # AI pipeline housekeeping and retention (days; 0 = never).
 AUTO_CLOSE_RESOLVED_DAYS = env.int("AUTO_CLOSE_RESOLVED_DAYS", default=7)

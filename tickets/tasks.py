@@ -76,6 +76,11 @@ def csat_survey_on_commit(*, ticket_id: int) -> None:
     _email_task_on_commit("send_csat_survey", ticket_id, countdown=delay)
 
 
+def handover_ack_on_commit(*, ticket_id: int) -> None:
+    """An email ticket was handed to a person: its customer is told by email when one will reply."""
+    _email_task_on_commit("send_handover_ack", ticket_id)
+
+
 @shared_task(
     autoretry_for=(OperationalError,), retry_backoff=5, retry_jitter=True, max_retries=3,
     soft_time_limit=60, time_limit=90,

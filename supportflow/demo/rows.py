@@ -19,7 +19,7 @@ TICKET_COLUMNS = (
     "sla_paused_minutes", "first_response_breached", "resolution_breached", "created_at", "updated_at",
     "first_response_at", "last_customer_message_at", "resolved_at", "closed_at", "reopen_count", "csat_score",
     "csat_comment", "csat_at", "ai_cost", "last_message_seq", "conversation", "ui_language", "ui_language_chosen",
-    "opened_by_id", "merged_into_id",
+    "opened_by_id", "merged_into_id", "reply_promised_at",
 )  # fmt: skip
 MESSAGE_COLUMNS = (
     "id", "ticket_id", "seq", "author_kind", "author_user_id", "body", "is_internal", "ai_confidence", "citations",

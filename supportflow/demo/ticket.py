@@ -387,6 +387,17 @@ class TicketSim:
 
     # -- the row
 
+    def promised_reply(self):
+        """What the customer was told at the handover (``tickets.reply_estimates``): the SLA bound — the history
+        keeps no queue medians to beat it with."""
+        target = self._target()
+        if self.escalated_at is None or not target:
+            return None
+        due = self.fr_due()
+        if due > self.escalated_at:
+            return due
+        return sla.add_minutes(self.escalated_at, target[0], self.department.calendar)
+
     def finish(self, triage: dict) -> None:
         self.events.sort(key=lambda e: e[0])
         for e in self.events:
@@ -433,4 +444,5 @@ class TicketSim:
             False,
             None,  # opened_by: the history's tickets came in through the channels
             None,  # merged_into
+            self.promised_reply(),
         ]

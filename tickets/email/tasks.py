@@ -1,5 +1,5 @@
-"""The email wing's tasks: send a reply, send a rating request, poll the IMAP mailbox. Thin wrappers over its
-services."""
+"""The email wing's tasks: send a reply, a handover acknowledgement, a rating request, poll the IMAP mailbox.
+Thin wrappers over its services."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def send_csat_survey(ticket_id: int) -> str:
     from tickets.email.surveys import csat_survey_send
 
     return csat_survey_send(ticket_id=ticket_id)
+
+
+@shared_task(
+    autoretry_for=(OSError, *TRANSIENT), retry_backoff=30, retry_jitter=True, max_retries=6,
+    soft_time_limit=60, time_limit=90,
+)  # fmt: skip
+def send_handover_ack(ticket_id: int) -> str:
+    """Tell an email ticket's customer that a person has it and when they will reply. Once per handover."""
+    from tickets.email.acknowledgements import handover_ack_send
+
+    return handover_ack_send(ticket_id=ticket_id)
 
 
 @shared_task(soft_time_limit=240, time_limit=300)

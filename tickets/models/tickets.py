@@ -108,6 +108,14 @@ class Ticket(models.Model):
 
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
+    reply_promised_at = models.DateTimeField(
+        "person's reply promised by",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="At the handover the customer was told a person would reply by then "
+        "(tickets.reply_estimates: the SLA bound, or sooner from recent replies).",
+    )
     sla_paused_at = models.DateTimeField(null=True, blank=True, editable=False)
     sla_paused_minutes = models.PositiveIntegerField(
         default=0, editable=False, help_text="Time spent waiting on the customer, not counted for resolution."

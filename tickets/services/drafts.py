@@ -3,6 +3,7 @@ a message that needed no answer, and an agent using or discarding a draft."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,11 +11,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
-from tickets import events, languages, realtime
+from tickets import events, languages, realtime, reply_estimates, tasks
 from tickets.models import ActorKind, AIDraft, Message, Ticket, TicketEvent
 from tickets.services.common import AuthorKind, Status, TicketRuleError, _event, _locked, batched_events
 from tickets.services.conversations import message_create
 from tickets.services.queues import ticket_auto_assign, ticket_escalate, ticket_update_triage
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -37,19 +40,39 @@ def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> T
 
 # Stored as the customer reads it: in the conversation's language (``tickets.languages``) when it is written.
 HANDOVER_NOTICE = gettext_lazy("I've passed this to our {team} team; a person will reply here as soon as possible.")
+HANDOVER_NOTICE_BY = gettext_lazy("I've passed this to our {team} team; a person will reply here {when}.")
 HANDOVER_TEAM = gettext_lazy("support")  # the team named when the ticket has no department
 
 
+def _promise_reply(ticket: Ticket) -> str:
+    """Store when a person will reply (``tickets.reply_estimates``); the phrase in the active language."""
+    now = timezone.now()
+    try:
+        promised = reply_estimates.reply_estimate(ticket=ticket, now=now)
+    except ValueError:  # a business calendar without a single open hour (the policy form refuses one)
+        logger.warning("no reply time promised for %s: its SLA calendar has no business hours", ticket.reference)
+        return ""
+    if promised is None:
+        return ""
+    Ticket.objects.filter(pk=ticket.pk).update(reply_promised_at=promised)
+    ticket.reply_promised_at = promised
+    return reply_estimates.reply_estimate_phrase(promised=promised, zone=reply_estimates.display_zone(ticket), now=now)
+
+
 def hand_over(*, ticket: Ticket, reason: str, actor_kind: str, priority: str | None = None) -> Ticket:
-    """Escalate (once) with the reason, tell the customer a person will reply, and assign someone free.
-    Already escalated: only a higher priority is applied. The caller holds the transaction."""
+    """Escalate (once) with the reason, tell the customer a person will reply and by when (an email ticket's
+    customer by email too), and assign someone free. Already escalated: only a higher priority is applied.
+    The caller holds the transaction."""
     if not ticket.escalated:
         ticket = ticket_escalate(ticket=ticket, reason=reason, actor_kind=actor_kind, priority=priority)
         with languages.speaking(ticket):
             team = ticket.department.name if ticket.department else str(HANDOVER_TEAM)
-            notice = HANDOVER_NOTICE.format(team=team)
+            when = _promise_reply(ticket)
+            notice = HANDOVER_NOTICE_BY.format(team=team, when=when) if when else HANDOVER_NOTICE.format(team=team)
         message_create(ticket=ticket, author_kind=AuthorKind.SYSTEM, body=notice)
         realtime.broadcast_on_commit(realtime.broadcast_status, ticket.pk)  # "a person will reply here"
+        if ticket.channel == Ticket.Channel.EMAIL:
+            tasks.handover_ack_on_commit(ticket_id=ticket.pk)
     elif priority:
         ticket = ticket_update_triage(ticket=ticket, actor_kind=actor_kind, priority=priority)
     ticket_auto_assign(ticket=ticket)

@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from supportflow.markdown import render_message
+from tickets.reply_estimates import ticket_reply_estimate_phrase
 
 register = template.Library()
 
@@ -23,3 +24,9 @@ def safe_link(url) -> str:
     if url.startswith("/") and not url.startswith("//"):
         return url
     return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+@register.simple_tag
+def reply_estimate(ticket) -> str:
+    """When a person will reply, as promised at the handover ("by about 14:30 UTC today"), or ""."""
+    return ticket_reply_estimate_phrase(ticket)

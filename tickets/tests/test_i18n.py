@@ -375,8 +375,12 @@ def test_the_handover_notice_is_stored_in_the_conversations_language(department)
     services.ticket_request_human(ticket=ticket)
 
     notice = ticket.messages.get(author_kind="system")
+    ticket.refresh_from_db()
+    promised = ticket.reply_promised_at  # when a person will reply (tickets.reply_estimates), said in Spanish too
+    day = "hoy" if promised.date() == ticket.escalated_at.date() else "mañana"
     assert notice.body == (
-        f"He pasado su consulta a nuestro equipo de {department.name}; una persona le responderá aquí lo antes posible."
+        f"He pasado su consulta a nuestro equipo de {department.name}; una persona le responderá aquí "
+        f"{day} hacia las {promised:%H:%M} UTC."
     )
 
 
