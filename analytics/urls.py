@@ -14,4 +14,5 @@ urlpatterns = [
     path("knowledge-gaps/<int:pk>/draft/", views.knowledge_gap_draft, name="gap-draft"),
     path("definitions/", views.definitions, name="definitions"),
     path("export/<slug:name>.csv", views.export, name="export"),
+    path("alerts/dismiss/", views.alerts_dismiss, name="alerts-dismiss"),
 ]

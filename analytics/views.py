@@ -20,16 +20,17 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import charts, gaps, metrics, rollup
+from analytics import alerts, charts, gaps, metrics, rollup
 from analytics.models import KnowledgeGap
 from supportflow.spreadsheet import safe_cell
 from tickets.models import Department, Ticket
-from tickets.roles import user_is_manager
+from tickets.roles import user_is_agent, user_is_manager
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
@@ -330,3 +331,18 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
     return response
+
+
+@require_POST
+def alerts_dismiss(request: HttpRequest) -> HttpResponse:
+    """Hide the console's AI alerts banner for this session, until the alerts change (agents and managers)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not user_is_agent(request.user):
+        return _render(request, "analytics/forbidden.html", {"title": gettext("Not allowed")}, status=403)
+    alerts.alerts_dismiss(user=request.user, session=request.session)
+    target = request.POST.get("next", "")
+    allowed = {request.get_host()}
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=request.is_secure()):
+        target = reverse("admin:index")
+    return redirect(target)
