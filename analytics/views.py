@@ -333,6 +333,26 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
+@require_GET
+def alerts_banner(request: HttpRequest) -> HttpResponse:
+    """The console's AI alerts banner as a fragment (empty when there is nothing this user should see);
+    ``next`` is the page it is shown on, for the dismiss form to return to."""
+    shown = None
+    if request.user.is_authenticated:
+        shown = alerts.alerts_for_user(user=request.user, session=request.session)
+    if shown is None:
+        response = HttpResponse("")
+    else:
+        back = request.headers.get("Referer", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse("admin:index")
+        response = render(request, "admin/sf_alerts.html", {"alerts": shown, "next": back})
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 @require_POST
 def alerts_dismiss(request: HttpRequest) -> HttpResponse:
     """Hide the console's AI alerts banner for this session, until the alerts change (agents and managers)."""
