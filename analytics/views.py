@@ -333,36 +333,45 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
+def console_user_required(view: Callable) -> Callable:
+    """Agents and managers (the console's users); anyone else signed in gets a 403, anonymous visitors sign in."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not user_is_agent(request.user):
+            return _render(request, "analytics/forbidden.html", {"title": gettext("Not allowed")}, status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _same_site(request: HttpRequest, url: str) -> str:
+    allowed = {request.get_host()}
+    if url_has_allowed_host_and_scheme(url, allowed_hosts=allowed, require_https=request.is_secure()):
+        return url
+    return reverse("admin:index")
+
+
 @require_GET
+@console_user_required
 def alerts_banner(request: HttpRequest) -> HttpResponse:
     """The console's AI alerts banner as a fragment (empty when there is nothing this user should see);
-    ``next`` is the page it is shown on, for the dismiss form to return to."""
-    shown = None
-    if request.user.is_authenticated:
-        shown = alerts.alerts_for_user(user=request.user, session=request.session)
+    the page it is shown on (``Referer``) is where the dismiss form returns to."""
+    shown = alerts.alerts_for_user(user=request.user, session=request.session)
     if shown is None:
         response = HttpResponse("")
     else:
-        back = request.headers.get("Referer", "")
-        if not url_has_allowed_host_and_scheme(
-            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            back = reverse("admin:index")
+        back = _same_site(request, request.headers.get("Referer", ""))
         response = render(request, "admin/sf_alerts.html", {"alerts": shown, "next": back})
     response["Cache-Control"] = "private, no-store"
     return response
 
 
 @require_POST
+@console_user_required
 def alerts_dismiss(request: HttpRequest) -> HttpResponse:
-    """Hide the console's AI alerts banner for this session, until the alerts change (agents and managers)."""
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-    if not user_is_agent(request.user):
-        return _render(request, "analytics/forbidden.html", {"title": gettext("Not allowed")}, status=403)
+    """Hide the console's AI alerts banner for this session, until the alerts change."""
     alerts.alerts_dismiss(user=request.user, session=request.session)
-    target = request.POST.get("next", "")
-    allowed = {request.get_host()}
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=request.is_secure()):
-        target = reverse("admin:index")
-    return redirect(target)
+    return redirect(_same_site(request, request.POST.get("next", "")))
