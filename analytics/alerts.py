@@ -4,7 +4,8 @@ Two readers share them: the Prometheus rules (``rules_yaml``, which ``manage.py 
 ``deploy/prometheus/alerts.yml``, so the committed file cannot drift from the settings: a test compares
 them) and the console's banner (``alerts_current``), which evaluates the same conditions over the same
 window from the database and Redis — the tables the counters are made from — at most once per
-``ALERT_BANNER_CACHE_S`` for every process: a console page costs one cache read.
+``ALERT_BANNER_CACHE_S`` for every process: the banner (fetched after the console page by alerts.js)
+costs one cache read.
 
 Prometheus counts events (an escalation, a vote, a change of vote), the banner counts rows (tickets
 escalated, current votes), so near a threshold the two can disagree for a while; both say the same thing
@@ -223,7 +224,8 @@ def figures(*, t: Thresholds, now: dt.datetime | None = None) -> dict:
     since = (now or timezone.now()) - dt.timedelta(minutes=t.window_minutes)
     answers = (
         AIDraft.objects.filter(created_at__gte=since)
-        .exclude(gate__reply__in=["act", "clarify"])
+        .exclude(gate__contains={"reply": "act"})  # containment: a gate without "reply" stays in
+        .exclude(gate__contains={"reply": "clarify"})
         .aggregate(n=Count("pk"), avg=Avg("confidence"))
     )
     tickets = Ticket.objects.aggregate(

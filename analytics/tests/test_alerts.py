@@ -409,6 +409,18 @@ def test_low_confidence_no_votes_and_an_open_breaker_reach_managers(
     tickets = [make_ticket(department=department) for _ in range(5)]
     for ticket in tickets:
         _answer(ticket, confidence=0.5, send=True)  # 50 % < 60 %
+    services.ai_reply_record(  # a clarifying question carries no confidence: not in the average
+        ticket=make_ticket(department=department),
+        in_reply_to=Ticket.objects.latest("pk").messages.get(seq=1),
+        body="Which device do you use?",
+        citations=[],
+        confidence=0.0,
+        provider="local",
+        model="extractive",
+        gate={},
+        send=True,
+        kind="clarify",
+    )
     for ticket in tickets[:2]:  # 2 of 5 votes "No": 40 % > 30 %
         services.message_record_feedback(message=ticket.messages.get(author_kind="ai"), helpful=False)
     for ticket in tickets[2:]:
