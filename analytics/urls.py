@@ -15,4 +15,6 @@ urlpatterns = [
     path("knowledge-gaps/<int:pk>/draft/", views.knowledge_gap_draft, name="gap-draft"),
     path("definitions/", views.definitions, name="definitions"),
     path("export/<slug:name>.csv", views.export, name="export"),
+    path("alerts/banner/", views.alerts_banner, name="alerts-banner"),
+    path("alerts/dismiss/", views.alerts_dismiss, name="alerts-dismiss"),
 ]

@@ -20,16 +20,17 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import charts, gaps, metrics, reply_estimates, rollup, savings
+from analytics import alerts, charts, gaps, metrics, reply_estimates, rollup, savings
 from analytics.models import KnowledgeGap
 from supportflow.spreadsheet import safe_cell
 from tickets.models import Department, Ticket
-from tickets.roles import user_is_manager
+from tickets.roles import user_is_agent, user_is_manager
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
@@ -344,3 +345,47 @@ def export(request: HttpRequest, name: str) -> HttpResponse:
     for row in rows:
         writer.writerow([safe_cell(v) for v in row])
     return response
+
+
+def console_user_required(view: Callable) -> Callable:
+    """Agents and managers (the console's users); anyone else signed in gets a 403, anonymous visitors sign in."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not user_is_agent(request.user):
+            return _render(request, "analytics/forbidden.html", {"title": gettext("Not allowed")}, status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _same_site(request: HttpRequest, url: str) -> str:
+    allowed = {request.get_host()}
+    if url_has_allowed_host_and_scheme(url, allowed_hosts=allowed, require_https=request.is_secure()):
+        return url
+    return reverse("admin:index")
+
+
+@require_GET
+@console_user_required
+def alerts_banner(request: HttpRequest) -> HttpResponse:
+    """The console's AI alerts banner as a fragment (empty when there is nothing this user should see);
+    the page it is shown on (``Referer``) is where the dismiss form returns to."""
+    shown = alerts.alerts_for_user(user=request.user, session=request.session)
+    if shown is None:
+        response = HttpResponse("")
+    else:
+        back = _same_site(request, request.headers.get("Referer", ""))
+        response = render(request, "admin/sf_alerts.html", {"alerts": shown, "next": back})
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@console_user_required
+def alerts_dismiss(request: HttpRequest) -> HttpResponse:
+    """Hide the console's AI alerts banner for this session, until the alerts change."""
+    alerts.alerts_dismiss(user=request.user, session=request.session)
+    return redirect(_same_site(request, request.POST.get("next", "")))

@@ -24,7 +24,13 @@ from decimal import Decimal
 
 import redis
 from django.conf import settings
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import REGISTRY, Collector
 
 from supportflow import redis_roles
@@ -71,6 +77,12 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "sla_breaches",
     ),
     "supportflow_ticket_status_changes": ("Ticket status changes, by the new status.", ("status",), "status_changes"),
+    "supportflow_ai_answer_votes": (
+        'Customers\' votes on AI answers ("Did this answer your question?"), by vote (yes, no); a changed vote '
+        "counts again.",
+        ("vote",),
+        "ai_votes",
+    ),
 }
 COST_NAME, COST_HASH = "supportflow_ai_cost_usd", "ai_cost_microusd"
 COST_LABELS = ("kind", "provider")
@@ -80,6 +92,13 @@ LATENCY_NAME, LATENCY_BUCKET_HASH, LATENCY_SUM_HASH = (
     "ai_latency_ms",
 )
 LATENCY_LABELS = ("kind", "provider")
+# The confidence of the AI's knowledge-base answers, sent or left as a draft: a summary (count and sum).
+CONFIDENCE_NAME, CONFIDENCE_COUNT_HASH, CONFIDENCE_SUM_HASH = (
+    "supportflow_ai_answer_confidence",
+    "ai_confidence_n",
+    "ai_confidence_micro",
+)
+CONFIDENCE_LABELS = ("outcome",)
 
 # Escalation reasons are free text; these fixed ones come from our own code, the rest are either an
 # escalation rule's reason (labelled by its condition) or written by an agent.
@@ -182,6 +201,21 @@ def escalation_reason(*, ticket_id: int, reason: str) -> str:
     return _label(condition) if condition else OTHER
 
 
+def _confidence(outcome: str, confidence: float) -> Iterator[tuple[str, str, int]]:
+    yield CONFIDENCE_COUNT_HASH, _field(outcome), 1
+    yield CONFIDENCE_SUM_HASH, _field(outcome), round(confidence * 1_000_000)
+
+
+def _drafted_answer_confidence(draft_id: object) -> float | None:
+    """The confidence of a knowledge-base answer left as a draft (greetings and clarifying questions have none)."""
+    from tickets.models import AIDraft
+
+    row = AIDraft.objects.filter(pk=draft_id).values_list("confidence", "gate").first()
+    if row is None or (row[1] or {}).get("reply", "answer") != "answer":
+        return None
+    return row[0]
+
+
 def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
     if kind == events.TICKET_CREATED:
         from tickets.models import Ticket
@@ -193,6 +227,14 @@ def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
         message = payload.get("message")
         if message is not None:
             yield "messages", _field(message.author_kind), 1
+            if message.author_kind == "ai" and message.ai_confidence is not None:
+                yield from _confidence("sent", message.ai_confidence)
+    elif kind == events.AI_DRAFTED:
+        confidence = _drafted_answer_confidence(payload.get("draft_id"))
+        if confidence is not None:
+            yield from _confidence("drafted", confidence)
+    elif kind == events.AI_ANSWER_RATED:
+        yield "ai_votes", _field(payload.get("vote")), 1
     elif kind == events.TICKET_ESCALATED:
         reason = escalation_reason(ticket_id=payload["ticket_id"], reason=payload.get("reason", ""))
         yield "escalations", _field(reason), 1
@@ -232,7 +274,13 @@ def _queues() -> list[str]:
 
 
 def _hashes() -> list[str]:
-    return [spec[2] for spec in COUNTERS.values()] + [COST_HASH, LATENCY_BUCKET_HASH, LATENCY_SUM_HASH]
+    return [spec[2] for spec in COUNTERS.values()] + [
+        COST_HASH,
+        LATENCY_BUCKET_HASH,
+        LATENCY_SUM_HASH,
+        CONFIDENCE_COUNT_HASH,
+        CONFIDENCE_SUM_HASH,
+    ]
 
 
 def _read_redis() -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
@@ -343,6 +391,17 @@ class BusinessCollector(Collector):
                 buckets.append((le, cumulative))
             latency.add_metric(list(series), buckets, sums.get(SEP.join(series), 0) / 1000)
         yield latency
+
+        confidence = SummaryMetricFamily(
+            CONFIDENCE_NAME,
+            "Confidence (0-1) of the AI's knowledge-base answers, by outcome (sent, drafted: left for an agent).",
+            labels=list(CONFIDENCE_LABELS),
+        )
+        sums = (counters or {}).get(CONFIDENCE_SUM_HASH, {})
+        for field, count in sorted((counters or {}).get(CONFIDENCE_COUNT_HASH, {}).items()):
+            if (values := _split(field, len(CONFIDENCE_LABELS))) is not None:
+                confidence.add_metric(values, count, sums.get(field, 0) / 1_000_000)
+        yield confidence
 
         queue_length = GaugeMetricFamily(
             "supportflow_celery_queue_length", "Tasks waiting in each Celery queue (not yet taken).", labels=["queue"]

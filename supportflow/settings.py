@@ -348,6 +348,16 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 METRICS_REDIS_URL = env("METRICS_REDIS_URL", default="") or None
 METRICS_KEY_PREFIX = env("METRICS_KEY_PREFIX", default="sf:metrics:")
 
+# Alerts on the AI (docs/operations.md, "Alerts"): one set of thresholds for the Prometheus rules
+# (`manage.py alert_rules` writes deploy/prometheus/alerts.yml from them) and the console's banner.
+ALERT_WINDOW_MINUTES = env.int("ALERT_WINDOW_MINUTES", default=60)
+ALERT_MIN_SAMPLES = env.int("ALERT_MIN_SAMPLES", default=10)  # fewer answers/tickets/votes: no verdict
+ALERT_CONFIDENCE_BELOW = env.float("ALERT_CONFIDENCE_BELOW", default=0.6)
+ALERT_ESCALATION_RATE_ABOVE = env.float("ALERT_ESCALATION_RATE_ABOVE", default=0.2)
+ALERT_NO_VOTE_SHARE_ABOVE = env.float("ALERT_NO_VOTE_SHARE_ABOVE", default=0.3)
+ALERT_AI_BACKLOG_ABOVE = env.int("ALERT_AI_BACKLOG_ABOVE", default=20)
+ALERT_BANNER_CACHE_S = env.int("ALERT_BANNER_CACHE_S", default=60)
+
 # json: one JSON object per line (compose, the image); plain: readable lines (`make run`). Both carry
 # request_id, ticket, task_id and task_name (see supportflow/logs.py).
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

@@ -30,6 +30,7 @@ TICKET_SLA_BREACHED = "ticket.sla_breached"
 MESSAGE_CREATED = "message.created"
 AI_DRAFTED = "ai.drafted"
 AI_RUN_FINISHED = "ai_run.finished"
+AI_ANSWER_RATED = "ai.answer_rated"
 
 KINDS = frozenset(
     {
@@ -43,6 +44,7 @@ KINDS = frozenset(
         MESSAGE_CREATED,
         AI_DRAFTED,
         AI_RUN_FINISHED,
+        AI_ANSWER_RATED,
     }
 )
 

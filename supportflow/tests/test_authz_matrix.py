@@ -226,6 +226,8 @@ ROUTES: dict[str, Route] = {
     ),
     "analytics/definitions/": _r(MANAGERS, "/analytics/definitions/"),
     "analytics/export/<slug:name>.csv": _r(MANAGERS, "/analytics/export/totals.csv"),
+    "analytics/alerts/banner/": _r(STAFF_ONLY, "/analytics/alerts/banner/"),
+    "analytics/alerts/dismiss/": _r(STAFF_ONLY, "/analytics/alerts/dismiss/", method="post", ok=(302,)),
     # --- REST API: staff (session here; keys in test_api.py), objects scoped like the console
     "api/v1/kb/search/": _r(STAFF_ONLY, "/api/v1/kb/search/", ok=(400,)),  # no query: refused after auth
     "api/v1/analytics/summary/": _r(MANAGERS, "/api/v1/analytics/summary/"),

@@ -270,3 +270,47 @@ def test_label_values_from_data_are_bounded():
     assert metrics._label('x"} evil{') == "other"
     assert metrics._label("a" * 65) == "other"
     assert metrics._label(None) == "other"
+
+
+@pytest.mark.django_db
+def test_ai_answer_confidence_and_votes_are_counted(
+    client, metrics_store, department, django_capture_on_commit_callbacks
+):
+    """What the AI alerts read (docs/operations.md "Alerts"): the confidence of knowledge-base answers,
+    sent or drafted (a clarifying question has none), and the customers' votes, a repeated vote once."""
+
+    def reply(ticket, *, confidence: float, send: bool, kind: str = "answer") -> None:
+        services.ai_reply_record(
+            ticket=ticket,
+            in_reply_to=ticket.messages.get(seq=1),
+            body="Open Settings → Sync [1].",
+            citations=[],
+            confidence=confidence,
+            provider="local",
+            model="extractive",
+            gate={},
+            send=send,
+            escalation_reason="AI not confident enough to answer",
+            kind=kind,
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sent, drafted, clarified = (make_ticket(department=department) for _ in range(3))
+        reply(sent, confidence=0.8, send=True)
+        reply(drafted, confidence=0.25, send=False)
+        reply(clarified, confidence=0.0, send=True, kind="clarify")
+    answer = sent.messages.get(author_kind="ai")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.message_record_feedback(message=answer, helpful=False)
+        services.message_record_feedback(message=answer, helpful=False)  # the same vote again: no change
+        services.message_record_feedback(message=answer, helpful=True)
+
+    samples = scrape(client)
+
+    assert series(samples, "supportflow_ai_answer_confidence_count") == {
+        (("outcome", "drafted"),): 1,
+        (("outcome", "sent"),): 1,
+    }
+    assert value(samples, "supportflow_ai_answer_confidence_sum", outcome="sent") == 0.8
+    assert value(samples, "supportflow_ai_answer_confidence_sum", outcome="drafted") == 0.25
+    assert series(samples, "supportflow_ai_answer_votes_total") == {(("vote", "no"),): 1, (("vote", "yes"),): 1}

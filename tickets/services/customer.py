@@ -47,6 +47,7 @@ def message_record_feedback(*, message: Message, helpful: bool) -> Message:
             to_value=vote,
             note=f"message {message.seq}",
         )
+        events.publish(events.AI_ANSWER_RATED, ticket_id=ticket.pk, message_id=message.pk, vote=vote)
     message.feedback = vote
     return message
 
