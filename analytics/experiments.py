@@ -129,13 +129,13 @@ def metric_rows() -> list[tuple[str, str, str, bool]]:
 
 def experiments_summary(limit: int = SHOWN) -> list[dict]:
     """The experiments that ran (running first, then the latest ended), each with both arms' figures."""
-    shown = (
+    recent = (
         AIExperiment.objects.exclude(status=AIExperiment.Status.DRAFT)
         .select_related("version_a", "version_b", "winner")
         .order_by(F("ended_at").desc(nulls_first=True), "-pk")[:limit]  # the running one (no end) first
     )
     out = []
-    for e in shown:
+    for e in recent:
         a, b = arm_figures(e, e.version_a_id), arm_figures(e, e.version_b_id)
         out.append(
             {
