@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tickets.ai import versions
+from tickets import ai_config
 from tickets.models import AIConfigVersion, AIExperiment
 from tickets.roles import user_is_manager
 from tickets.services import TicketRuleError, ai_versions
@@ -66,8 +66,8 @@ class AIConfigVersionForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        for field in versions.PROMPT_FIELDS:
-            problems = versions.prompt_problems(field, data.get(field) or "")
+        for field in ai_config.PROMPT_FIELDS:
+            problems = ai_config.prompt_problems(field, data.get(field) or "")
             if data.get(field) and problems:
                 self.add_error(field, "; ".join(problems))
         return data

@@ -13,29 +13,15 @@ no row at all (a database emptied by a test) the built-in prompts serve, recorde
 from __future__ import annotations
 
 import hashlib
-import logging
-import string
 import threading
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.core.cache import cache
 
+from tickets import ai_config
 from tickets.models import AIConfigVersion, AIExperiment
 
-logger = logging.getLogger(__name__)
-
-GENERATION_KEY = "sf:ai:config:generation"
 BUCKETS = 100
-
-# What each prompt may refer to: what the pipeline fills in. ``{canary}`` is required, so the output
-# guard can tell a leaked system prompt (``tickets.ai.guard``).
-PROMPT_FIELDS = {
-    "triage_prompt": frozenset({"site", "departments", "canary"}),
-    "reply_prompt": frozenset({"site", "language", "canary"}),
-}
-REQUIRED_FIELD = "canary"
 
 
 @dataclass(frozen=True)
@@ -51,10 +37,6 @@ class Config:
     threshold: float | None
     experiment_id: int | None = None
     arm: str = ""
-
-    @property
-    def models(self) -> dict[str, str]:
-        return {"triage": self.model_triage, "reply": self.model_reply}
 
 
 def builtin() -> Config:
@@ -115,17 +97,9 @@ def _load() -> _Snapshot:
     )
 
 
-def _generation() -> str | None:
-    try:
-        return cache.get_or_set(GENERATION_KEY, lambda: uuid.uuid4().hex, timeout=None)
-    except Exception:  # the cache is down: read the rows every time rather than serve stale ones
-        logger.warning("AI config generation unreadable; reading versions from the database", exc_info=True)
-        return None
-
-
 def _snapshot() -> _Snapshot:
     global _cached
-    generation = _generation()
+    generation = ai_config.generation()
     with _lock:
         if generation is not None and _cached is not None and _cached[0] == generation:
             return _cached[1]
@@ -134,17 +108,6 @@ def _snapshot() -> _Snapshot:
         with _lock:
             _cached = (generation, snapshot)
     return snapshot
-
-
-def invalidate() -> None:
-    """A version or an experiment changed: every process re-reads the rows on its next message."""
-    global _cached
-    with _lock:
-        _cached = None
-    try:
-        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:
-        logger.warning("AI config generation not bumped; other processes keep their versions", exc_info=True)
 
 
 def bucket(experiment_id: int, ticket_id: int) -> int:
@@ -164,21 +127,4 @@ def config_for_ticket(ticket_id: int) -> Config:
         return snap.active
     arm = arm_for(experiment_id=snap.experiment_id, share_b=snap.share_b, ticket_id=ticket_id)
     chosen = snap.b if arm == "B" else snap.a
-    return Config(**{**chosen.__dict__, "experiment_id": snap.experiment_id, "arm": arm})
-
-
-def prompt_problems(field: str, text: str) -> list[str]:
-    """What is wrong with a prompt's placeholders (empty when it is usable): unknown names, positional
-    or attribute lookups, a missing ``{canary}``, unbalanced braces. Literal braces are written ``{{ }}``."""
-    allowed = PROMPT_FIELDS[field]
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-        unknown = sorted(names - allowed)
-        if not unknown:
-            text.format(**dict.fromkeys(allowed, "x"))  # format specs and conversions must work too
-    except (ValueError, KeyError, IndexError, AttributeError) as exc:
-        return [str(exc)]
-    return [
-        *(f"unknown placeholder {{{name}}}" for name in unknown),
-        *([f"missing placeholder {{{REQUIRED_FIELD}}}"] if REQUIRED_FIELD not in names else []),
-    ]
+    return replace(chosen, experiment_id=snap.experiment_id, arm=arm)

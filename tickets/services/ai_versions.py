@@ -3,7 +3,7 @@
 Managers only: every service checks the role itself (the console and the analytics page both call
 here) and writes a ``LogEntry`` — the console's history of the object says who changed what. A version
 is never edited once it exists (every ``AIRun`` names the version it used); a change is a new version.
-Each write tells every process to re-read the versions on commit (``versions.invalidate``).
+Each write tells every process to re-read the versions on commit (``ai_config.invalidate``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from tickets.ai import versions
+from tickets import ai_config
 from tickets.models import AIConfigVersion, AIExperiment
 from tickets.roles import user_is_manager
 from tickets.services.common import TicketRuleError
@@ -36,7 +36,7 @@ def _audit(user: AbstractBaseUser, obj, flag: int, message: str) -> None:
 
 
 def _changed() -> None:
-    transaction.on_commit(versions.invalidate)
+    transaction.on_commit(ai_config.invalidate)
 
 
 @transaction.atomic
@@ -52,13 +52,13 @@ def ai_config_version_create(
     notes: str = "",
 ) -> AIConfigVersion:
     """A new draft version. Raises ``TicketRuleError`` when a prompt's placeholders would break the
-    pipeline (``versions.prompt_problems``) or the label is taken."""
+    pipeline (``ai_config.prompt_problems``) or the label is taken."""
     _require_manager(user)
     label = label.strip()
     if not label:
         raise TicketRuleError(gettext("A version needs a label."))
     for field, text in (("triage_prompt", triage_prompt), ("reply_prompt", reply_prompt)):
-        problems = versions.prompt_problems(field, text)
+        problems = ai_config.prompt_problems(field, text)
         if problems:
             raise TicketRuleError(
                 gettext("The %(field)s cannot be used: %(problems)s.")

@@ -13,7 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 
 from analytics.experiments import mean_interval, shown, wilson
-from tickets import services
+from tickets import ai_config, services
 from tickets.ai import pipeline, versions
 from tickets.models import AIConfigVersion, AIExperiment, AIRun, Ticket
 from tickets.services import TicketRuleError, ai_versions
@@ -61,13 +61,13 @@ def test_the_arm_is_a_stable_hash_of_the_experiment_and_the_ticket():
     ],
 )
 def test_a_prompt_the_pipeline_cannot_fill_is_refused(field, text, problem):
-    assert problem in versions.prompt_problems(field, text)
+    assert problem in ai_config.prompt_problems(field, text)
 
 
 def test_the_builtin_prompts_are_valid_versions():
     builtin = versions.builtin()
-    assert versions.prompt_problems("triage_prompt", builtin.triage_prompt) == []
-    assert versions.prompt_problems("reply_prompt", builtin.reply_prompt) == []
+    assert ai_config.prompt_problems("triage_prompt", builtin.triage_prompt) == []
+    assert ai_config.prompt_problems("reply_prompt", builtin.reply_prompt) == []
 
 
 def test_wilson_and_normal_intervals():
