@@ -82,7 +82,7 @@ def _ai_answers():
 
 
 def arm_figures(experiment: AIExperiment, version_id: int) -> dict[str, Figure]:
-    """The figures of one arm. Five queries, whatever the traffic."""
+    """The figures of one arm. Four queries, whatever the traffic."""
     runs = _arm_runs(experiment, version_id)
     tickets = Ticket.objects.filter(pk__in=runs.values("ticket_id"))
     answered = Exists(_ai_answers().filter(ticket=OuterRef("pk")))
