@@ -10,6 +10,7 @@ urlpatterns = [
     path("agents/", views.agents, name="agents"),
     path("ai/", views.ai, name="ai"),
     path("savings/", views.savings_page, name="savings"),
+    path("ai/experiments/<int:pk>/promote/", views.experiment_promote, name="experiment-promote"),
     path("knowledge-gaps/", views.knowledge_gaps, name="gaps"),
     path("knowledge-gaps/refresh/", views.knowledge_gaps_refresh, name="gaps-refresh"),
     path("knowledge-gaps/<int:pk>/draft/", views.knowledge_gap_draft, name="gap-draft"),

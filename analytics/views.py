@@ -26,7 +26,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import alerts, charts, gaps, metrics, reply_estimates, rollup, savings
+from analytics import alerts, charts, experiments, gaps, metrics, reply_estimates, rollup, savings
 from analytics.models import KnowledgeGap
 from supportflow.spreadsheet import safe_cell
 from tickets.models import Department, Ticket
@@ -191,6 +191,7 @@ def ai(request: HttpRequest) -> HttpResponse:
         return {
             "summary": summary,
             "runs": metrics.ai_runs(f),
+            "experiments": experiments.experiments_summary(),
             "charts": [
                 charts.bar_chart(gettext("Escalations by reason"), summary["escalations_by_reason"][:12]),
                 charts.bar_chart(
@@ -265,6 +266,34 @@ def knowledge_gap_draft(request: HttpRequest, pk: int) -> HttpResponse:
     article = gaps.draft_article(gap=gap, user=request.user)
     messages.success(request, gettext("Draft article “%(title)s” created for review.") % {"title": article.title})
     return redirect("admin:knowledge_article_change", article.pk)
+
+
+@require_POST
+@manager_required
+def experiment_promote(request: HttpRequest, pk: int) -> HttpResponse:
+    """The chosen arm's version becomes the active one and the experiment ends (audited by the service)."""
+    from tickets.models import AIExperiment
+    from tickets.services import TicketRuleError, ai_versions
+
+    experiment = get_object_or_404(AIExperiment.objects.select_related("version_a", "version_b"), pk=pk)
+    try:
+        experiment = ai_versions.ai_experiment_promote(
+            user=request.user, experiment=experiment, arm=request.POST.get("arm", "")
+        )
+    except TicketRuleError as exc:
+        context = {
+            "page": "ai",
+            "page_title": gettext("AI performance"),
+            "title": gettext("Not promoted"),
+            "error": exc,
+        }
+        return _render(request, "analytics/experiment_error.html", context, status=400)
+    messages.success(
+        request,
+        gettext("Version “%(label)s” is now active; experiment “%(name)s” ended.")
+        % {"label": experiment.winner.label, "name": experiment.name},
+    )
+    return redirect("analytics:ai")
 
 
 # --- CSV exports ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ EVENT_COLUMNS = (
 RUN_COLUMNS = (
     "id", "key", "ticket_id", "message_id", "kind", "provider", "model", "tokens_in", "tokens_out", "cost",
     "latency_ms", "status", "error", "attempts", "fallback", "meta", "created_at", "finished_at", "prompt_version",
+    "config_version_id",
 )  # fmt: skip
 DRAFT_COLUMNS = (
     "id", "ticket_id", "in_reply_to_id", "body", "citations", "confidence", "provider", "model", "gate", "status",
@@ -125,7 +126,15 @@ def write_batch(batch: Batch, customer_ids: list[int]) -> None:
             AIRun._meta.db_table,
             RUN_COLUMNS,
             (
-                (run_ids[i], f"{r[0]}:message:{message_ids[r[2]]}", ticket_ids[r[1]], message_ids[r[2]], *r[3:], "")
+                (
+                    run_ids[i],
+                    f"{r[0]}:message:{message_ids[r[2]]}",
+                    ticket_ids[r[1]],
+                    message_ids[r[2]],
+                    *r[3:],
+                    "",
+                    None,
+                )
                 for i, r in enumerate(batch.runs)
             ),
         )

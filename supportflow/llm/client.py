@@ -299,6 +299,7 @@ def chat(
     schema: type[pydantic.BaseModel] | None = None,
     max_tokens: int = 600,
     temperature: float = 0.0,
+    model: str = "",
 ) -> LLMResult:
     """One chat completion for ``task``, parsed into ``schema`` when given.
 
@@ -306,12 +307,13 @@ def chat(
     programming error (unknown task, malformed messages). Retries 429/5xx/timeouts/connection errors
     up to ``LLM_MAX_ATTEMPTS`` with full-jitter backoff (or the server's ``Retry-After``), a
     malformed answer once; never a quota error or another 4xx. Sleeps between attempts, so call it
-    from a worker, not from a request.
+    from a worker, not from a request. ``model`` overrides the task's configured model (a
+    configuration version's own, ``tickets.ai.versions``).
     """
     _check_task(task)
     _validate_messages(messages)
     messages = _with_canary(messages)
-    model = model_for(task)
+    model = model or model_for(task)
     provider = provider_for(task)
     if provider != "openai":
         raise LLMUnavailable("not_configured", model=model)

@@ -209,6 +209,16 @@ def build_world() -> World:
             owner=users["manager"], name="Dept one backlog", query="view=open", department=dept1
         ),
     }
+    # Two AI configuration versions and a draft experiment between them (managers only).
+    from tickets.models import AIConfigVersion, AIExperiment
+
+    prompts = {"triage_prompt": "Triage {canary}", "reply_prompt": "Reply {canary}"}
+    objects["ai_version"] = AIConfigVersion.objects.create(label="authz-a", **prompts)
+    objects["ai_experiment"] = AIExperiment.objects.create(
+        name="authz",
+        version_a=objects["ai_version"],
+        version_b=AIConfigVersion.objects.create(label="authz-b", **prompts),
+    )
     # The website widget: both conversations were started on one site's widget.
     from tickets.models import WidgetConversation, WidgetSite
 

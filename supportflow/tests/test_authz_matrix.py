@@ -225,6 +225,14 @@ ROUTES: dict[str, Route] = {
         MANAGERS, lambda w, role: reverse("analytics:gap-draft", args=[w.objects["gap"].pk]), method="post", ok=(302,)
     ),
     "analytics/definitions/": _r(MANAGERS, "/analytics/definitions/"),
+    # a draft experiment cannot be promoted: a manager gets the 400 that says so, nothing changes
+    "analytics/ai/experiments/<int:pk>/promote/": _r(
+        MANAGERS,
+        lambda w, role: reverse("analytics:experiment-promote", args=[w.objects["ai_experiment"].pk]),
+        method="post",
+        ok=(400,),
+        data={"arm": "B"},
+    ),
     "analytics/export/<slug:name>.csv": _r(MANAGERS, "/analytics/export/totals.csv"),
     "analytics/alerts/banner/": _r(STAFF_ONLY, "/analytics/alerts/banner/"),
     "analytics/alerts/dismiss/": _r(STAFF_ONLY, "/analytics/alerts/dismiss/", method="post", ok=(302,)),
@@ -310,6 +318,9 @@ ADMIN_MODELS: dict[str, tuple] = {
     "tickets/macro": (lambda w: w.objects["macro_a"], STAFF_ONLY, STAFF_ONLY, DEPT1, DEPT1, MANAGERS),
     # agents see the tags (and tag tickets on the ticket page); managers rename, recolour and delete them
     "tickets/tag": (lambda w: w.objects["tag"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, MANAGERS),
+    # the AI's configuration versions and experiments: managers create and read them, nobody edits or deletes
+    "tickets/aiconfigversion": (lambda w: w.objects["ai_version"], *[MANAGERS] * 4, NOBODY),
+    "tickets/aiexperiment": (lambda w: w.objects["ai_experiment"], *[MANAGERS] * 4, NOBODY),
     # the website widget's sites: which origins may frame the chat; managers and superusers only
     "tickets/widgetsite": (lambda w: w.objects["widget_site"], *[MANAGERS] * 5),
     "knowledge/category": (lambda w: w.objects["category"], STAFF_ONLY, MANAGERS, STAFF_ONLY, STAFF_ONLY, SUPERUSER),
@@ -377,7 +388,7 @@ def _fingerprint() -> tuple:
     from analytics.models import KnowledgeGap
     from knowledge.models import Article, ArticleVote
     from supportflow.models import APIKey
-    from tickets.models import AIDraft, Customer, Message, Ticket, TicketEvent
+    from tickets.models import AIConfigVersion, AIDraft, AIExperiment, Customer, Message, Ticket, TicketEvent
 
     def count(model) -> str:
         return f"(SELECT count(*) FROM {model._meta.db_table})"  # noqa: S608 — our own table names
@@ -397,6 +408,8 @@ def _fingerprint() -> tuple:
             digest(AIDraft, "id, status"),
             digest(KnowledgeGap, "id, article_id"),
             digest(APIKey, "id, revoked_at"),
+            digest(AIConfigVersion, "id, status"),
+            digest(AIExperiment, "id, status, winner_id"),
         ]
     )
     with connection.cursor() as cursor:

@@ -2,6 +2,6 @@
 panel (``ai``), set-up — customers, queues, SLAs, escalation rules, agents (``setup``) — and the inbox:
 views, saved views, tags (``inbox``) — and the website widget's sites (``widget``)."""
 
-from tickets.admin import ai, inbox, macros, setup, tickets, widget
+from tickets.admin import ai, ai_versions, inbox, macros, setup, tickets, widget
 
-__all__ = ["ai", "inbox", "macros", "setup", "tickets", "widget"]
+__all__ = ["ai", "ai_versions", "inbox", "macros", "setup", "tickets", "widget"]

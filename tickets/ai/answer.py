@@ -374,6 +374,8 @@ def answer_generated(
     canary: str,
     redaction_mapping: dict | None = None,
     context: str = "",
+    system_prompt: str = REPLY_SYSTEM_PROMPT,
+    model: str = "",
 ):
     """Generation constrained to the passages. Returns ``(Answer, LLMResult)``; raises
     ``llm.LLMUnavailable`` (the caller falls back to ``answer_local``).
@@ -381,6 +383,7 @@ def answer_generated(
     ``question`` is already PII-redacted; placeholders the model repeats are restored for the customer
     (it is their own data), never anything else. ``context``: the conversation so far and the customer's
     earlier tickets (redacted with the question), so a follow-up is answered in its conversation.
+    ``system_prompt`` and ``model``: a configuration version's (``tickets.ai.versions``).
     """
     from supportflow import llm
     from tickets.ai import guard, pii
@@ -393,13 +396,13 @@ def answer_generated(
     messages = [
         {
             "role": "system",
-            "content": REPLY_SYSTEM_PROMPT.format(site=site_name(), language=language or "en", canary=canary),
+            "content": system_prompt.format(site=site_name(), language=language or "en", canary=canary),
         },
         {"role": "user", "content": f"Knowledge-base passages:\n{data}"},
         *([{"role": "user", "content": guard.wrap_untrusted(context, label="conversation so far")}] if context else []),
         {"role": "user", "content": "Customer question:\n" + guard.wrap_untrusted(question, label="customer message")},
     ]
-    result = llm.chat(task="reply", messages=messages, schema=GeneratedAnswer, max_tokens=600)
+    result = llm.chat(task="reply", messages=messages, schema=GeneratedAnswer, max_tokens=600, model=model)
     generated: GeneratedAnswer = result.parsed
     text = generated.answer.strip()
     if redaction_mapping:

@@ -30,7 +30,7 @@ from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
 from tickets import realtime, services
 from tickets.ai import answer as answering
-from tickets.ai import calibration, conversation, followup, phrases, reply, rules, runs
+from tickets.ai import calibration, conversation, followup, phrases, reply, rules, runs, versions
 from tickets.ai.passages import kb_passages_flags
 from tickets.ai.reply import holding_draft
 from tickets.ai.triage import cues, sentiment
@@ -93,7 +93,10 @@ def _process(message_id: int, namespace: str) -> str:
             or ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
         )
         detected = detect_language(message.body)
-        gate = {"act": str(reading.act), "stages_ms": stages}
+        config = versions.config_for_ticket(ticket.pk)  # this conversation's prompts, models, threshold
+        gate = {"act": str(reading.act), "stages_ms": stages, "config_version": config.label}
+        if config.experiment_id:
+            gate["experiment"] = {"id": config.experiment_id, "arm": config.arm}
 
         # the gate is read once, after triage has routed the ticket; a greeting only asks whether it may reply
         social = reading.act in conversation.SOCIAL_ACTS and not verdict.flagged
@@ -119,7 +122,9 @@ def _process(message_id: int, namespace: str) -> str:
 
         t = time.monotonic()
         # triage reads the conversation's recent customer turns, so "still broken" keeps its topic and mood
-        triage = triage_message(ticket, message, answering.conversation_query(turns), injection=verdict.flagged)
+        triage = triage_message(
+            ticket, message, answering.conversation_query(turns), injection=verdict.flagged, config=config
+        )
         triage["injection"] = {"flagged": verdict.flagged, "score": round(verdict.score, 3), "signals": verdict.signals}
         ticket = triage_apply(ticket, triage, routing=not verdict.flagged)
         stages["triage_ms"] = _ms(t)
@@ -133,10 +138,14 @@ def _process(message_id: int, namespace: str) -> str:
         )
         department = ticket.department
         threshold, auto, source = _gate_settings(department, agent_replied=agent_replied, namespace=namespace)
+        if config.threshold is not None:  # the version's own threshold is part of what it tests
+            threshold, source = config.threshold, "version"
 
         t = time.monotonic()
         if reading.act == conversation.Act.QUESTION:
-            answer, problems = reply.reply_compose(ticket, message, query, passages, triage, injection=verdict.flagged)
+            answer, problems = reply.reply_compose(
+                ticket, message, query, passages, triage, injection=verdict.flagged, config=config
+            )
         else:  # vague, or feedback on the last answer: nothing to answer
             answer, problems = answering.Answer(body="", citations=[], confidence=0.0, answerable=False), []
         stages["answer_ms"] = _ms(t)

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from supportflow import llm
 from tickets.ai import answer as answering
-from tickets.ai import guard, phrases, pii
+from tickets.ai import guard, phrases, pii, versions
 from tickets.ai.runs import run_once, usage_of
 from tickets.models import AIRun, Message, Ticket
 
@@ -51,8 +51,10 @@ def conversation_context(ticket: Ticket, message: Message) -> str:
     return "\n\n".join(parts)
 
 
-def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
-    """The best answer we can ground, and the output guard's problems with it."""
+def reply_compose(ticket, message, query, passages, triage, *, injection: bool, config=None):
+    """The best answer we can ground, and the output guard's problems with it. ``config``
+    (``tickets.ai.versions.Config``): the LLM's prompt and model, recorded on the runs."""
+    config = config or versions.config_for_ticket(ticket.pk)
     language = triage.get("language") or "en"
     canary = guard.new_canary()
     reply = None
@@ -69,6 +71,8 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
                 canary=canary,
                 redaction_mapping=redacted.mapping,
                 context=context,
+                system_prompt=config.reply_prompt,
+                model=config.model_reply,
             )
             return _answer_dict(generated), usage_of(result)
 
@@ -79,8 +83,9 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
                 ticket=ticket,
                 message=message,
                 provider="openai",
-                model=getattr(settings, "LLM_MODEL_REPLY", ""),
+                model=config.model_reply,
                 call=call,
+                version=config,
             )
             reply = answering.Answer(**data)
         except llm.LLMUnavailable:
@@ -95,6 +100,7 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
             provider="local",
             model="extractive",
             call=lambda: (_answer_dict(answering.answer_local(query, passages, language=language, seen=seen)), {}),
+            version=config,
         )
         reply = answering.Answer(**data)
     problems: list[str] = []

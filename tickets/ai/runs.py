@@ -87,6 +87,7 @@ def ai_run_begin(
     message: Message | None = None,
     model: str = "",
     prompt_version: str = "",
+    config_version_id: int | None = None,
 ) -> tuple[AIRun, bool]:
     """Claim the run identified by ``key``; ``(run, False)`` means it already exists: do not call again.
 
@@ -100,6 +101,7 @@ def ai_run_begin(
         "message": message,
         "model": model,
         "prompt_version": prompt_version,
+        "config_version_id": config_version_id,
     }
     try:
         if transaction.get_connection().in_atomic_block:  # a duplicate must not break the caller's transaction
@@ -183,15 +185,25 @@ def ai_run_finish(
     return run
 
 
-def run_once(*, key: str, kind: str, ticket: Ticket, message: Message, provider: str, model: str, call):
+def run_once(*, key: str, kind: str, ticket: Ticket, message: Message, provider: str, model: str, call, version=None):
     """Run ``call()`` (a model call) at most once per ``key``: a finished run's stored result is reused.
+    ``version``: the ``tickets.ai.versions.Config`` that serves the conversation, recorded on the run.
 
     ``call`` returns ``(result: dict, usage: dict)``; it may raise ``llm.LLMUnavailable``, which is
     recorded (with what the attempts cost) and re-raised for the caller's fallback.
     """
     from supportflow import llm  # the SDK loads only where a model is called, not in every process
 
-    run, created = ai_run_begin(key=key, kind=kind, provider=provider, ticket=ticket, message=message, model=model)
+    run, created = ai_run_begin(
+        key=key,
+        kind=kind,
+        provider=provider,
+        ticket=ticket,
+        message=message,
+        model=model,
+        prompt_version=version.label if version else "",
+        config_version_id=version.pk if version else None,
+    )
     if not created:
         if run.status == AIRun.Status.SUCCEEDED and "result" in run.meta:
             return run.meta["result"]

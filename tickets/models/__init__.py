@@ -6,7 +6,15 @@ Every change to these rows goes through ``tickets.services``; the models hold on
 side-effect-free logic.
 """
 
-from tickets.models.ai import AIDraft, AIRun, EscalationRule, KnowledgeCalibration, TriageModel
+from tickets.models.ai import (
+    AIConfigVersion,
+    AIDraft,
+    AIExperiment,
+    AIRun,
+    EscalationRule,
+    KnowledgeCalibration,
+    TriageModel,
+)
 from tickets.models.email import Attachment, EmailRecord
 from tickets.models.inbox import SavedView, Tag
 from tickets.models.macros import Macro
@@ -25,7 +33,9 @@ from tickets.models.widget import WidgetConversation, WidgetSite
 
 __all__ = [
     "PRIORITY_RANK",
+    "AIConfigVersion",
     "AIDraft",
+    "AIExperiment",
     "AIRun",
     "ActorKind",
     "AgentProfile",

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tickets.models.queues import Priority
 from tickets.models.tickets import Message, Ticket
@@ -32,7 +33,15 @@ class AIRun(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     provider = models.CharField(max_length=50)
     model = models.CharField(max_length=100, blank=True)
-    prompt_version = models.CharField(max_length=50, blank=True)
+    prompt_version = models.CharField(max_length=50, blank=True, help_text="The configuration version's label.")
+    config_version = models.ForeignKey(
+        "AIConfigVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runs",
+        help_text="The prompts, thresholds and models this run used (its experiment arm, if one ran).",
+    )
     tokens_in = models.PositiveIntegerField(default=0)
     tokens_out = models.PositiveIntegerField(default=0)
     cost = models.DecimalField("cost (USD)", max_digits=12, decimal_places=6, default=Decimal(0))
@@ -181,3 +190,91 @@ class KnowledgeCalibration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}: {self.threshold:.3f}"
+
+
+class AIConfigVersion(models.Model):
+    """Prompts, the confidence threshold and model names as one versioned record (``tickets.ai.versions``).
+
+    Exactly one is active: the pipeline uses it, except for the tickets a running ``AIExperiment`` puts in
+    its other arm. A blank model name means the deployment's ``LLM_MODEL_TRIAGE`` / ``LLM_MODEL_REPLY``;
+    a blank threshold means each queue's own (manual or calibrated). Prompts are never edited in place
+    once used: a change is a new version, so every ``AIRun`` says exactly what produced it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        RETIRED = "retired", _("Retired")
+
+    label = models.CharField(_("label"), max_length=50, unique=True)
+    triage_prompt = models.TextField(_("triage system prompt"))
+    reply_prompt = models.TextField(_("reply system prompt"))
+    model_triage = models.CharField(_("triage model"), max_length=100, blank=True)
+    model_reply = models.CharField(_("reply model"), max_length=100, blank=True)
+    confidence_threshold = models.FloatField(
+        _("confidence threshold"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.01)],
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("AI configuration version")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="active"), name="one_active_ai_config_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_status_display()})"
+
+
+class AIExperiment(models.Model):
+    """An A/B test of two configuration versions: while it runs, ``share_b`` % of the conversations
+    (by a stable hash of the ticket id, ``tickets.ai.versions.arm_for``) use ``version_b``, the rest
+    ``version_a``; a conversation stays in its arm. At most one runs at a time."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        RUNNING = "running", _("Running")
+        ENDED = "ended", _("Ended")
+
+    name = models.CharField(_("name"), max_length=100)
+    version_a = models.ForeignKey(AIConfigVersion, on_delete=models.PROTECT, related_name="+", verbose_name="A")
+    version_b = models.ForeignKey(AIConfigVersion, on_delete=models.PROTECT, related_name="+", verbose_name="B")
+    share_b = models.PositiveSmallIntegerField(
+        _("share of conversations on B (%)"), default=50, validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    winner = models.ForeignKey(AIConfigVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("AI experiment")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="running"), name="one_running_ai_experiment"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(version_a=models.F("version_b")), name="ai_experiment_two_versions"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -7,14 +7,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 
-from django.conf import settings
-
 from supportflow import llm
 from tickets import services
-from tickets.ai import guard, pii, rules
+from tickets.ai import guard, pii, rules, versions
 from tickets.ai.answer import site_name
 from tickets.ai.runs import run_once, usage_of
-from tickets.ai.triage.prompt import TRIAGE_SYSTEM_PROMPT
 from tickets.ai.triage.schema import TriageOut
 from tickets.models import AIRun, Department, Message, Ticket, TicketEvent
 
@@ -50,7 +47,10 @@ def _local_triage(ticket: Ticket, query: str) -> dict:
     return out
 
 
-def triage_message(ticket: Ticket, message: Message, query: str, *, injection: bool) -> dict:
+def triage_message(ticket: Ticket, message: Message, query: str, *, injection: bool, config=None) -> dict:
+    """The merged triage; ``config`` (``tickets.ai.versions.Config``) gives the LLM's prompt and model and
+    is recorded on every run (looked up for the ticket when not given)."""
+    config = config or versions.config_for_ticket(ticket.pk)
     local = run_once(
         key=f"triage-local:message:{message.pk}",
         kind=AIRun.Kind.TRIAGE,
@@ -59,6 +59,7 @@ def triage_message(ticket: Ticket, message: Message, query: str, *, injection: b
         provider="local",
         model="triage-local",
         call=lambda: (_local_triage(ticket, query), {"model": ""}),
+        version=config,
     )
     if injection or llm.provider_for("triage") != "openai":
         return local
@@ -69,8 +70,9 @@ def triage_message(ticket: Ticket, message: Message, query: str, *, injection: b
             ticket=ticket,
             message=message,
             provider="openai",
-            model=getattr(settings, "LLM_MODEL_TRIAGE", ""),
-            call=lambda: _openai_triage(query),
+            model=config.model_triage,
+            call=lambda: _openai_triage(query, config),
+            version=config,
         )
     except llm.LLMUnavailable as exc:
         local["fallback"] = exc.reason
@@ -100,19 +102,19 @@ def _department_slugs() -> dict[str, str]:
     return dict(Department.objects.filter(is_active=True).values_list("slug", "description"))
 
 
-def _openai_triage(query: str) -> tuple[dict, dict]:
+def _openai_triage(query: str, config) -> tuple[dict, dict]:
     redacted = pii.redact(query)
     departments = "\n".join(f"- {slug}: {desc}" for slug, desc in _department_slugs().items())
     messages = [
         {
             "role": "system",
-            "content": TRIAGE_SYSTEM_PROMPT.format(
+            "content": config.triage_prompt.format(
                 site=site_name(), departments=departments, canary=guard.new_canary()
             ),
         },
         {"role": "user", "content": guard.wrap_untrusted(redacted.text, label="customer message")},
     ]
-    result = llm.chat(task="triage", messages=messages, schema=TriageOut, max_tokens=300)
+    result = llm.chat(task="triage", messages=messages, schema=TriageOut, max_tokens=300, model=config.model_triage)
     parsed: TriageOut = result.parsed
     data = parsed.model_dump()
     data["summary"] = pii.restore(data["summary"], redacted.mapping)[:140]
