@@ -247,3 +247,24 @@ def test_nothing_to_roll_back_to_is_a_message_not_an_error(django_capture_on_com
     assert messages == ["No earlier version to roll back to from v1."]
     assert _status(only) == [(1, "active", True)]
     assert not LogEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_another_process_switches_at_its_next_prediction_after_a_promotion(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """Another worker process (its own model cache) learns of the promotion from the cache's generation key,
+    not from its periodic database re-check (set to an hour here)."""
+    monkeypatch.setattr(triage_local, "RECHECK_SECONDS", 3600.0)
+    manager = make_manager()
+    first = _train(django_capture_on_commit_callbacks)
+    second = _train(django_capture_on_commit_callbacks, activate=False)
+    other_process = triage_local._Cache()
+    assert other_process.current().version == first.version
+
+    TriageModel.objects.filter(pk=first.pk).update(reason="touched")  # a database change alone: no reload
+    assert other_process.current().version == first.version
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(_csrf_client(manager), reverse("admin:tickets_triagemodel_promote", args=[second.pk]))
+
+    assert other_process.current().version == second.version

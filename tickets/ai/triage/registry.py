@@ -149,6 +149,7 @@ def _activate(
         current.save(update_fields=["is_active", "status", "reason"])
     row.is_active, row.status, row.reason, row.activated_at = True, TriageModel.Status.ACTIVE, reason, now
     row.save(update_fields=["is_active", "status", "reason", "activated_at"])
+    local.clear_cache()  # this process at once (also where tests run without commits); others on commit
     transaction.on_commit(local.announce_active_change)
     return row
 
