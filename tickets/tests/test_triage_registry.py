@@ -30,7 +30,7 @@ def _no_model_loaded_yet():
     triage_local.clear_cache()
 
 
-def _shuffled_seed() -> list[triage_local.Example]:
+def shuffled_seed() -> list[triage_local.Example]:
     """The seed with every label moved to another text: a retrain that learnt nothing true."""
     seed = [e for e in triage_local.seed_examples() if e.category]
     rng = random.Random(7)
@@ -94,7 +94,7 @@ def test_a_retrain_on_shuffled_labels_is_rejected_and_the_active_model_stays(dja
     first = _train(django_capture_on_commit_callbacks)
     assert triage_local.predict(TEXT).model_version == first.version
 
-    degraded = _train(django_capture_on_commit_callbacks, examples=_shuffled_seed())
+    degraded = _train(django_capture_on_commit_callbacks, examples=shuffled_seed())
 
     assert _status(first, degraded) == [(2, "rejected", False), (1, "active", True)]
     assert degraded.reason.startswith("Rejected: worse than the active version")
@@ -169,7 +169,7 @@ def test_rollback_restores_the_previous_version_and_the_pipeline_uses_it(django_
 def test_a_manager_promotes_a_rejected_version_with_one_click(django_capture_on_commit_callbacks):
     manager = make_manager()
     first = _train(django_capture_on_commit_callbacks)
-    degraded = _train(django_capture_on_commit_callbacks, examples=_shuffled_seed())
+    degraded = _train(django_capture_on_commit_callbacks, examples=shuffled_seed())
     triage_local.predict(TEXT)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -221,7 +221,7 @@ def test_the_actions_need_a_post_with_the_csrf_token(django_capture_on_commit_ca
 def test_the_console_lists_each_version_with_its_figures_and_buttons_for_managers(django_capture_on_commit_callbacks):
     manager = make_manager()
     _train(django_capture_on_commit_callbacks)
-    degraded = _train(django_capture_on_commit_callbacks, examples=_shuffled_seed())
+    degraded = _train(django_capture_on_commit_callbacks, examples=shuffled_seed())
 
     page = _csrf_client(manager).get(reverse(CHANGELIST_URL))
 
