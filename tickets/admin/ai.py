@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tickets import selectors
+from tickets import selectors, services
 from tickets.models import AIDraft, AIRun, Ticket, TriageModel
 from tickets.roles import user_is_manager
 
@@ -176,11 +176,9 @@ class TriageModelAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        from tickets.ai.triage import registry  # loads the triage model code: only when a manager acts
-
         try:
-            row = action(registry)
-        except registry.RegistryError as exc:
+            row = action()
+        except services.TicketRuleError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(
@@ -189,7 +187,7 @@ class TriageModelAdmin(ReadOnlyAdmin):
         return redirect("admin:tickets_triagemodel_changelist")
 
     def promote_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._version_action(request, lambda r: r.triage_model_promote(user=request.user, version_id=pk))
+        return self._version_action(request, lambda: services.triage_model_promote(user=request.user, version_id=pk))
 
     def rollback_view(self, request: HttpRequest) -> HttpResponse:
-        return self._version_action(request, lambda r: r.triage_model_rollback(user=request.user))
+        return self._version_action(request, lambda: services.triage_model_rollback(user=request.user))

@@ -148,6 +148,9 @@ class TriageModel(models.Model):
         REJECTED = "rejected", _("Rejected")
         RETIRED = "retired", _("Retired")
 
+    # Bumped (``tickets.services.triage_model_announce``) whenever the active version changes.
+    GENERATION_CACHE_KEY = "triage:active-generation"
+
     version = models.PositiveIntegerField(unique=True)
     algorithm = models.CharField(max_length=100)
     embedding_model = models.CharField(max_length=200)

@@ -69,7 +69,6 @@ CORRECTION_WEIGHT = 3.0
 RECHECK_SECONDS = 30.0
 MAX_CORRECTED_TICKETS = 20_000
 CUSTOMER_MESSAGES_PER_EXAMPLE = 3
-GENERATION_KEY = "triage:active-generation"
 
 # --- data types -----------------------------------------------------------------------------------
 
@@ -278,17 +277,9 @@ def train(
     return registry.triage_model_gate(row=row, model=model, examples=registry.evaluation_examples(everything, held_out))
 
 
-def announce_active_change() -> None:
-    """Tell every process to re-read the active version at its next prediction (after a promotion)."""
-    try:
-        cache.set(GENERATION_KEY, time.time_ns(), timeout=None)
-    except Exception:  # a cache outage must not undo a promotion; processes still re-check every 30 s
-        logger.warning("Could not bump the triage model generation; workers pick it up within 30 s.", exc_info=True)
-
-
 def _generation() -> object:
     try:
-        return cache.get(GENERATION_KEY)
+        return cache.get(TriageModel.GENERATION_CACHE_KEY)
     except Exception:  # predictions go on without the cache; the 30 s re-check still applies
         return None
 

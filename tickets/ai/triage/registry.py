@@ -9,9 +9,9 @@ The candidate becomes *active* (the old one *retired*) unless one head's macro-F
 active's by more than ``TRIAGE_PROMOTION_MARGIN``; then it is *rejected* and the active one stays.
 Both figures and the reason are stored on the candidate.
 
-Managers promote any stored version or roll back to the previously active one from the console
-(``tickets/admin/ai.py``); each is recorded in the admin's log (who, when, what). Workers load the new
-active version at their next prediction: a promotion bumps a generation key in the cache that each
+The activation itself, and the managers' promote and rollback (console: ``tickets/admin/ai.py``, audited
+in the admin's log), are ticket services (``tickets/services/triage_models.py``). Workers load the new
+active version at their next prediction: an activation bumps a generation key in the cache that each
 process compares on every prediction (``local.py``), besides the 30 s database re-check.
 """
 
@@ -22,22 +22,15 @@ from collections.abc import Sequence
 
 import numpy as np
 from django.conf import settings
-from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from knowledge import embeddings
+from tickets import services
 from tickets.ai.triage import local
 from tickets.ai.triage.model import LocalModel, accuracy_and_macro_f1, model_from_bytes, one_blas_thread
 from tickets.models import TriageModel
 
 HOLDOUT_SALT = "triage-holdout/v1"  # changing it moves every ticket to a new side of the split
-
-
-class RegistryError(Exception):
-    """A promotion or rollback that cannot be done; the message says why, for the manager."""
 
 
 # --- the held-out examples ------------------------------------------------------------------------
@@ -125,86 +118,10 @@ def triage_model_gate(*, row: TriageModel, model: LocalModel, examples: Sequence
         return row
     row.save(update_fields=["evaluation", "evaluated_at"])
     try:
-        return _activate(row, reason=reason, expected_active=active)
-    except RegistryError as exc:
+        row = services.triage_model_activate(row=row, reason=reason, expected_active=active)
+    except services.TicketRuleError as exc:  # another version went live while this one was scored
         TriageModel.objects.filter(pk=row.pk).update(reason=str(exc))
         row.refresh_from_db()
         return row
-
-
-@transaction.atomic
-def _activate(
-    row: TriageModel, *, reason: str, expected_active: TriageModel | None, previous_status: str = "retired"
-) -> TriageModel:
-    """Make ``row`` the active version, if ``expected_active`` still is; the old one gets ``previous_status``."""
-    current = TriageModel.objects.select_for_update().filter(is_active=True).first()
-    if (current and current.pk) != (expected_active and expected_active.pk):
-        raise RegistryError(gettext("Not promoted: the active version changed meanwhile; try again."))
-    now = timezone.now()
-    if current is not None:
-        current.is_active, current.status = False, previous_status
-        current.reason = f"{'Rolled back' if previous_status == TriageModel.Status.REJECTED else 'Retired'}: " + (
-            f"v{row.version} is active since {now:%Y-%m-%d %H:%M} UTC."
-        )
-        current.save(update_fields=["is_active", "status", "reason"])
-    row.is_active, row.status, row.reason, row.activated_at = True, TriageModel.Status.ACTIVE, reason, now
-    row.save(update_fields=["is_active", "status", "reason", "activated_at"])
-    local.clear_cache()  # this process at once (also where tests run without commits); others on commit
-    transaction.on_commit(local.announce_active_change)
-    return row
-
-
-# --- a manager's actions --------------------------------------------------------------------------
-
-
-def _audit(user: AbstractBaseUser, rows: Sequence[TriageModel], message: str) -> None:
-    LogEntry.objects.log_actions(user_id=user.pk, queryset=rows, action_flag=CHANGE, change_message=message)
-
-
-def triage_model_promote(*, user: AbstractBaseUser, version_id: int) -> TriageModel:
-    """Make a stored version active by hand (a candidate, a rejected or a retired one). The caller checked
-    that ``user`` is a manager."""
-    row = TriageModel.objects.filter(pk=version_id).first()
-    if row is None:
-        raise RegistryError(gettext("No such triage model version."))
-    if row.is_active:
-        raise RegistryError(gettext("v%(version)s is already active.") % {"version": row.version})
-    if row.embedding_model != embeddings.model_name():
-        raise RegistryError(
-            gettext("v%(version)s was trained on %(theirs)s embeddings, not %(ours)s: retrain instead.")
-            % {"version": row.version, "theirs": row.embedding_model, "ours": embeddings.model_name()}
-        )
-    active = TriageModel.objects.filter(is_active=True).first()
-    with transaction.atomic():
-        row = _activate(row, reason=f"Promoted by {user} (was {row.status}).", expected_active=active)
-        _audit(user, [row], f"Promoted v{row.version}" + (f", replacing v{active.version}." if active else "."))
-    return row
-
-
-def triage_model_rollback(*, user: AbstractBaseUser) -> TriageModel:
-    """Go back to the version that was active before the current one (the latest retired version with the
-    same embeddings); the current one is marked rejected, so a second rollback goes one further back."""
-    active = TriageModel.objects.filter(is_active=True).first()
-    if active is None:
-        raise RegistryError(gettext("No version is active: nothing to roll back."))
-    previous = (
-        TriageModel.objects.filter(
-            status=TriageModel.Status.RETIRED, activated_at__isnull=False, embedding_model=embeddings.model_name()
-        )
-        .exclude(pk=active.pk)
-        .order_by("-activated_at", "-version")
-        .first()
-    )
-    if previous is None:
-        raise RegistryError(
-            gettext("No earlier version to roll back to from v%(version)s.") % {"version": active.version}
-        )
-    with transaction.atomic():
-        row = _activate(
-            previous,
-            reason=f"Rolled back to by {user} from v{active.version}.",
-            expected_active=active,
-            previous_status=TriageModel.Status.REJECTED,
-        )
-        _audit(user, [row, active], f"Rolled back from v{active.version} to v{row.version}.")
+    local.clear_cache()  # this process at once; the others on commit (the generation key)
     return row
