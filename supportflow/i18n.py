@@ -137,6 +137,7 @@ CONSOLE_SOURCES = (
     "tickets/services/queues.py",
     "tickets/services/saved_views.py",
     "tickets/services/tags.py",
+    "tickets/services/triage_models.py",  # the model registry's refusals, read by managers
     "tickets/widget/origins.py",  # the widget sites' form errors
     "knowledge/admin.py",
     "analytics/views.py",

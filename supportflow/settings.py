@@ -271,6 +271,12 @@ RETENTION_CLOSED_TICKETS_DAYS = env.int("RETENTION_CLOSED_TICKETS_DAYS", default
 AI_ALLOWED_LINK_HOSTS = env.list("AI_ALLOWED_LINK_HOSTS", default=[])
 # How long one worker holds a customer message (above the task's hard time limit, 140 s).
 AI_MESSAGE_LOCK_SECONDS = env.int("AI_MESSAGE_LOCK_SECONDS", default=150)
+# The triage model registry (docs/ai-pipeline.md): a retrain goes live only if no head's held-out macro-F1
+# is below the active model's by more than the margin; the share of agents' corrected tickets held out of
+# training (by a hash of the ticket id), once there are at least the minimum number of them.
+TRIAGE_PROMOTION_MARGIN = env.float("TRIAGE_PROMOTION_MARGIN", default=0.01)
+TRIAGE_HOLDOUT_PERCENT = env.int("TRIAGE_HOLDOUT_PERCENT", default=20)
+TRIAGE_HOLDOUT_MIN_CORRECTIONS = env.int("TRIAGE_HOLDOUT_MIN_CORRECTIONS", default=50)
 
 # --- AI providers (see supportflow/llm). `openai` is any OpenAI-compatible endpoint (OpenAI, Groq,
 # vLLM, Ollama: a base URL alone is enough for keyless local servers); `local` needs no network and

@@ -163,6 +163,17 @@ ROUTES: dict[str, Route] = {
         DEPT1, lambda w, role: reverse("admin:tickets_ticket_merge", args=[w.ticket_a.pk])
     ),
     "admin/tickets/ticket/export.csv": _r(MANAGERS, "/admin/tickets/ticket/export.csv"),
+    # the triage model registry's one-click actions: managers only (the world's version cannot go live: a 302
+    # with a message; the registry's own tests check what a promotion and a rollback change)
+    "admin/tickets/triagemodel/<int:pk>/promote/": _r(
+        MANAGERS,
+        lambda w, role: reverse("admin:tickets_triagemodel_promote", args=[w.objects["triage_model"].pk]),
+        method="post",
+        ok=(302,),
+    ),
+    "admin/tickets/triagemodel/rollback/": _r(
+        MANAGERS, "/admin/tickets/triagemodel/rollback/", method="post", ok=(302,)
+    ),
     "admin/auth/user/<id>/password/": _r(
         SUPERUSER, lambda w, role: reverse("admin:auth_user_password_change", args=[w.users["agent"].pk])
     ),

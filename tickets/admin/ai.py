@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
-from django.utils.html import format_html
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from tickets import selectors
+from tickets import selectors, services
 from tickets.models import AIDraft, AIRun, Ticket, TriageModel
+from tickets.roles import user_is_manager
 
 AI_PANEL = "admin/tickets/ticket/ai_panel.html"
 
@@ -104,5 +111,83 @@ class AIDraftAdmin(ReadOnlyAdmin):
 
 @admin.register(TriageModel)
 class TriageModelAdmin(ReadOnlyAdmin):
-    list_display = ("version", "is_active", "algorithm", "embedding_model", "trained_on", "metrics", "created_at")
+    """The registry: every version with the held-out figures that decided it. Managers (and superusers)
+    promote a version or roll back to the previous one with one button (a POST with the CSRF token);
+    the rows themselves stay read-only evidence."""
+
+    list_display = ("version", "status", "figures", "reason", "evaluated_at", "trained_on", "created_at")
+    list_filter = ("status",)
     exclude = ("weights",)
+    change_list_template = "admin/tickets/triagemodel/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("weights")
+
+    def get_list_display(self, request):
+        display = super().get_list_display(request)
+        return (*display, "version_actions") if user_is_manager(request.user) else display
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/promote/", view(self.promote_view), name="tickets_triagemodel_promote"),
+            path("rollback/", view(self.rollback_view), name="tickets_triagemodel_rollback"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {
+            "can_manage_versions": user_is_manager(request.user),
+            "promotion_margin": settings.TRIAGE_PROMOTION_MARGIN,
+        }
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    @admin.display(description=_("Held-out macro-F1 (vs active)"))
+    def figures(self, row: TriageModel) -> str:
+        mine, theirs = row.evaluation.get("candidate") or {}, row.evaluation.get("active") or {}
+        if not mine:
+            return "—"
+        versus = row.evaluation.get("active_version")
+        lines = [
+            (
+                name,
+                f"{mine[name]['macro_f1']:.3f}",
+                f" (v{versus}: {theirs[name]['macro_f1']:.3f})" if name in theirs else "",
+            )
+            for name in ("category", "department", "priority")
+            if name in mine
+        ]
+        return format_html_join(mark_safe("<br>"), "{}: {}{}", lines)
+
+    @admin.display(description=_("Actions"))
+    def version_actions(self, row: TriageModel) -> str:
+        if row.is_active:
+            return ""
+        return format_html(
+            '<button type="submit" form="triage-version-action" formaction="{}" class="button" '
+            'data-triage-promote="{}">{}</button>',
+            reverse("admin:tickets_triagemodel_promote", args=[row.pk]),
+            row.version,
+            gettext("Promote"),
+        )
+
+    def _version_action(self, request: HttpRequest, action) -> HttpResponse:
+        if not user_is_manager(request.user):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            row = action()
+        except services.TicketRuleError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(
+                request, gettext("Triage model v%(version)s is active.") % {"version": row.version}, messages.SUCCESS
+            )
+        return redirect("admin:tickets_triagemodel_changelist")
+
+    def promote_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._version_action(request, lambda: services.triage_model_promote(user=request.user, version_id=pk))
+
+    def rollback_view(self, request: HttpRequest) -> HttpResponse:
+        return self._version_action(request, lambda: services.triage_model_rollback(user=request.user))

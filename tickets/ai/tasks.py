@@ -73,7 +73,8 @@ def ai_queue_waiting() -> int:
 
 @shared_task(soft_time_limit=900, time_limit=960)
 def retrain_triage() -> int:
-    """Nightly: a new local triage model from the seed set and agents' corrections."""
+    """Nightly: a new local triage model from the seed set and agents' corrections, made active only if
+    not worse than the active one on held-out examples (``triage/registry.py``)."""
     from tickets.ai.triage import local as triage_local
 
     return triage_local.train().version

@@ -143,7 +143,21 @@ class EscalationRule(models.Model):
 
 
 class TriageModel(models.Model):
-    """A trained local triage classifier, versioned; exactly one is active."""
+    """A trained local triage classifier, versioned; exactly one is active.
+
+    The registry (``tickets/ai/triage/registry.py``): a retrain is stored as a *candidate*, evaluated against
+    the active version on the same held-out examples, then made *active* (the old one *retired*) or
+    *rejected*; ``evaluation`` holds both figures and ``reason`` the decision. ``is_active`` stays the
+    flag the pipeline reads (one row at most, by constraint); ``status`` says how each row got where it is."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", _("Candidate")
+        ACTIVE = "active", _("Active")
+        REJECTED = "rejected", _("Rejected")
+        RETIRED = "retired", _("Retired")
+
+    # Bumped (``tickets.services.triage_model_announce``) whenever the active version changes.
+    GENERATION_CACHE_KEY = "triage:active-generation"
 
     version = models.PositiveIntegerField(unique=True)
     algorithm = models.CharField(max_length=100)
@@ -153,6 +167,15 @@ class TriageModel(models.Model):
     trained_on = models.JSONField(default=dict, help_text="Example counts by source (seed, agent corrections).")
     metrics = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CANDIDATE)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Held-out figures of this version and of the active one it was compared with.",
+    )
+    reason = models.TextField(blank=True, help_text="Why it was promoted, rejected, retired or rolled back.")
+    activated_at = models.DateTimeField(null=True, blank=True, help_text="When it last became active (rollback order).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -67,6 +67,12 @@ from tickets.services.queues import (
     ticket_update_triage,
 )
 from tickets.services.replies import ReplyConflict, agent_reply_send
+from tickets.services.triage_models import (
+    triage_model_activate,
+    triage_model_announce,
+    triage_model_promote,
+    triage_model_rollback,
+)
 
 __all__ = [
     "CLIENT_ID_RE",
@@ -125,4 +131,8 @@ __all__ = [
     "ticket_set_ui_language",
     "ticket_sla_sweep",
     "ticket_update_triage",
+    "triage_model_activate",
+    "triage_model_announce",
+    "triage_model_promote",
+    "triage_model_rollback",
 ]

@@ -9,8 +9,9 @@ is the average of its own head and the category head carried over to the departm
 belong to. It learns from the seed set we wrote (``seed.py``: the files in ``data/``) and from agents'
 corrections (``TicketEvent`` rows by agents), which replace the seed label of the same text and weigh
 ``CORRECTION_WEIGHT`` times as much. ``train()`` stores each fit as a new ``TriageModel`` version
-(a numpy ``.npz``, no pickle) and activates it; ``predict`` uses the active version, or until one
-exists, the same fit made in memory (``model_version`` 0).
+(a numpy ``.npz``, no pickle) and puts it through the registry's gate (``registry.py``: activated only
+if not worse than the active version on held-out examples); ``predict`` uses the active version, or
+until one exists, the same fit made in memory (``model_version`` 0).
 
 Out of scope: the nearest training example is less similar than ``min_similarity``, or the category
 head's top probability is below ``min_confidence``. Both are chosen at training time on data: the
@@ -22,7 +23,8 @@ How a prediction becomes a triage result (priority floors, who needs a human, th
 ``decide.py``.
 
 ``predict`` is safe to call from many threads: a loaded model is immutable, loading takes a lock, and
-the active version is re-read from the database at most every ``RECHECK_SECONDS``. It uses the ORM, so
+the active version is re-read from the database at most every ``RECHECK_SECONDS``, and at once when the
+cache's generation key changed (a promotion or rollback in any process bumps it). It uses the ORM, so
 call it from sync code (``sync_to_async`` from async code).
 """
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
@@ -197,8 +200,13 @@ def _vectors(texts: Sequence[str]) -> np.ndarray:
     return np.stack([known[t] if t in known else fresh[t] for t in texts])
 
 
+def example_vectors(examples: Sequence[Example]) -> np.ndarray:
+    """The examples' embeddings (the seed's computed once per process)."""
+    return _vectors([e.text for e in examples]) if examples else _embed([])
+
+
 def fit_examples(examples: Sequence[Example]) -> LocalModel:
-    vectors = _vectors([e.text for e in examples])
+    vectors = example_vectors(examples)
     weight = np.array([CORRECTION_WEIGHT if e.source == "correction" else 1.0 for e in examples])
     return fit_with_scope(
         vectors,
@@ -220,13 +228,22 @@ def active_version() -> int:
     return TriageModel.objects.filter(is_active=True).values_list("version", flat=True).first() or 0
 
 
-def train(*, include_corrections: bool = True, activate: bool = True) -> TriageModel:
-    """Fit a new version on the seed set (+ agents' corrections) and store it; activate it unless told not.
+def train(
+    *, include_corrections: bool = True, activate: bool = True, examples: Sequence[Example] | None = None
+) -> TriageModel:
+    """Fit a new version on the seed set (+ agents' corrections, less the held-out ones) and store it as a
+    candidate; with ``activate``, the registry's gate then promotes or rejects it (else it waits for a
+    manager). ``examples`` replaces the training set (an experiment; the tests' degraded retrain).
 
     The fitting (embedding ~200 texts, a few seconds) runs outside any transaction; the version number
     is taken in a short one, retried if another ``train()`` took the same number first.
     """
-    examples = training_examples() if include_corrections else seed_examples()
+    from tickets.ai.triage import registry  # it builds on this module
+
+    everything = training_examples()
+    trainable, held_out = registry.split(everything)
+    if examples is None:
+        examples = trainable if include_corrections else seed_examples()
     model = fit_examples(examples)
     labels = {name: list(head.labels) for name, head in model.heads.items()}
     counts = {
@@ -234,14 +251,13 @@ def train(*, include_corrections: bool = True, activate: bool = True) -> TriageM
         "sentiment_seed": sum(e.source == "seed" and not e.category for e in examples),
         "corrections": sum(e.source == "correction" for e in examples),
         "out_of_scope_seed": len(OUT_OF_SCOPE),
+        "held_out_corrections": len(held_out),
     }
     payload = model_to_bytes(model)
     for attempt in range(3):
         try:
             with transaction.atomic():
                 version = (TriageModel.objects.aggregate(latest=Max("version"))["latest"] or 0) + 1
-                if activate:
-                    TriageModel.objects.filter(is_active=True).update(is_active=False)
                 row = TriageModel.objects.create(
                     version=version,
                     algorithm=ALGORITHM,
@@ -250,17 +266,22 @@ def train(*, include_corrections: bool = True, activate: bool = True) -> TriageM
                     weights=payload,
                     trained_on=counts,
                     metrics=model.metrics,
-                    is_active=activate,
+                    status=TriageModel.Status.CANDIDATE,
                 )
             break
         except IntegrityError:
             if attempt == 2:
                 raise
-    if activate:
-        _cache.set(
-            model_from_bytes(payload, labels, version=row.version, metrics=model.metrics), checked=time.monotonic()
-        )
-    return row
+    if not activate:
+        return row
+    return registry.triage_model_gate(row=row, model=model, examples=registry.evaluation_examples(everything, held_out))
+
+
+def _generation() -> object:
+    try:
+        return cache.get(TriageModel.GENERATION_CACHE_KEY)
+    except Exception:  # predictions go on without the cache; the 30 s re-check still applies
+        return None
 
 
 # --- the in-process model cache -------------------------------------------------------------------
@@ -272,22 +293,23 @@ class _Cache:
         self.model: LocalModel | None = None
         self.seed_model: LocalModel | None = None
         self.checked_at = float("-inf")
-
-    def set(self, model: LocalModel, *, checked: float) -> None:
-        with self.lock:
-            self.model, self.checked_at = model, checked
+        self.generation: object = None
 
     def clear(self) -> None:
         with self.lock:
             self.model, self.checked_at = None, float("-inf")
 
+    def fresh(self, now: float, generation: object) -> bool:
+        return self.model is not None and now - self.checked_at < RECHECK_SECONDS and generation == self.generation
+
     def current(self) -> LocalModel:
-        model, now = self.model, time.monotonic()
-        if model is not None and now - self.checked_at < RECHECK_SECONDS:
+        model, now, generation = self.model, time.monotonic(), _generation()
+        if model is not None and self.fresh(now, generation):
             return model
         with self.lock:
-            if self.model is not None and now - self.checked_at < RECHECK_SECONDS:
+            if self.fresh(now, generation):
                 return self.model
+            self.generation = generation
             row = TriageModel.objects.filter(is_active=True).only("version", "embedding_model").first()
             if row is not None and row.embedding_model != embeddings.model_name():
                 logger.warning(

@@ -2,7 +2,8 @@
 
     python manage.py train_triage [--no-corrections] [--no-activate]
 
-Prints the new version, the example counts and the cross-validated figures stored with it.
+Prints the new version, its registry status (active, rejected, or a candidate with --no-activate), the
+example counts, the held-out figures that decided it and the cross-validated figures stored with it.
 """
 
 from __future__ import annotations
@@ -15,19 +16,22 @@ from tickets.ai.triage import local as triage_local
 
 
 class Command(BaseCommand):
-    help = "Train and store a new local triage model version (seed set + agents' corrections) and activate it."
+    help = "Train a new local triage model version (seed set + agents' corrections); activate it if not worse."
 
     def add_arguments(self, parser):
         parser.add_argument("--no-corrections", action="store_true", help="Train on the seed set only.")
-        parser.add_argument("--no-activate", action="store_true", help="Store the version without activating it.")
+        parser.add_argument("--no-activate", action="store_true", help="Store it as a candidate only.")
 
     def handle(self, *args, **options):
         row = triage_local.train(include_corrections=not options["no_corrections"], activate=not options["no_activate"])
-        state = "active" if row.is_active else "stored, not active"
         self.stdout.write(
-            self.style.SUCCESS(f"Triage model v{row.version} ({state}), {row.algorithm} on {row.embedding_model}")
+            self.style.SUCCESS(f"Triage model v{row.version} ({row.status}), {row.algorithm} on {row.embedding_model}")
         )
+        if row.reason:
+            self.stdout.write(row.reason)
         self.stdout.write(f"Trained on: {json.dumps(row.trained_on)}")
+        if row.evaluation:
+            self.stdout.write(f"Held-out evaluation: {json.dumps(row.evaluation)}")
         for name in triage_local.HEADS:
             figures = row.metrics.get(name)
             if figures:
