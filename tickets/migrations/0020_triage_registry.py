@@ -14,7 +14,7 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tickets", "0017_promises"),
+        ("tickets", "0019_ai_config_versions"),
     ]
 
     operations = [

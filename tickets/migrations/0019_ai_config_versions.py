@@ -43,7 +43,7 @@ def seed_version_1(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tickets", "0017_promises"),
+        ("tickets", "0018_reply_estimates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
