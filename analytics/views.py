@@ -189,6 +189,7 @@ def ai(request: HttpRequest) -> HttpResponse:
         return {
             "summary": summary,
             "runs": metrics.ai_runs(f),
+            "cache": metrics.ai_cache_summary(f),
             "charts": [
                 charts.bar_chart(gettext("Escalations by reason"), summary["escalations_by_reason"][:12]),
                 charts.bar_chart(

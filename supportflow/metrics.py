@@ -15,6 +15,7 @@ Counters only go up; they restart from zero if their Redis keys are lost, which 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -71,6 +72,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "sla_breaches",
     ),
     "supportflow_ticket_status_changes": ("Ticket status changes, by the new status.", ("status",), "status_changes"),
+    "supportflow_ai_cache_lookups": (
+        "AI cache lookups, by cache (retrieval, answer) and result (hit, miss).",
+        ("cache", "result"),
+        "ai_cache",
+    ),
 }
 COST_NAME, COST_HASH = "supportflow_ai_cost_usd", "ai_cost_microusd"
 COST_LABELS = ("kind", "provider")
@@ -80,6 +86,9 @@ LATENCY_NAME, LATENCY_BUCKET_HASH, LATENCY_SUM_HASH = (
     "ai_latency_ms",
 )
 LATENCY_LABELS = ("kind", "provider")
+CACHE_SAVED_NAME, CACHE_SAVED_HASH = "supportflow_ai_cache_saved_usd", "ai_cache_saved_microusd"
+# Per day and cache, for the AI analytics page's period: ``<YYYY-MM-DD>|<cache>|<hits|misses|saved_microusd>``.
+CACHE_DAILY_HASH = "ai_cache_daily"
 
 # Escalation reasons are free text; these fixed ones come from our own code, the rest are either an
 # escalation rule's reason (labelled by its condition) or written by an agent.
@@ -213,6 +222,41 @@ def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
             yield LATENCY_SUM_HASH, _field(run_kind, provider), int(latency_ms)
 
 
+def ai_cache_record(*, cache: str, hit: bool, saved_cost: Decimal = Decimal(0), day: dt.date | None = None) -> None:
+    """Count one AI cache lookup (``cache``: retrieval or answer) and, for a hit, the money it saved.
+    Never raises (``_increment``)."""
+    day = day or dt.datetime.now(dt.UTC).date()
+    micro_usd = int((Decimal(str(saved_cost or 0)) * 1_000_000).to_integral_value()) if hit else 0
+    result = "hit" if hit else "miss"
+    _increment(
+        [
+            ("ai_cache", _field(cache, result), 1),
+            (CACHE_SAVED_HASH, _field(cache), micro_usd),
+            (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}{'hits' if hit else 'misses'}", 1),
+            (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}saved_microusd", micro_usd),
+        ]
+    )
+
+
+def ai_cache_daily(*, start: dt.date, end: dt.date) -> dict[str, dict[str, int]]:
+    """``{cache: {"hits", "misses", "saved_microusd"}}`` summed over the days ``start``…``end`` (UTC).
+    Raises ``redis.RedisError`` when the store cannot be read."""
+    raw = _client(_store_url()).hgetall(_key(CACHE_DAILY_HASH))
+    totals: dict[str, dict[str, int]] = {}
+    for field, value in raw.items():
+        parts = _split(field.decode(), 3)
+        if parts is None:
+            continue
+        try:
+            day = dt.date.fromisoformat(parts[0])
+        except ValueError:
+            continue
+        if start <= day <= end:
+            figures = totals.setdefault(parts[1], {"hits": 0, "misses": 0, "saved_microusd": 0})
+            figures[parts[2]] = figures.get(parts[2], 0) + int(value)
+    return totals
+
+
 def record_event(kind: str, **payload) -> None:
     """``tickets.events`` subscriber: count a committed business event.
     Never raises: a metric is not worth a failed request or task."""
@@ -232,7 +276,12 @@ def _queues() -> list[str]:
 
 
 def _hashes() -> list[str]:
-    return [spec[2] for spec in COUNTERS.values()] + [COST_HASH, LATENCY_BUCKET_HASH, LATENCY_SUM_HASH]
+    return [spec[2] for spec in COUNTERS.values()] + [
+        COST_HASH,
+        LATENCY_BUCKET_HASH,
+        LATENCY_SUM_HASH,
+        CACHE_SAVED_HASH,
+    ]
 
 
 def _read_redis() -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
@@ -325,6 +374,16 @@ class BusinessCollector(Collector):
             if (values := _split(field, len(COST_LABELS))) is not None:
                 cost.add_metric(values, micro_usd / 1_000_000)
         yield cost
+
+        saved = CounterMetricFamily(
+            CACHE_SAVED_NAME,
+            "LLM spend the AI cache avoided, in US dollars (the cached answer's tokens at today's price), by cache.",
+            labels=["cache"],
+        )
+        for field, micro_usd in sorted((counters or {}).get(CACHE_SAVED_HASH, {}).items()):
+            if (values := _split(field, 1)) is not None:
+                saved.add_metric(values, micro_usd / 1_000_000)
+        yield saved
 
         latency = HistogramMetricFamily(
             LATENCY_NAME,

@@ -69,6 +69,7 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool):
                 canary=canary,
                 redaction_mapping=redacted.mapping,
                 context=context,
+                department_id=ticket.department_id,
             )
             return _answer_dict(generated), usage_of(result)
 
