@@ -73,7 +73,7 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     "supportflow_ticket_status_changes": ("Ticket status changes, by the new status.", ("status",), "status_changes"),
     "supportflow_ai_cache_lookups": (
-        "AI cache lookups, by cache (retrieval, answer) and result (hit, miss).",
+        "AI cache lookups, by cache (retrieval, answer, embedding: one per text) and result (hit, miss).",
         ("cache", "result"),
         "ai_cache",
     ),
@@ -222,17 +222,19 @@ def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
             yield LATENCY_SUM_HASH, _field(run_kind, provider), int(latency_ms)
 
 
-def ai_cache_record(*, cache: str, hit: bool, saved_cost: Decimal = Decimal(0), day: dt.date | None = None) -> None:
-    """Count one AI cache lookup (``cache``: retrieval or answer) and, for a hit, the money it saved.
-    Never raises (``_increment``)."""
+def ai_cache_record(
+    *, cache: str, hit: bool, saved_cost: Decimal = Decimal(0), count: int = 1, day: dt.date | None = None
+) -> None:
+    """Count ``count`` AI cache lookups (``cache``: retrieval, answer or embedding) and, for a hit, the money
+    it saved. Never raises (``_increment``)."""
     day = day or dt.datetime.now(dt.UTC).date()
     micro_usd = int((Decimal(str(saved_cost or 0)) * 1_000_000).to_integral_value()) if hit else 0
     result = "hit" if hit else "miss"
     _increment(
         [
-            ("ai_cache", _field(cache, result), 1),
+            ("ai_cache", _field(cache, result), count),
             (CACHE_SAVED_HASH, _field(cache), micro_usd),
-            (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}{'hits' if hit else 'misses'}", 1),
+            (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}{'hits' if hit else 'misses'}", count),
             (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}saved_microusd", micro_usd),
         ]
     )
@@ -254,6 +256,17 @@ def ai_cache_daily(*, start: dt.date, end: dt.date) -> dict[str, dict[str, int]]
         if start <= day <= end:
             figures = totals.setdefault(parts[1], {"hits": 0, "misses": 0, "saved_microusd": 0})
             figures[parts[2]] = figures.get(parts[2], 0) + int(value)
+    return totals
+
+
+def ai_cache_totals() -> dict[str, dict[str, int]]:
+    """``{cache: {"hit": n, "miss": n}}`` since the counters started (what /metrics exports), for the
+    pipeline bench's per-phase report. Raises ``redis.RedisError`` when the store cannot be read."""
+    totals: dict[str, dict[str, int]] = {}
+    for field, value in _client(_store_url()).hgetall(_key("ai_cache")).items():
+        parts = _split(field.decode(), 2)
+        if parts is not None:
+            totals.setdefault(parts[0], {"hit": 0, "miss": 0})[parts[1]] = int(value)
     return totals
 
 

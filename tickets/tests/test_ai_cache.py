@@ -224,3 +224,26 @@ def test_retrieval_is_cached_per_language_and_namespace_and_an_edit_invalidates_
 def test_the_key_reads_the_question_normalised():
     assert ai_cache.normalise("  How do I  EXPORT?! ") == ai_cache.normalise("how do i export")
     assert ai_cache.normalise("export to PDF") != ai_cache.normalise("export to markdown")
+
+
+# --- embeddings shared between processes -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_text_embedded_by_one_process_is_not_embedded_again_by_another(cache_on, client, monkeypatch):
+    from knowledge import embeddings
+
+    text = "my notes vanished after the update, where are they"
+    first = embeddings.embed_cached([text])[0]
+    embeddings._cache.clear()  # another worker process: nothing in its own memory
+    calls = []
+    model_embed = embeddings.embed
+    monkeypatch.setattr(embeddings, "embed", lambda texts, **kw: calls.append(list(texts)) or model_embed(texts, **kw))
+
+    again = embeddings.embed_cached([text, "and my attachments"])
+
+    assert calls == [["and my attachments"]]  # only the new text reaches the model
+    assert again[0].tobytes() == first.tobytes()
+    samples = scrape(client)
+    assert value(samples, "supportflow_ai_cache_lookups_total", cache="embedding", result="hit") == 1
+    assert value(samples, "supportflow_ai_cache_lookups_total", cache="embedding", result="miss") == 2
