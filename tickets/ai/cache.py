@@ -105,15 +105,21 @@ def answer_key(
     language: str,
     department_id: int | None,
     namespace: str,
-) -> dict:
+) -> dict | None:
     """What a generated answer depends on besides the LLM call's own settings (``supportflow.llm.chat``'s
     ``cache_key``). ``question`` and ``context`` must already be PII-redacted; ``passages`` is what the prompt
-    gives of them (not the prompt's data block itself, whose untrusted-data markers are new on every call)."""
+    gives of them (not the prompt's data block itself, whose untrusted-data markers are new on every call).
+    ``None`` (no caching for this call) when the knowledge base's version cannot be read."""
+    try:
+        version = kb_version(namespace=namespace)
+    except Exception as exc:
+        logger.warning("AI answer cache skipped, no knowledge-base version: %s", type(exc).__name__)
+        return None
     prompt = system_prompt.replace(canary, "") if canary else system_prompt
     return {
         "q": normalise(question),
         "prompt_version": hashlib.sha256(prompt.encode()).hexdigest()[:16],
-        "kb": kb_version(namespace=namespace),
+        "kb": version,
         "passages": hashlib.sha256(passages.encode()).hexdigest(),
         "context": hashlib.sha256(context.encode()).hexdigest() if context else "",
         "language": language,
