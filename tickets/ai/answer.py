@@ -104,7 +104,13 @@ def conversation_query(customer_turns: list[str]) -> str:
 
 
 def retrieve(
-    query: str, *, language: str = "en", namespace: str = DEFAULT_NAMESPACE, k: int = 8, about: str = ""
+    query: str,
+    *,
+    language: str = "en",
+    namespace: str = DEFAULT_NAMESPACE,
+    k: int = 8,
+    about: str = "",
+    use_cache: bool = True,
 ) -> list[Passage]:
     """Customer-visible passages only, one (the best) per article, ranked by passage and title
     (``TITLE_WEIGHT``), numbered for citation. An article in the customer's ``language`` goes first when
@@ -117,9 +123,12 @@ def retrieve(
 
     Another ``namespace`` (an evaluation's isolated copy, never customer-facing) is searched whole.
 
-    A repeated question at the same knowledge-base version is served from the AI cache (``ai.cache``)."""
+    A repeated question at the same knowledge-base version is served from the AI cache (``ai.cache``) unless
+    ``use_cache`` is false (a worker's warm-up, which must run the search itself)."""
     if not query.strip():
         return []
+    if not use_cache:
+        return _retrieve(query, language=language, namespace=namespace, k=k, about=about)
     return ai_cache.retrieval_cached(
         lambda: _retrieve(query, language=language, namespace=namespace, k=k, about=about),
         query=query,
