@@ -247,3 +247,16 @@ def test_a_text_embedded_by_one_process_is_not_embedded_again_by_another(cache_o
     samples = scrape(client)
     assert value(samples, "supportflow_ai_cache_lookups_total", cache="embedding", result="hit") == 1
     assert value(samples, "supportflow_ai_cache_lookups_total", cache="embedding", result="miss") == 2
+
+
+def test_the_cache_unreachable_is_a_miss_not_an_error(world, cache_on, settings):  # noqa: F811
+    from knowledge import embeddings
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": {}},
+    }
+    embeddings._cache.clear()
+
+    passages = answering.retrieve("export my notes to markdown", language="en")
+
+    assert passages[0].hit.slug == "export-markdown"
