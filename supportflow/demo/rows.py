@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from tickets.models import AIDraft, AIRun, Customer, Message, Ticket, TicketEvent
 
-CUSTOMER_COLUMNS = ("id", "name", "email", "is_vip", "created_at", "email_unsubscribed_at")
+CUSTOMER_COLUMNS = ("id", "name", "email", "is_vip", "created_at")
 TICKET_COLUMNS = (
     "id", "reference", "access_key", "subject", "customer_id", "status", "priority", "channel", "category",
     "sentiment", "language", "department_id", "assignee_id", "escalated", "escalation_reason", "escalated_at",
@@ -83,8 +83,7 @@ def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
 def write_customers(customers: list[tuple]) -> list[int]:
     with transaction.atomic(), connection.cursor() as cursor:
         ids = _ids(cursor, Customer._meta.db_table, len(customers))
-        rows = ((i, *c, None) for i, c in zip(ids, customers, strict=True))  # nobody unsubscribed yet
-        _copy(cursor, Customer._meta.db_table, CUSTOMER_COLUMNS, rows)
+        _copy(cursor, Customer._meta.db_table, CUSTOMER_COLUMNS, ((i, *c) for i, c in zip(ids, customers, strict=True)))
     return ids
 
 
