@@ -332,6 +332,35 @@ def agents(f: Filters) -> list[dict]:
 # --- AI -------------------------------------------------------------------------------------------
 
 
+def ai_cache_summary(f: Filters) -> dict | None:
+    """The AI cache over the period (all departments and channels: a cached answer serves any of them):
+    per cache (retrieval, answer) its lookups, hits, hit rate and the LLM spend its hits avoided; ``None``
+    when the metrics store (Redis) cannot be read. Days are UTC days, as the counters record them."""
+    import redis
+
+    from supportflow import metrics as live
+
+    try:
+        daily = live.ai_cache_daily(start=f.start, end=f.end)
+    except (redis.RedisError, OSError):
+        return None
+    rows = []
+    for name in ("answer", "retrieval"):
+        figures = daily.get(name, {})
+        hits, misses = figures.get("hits", 0), figures.get("misses", 0)
+        rows.append(
+            {
+                "cache": name,
+                "lookups": hits + misses,
+                "hits": hits,
+                "hit_rate": hits / (hits + misses) if hits + misses else None,
+                "saved": (Decimal(figures.get("saved_microusd", 0)) / 1_000_000).quantize(Decimal("0.000001")),
+            }
+        )
+    answer = rows[0]
+    return {"rows": rows, "calls_saved": answer["hits"], "money_saved": answer["saved"]}
+
+
 def ai_summary(f: Filters) -> dict:
     where, params = f.where()
     decisions, sent, triaged = _rows(

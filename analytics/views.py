@@ -192,6 +192,7 @@ def ai(request: HttpRequest) -> HttpResponse:
             "summary": summary,
             "runs": metrics.ai_runs(f),
             "experiments": experiments.experiments_summary(),
+            "cache": metrics.ai_cache_summary(f),
             "charts": [
                 charts.bar_chart(gettext("Escalations by reason"), summary["escalations_by_reason"][:12]),
                 charts.bar_chart(

@@ -31,7 +31,9 @@ What it does, in order:
    parts: queue wait (stored -> pipeline started = draft.created_at - gate.total_ms), the pipeline's
    stages (``gate.stages_ms``), record (draft -> reply stored) and delivery (reply stored -> frame).
    All timestamps come from the one machine's clock.
-6. Prints tables and, as the very last stdout line, one JSON object; rewrites the
+6. Prints tables, the AI cache's hits and misses per phase (retrieval; with ``--provider openai`` also
+   LLM answers: ``supportflow.metrics.ai_cache_totals`` read before and after each phase) and, as the very
+   last stdout line, one JSON object; rewrites the
    ``## AI pipeline: message to AI reply`` section of ``docs/benchmarks.md``.
 
 Clients, server, worker, PostgreSQL and Redis share the machine (and, when this was written, with
@@ -1224,6 +1226,35 @@ to at most ~300 per rate) are in the JSON line the script prints last.
 """
 
 
+def cache_totals() -> dict[str, dict[str, int]]:
+    """The AI cache's counters now (``{cache: {"hit", "miss"}}``), read in this process; {} if unreadable."""
+    from supportflow import metrics
+
+    try:
+        return metrics.ai_cache_totals()
+    except Exception as exc:  # a report line is not worth the run
+        log(f"AI cache counters unreadable: {exc}")
+        return {}
+
+
+def cache_delta(before: dict, after: dict) -> dict[str, dict[str, int]]:
+    was = {cache: before.get(cache, {}) for cache in after}
+    return {cache: {r: now.get(r, 0) - was[cache].get(r, 0) for r in ("hit", "miss")} for cache, now in after.items()}
+
+
+def cache_table(summaries: list[dict]) -> str:
+    """Hits and misses of the AI cache per phase (``AI_CACHE_ENABLED``; docs/ai-pipeline.md, "Caching")."""
+    lines = ["| phase | cache | hits | misses | hit rate |", "|---|---|---:|---:|---:|"]
+    for s in summaries:
+        for cache, counts in sorted((s.get("cache") or {}).items()):
+            looked = counts["hit"] + counts["miss"]
+            rate = f"{counts['hit'] / looked:.0%}" if looked else "—"
+            lines.append(f"| {s['phase']} | {cache} | {counts['hit']} | {counts['miss']} | {rate} |")
+    if len(lines) == 2:
+        lines.append("| — | (no lookups counted) | | | |")
+    return "AI cache per phase:\n\n" + "\n".join(lines)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1,5", help="comma-separated arrival rates, messages/s")
@@ -1327,8 +1358,10 @@ def main(argv=None) -> int:
             if not server.alive() or not worker.alive():
                 raise RuntimeError(f"a subprocess died:\n{server.log_tail()}\n{worker.log_tail()}")
             calls_before = fake.request_count if fake else 0
+            cache_before = cache_totals()
             runs[name] = run_async(run_phase(ctx, name, fixtures[name], rate, args.drain_timeout))
             runs[name]["llm_calls"] = (fake.request_count - calls_before) if fake else None
+            runs[name]["cache"] = cache_delta(cache_before, cache_totals())
             got = sum(1 for p in fixtures[name] if p.reply_wall is not None)
             log(
                 f"{name}: {got} of {len(fixtures[name])} answered on the socket; "
@@ -1359,6 +1392,7 @@ def main(argv=None) -> int:
         all_rows.extend(rows)
         summaries.append(summarise(rows, fixtures[name], runs[name], task_runs, args.concurrency))
         summaries[-1]["purged_after"] = purged.get(name)
+        summaries[-1]["cache"] = runs[name].get("cache")
         if fake is not None:
             summaries[-1]["llm"] = llm_share(summaries[-1], runs[name]["llm_calls"], args.llm_delay)
     close_django_connections()
@@ -1392,6 +1426,7 @@ def main(argv=None) -> int:
     print(tables_markdown(summaries, args.concurrency))
     if fake is not None:
         print("\n" + llm_table(summaries, args.llm_delay))
+    print("\n" + cache_table(summaries))
     print("\nNotes:")
     print("\n".join(notes))
     if worker_log["first_traceback"]:

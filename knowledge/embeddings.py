@@ -80,8 +80,16 @@ def embed_cached(texts: Sequence[str]) -> np.ndarray:
         for key in found:
             _cache.move_to_end(key)
     missing = list(dict.fromkeys(text for key, text in zip(keys, texts, strict=True) if key not in found))
+    shared = _shared_get(missing) if missing else {}
+    if shared:
+        with _cache_lock:
+            for text, vector in shared.items():
+                vector.setflags(write=False)
+                _cache[(name, text)] = found[(name, text)] = vector
+        missing = [text for text in missing if text not in shared]
     if missing:
         fresh = embed(missing)
+        _shared_put(missing, fresh)
         with _cache_lock:
             for text, vector in zip(missing, fresh, strict=True):
                 vector.setflags(write=False)  # shared by every caller: nobody may change it in place
@@ -91,6 +99,57 @@ def embed_cached(texts: Sequence[str]) -> np.ndarray:
     if not keys:
         return np.zeros((0, 384), dtype=np.float32)
     return np.stack([found[key] for key in keys])
+
+
+# A query-sized call (one message's texts) looks in the shared cache; a bulk one (indexing, evaluations) does not.
+SHARED_MAX_TEXTS = 16
+SHARED_PREFIX = "ai:emb:"
+
+
+def _shared_enabled(texts: list[str]) -> bool:
+    return bool(getattr(settings, "AI_CACHE_ENABLED", True)) and len(texts) <= SHARED_MAX_TEXTS
+
+
+def _shared_get(texts: list[str]) -> dict[str, np.ndarray]:
+    """Vectors another process already computed (the Django cache, Redis): a repeated question reaching
+    another worker process skips the model call (~30–90 ms on a loaded 2-core machine, docs/ai-pipeline.md
+    "Caching") for a ~1 ms round trip. The cache failing is a miss."""
+    if not _shared_enabled(texts):
+        return {}
+    from django.core.cache import cache
+
+    from supportflow import metrics
+
+    keys = {SHARED_PREFIX + content_hash(text): text for text in texts}
+    try:
+        stored = cache.get_many(list(keys))
+    except Exception:
+        return {}
+    found = {
+        keys[key]: np.frombuffer(raw, dtype=np.float32).copy()
+        for key, raw in stored.items()
+        if isinstance(raw, bytes) and len(raw) % 4 == 0
+    }
+    metrics.ai_cache_record(cache="embedding", hit=True, count=len(found))
+    metrics.ai_cache_record(cache="embedding", hit=False, count=len(texts) - len(found))
+    return found
+
+
+def _shared_put(texts: list[str], vectors: np.ndarray) -> None:
+    if not _shared_enabled(texts):
+        return
+    from django.core.cache import cache
+
+    try:
+        cache.set_many(
+            {
+                SHARED_PREFIX + content_hash(text): np.asarray(vector, dtype=np.float32).tobytes()
+                for text, vector in zip(texts, vectors, strict=True)
+            },
+            timeout=int(settings.AI_CACHE_TTL_SECONDS),
+        )
+    except Exception:
+        return
 
 
 def embed_query(text: str) -> list[float]:

@@ -10,6 +10,7 @@ calls search only ``is_public`` chunks: published articles of the default namesp
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -209,6 +210,23 @@ def kb_search(
             )
         )
     return hits
+
+
+KB_VERSION_PREFIX = "ai:kb-version:"
+
+
+def kb_version(*, namespace: str = DEFAULT_NAMESPACE) -> int:
+    """The knowledge base's version: a number that changes whenever an article or its chunks change
+    (``knowledge.services.kb_version_bump``), so caches keyed on it stop reading what an edit made stale.
+    Kept in the Django cache without expiry; a lost counter restarts from the clock, never from an old value."""
+    from django.core.cache import cache
+
+    key = f"{KB_VERSION_PREFIX}{namespace}"
+    version = cache.get(key)
+    if version is None:
+        cache.add(key, time.time_ns(), timeout=None)
+        version = cache.get(key)
+    return int(version or 0)
 
 
 def best_per_article(hits: list[Hit]) -> list[Hit]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ def article_save(
         article.published_at = timezone.now()
     article.save()
     Chunk.objects.filter(article=article).update(is_public=article.is_public)
+    transaction.on_commit(lambda ns=article.namespace: kb_version_bump(namespace=ns))
     if reindex == "async":
         from knowledge.tasks import reindex_article
 
@@ -109,7 +111,28 @@ def article_save(
 
 def article_delete(*, article: Article) -> None:
     """Deleting an article removes its chunks with it (same transaction): it is gone from search at once."""
+    namespace = article.namespace
     article.delete()
+    transaction.on_commit(lambda: kb_version_bump(namespace=namespace))
+
+
+def kb_version_bump(*, namespace: str = DEFAULT_NAMESPACE) -> None:
+    """A new knowledge-base version (``selectors.kb_version``): cached retrievals and answers keyed on the old
+    one are not read again. Called after the change is committed, so a reader that sees the new version
+    also sees the change. A cache outage is logged: the caches' TTL then bounds how long stale entries live."""
+    from django.core.cache import cache
+
+    from knowledge.selectors import KB_VERSION_PREFIX
+
+    key = f"{KB_VERSION_PREFIX}{namespace}"
+    try:
+        try:
+            cache.incr(key)
+        except ValueError:  # no counter yet (or it was evicted): start from the clock, past any old value
+            if not cache.add(key, time.time_ns(), timeout=None):
+                cache.incr(key)
+    except Exception as exc:
+        logger.warning("knowledge-base version not bumped for %s: %s", namespace, type(exc).__name__)
 
 
 def _embedding_text(article: Article, piece: chunking.Chunk) -> str:
@@ -171,6 +194,7 @@ def article_reindex(*, article_id: int) -> int:
                 [fts_config(article.language), article.title, fts_config(article.language), article.pk],
             )
         Article.objects.filter(pk=article.pk).update(indexed_at=timezone.now())
+        transaction.on_commit(lambda ns=article.namespace: kb_version_bump(namespace=ns))
     return len(missing)
 
 

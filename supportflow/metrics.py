@@ -15,6 +15,7 @@ Counters only go up; they restart from zero if their Redis keys are lost, which 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -83,6 +84,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("vote",),
         "ai_votes",
     ),
+    "supportflow_ai_cache_lookups": (
+        "AI cache lookups, by cache (retrieval, answer, embedding: one per text) and result (hit, miss).",
+        ("cache", "result"),
+        "ai_cache",
+    ),
 }
 COST_NAME, COST_HASH = "supportflow_ai_cost_usd", "ai_cost_microusd"
 COST_LABELS = ("kind", "provider")
@@ -99,6 +105,9 @@ CONFIDENCE_NAME, CONFIDENCE_COUNT_HASH, CONFIDENCE_SUM_HASH = (
     "ai_confidence_micro",
 )
 CONFIDENCE_LABELS = ("outcome",)
+CACHE_SAVED_NAME, CACHE_SAVED_HASH = "supportflow_ai_cache_saved_usd", "ai_cache_saved_microusd"
+# Per day and cache, for the AI analytics page's period: ``<YYYY-MM-DD>|<cache>|<hits|misses|saved_microusd>``.
+CACHE_DAILY_HASH = "ai_cache_daily"
 
 # Escalation reasons are free text; these fixed ones come from our own code, the rest are either an
 # escalation rule's reason (labelled by its condition) or written by an agent.
@@ -255,6 +264,54 @@ def _operations(kind: str, payload: dict) -> Iterator[tuple[str, str, int]]:
             yield LATENCY_SUM_HASH, _field(run_kind, provider), int(latency_ms)
 
 
+def ai_cache_record(
+    *, cache: str, hit: bool, saved_cost: Decimal = Decimal(0), count: int = 1, day: dt.date | None = None
+) -> None:
+    """Count ``count`` AI cache lookups (``cache``: retrieval, answer or embedding) and, for a hit, the money
+    it saved. Never raises (``_increment``)."""
+    day = day or dt.datetime.now(dt.UTC).date()
+    micro_usd = int((Decimal(str(saved_cost or 0)) * 1_000_000).to_integral_value()) if hit else 0
+    result = "hit" if hit else "miss"
+    _increment(
+        [
+            ("ai_cache", _field(cache, result), count),
+            (CACHE_SAVED_HASH, _field(cache), micro_usd),
+            (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}{'hits' if hit else 'misses'}", count),
+            (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}saved_microusd", micro_usd),
+        ]
+    )
+
+
+def ai_cache_daily(*, start: dt.date, end: dt.date) -> dict[str, dict[str, int]]:
+    """``{cache: {"hits", "misses", "saved_microusd"}}`` summed over the days ``start``…``end`` (UTC).
+    Raises ``redis.RedisError`` when the store cannot be read."""
+    raw = _client(_store_url()).hgetall(_key(CACHE_DAILY_HASH))
+    totals: dict[str, dict[str, int]] = {}
+    for field, value in raw.items():
+        parts = _split(field.decode(), 3)
+        if parts is None:
+            continue
+        try:
+            day = dt.date.fromisoformat(parts[0])
+        except ValueError:
+            continue
+        if start <= day <= end:
+            figures = totals.setdefault(parts[1], {"hits": 0, "misses": 0, "saved_microusd": 0})
+            figures[parts[2]] = figures.get(parts[2], 0) + int(value)
+    return totals
+
+
+def ai_cache_totals() -> dict[str, dict[str, int]]:
+    """``{cache: {"hit": n, "miss": n}}`` since the counters started (what /metrics exports), for the
+    pipeline bench's per-phase report. Raises ``redis.RedisError`` when the store cannot be read."""
+    totals: dict[str, dict[str, int]] = {}
+    for field, value in _client(_store_url()).hgetall(_key("ai_cache")).items():
+        parts = _split(field.decode(), 2)
+        if parts is not None:
+            totals.setdefault(parts[0], {"hit": 0, "miss": 0})[parts[1]] = int(value)
+    return totals
+
+
 def record_event(kind: str, **payload) -> None:
     """``tickets.events`` subscriber: count a committed business event.
     Never raises: a metric is not worth a failed request or task."""
@@ -280,6 +337,7 @@ def _hashes() -> list[str]:
         LATENCY_SUM_HASH,
         CONFIDENCE_COUNT_HASH,
         CONFIDENCE_SUM_HASH,
+        CACHE_SAVED_HASH,
     ]
 
 
@@ -373,6 +431,16 @@ class BusinessCollector(Collector):
             if (values := _split(field, len(COST_LABELS))) is not None:
                 cost.add_metric(values, micro_usd / 1_000_000)
         yield cost
+
+        saved = CounterMetricFamily(
+            CACHE_SAVED_NAME,
+            "LLM spend the AI cache avoided, in US dollars (the cached answer's tokens at today's price), by cache.",
+            labels=["cache"],
+        )
+        for field, micro_usd in sorted((counters or {}).get(CACHE_SAVED_HASH, {}).items()):
+            if (values := _split(field, 1)) is not None:
+                saved.add_metric(values, micro_usd / 1_000_000)
+        yield saved
 
         latency = HistogramMetricFamily(
             LATENCY_NAME,

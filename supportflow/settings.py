@@ -321,6 +321,11 @@ EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=1)
 # Texts whose vectors a process keeps (knowledge.embeddings.embed_cached; 384 float32 each, ~6 MB at
 # 4,096). The pipeline bench lowers it to hold one message's texts only (``--fresh-texts``).
 EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)
+# The AI cache (docs/ai-pipeline.md, "Caching"): retrieval results and LLM answers in the Django cache, keyed by
+# the normalised question, the knowledge base's version and the prompt's; the TTL is only a backstop.
+AI_CACHE_ENABLED = env.bool("AI_CACHE_ENABLED", default=True)
+AI_CACHE_TTL_SECONDS = env.int("AI_CACHE_TTL_SECONDS", default=24 * 3600)
+AI_RETRIEVAL_CACHE_TTL_SECONDS = env.int("AI_RETRIEVAL_CACHE_TTL_SECONDS", default=3600)
 
 # --- Feature flags (all from the environment).
 FEATURE_AI_AUTO_REPLY = env.bool("FEATURE_AI_AUTO_REPLY", default=True)

@@ -28,6 +28,9 @@ if _ISOLATION:
 # Tests that exercise the AI pipeline switch it on; elsewhere stored messages are not enqueued.
 FEATURE_AI_PIPELINE = False
 
+# The AI cache would answer a test's repeated question from an earlier step; tests of the cache switch it on.
+AI_CACHE_ENABLED = False
+
 # In-process test workers (solo pool, which also sends worker_process_init) would fit the guard and
 # triage models in the middle of a browser test; tests that need them warm do it themselves.
 # A worker started as a subprocess can ask for the real warm-up (and the ready announcement after it).

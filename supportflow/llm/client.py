@@ -18,6 +18,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from django.conf import settings
 from openai.lib import type_to_response_format_param
 
 from supportflow.llm import breaker
+from supportflow.llm import cache as answer_cache
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,10 @@ class LLMResult:
     cost: Decimal
     latency_ms: int
     attempts: int
+    # "hit": answered from the AI cache (nothing spent; ``saved_cost`` is what it would have cost), "miss":
+    # looked up and paid; "": not looked up (no ``cache_key``, or the cache is off).
+    cache: str = ""
+    saved_cost: Decimal = Decimal(0)
 
 
 class LLMUnavailable(Exception):
@@ -300,6 +306,8 @@ def chat(
     max_tokens: int = 600,
     temperature: float = 0.0,
     model: str = "",
+    cache_key: dict[str, Any] | None = None,
+    cache_if: Callable[[str], bool] | None = None,
 ) -> LLMResult:
     """One chat completion for ``task``, parsed into ``schema`` when given.
 
@@ -309,6 +317,11 @@ def chat(
     malformed answer once; never a quota error or another 4xx. Sleeps between attempts, so call it
     from a worker, not from a request. ``model`` overrides the task's configured model (a
     configuration version's own, ``tickets.ai.versions``).
+
+    ``cache_key``: what the answer depends on besides this call's settings (``supportflow.llm.cache``);
+    given, and ``AI_CACHE_ENABLED``, a stored answer is returned without a call (``cache="hit"``), even
+    while the breaker is open, and a new one is stored when ``cache_if(text)`` allows (a caller refuses an
+    answer that carries personal data or its canary). The caller must key on PII-redacted text.
     """
     _check_task(task)
     _validate_messages(messages)
@@ -324,11 +337,6 @@ def chat(
         logger.error("LLM client cannot be built: %s", type(exc).__name__)
         raise LLMUnavailable("not_configured", model=model, detail=type(exc).__name__) from None
 
-    gate = breaker.before_call()
-    if gate == "open":
-        raise LLMUnavailable("breaker_open", model=model)
-    probe = gate == "probe"
-
     request: dict[str, Any] = {"model": model, "messages": messages}
     # Reasoning models refuse ``max_tokens`` (they take ``max_completion_tokens``) and any temperature
     # but the default; some local servers know only the former. Both are settings, not guesses.
@@ -339,11 +347,23 @@ def chat(
         request["temperature"] = temperature
     if schema is not None:
         request["response_format"] = response_format_for(schema)
+
+    started = time.monotonic()
+    stored_key = None
+    if cache_key is not None and answer_cache.enabled():
+        stored_key = answer_cache.make_key(task=task, model=model, request=request, key=cache_key)
+        hit = _cached(stored_key, schema=schema, provider=provider, model=model, started=started)
+        if hit is not None:
+            return hit
+
+    gate = breaker.before_call()
+    if gate == "open":
+        raise LLMUnavailable("breaker_open", model=model)
+    probe = gate == "probe"
     # The half-open probe is a single try, so the breaker learns quickly either way.
     max_attempts = 1 if probe else max(1, int(settings.LLM_MAX_ATTEMPTS))
     prompt_chars = sum(len(message["content"]) for message in messages)
 
-    started = time.monotonic()
     attempts = tokens_in = tokens_out = bad_responses = 0
 
     def spent(reason: str, detail: str = "") -> LLMUnavailable:
@@ -404,6 +424,8 @@ def chat(
             len(messages),
             prompt_chars,
         )
+        if stored_key is not None and (cache_if is None or cache_if(text)):
+            answer_cache.put(stored_key, text=text, tokens_in=tokens_in, tokens_out=tokens_out)
         return LLMResult(
             text=text,
             parsed=parsed,
@@ -414,7 +436,37 @@ def chat(
             cost=cost_for(model, tokens_in, tokens_out),
             latency_ms=latency_ms,
             attempts=attempts,
+            cache="miss" if stored_key is not None else "",
         )
+
+
+def _cached(
+    key: str, *, schema: type[pydantic.BaseModel] | None, provider: str, model: str, started: float
+) -> LLMResult | None:
+    """The stored answer as a result that spent nothing, or ``None`` (absent, or no longer fits ``schema``)."""
+    entry = answer_cache.get(key)
+    if entry is None:
+        return None
+    parsed = None
+    if schema is not None:
+        try:
+            parsed = schema.model_validate_json(entry["text"])
+        except pydantic.ValidationError:
+            return None
+    tokens_in, tokens_out = int(entry.get("tokens_in") or 0), int(entry.get("tokens_out") or 0)
+    return LLMResult(
+        text=entry["text"],
+        parsed=parsed,
+        provider=provider,
+        model=model,
+        tokens_in=0,
+        tokens_out=0,
+        cost=Decimal(0),
+        latency_ms=int((time.monotonic() - started) * 1000),
+        attempts=0,
+        cache="hit",
+        saved_cost=cost_for(model, tokens_in, tokens_out),
+    )
 
 
 def _read(completion: Any, schema: type[pydantic.BaseModel] | None) -> tuple[str, pydantic.BaseModel | None]:

@@ -18,6 +18,7 @@ lowers the confidence, and an answer with an unsupported sentence is never sent 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from pydantic import BaseModel, Field
 from knowledge import embeddings
 from knowledge.models import DEFAULT_NAMESPACE
 from knowledge.selectors import Hit, kb_search
+from tickets.ai import cache as ai_cache
 from tickets.ai import phrases
 from tickets.ai.compose import compose, split_units
 
@@ -102,7 +104,13 @@ def conversation_query(customer_turns: list[str]) -> str:
 
 
 def retrieve(
-    query: str, *, language: str = "en", namespace: str = DEFAULT_NAMESPACE, k: int = 8, about: str = ""
+    query: str,
+    *,
+    language: str = "en",
+    namespace: str = DEFAULT_NAMESPACE,
+    k: int = 8,
+    about: str = "",
+    use_cache: bool = True,
 ) -> list[Passage]:
     """Customer-visible passages only, one (the best) per article, ranked by passage and title
     (``TITLE_WEIGHT``), numbered for citation. An article in the customer's ``language`` goes first when
@@ -113,10 +121,26 @@ def retrieve(
     query carries the earlier turns it leans on ("and if I lose my phone?" after a 2FA answer: the
     conversation finds the 2FA articles, the turn picks the one about a lost phone).
 
-    Another ``namespace`` (an evaluation's isolated copy, never customer-facing) is searched whole."""
-    public_only = namespace == DEFAULT_NAMESPACE
+    Another ``namespace`` (an evaluation's isolated copy, never customer-facing) is searched whole.
+
+    A repeated question at the same knowledge-base version is served from the AI cache (``ai.cache``) unless
+    ``use_cache`` is false (a worker's warm-up, which must run the search itself)."""
     if not query.strip():
         return []
+    if not use_cache:
+        return _retrieve(query, language=language, namespace=namespace, k=k, about=about)
+    return ai_cache.retrieval_cached(
+        lambda: _retrieve(query, language=language, namespace=namespace, k=k, about=about),
+        query=query,
+        language=language,
+        namespace=namespace,
+        k=k,
+        about=about,
+    )
+
+
+def _retrieve(query: str, *, language: str, namespace: str, k: int, about: str) -> list[Passage]:
+    public_only = namespace == DEFAULT_NAMESPACE
     question_vec = np.asarray(embeddings.embed_query(query), dtype=np.float32)
     hits = kb_search(
         query,
@@ -376,6 +400,7 @@ def answer_generated(
     context: str = "",
     system_prompt: str = REPLY_SYSTEM_PROMPT,
     model: str = "",
+    department_id: int | None = None,
 ):
     """Generation constrained to the passages. Returns ``(Answer, LLMResult)``; raises
     ``llm.LLMUnavailable`` (the caller falls back to ``answer_local``).
@@ -384,6 +409,9 @@ def answer_generated(
     (it is their own data), never anything else. ``context``: the conversation so far and the customer's
     earlier tickets (redacted with the question), so a follow-up is answered in its conversation.
     ``system_prompt`` and ``model``: a configuration version's (``tickets.ai.versions``).
+
+    The same redacted question, with the same passages, conversation, prompt, language and department at
+    the same knowledge-base version, is answered from the AI cache (``ai.cache``) without an LLM call.
     """
     from supportflow import llm
     from tickets.ai import guard, pii
@@ -393,16 +421,34 @@ def answer_generated(
         guard.wrap_untrusted(f"[{p.n}] {p.hit.title} — {p.hit.heading_path}\n{p.hit.text}", label=f"passage {p.n}")
         for p in usable
     )
+    prompt = system_prompt.format(site=site_name(), language=language or "en", canary=canary)
     messages = [
-        {
-            "role": "system",
-            "content": system_prompt.format(site=site_name(), language=language or "en", canary=canary),
-        },
+        {"role": "system", "content": prompt},
         {"role": "user", "content": f"Knowledge-base passages:\n{data}"},
         *([{"role": "user", "content": guard.wrap_untrusted(context, label="conversation so far")}] if context else []),
         {"role": "user", "content": "Customer question:\n" + guard.wrap_untrusted(question, label="customer message")},
     ]
-    result = llm.chat(task="reply", messages=messages, schema=GeneratedAnswer, max_tokens=600, model=model)
+    cache_key = ai_cache.answer_key(
+        question=question,
+        system_prompt=prompt,
+        canary=canary,
+        passages=json.dumps([[p.n, p.hit.title, p.hit.heading_path, p.hit.text] for p in usable]),
+        context=context,
+        language=language or "en",
+        department_id=department_id,
+        namespace=DEFAULT_NAMESPACE,
+    )
+    result = llm.chat(
+        task="reply",
+        messages=messages,
+        schema=GeneratedAnswer,
+        max_tokens=600,
+        model=model,
+        cache_key=cache_key,
+        cache_if=lambda text: ai_cache.answer_storable(text, canary=canary),
+    )
+    if result.cache:
+        ai_cache.record(ai_cache.ANSWER, hit=result.cache == "hit", saved_cost=result.saved_cost)
     generated: GeneratedAnswer = result.parsed
     text = generated.answer.strip()
     if redaction_mapping:

@@ -73,6 +73,7 @@ def reply_compose(ticket, message, query, passages, triage, *, injection: bool, 
                 context=context,
                 system_prompt=config.reply_prompt,
                 model=config.model_reply,
+                department_id=ticket.department_id,
             )
             return _answer_dict(generated), usage_of(result)
 

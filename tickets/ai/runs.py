@@ -241,13 +241,16 @@ def run_once(*, key: str, kind: str, ticket: Ticket, message: Message, provider:
 
 
 def usage_of(result) -> dict:
-    return {
+    usage = {
         "tokens_in": result.tokens_in,
         "tokens_out": result.tokens_out,
         "cost": str(result.cost),
         "attempts": result.attempts,
         "model": result.model,
     }
+    if getattr(result, "cache", ""):  # looked up in the AI cache: a hit spent nothing and saved this much
+        usage["meta"] = {"cache": result.cache, "saved_cost": str(result.saved_cost)}
+    return usage
 
 
 def _elapsed_ms(since: float) -> int:

@@ -166,7 +166,8 @@ def warm_up(**kwargs) -> None:
 
             # the database connection, the search's first plans, the passage and title vectors: what
             # the first customer would otherwise wait for
-            answer.answer_local("How do I reset my password?", answer.retrieve("How do I reset my password?"))
+            question = "How do I reset my password?"
+            answer.answer_local(question, answer.retrieve(question, use_cache=False))
     except Exception:
         logger.warning("worker warm-up failed", exc_info=True)
     logger.info("worker process warm (takes ai tasks: %s)", takes_ai)
