@@ -42,10 +42,14 @@ def user_is_manager(user: AbstractBaseUser | None) -> bool:
 
 
 def _in_group(user: AbstractBaseUser, *names: str) -> bool:
+    """One query per user object for all its role checks: the group names are loaded once and kept on it
+    (a request's user is loaded per request, so nothing outlives the request). A console page asks several
+    (agent, then manager for the admins only managers see) and paid a query for each."""
     loaded = getattr(user, GROUP_NAMES_ATTR, None)
-    if loaded is not None:
-        return not loaded.isdisjoint(names)
-    return user.groups.filter(name__in=names).exists()
+    if loaded is None:
+        loaded = set(user.groups.values_list("name", flat=True))
+        setattr(user, GROUP_NAMES_ATTR, loaded)
+    return not loaded.isdisjoint(names)
 
 
 def user_roles_preload(*, user: AbstractBaseUser) -> None:
