@@ -63,6 +63,19 @@ def _clear_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test ends in the default language. A conversation page switches the request to the
+    conversation's (``languages.activate_for_request``), and in a test the client runs in this thread, so a
+    German conversation left German active for the next tests (state-machine refusals came out German when
+    they ran after tests/test_reply_estimates.py). A server's next request activates its own."""
+    from django.conf import settings as django_settings
+    from django.utils import translation
+
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def celery_worker(transactional_db):
     """A real Celery worker (solo pool, in this process) on the test broker, started empty: the tasks a
