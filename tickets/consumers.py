@@ -98,8 +98,8 @@ class ChatSocket(AsyncWebsocketConsumer):
         await self.close(code=SERVICE_RESTART)
 
     async def send_error(self, text: str, *, client_id: str = "") -> None:
-        """``text``: a lazy translation, written out in this socket's language."""
-        await self.send(text_data=await db(_render_error)(text, client_id, self.language))
+        """``text``: a lazy translation (or text already in it), written out in this socket's language."""
+        await self.send(text_data=_render_error(text, client_id, self.language))  # a template, no database
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_FRAME_CHARS:
@@ -200,23 +200,20 @@ class CustomerChatConsumer(ChatSocket):
         with translation.override(self.language):
             verdict, refused = await ratelimit.ahit_all(limits.send_limits(conversation=self.ticket_id, ip=ip))
             if not verdict.allowed:
-                await self.send_notice(limits.too_many(refused, verdict), client_id)
+                await self.send_error(limits.too_many(refused, verdict), client_id=client_id)
                 return
             try:
                 stored = await services.message_create_customer_async(
                     ticket_id=self.ticket_id, body=body, client_msg_id=client_id
                 )
             except services.TicketRuleError as exc:
-                await self.send_notice(str(exc), client_id)
+                await self.send_error(str(exc), client_id=client_id)
                 return
         if stored is None:
             loop = asyncio.get_running_loop()
             reply = await db(_store_customer_message)(self.ticket_id, body, client_id, loop, self.language)
             if reply:
                 await self.send(text_data=reply)
-
-    async def send_notice(self, text: str, client_id: str) -> None:
-        await self.send(text_data=realtime.render_notice("chat-error", text, client_id=client_id))
 
 
 def _ticket_for_token(token: str) -> Ticket | None:

@@ -44,7 +44,9 @@ def _kustomize_command(path: Path) -> list[str]:
         return [kubectl, "kustomize", str(path)]
     if shutil.which("kustomize"):
         return ["kustomize", "build", str(path)]
-    pytest.skip("no kubectl or kustomize: `make test` installs kubectl (tools/install_kubectl.py)")
+    pytest.fail(
+        "no kubectl or kustomize: `make test` installs kubectl (tools/install_kubectl.py); run the tests through it"
+    )
 
 
 def render(path: Path) -> list[dict]:
