@@ -60,10 +60,10 @@ def db(fn):
 class ChatSocket(AsyncWebsocketConsumer):
     """Shared by both audiences: group membership, fragments out, JSON requests in."""
 
-    group: str | None = None
-    groups_also: tuple[str, ...] = ()  # joined besides ``group`` (an agent's: its language's)
+    group: str | None = None  # the ticket's (``realtime.ticket_group``), once connected
+    audiences: frozenset[str] = frozenset()  # what of the ticket's fan-outs this socket sends on
     ticket_id: int | None = None
-    typing_sends: tuple[tuple[str, str], ...] = ()  # what "… is typing" sends: (group, fragment) pairs
+    typing_sends: tuple[tuple[realtime.Audience, str], ...] = ()  # what "… is typing" sends: (audience, fragment)
     language: str = settings.LANGUAGE_CODE  # what this socket's own errors are written in
     _last_typing = 0.0
 
@@ -85,12 +85,19 @@ class ChatSocket(AsyncWebsocketConsumer):
             await self.close(code=TRY_AGAIN_LATER)
 
     async def disconnect(self, code: int) -> None:
-        for group in (self.group, *self.groups_also) if self.group else ():
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def chat_html(self, event: dict) -> None:
-        if event.get("html"):
-            await self.send(text_data=event["html"])
+    async def join(self, ticket_id: int) -> None:
+        self.ticket_id = ticket_id
+        self.group = realtime.ticket_group(ticket_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def chat_fanout(self, event: dict) -> None:
+        """A change's fragments for the ticket's audiences (``realtime.fanout``): this socket's only."""
+        for audience, html in event["parts"]:
+            if html and audience in self.audiences:
+                await self.send(text_data=html)
 
     async def layer_reconnected(self, event: dict) -> None:
         """Broadcasts may have been lost while Redis was away (``supportflow.layers``): the page
@@ -141,8 +148,7 @@ class ChatSocket(AsyncWebsocketConsumer):
         if now - self._last_typing < TYPING_EVERY_SECONDS:
             return
         self._last_typing = now
-        for group, html in self.typing_sends:
-            await self.channel_layer.group_send(group, {"type": "chat.html", "html": html})
+        await realtime.publish(self.typing_sends)
 
     async def message(self, data: dict) -> None:
         await self.send_error(gettext_lazy("Replies from the console go through the reply box."))
@@ -170,14 +176,13 @@ class CustomerChatConsumer(ChatSocket):
         if ticket is None:
             await self.close(code=REFUSED)
             return
-        self.ticket_id = ticket.pk
         self.language = languages.ticket_language(ticket, fallback=i18n.from_scope(self.scope))
         # "… is typing" is for the agents: in each console language, to the agents reading the console in it
         self.typing_sends = tuple(
             realtime.agent_sends(ticket.pk, lambda: _typing_notice(ticket.customer.name or _("The customer")))
         )
-        self.group = realtime.customer_group(ticket.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.audiences = realtime.CUSTOMER_AUDIENCES
+        await self.join(ticket.pk)
         await self.accept()
 
     def render_after(self, after: int) -> tuple[str, int | None]:
@@ -250,7 +255,6 @@ class AgentTicketConsumer(ChatSocket):
         if ticket is None:
             await self.close(code=REFUSED)
             return
-        self.ticket_id = ticket.pk
         # what this socket sends the customer (typing, presence) is in the conversation's language
         self.customer_language = languages.ticket_language(ticket)
         with translation.override(self.customer_language):
@@ -258,26 +262,19 @@ class AgentTicketConsumer(ChatSocket):
             joined = _("%(name)s joined the conversation") % {"name": self.agent_name}
             self.left_html = realtime.render_notice("presence", _("%(name)s left") % {"name": self.agent_name})
         self.typing_sends = (
-            (realtime.customer_group(ticket.pk), _typing_notice(self.agent_name, self.customer_language)),
+            (realtime.customer_audience(ticket.pk), _typing_notice(self.agent_name, self.customer_language)),
         )
         # what the agents get is in the language of this agent's console page (realtime.agent_sends)
         self.language = i18n.console_from_scope(self.scope)
-        self.group = realtime.agent_group(ticket.pk)
-        self.groups_also = (realtime.agent_group(ticket.pk, self.language),)
-        for group in (self.group, *self.groups_also):
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.audiences = realtime.agent_audiences(self.language)
+        await self.join(ticket.pk)
         await self.accept()
-        await self.channel_layer.group_send(
-            realtime.customer_group(ticket.pk),
-            {"type": "chat.html", "html": realtime.render_notice("presence", joined)},
-        )
+        await realtime.publish([(realtime.customer_audience(ticket.pk), realtime.render_notice("presence", joined))])
 
     async def disconnect(self, code: int) -> None:
         try:
             if self.ticket_id is not None:
-                await self.channel_layer.group_send(
-                    realtime.customer_group(self.ticket_id), {"type": "chat.html", "html": self.left_html}
-                )
+                await realtime.publish([(realtime.customer_audience(self.ticket_id), self.left_html)])
         finally:
             await super().disconnect(code)
 

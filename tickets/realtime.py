@@ -1,17 +1,24 @@
 """Live delivery: what a committed change sends to the sockets of a conversation.
 
-Two audiences per ticket, two Channels groups:
-- ``chat.<ticket id>``: the customer's sockets. Public messages only, rendered for the customer.
-- ``agent.<ticket id>``: the agent console's sockets. Everything, internal notes included.
+Audiences per ticket, one Channels group: every socket of a ticket — the customer's, the agent
+console's — joins ``ticket.<ticket id>`` (``ticket_group``), and what a change sends to the ticket's
+audiences goes out as one layer message (``publish``: a ``chat.fanout`` with one fragment per audience) that
+each socket filters by the audiences it belongs to:
+- ``customer``: the customer's sockets. Public messages only, rendered for the customer.
+- ``agent``: the agent console's sockets. Everything, internal notes included; ``agent.<language>``: the
+  agents reading the console in that language.
+One layer message instead of one per audience: a chat message has three (the customer, agents in English,
+in German), and each ``group_send`` is a Redis PUBLISH the sender pays for whether anyone listens or not. What is
+meant for the agents passes through the customer's consumer on the server, never to its socket: the filter
+is the audience, checked in ``ChatSocket.chat_fanout``.
 
 Messages are rendered with the same partial the pages use (``tickets/chat.html#message``) and sent
 as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
 is already stored, and every client resyncs from its last sequence number when it (re)connects. What
-goes to the customer's group is rendered in the conversation's language (``tickets.languages``), whoever
+goes to the customer is rendered in the conversation's language (``tickets.languages``), whoever
 sends it: a worker has no request to take a language from, and a customer's socket speaks the customer's.
 What goes to the agents is rendered once per console language (``agent_sends``: two renders, whatever the
-number of sockets) and sent to ``agent.<ticket id>.<language>``, which each agent's socket joins in its
-page's language besides ``agent.<ticket id>`` (for fragments without words).
+number of sockets) for ``agent.<language>``; fragments without words go to ``agent``.
 
 The services schedule these on commit themselves (``broadcast_on_commit``). The AI pipeline stores its
 reply with ``services.message_create(author_kind="ai", …)`` — which broadcasts like any other message —
@@ -26,6 +33,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -47,16 +55,36 @@ STATUS_TEMPLATE = "tickets/chat.html#status"
 NOTICE_TEMPLATE = "tickets/chat.html#notice"
 
 
-def customer_group(ticket_id: int) -> str:
-    return f"chat.{ticket_id}"
+class Audience(NamedTuple):
+    """Who of a ticket's sockets a fragment is for (``customer_audience``, ``agent_audience``)."""
+
+    ticket_id: int
+    name: str
 
 
-def agent_group(ticket_id: int, language: str = "") -> str:
-    """``language``: the group of the agents reading the console in it (``agent_sends``); none: all of them."""
-    return f"agent.{ticket_id}.{language}" if language else f"agent.{ticket_id}"
+def ticket_group(ticket_id: int) -> str:
+    """The Channels group every socket of the ticket joins; ``publish`` addresses audiences within it."""
+    return f"ticket.{ticket_id}"
 
 
-def agent_sends(ticket_id: int, render: Callable[[], str]) -> list[tuple[str, str]]:
+def customer_audience(ticket_id: int) -> Audience:
+    return Audience(ticket_id, "customer")
+
+
+def agent_audience(ticket_id: int, language: str = "") -> Audience:
+    """``language``: the agents reading the console in it (``agent_sends``); none: all of them."""
+    return Audience(ticket_id, f"agent.{language}" if language else "agent")
+
+
+def agent_audiences(language: str) -> frozenset[str]:
+    """What an agent's socket in a console ``language`` receives."""
+    return frozenset({"agent", f"agent.{language}"})
+
+
+CUSTOMER_AUDIENCES = frozenset({"customer"})
+
+
+def agent_sends(ticket_id: int, render: Callable[[], str]) -> list[tuple[Audience, str]]:
     """``render()`` once per console language, each for the agents reading the console in it.
 
     Rendering for every console language (two) rather than for the languages of the sockets open: it
@@ -64,7 +92,7 @@ def agent_sends(ticket_id: int, render: Callable[[], str]) -> list[tuple[str, st
     sends = []
     for language in settings.CONSOLE_LANGUAGES:
         with translation.override(language):
-            sends.append((agent_group(ticket_id, language), render()))
+            sends.append((agent_audience(ticket_id, language), render()))
     return sends
 
 
@@ -82,10 +110,11 @@ def render_messages(
     messages: list[Message], *, viewer: str, customer_name: str = "", token: str = "", language: str | None = None
 ) -> str:
     """``token``: the customer's conversation link, for the forms under AI answers (made here when the
-    viewer is the customer and none is given). ``language``: see ``_in_language``."""
+    viewer is the customer, none is given and there is an AI answer to put a form under).
+    ``language``: see ``_in_language``."""
     if not messages:
         return ""
-    if viewer == "customer" and not token:
+    if viewer == "customer" and not token and any(m.author_kind == "ai" for m in messages):
         from tickets.selectors import ticket_customer_token
 
         token = ticket_customer_token(ticket=messages[0].ticket)
@@ -138,11 +167,20 @@ def publish_from_thread(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
         _collecting.loop = outer
 
 
-async def publish(sends: list[tuple[str, str]]) -> None:
-    """Publish ``(group, html)`` pairs from async code (one layer message per group)."""
+async def publish(sends: list[tuple[Audience, str]]) -> None:
+    """Publish ``(audience, html)`` pairs from async code: one layer message per ticket (``fanout``)."""
     layer = get_channel_layer()
-    for group, html in sends:
-        await layer.group_send(group, {"type": "chat.html", "html": html})
+    for group, event in fanout(sends):
+        await layer.group_send(group, event)
+
+
+def fanout(sends: list[tuple[Audience, str]]) -> list[tuple[str, dict]]:
+    """``(audience, html)`` pairs as ``(group, event)``: one ``chat.fanout`` per ticket, its fragments in the
+    order given; a socket sends those of its audiences (``ChatSocket.chat_fanout``)."""
+    parts: dict[int, list[tuple[str, str]]] = {}
+    for (ticket_id, audience), html in sends:
+        parts.setdefault(ticket_id, []).append((audience, html))
+    return [(ticket_group(ticket_id), {"type": "chat.fanout", "parts": each}) for ticket_id, each in parts.items()]
 
 
 def _published(future) -> None:
@@ -184,10 +222,11 @@ def _in_event_loop() -> bool:
     return True
 
 
-def send_html(*sends: tuple[str, str]) -> None:
-    """Send fragments to groups — ``(group, html)`` pairs — in one hop to an event loop: the consumer's,
-    handed over without waiting, inside ``publish_from_thread``; this process's own long-lived loop in a
-    worker (``use_own_event_loop``), waiting for the publish; else a loop of ``async_to_sync``'s."""
+def send_html(*sends: tuple[Audience, str]) -> None:
+    """Send fragments to a ticket's audiences — ``(audience, html)`` pairs — in one hop to an event loop:
+    the consumer's, handed over without waiting, inside ``publish_from_thread``; this process's own
+    long-lived loop in a worker (``use_own_event_loop``), waiting for the publish; else a loop of
+    ``async_to_sync``'s."""
     loop = getattr(_collecting, "loop", None)
     if loop is not None:
         asyncio.run_coroutine_threadsafe(publish(list(sends)), loop).add_done_callback(_published)
@@ -210,14 +249,12 @@ async def abroadcast_message(message: Message) -> None:
     with its ticket and customer): rendered here, the audiences published at once. A failure is logged
     and swallowed, as on commit: the message is stored and clients resync."""
     try:
-        sends = _message_sends(message)
-        layer = get_channel_layer()
-        await asyncio.gather(*(layer.group_send(group, {"type": "chat.html", "html": html}) for group, html in sends))
+        await publish(_message_sends(message))
     except Exception:
         logger.exception("live delivery of message %s failed (stored; clients will resync)", message.pk)
 
 
-def _message_sends(message: Message) -> list[tuple[str, str]]:
+def _message_sends(message: Message) -> list[tuple[Audience, str]]:
     customer_name = message.ticket.customer.name
     sends = agent_sends(
         message.ticket_id, lambda: render_messages([message], viewer="agent", customer_name=customer_name)
@@ -225,7 +262,7 @@ def _message_sends(message: Message) -> list[tuple[str, str]]:
     if not message.is_internal:
         language = languages.ticket_language(message.ticket)
         sends.append(
-            (customer_group(message.ticket_id), render_messages([message], viewer="customer", language=language))
+            (customer_audience(message.ticket_id), render_messages([message], viewer="customer", language=language))
         )
     return sends
 
@@ -233,7 +270,7 @@ def _message_sends(message: Message) -> list[tuple[str, str]]:
 def broadcast_status(ticket_id: int) -> None:
     """The conversation's state changed (resolved, closed, rated): customers get the new status block."""
     ticket = Ticket.objects.get(pk=ticket_id)
-    send_html((customer_group(ticket_id), render_status(ticket, language=languages.ticket_language(ticket))))
+    send_html((customer_audience(ticket_id), render_status(ticket, language=languages.ticket_language(ticket))))
 
 
 def broadcast_ai_panel(ticket_id: int) -> None:
@@ -263,13 +300,13 @@ def ai_status(ticket_id: int, *, working: bool) -> None:
     to the customer in the conversation's language."""
     if not working:
         html = render_notice("ai-status", "")
-        send_html((customer_group(ticket_id), html), (agent_group(ticket_id), html))
+        send_html((customer_audience(ticket_id), html), (agent_audience(ticket_id), html))
         return
     ticket = Ticket.objects.only("language", "ui_language", "ui_language_chosen").get(pk=ticket_id)
     with translation.override(languages.ticket_language(ticket)):
         to_customer = render_notice("ai-status", _ai_working())
     to_agents = agent_sends(ticket_id, lambda: render_notice("ai-status", _ai_working()))
-    send_html((customer_group(ticket_id), to_customer), *to_agents)
+    send_html((customer_audience(ticket_id), to_customer), *to_agents)
 
 
 def broadcast_on_commit(send: Callable[..., None], *args) -> None:

@@ -2,7 +2,7 @@
 settings module (``supportflow.settings``): uses every Redis role the way the app does, so the test can
 look for each trace on the server that role was given.
 
-    python -m supportflow.tests.role_probe GROUP
+    python -m supportflow.tests.role_probe TICKET_ID
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ GREETING = "through the channels role"
 TASK = "supportflow.role_probe"
 
 
-def main(group: str) -> None:
+def main(ticket_id: str) -> None:
     django.setup()
-    from channels.layers import get_channel_layer
     from django.core.cache import cache
 
     from supportflow import metrics, ratelimit, readiness
     from supportflow.celery import app
     from supportflow.llm import breaker
-    from tickets import events
+    from tickets import events, realtime
 
     # broker: a task message and a business counter
     app.send_task(TASK, queue="celery")
@@ -36,7 +35,7 @@ def main(group: str) -> None:
     # locks: the register of warm workers (the beat lease needs the database; the test takes it itself)
     readiness.beat("role-probe")
     # channels: a broadcast to a socket the test holds open in its own process
-    async_to_sync(get_channel_layer().group_send)(group, {"type": "chat.html", "html": GREETING})
+    async_to_sync(realtime.publish)([(realtime.customer_audience(int(ticket_id)), GREETING)])
 
 
 if __name__ == "__main__":

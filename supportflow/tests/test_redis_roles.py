@@ -28,7 +28,7 @@ from supportflow.celery import app
 from supportflow.devservices import EmbeddedRedis
 from supportflow.devservices.config import wait_until
 from supportflow.tests import role_probe
-from tickets import presence, realtime
+from tickets import presence
 from tickets.tests.factories import make_ticket
 from tickets.tests.mailservers import free_port
 
@@ -280,7 +280,7 @@ def _probe(urls: dict[str, str], servers: dict[str, redis.Redis], ticket, role_l
         subscribed = {role: bool(client.pubsub_channels()) for role, client in servers.items()}
         result = await asyncio.to_thread(
             _app_process,
-            ["-m", "supportflow.tests.role_probe", realtime.customer_group(ticket.pk)],
+            ["-m", "supportflow.tests.role_probe", str(ticket.pk)],
             REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
             **env,
         )

@@ -191,8 +191,8 @@ def _announce(primary_id: int, secondary_id: int) -> None:
         to_customers = _notices(reference, link="")
     link = reverse("admin:tickets_ticket_change", args=[primary_id])
     realtime.send_html(
-        (realtime.customer_group(secondary_id), to_customers["away"]),
-        (realtime.customer_group(primary_id), to_customers["here"]),
+        (realtime.customer_audience(secondary_id), to_customers["away"]),
+        (realtime.customer_audience(primary_id), to_customers["here"]),
         *realtime.agent_sends(secondary_id, lambda: _notices(reference, link=link)["away"]),
         *realtime.agent_sends(primary_id, lambda: _notices(reference, link=link)["here"]),
     )

@@ -119,4 +119,4 @@ def broadcast_tags(ticket_id: int) -> None:
         f'<section id="sf-tags" class="sf-tags" hx-swap-oob="true" hx-get="{url}" hx-trigger="load" '
         'hx-swap="outerHTML"></section>'
     )
-    realtime.send_html((realtime.agent_group(ticket_id), html))
+    realtime.send_html((realtime.agent_audience(ticket_id), html))

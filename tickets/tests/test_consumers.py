@@ -37,12 +37,20 @@ def customer_socket(ticket, *, origin=ORIGIN, token: str | None = None, client=(
     return communicator
 
 
-def agent_socket(user, ticket):
-    """Build in sync code (it logs the user in), then connect inside the scenario."""
+def agent_socket(user, ticket, *, language: str = ""):
+    """Build in sync code (it logs the user in), then connect inside the scenario. ``language``: the
+    browser's (Accept-Language), which the console's socket speaks as its pages do."""
     browser = Client()
     browser.force_login(user)
     cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
-    return WebsocketCommunicator(application, f"/ws/agent/tickets/{ticket.pk}/", headers=[ORIGIN, (b"cookie", cookie)])
+    headers = [ORIGIN, (b"cookie", cookie)] + ([(b"accept-language", language.encode())] if language else [])
+    return WebsocketCommunicator(application, f"/ws/agent/tickets/{ticket.pk}/", headers=headers)
+
+
+def channel_layer():
+    from channels.layers import get_channel_layer
+
+    return get_channel_layer()
 
 
 async def subscribers(group: str) -> int:
@@ -83,7 +91,7 @@ def test_customer_joins_with_the_token_and_resyncs_from_zero(chat):
         ws = customer_socket(chat)
         connected, _ = await ws.connect(timeout=5)
         assert connected
-        assert await subscribers(realtime.customer_group(chat.pk)) == 1
+        assert await subscribers(realtime.ticket_group(chat.pk)) == 1
         await ws.send_json_to({"type": "resync", "after": 0})
         frame = await ws.receive_from(timeout=3)
         assert seqs(frame) == [1]
@@ -103,7 +111,7 @@ def test_a_bad_token_is_refused_and_nothing_is_joined(chat, token):
         ws = customer_socket(chat, token=token or "x")
         connected, code = await ws.connect(timeout=5)
         assert (connected, code) == (False, 4403)
-        assert await subscribers(realtime.customer_group(chat.pk)) == 0
+        assert await subscribers(realtime.ticket_group(chat.pk)) == 0
 
     run(scenario)
 
@@ -113,7 +121,7 @@ def test_a_foreign_origin_is_refused(chat):
         ws = customer_socket(chat, origin=(b"origin", b"http://evil.example"))
         connected, _ = await ws.connect(timeout=5)
         assert connected is False
-        assert await subscribers(realtime.customer_group(chat.pk)) == 0
+        assert await subscribers(realtime.ticket_group(chat.pk)) == 0
 
     run(scenario)
 
@@ -158,7 +166,7 @@ def test_agent_socket_refuses_users_without_access(chat, who):
 
     async def scenario():
         assert (await ws.connect(timeout=5)) == (False, 4403)
-        assert await subscribers(realtime.agent_group(chat.pk)) == 0
+        assert await subscribers(realtime.ticket_group(chat.pk)) == 0
 
     run(scenario)
 
@@ -219,6 +227,44 @@ def test_internal_notes_reach_agents_but_never_the_customer(chat, agent):
         await console.disconnect()
 
     run(scenario)
+
+
+def test_a_customer_message_is_one_layer_message_for_every_audience(chat, agent, monkeypatch):
+    """The customer, agents in English and in German: one ``group_send`` carries the three fragments (each
+    costs channels_redis four Redis round trips), and each socket sends only its own."""
+    german = make_agent(chat.department, username="greta")
+    customer, console = customer_socket(chat), agent_socket(agent, chat)
+    console_de = agent_socket(german, chat, language="de")
+    sent = []
+
+    async def scenario():
+        for ws in (customer, console, console_de):
+            assert (await ws.connect(timeout=5))[0]
+        await customer.receive_from(timeout=3)  # presence
+        await customer.receive_from(timeout=3)
+        layer = channel_layer()
+        group_send = layer.group_send
+
+        async def counted(group, event):
+            sent.append((group, [audience for audience, _ in event.get("parts", ())]))
+            await group_send(group, event)
+
+        monkeypatch.setattr(layer, "group_send", counted)
+        await customer.send_json_to({"type": "message", "body": "Hello there", "client_id": "c1"})
+        mine = await receive_until(customer, "Hello there")
+        english = await receive_until(console, "Hello there")
+        german_frame = await receive_until(console_de, "Hello there")
+        assert "You" in mine
+        assert "You" not in english
+        assert english != german_frame  # each console language its own rendering
+        for ws in (customer, console, console_de):
+            assert await ws.receive_nothing(timeout=0.3)  # one fragment each, not the others'
+            await ws.disconnect()
+
+    run(scenario)
+    message, *after = sent
+    assert message == (realtime.ticket_group(chat.pk), ["agent.en", "agent.de", "customer"])
+    assert after == [(realtime.ticket_group(chat.pk), ["customer"])] * 2  # the two consoles' "… left"
 
 
 def test_agent_reply_reaches_the_customer_live_with_the_agent_first_name(chat, department):
@@ -502,7 +548,8 @@ def test_a_broadcast_from_another_process_reaches_this_process_sockets(chat):
         assert (await ws.connect(timeout=5))[0]
         other = _another_process_layer()
         try:
-            await other.group_send(realtime.customer_group(chat.pk), {"type": "chat.html", "html": "from-elsewhere"})
+            [(group, event)] = realtime.fanout([(realtime.customer_audience(chat.pk), "from-elsewhere")])
+            await other.group_send(group, event)
             assert await ws.receive_from(timeout=3) == "from-elsewhere"
         finally:
             await other.flush()  # closes its connections; pub/sub keeps nothing in Redis

@@ -292,12 +292,15 @@ def test_a_socket_speaks_the_console_language_of_its_browser():
 
 @pytest.mark.django_db
 def test_the_ai_panel_placeholder_pushed_to_agents_is_rendered_per_language(monkeypatch):
-    sent: list[tuple[str, str]] = []
+    sent: list[tuple[realtime.Audience, str]] = []
     monkeypatch.setattr(realtime, "send_html", lambda *sends: sent.extend(sends))
 
     realtime.broadcast_ai_panel(7)
 
-    assert [group for group, _html in sent] == ["agent.7.en", "agent.7.de"]
+    assert [audience for audience, _html in sent] == [
+        realtime.agent_audience(7, "en"),
+        realtime.agent_audience(7, "de"),
+    ]
     assert "Loading the AI draft…" in sent[0][1]
     assert "KI-Entwurf wird geladen…" in sent[1][1]
 

@@ -127,7 +127,7 @@ def test_open_pages_of_both_tickets_are_told_and_the_secondarys_link_reconnects_
 
         again = customer_socket(secondary, token=old_token)
         assert (await again.connect(timeout=5))[0]
-        assert await subscribers(realtime.customer_group(primary.pk)) == 1
+        assert await subscribers(realtime.ticket_group(primary.pk)) == 1
         await again.send_json_to({"type": "resync", "after": 0})
         frame = await receive_until(again, r'data-seq="3"')
         assert frame.count('data-seq="') == 3
