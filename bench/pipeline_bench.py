@@ -1272,8 +1272,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--fresh-texts",
         action="store_true",
-        help="the worker keeps the vectors of one message's texts only (EMBEDDING_CACHE_SIZE=32), so the "
-        "bench's 54 questions, repeated, cost what new questions cost",
+        help="the worker keeps the vectors of one message's texts only (EMBEDDING_CACHE_SIZE=32) and the AI "
+        "cache is off (AI_CACHE_ENABLED=false: no shared vectors, retrievals or answers), so the bench's 54 "
+        "questions, repeated, cost what new questions cost; the knowledge base's own vectors stay cached",
     )
     parser.add_argument("--out", default="docs/benchmarks.md", help="markdown file to update ('' to skip)")
     parser.add_argument("--provider", choices=("local", "openai"), default="local", help="openai: the fake endpoint")
@@ -1344,7 +1345,7 @@ def main(argv=None) -> int:
     close_django_connections()
 
     server = Server(env=env, log_path=work_dir / "server.log")
-    worker_env = {**env, "EMBEDDING_CACHE_SIZE": "32"} if args.fresh_texts else env
+    worker_env = {**env, "EMBEDDING_CACHE_SIZE": "32", "AI_CACHE_ENABLED": "false"} if args.fresh_texts else env
     worker = Worker(env=worker_env, log_path=work_dir / "worker.log", concurrency=args.concurrency)
     runs: dict[str, dict] = {}
     purged: dict[str, int] = {}

@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--fresh-texts",
         action="store_true",
-        help="forget the message texts' embeddings before each message (the questions repeat; real ones do not)",
+        help="forget the message texts' embeddings before each message and turn the AI cache off (the questions "
+        "repeat; real ones do not)",
     )
     parser.add_argument(
         "--async-to-sync", action="store_true", help="send live updates as before worker processes had their own loop"
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     os.environ["FEATURE_AI_PIPELINE"] = "false"
+    if args.fresh_texts:
+        os.environ["AI_CACHE_ENABLED"] = "false"  # shared vectors, retrievals and answers would serve the repeats
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportflow.settings")
     import django
 
