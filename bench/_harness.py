@@ -219,6 +219,7 @@ class Server(Subprocess):
     proc: subprocess.Popen | None = None
     _log_file: object = None
     workers: int = 1  # uvicorn --workers: processes sharing the port (the kernel spreads the connections)
+    app: str = "supportflow.asgi:application"  # another ASGI app from bench/ (e.g. ablation_asgi:application)
 
     @property
     def base(self) -> str:
@@ -227,7 +228,7 @@ class Server(Subprocess):
     def start(self, *, timeout: float = 60.0) -> None:
         self.port = free_port()
         cmd = [
-            sys.executable, "-m", "uvicorn", "supportflow.asgi:application",
+            sys.executable, "-m", "uvicorn", self.app, "--app-dir", str(Path(__file__).resolve().parent),
             "--host", "127.0.0.1", "--port", str(self.port),
             "--lifespan", "off", "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip

@@ -1112,6 +1112,14 @@ def parse_args(argv=None):
         "--workers", type=int, default=1, help="uvicorn --workers: server processes sharing the port (all cores)"
     )
     parser.add_argument(
+        "--ablate",
+        default="",
+        metavar="PARTS",
+        help="chat with parts of its required work switched off, to measure what each costs: comma-separated "
+        "limits, render, languages, ai, events (bench/ablation_asgi.py; not the product: never a published "
+        "chat figure)",
+    )
+    parser.add_argument(
         "--server-env",
         action="append",
         default=[],
@@ -1120,6 +1128,8 @@ def parse_args(argv=None):
     )
     args = parser.parse_args(argv)
     args.sizes_list = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.ablate and args.out:
+        parser.error("--ablate measures parts of the work, not the product: run it with --out ''")
     if any("=" not in item for item in args.server_env):
         parser.error("--server-env takes NAME=VALUE")
     if not args.sizes_list or min(args.sizes_list) < 1 or max(args.sizes_list) > 5000:
@@ -1167,7 +1177,15 @@ def main(argv=None) -> int:
     server_env = {**env, **dict(item.split("=", 1) for item in args.server_env)}
     if args.server_env:
         log(f"server environment overrides: {', '.join(args.server_env)}")
-    server = Server(env=server_env, log_path=log_dir / "server.log", workers=args.workers)
+    if args.ablate:
+        server_env["SF_BENCH_ABLATE"] = args.ablate
+        log(f"ABLATION: chat without {args.ablate} (bench/ablation_asgi.py)")
+    server = Server(
+        env=server_env,
+        log_path=log_dir / "server.log",
+        workers=args.workers,
+        app="ablation_asgi:application" if args.ablate else "supportflow.asgi:application",
+    )
     runs: list[dict] = []
     started = time.perf_counter()
     try:
@@ -1261,6 +1279,7 @@ def main(argv=None) -> int:
             "connect_concurrency": args.connect_concurrency,
             "rate_override": RATE_OVERRIDE,
             "server_env": args.server_env,
+            "ablate": args.ablate,
         },
         "summary": summary,
         "targets": result,
