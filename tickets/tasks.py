@@ -11,6 +11,7 @@ so it enqueues a customer message there by the task's registered name (``AI_PROC
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from celery import current_app, shared_task
@@ -45,6 +46,76 @@ def ai_enqueue(message_id: int) -> None:
         current_app.send_task(AI_PROCESS_MESSAGE, args=[message_id], ignore_result=True)
     except Exception:
         logger.exception("could not enqueue message %s for the AI (the stalled-message sweep will)", message_id)
+
+
+async def ai_enqueue_async(message_id: int) -> bool:
+    """``ai_enqueue`` from the event loop (the chat consumer's hot path): the same task message, pushed
+    with one LPUSH on ``supportflow.aio``'s Redis client instead of Celery's producer on a thread.
+
+    Why: ``send_task`` costs about 1.2 ms of CPU per message in the web process (routing, options, a new
+    Redis client object per publish, a declare) — measured by ``chat_bench.py --ablate ai`` as the largest
+    single part of a chat message's work, and on a thread it competes with the event loop for the GIL.
+    The message is Celery's own (``app.amqp.create_task_message``, protocol 2) in kombu's Redis envelope
+    (``ai_task_envelope``); ``tests/test_ai_enqueue.py`` checks it against one Celery publishes and has a
+    real worker run it. False when it could not be pushed (a broker URL that is not Redis, Redis down):
+    the caller falls back to ``ai_enqueue``, and failing that the stalled-message sweep enqueues it."""
+    if not getattr(settings, "FEATURE_AI_PIPELINE", True):
+        return True
+    from supportflow import aio
+
+    try:
+        key, envelope = ai_task_envelope(message_id)
+        await aio.redis(settings.REDIS_BROKER_URL).lpush(key, envelope)
+    except Exception:
+        logger.warning("could not push message %s to the ai queue from the loop", message_id, exc_info=True)
+        return False
+    return True
+
+
+def ai_task_envelope(message_id: int) -> tuple[str, str]:
+    """The Redis list and the JSON of ``process_message(message_id)`` as Celery would publish it to the
+    ``ai`` queue: the anonymous exchange with the queue's name as the routing key (what Celery does for a
+    direct queue), persistent, priority 0, the body base64-encoded (kombu's Redis channel)."""
+    import base64
+    import uuid
+
+    from kombu.serialization import dumps
+    from kombu.utils.json import dumps as json_dumps
+
+    app = current_app
+    queue = _ai_queue()
+    task_id = str(uuid.uuid4())
+    headers, properties, body, _sent_event = app.amqp.create_task_message(
+        task_id,
+        AI_PROCESS_MESSAGE,
+        [message_id],
+        {},
+        reply_to=app.thread_oid,
+        create_sent_event=False,
+        ignore_result=True,
+    )
+    content_type, content_encoding, data = dumps(body, serializer=app.conf.task_serializer)
+    data = data.encode(content_encoding) if isinstance(data, str) else data
+    envelope = {
+        "body": base64.b64encode(data).decode("ascii"),
+        "content-encoding": content_encoding,
+        "content-type": content_type,
+        "headers": headers,
+        "properties": {
+            **properties,
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return queue, json_dumps(envelope)
+
+
+@functools.cache
+def _ai_queue() -> str:
+    return current_app.amqp.router.route({}, AI_PROCESS_MESSAGE)["queue"].name
 
 
 def ai_enqueue_on_commit(*, message_id: int) -> None:

@@ -424,19 +424,22 @@ _EFFECTS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_pref
 
 async def _message_effects_async(message: Message) -> None:
     """``_message_effects`` for a message stored from the event loop (committed already): the broadcast
-    awaited on the loop, then the rest handed to a thread of its own (``_EFFECTS``, so a burst of
-    messages does not queue the sockets' database work behind it) without waiting for it. The AI
-    enqueue is thus no later than the thread path's (after the broadcast), and if the process dies
-    before it runs, the AI's stalled-message sweep enqueues the message, as when the broker is down."""
+    and the AI enqueue awaited on the loop, then the event subscribers handed to a thread of its own
+    (``_EFFECTS``, so a burst of messages does not queue the sockets' database work behind it) without
+    waiting for them. The AI enqueue is thus no later than the thread path's (after the broadcast), and if
+    the process dies before it runs, the AI's stalled-message sweep enqueues the message, as when the
+    broker is down."""
     await realtime.abroadcast_message(message)
-    asyncio.get_running_loop().run_in_executor(_EFFECTS, _customer_message_effects_in_thread, message)
+    pushed = await tasks.ai_enqueue_async(message.pk)  # one LPUSH on the loop; Celery's producer if it failed
+    asyncio.get_running_loop().run_in_executor(_EFFECTS, _customer_message_effects_in_thread, message, not pushed)
 
 
-def _customer_message_effects_in_thread(message: Message) -> None:
-    """After the broadcast, for a customer message the event loop stored and committed: the AI enqueue
-    and the event, run now (no transaction to wait for)."""
+def _customer_message_effects_in_thread(message: Message, enqueue: bool) -> None:
+    """After the broadcast, for a customer message the event loop stored and committed: the event (and
+    the AI enqueue, when the loop could not push it), run now (no transaction to wait for)."""
     try:
-        tasks.ai_enqueue(message.pk)
+        if enqueue:
+            tasks.ai_enqueue(message.pk)
         events.publish_committed(
             events.MESSAGE_CREATED, ticket_id=message.ticket_id, message_id=message.pk, message=message
         )

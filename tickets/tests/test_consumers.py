@@ -586,8 +586,8 @@ def test_a_message_on_an_open_conversation_is_stored_and_broadcast_from_the_loop
     chat, agent, monkeypatch
 ):
     """No worker thread between the customer's frame and the broadcast (``_store_customer_message`` is
-    the general path's) and no blocking hop back to a loop (``async_to_sync``); the AI enqueue and the
-    event subscribers still run, after it, once."""
+    the general path's) and no blocking hop back to a loop (``async_to_sync``); the AI enqueue (pushed from
+    the loop, ``test_ai_enqueue.py``) and the event subscribers still run, after it, once."""
     from tickets import consumers, events, tasks
 
     def general_path(*args, **kwargs):
@@ -599,7 +599,13 @@ def test_a_message_on_an_open_conversation_is_stored_and_broadcast_from_the_loop
     enqueued, announced = [], []
     monkeypatch.setattr(consumers, "_store_customer_message", general_path)
     monkeypatch.setattr(realtime, "async_to_sync", no_hop)
-    monkeypatch.setattr(tasks, "ai_enqueue", enqueued.append)
+    monkeypatch.setattr(tasks, "ai_enqueue", lambda message_id: pytest.fail("the loop's push fell back to a thread"))
+
+    async def push(message_id):
+        enqueued.append(message_id)
+        return True
+
+    monkeypatch.setattr(tasks, "ai_enqueue_async", push)
     events.subscribe(listener := lambda kind, **payload: announced.append((kind, payload["message_id"])))
     customer, console = customer_socket(chat), agent_socket(agent, chat)
 
