@@ -47,6 +47,20 @@ def _without_ids(envelope: dict) -> dict:
     }
 
 
+def _write_in_chat(chat, body: str, client_id: str) -> Message:
+    """The customer sends ``body`` over the chat page's socket (the loop's hot path); the stored message."""
+    ws = customer_socket(chat)
+
+    async def scenario():
+        assert (await ws.connect(timeout=5))[0]
+        await ws.send_json_to({"type": "message", "body": body, "client_id": client_id})
+        await receive_until(ws, f'data-client-id="{client_id}"')
+        await ws.disconnect()
+
+    run(scenario)
+    return Message.objects.get(ticket=chat, client_msg_id=client_id)
+
+
 def test_the_loop_pushes_the_message_celery_publishes(broker, ai_on):
     tasks.ai_enqueue(4242)  # Celery's own producer
     celerys = json.loads(broker.rpop("ai"))
@@ -74,16 +88,7 @@ def test_a_broker_that_cannot_be_reached_is_reported_not_raised(broker, ai_on, s
 
 def test_a_chat_message_is_run_by_a_real_worker_from_the_loops_push(department, ai_on, celery_worker):
     chat = make_ticket(department=department, body="Hello")
-    ws = customer_socket(chat)
-
-    async def scenario():
-        assert (await ws.connect(timeout=5))[0]
-        await ws.send_json_to({"type": "message", "body": "My notes do not sync", "client_id": "w-1"})
-        await receive_until(ws, r'data-client-id="w-1"')
-        await ws.disconnect()
-
-    run(scenario)
-    message = Message.objects.get(ticket=chat, client_msg_id="w-1")
+    message = _write_in_chat(chat, "My notes do not sync", "w-1")
     deadline = time.monotonic() + 90  # the worker loads the models on its first task
     while time.monotonic() < deadline and not AIRun.objects.filter(message=message).exists():
         time.sleep(0.2)
@@ -97,16 +102,7 @@ def test_when_the_loop_cannot_push_the_thread_enqueues_through_celery(department
     monkeypatch.setattr(tasks, "ai_enqueue_async", cannot)
     chat = make_ticket(department=department, body="Hello")
     broker.delete("ai")  # the opening message's own enqueue
-    ws = customer_socket(chat)
-
-    async def scenario():
-        assert (await ws.connect(timeout=5))[0]
-        await ws.send_json_to({"type": "message", "body": "Still there?", "client_id": "f-1"})
-        await receive_until(ws, r'data-client-id="f-1"')
-        await ws.disconnect()
-
-    run(scenario)
-    message = Message.objects.get(ticket=chat, client_msg_id="f-1")
+    message = _write_in_chat(chat, "Still there?", "f-1")
     deadline = time.monotonic() + 10  # the fallback runs on the effects thread after the broadcast
     while time.monotonic() < deadline and not broker.llen("ai"):
         time.sleep(0.05)
