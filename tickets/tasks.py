@@ -83,7 +83,7 @@ def ai_task_envelope(message_id: int) -> tuple[str, str]:
     from kombu.utils.json import dumps as json_dumps
 
     app = current_app
-    queue = _ai_queue()
+    queue, time_limit, soft_time_limit = _ai_route()
     task_id = str(uuid.uuid4())
     headers, properties, body, _sent_event = app.amqp.create_task_message(
         task_id,
@@ -91,6 +91,8 @@ def ai_task_envelope(message_id: int) -> tuple[str, str]:
         [message_id],
         {},
         reply_to=app.thread_oid,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
         create_sent_event=False,
         ignore_result=True,
     )
@@ -114,8 +116,13 @@ def ai_task_envelope(message_id: int) -> tuple[str, str]:
 
 
 @functools.cache
-def _ai_queue() -> str:
-    return current_app.amqp.router.route({}, AI_PROCESS_MESSAGE)["queue"].name
+def _ai_route() -> tuple[str, int | None, int | None]:
+    """The task's queue (the routes) and its own time limits. ``app.tasks`` finalizes the app as a worker's
+    is; ``send_task`` applies the limits only from a finalized registry, the worker applies them either way."""
+    app = current_app
+    task = app.tasks[AI_PROCESS_MESSAGE]
+    queue = app.amqp.router.route({}, AI_PROCESS_MESSAGE, None, None, task)["queue"].name
+    return queue, task.time_limit, task.soft_time_limit
 
 
 def ai_enqueue_on_commit(*, message_id: int) -> None:

@@ -14,6 +14,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from supportflow.celery import app as celery_app
 from tickets import tasks
 from tickets.models import AIRun, Message
 from tickets.tests.factories import make_ticket
@@ -62,6 +63,7 @@ def _write_in_chat(chat, body: str, client_id: str) -> Message:
 
 
 def test_the_loop_pushes_the_message_celery_publishes(broker, ai_on):
+    celery_app.tasks  # noqa: B018 - finalized, as in a worker: Celery's message then carries the task's time limits
     tasks.ai_enqueue(4242)  # Celery's own producer
     celerys = json.loads(broker.rpop("ai"))
 
@@ -70,6 +72,7 @@ def test_the_loop_pushes_the_message_celery_publishes(broker, ai_on):
 
     assert _without_ids(ours) == _without_ids(celerys)
     assert json.loads(base64.b64decode(ours["body"]))[0] == [4242]
+    assert ours["headers"]["timelimit"] == [140, 120]  # process_message's own (tickets/ai/tasks.py)
     assert ours["headers"]["id"] == ours["headers"]["root_id"] == ours["properties"]["correlation_id"]
     assert ours["headers"]["id"] != celerys["headers"]["id"]
     assert ours["properties"]["delivery_tag"] != celerys["properties"]["delivery_tag"]
