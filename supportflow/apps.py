@@ -17,8 +17,8 @@ class SupportflowConfig(AppConfig):
         from tickets import events
 
         metrics.install()
-        events.subscribe(metrics.record_event)
-        events.subscribe(webhooks.on_ticket_event)
+        events.subscribe(metrics.record_event, on_loop=metrics.arecord_event)
+        events.subscribe(webhooks.on_ticket_event, on_loop=webhooks.on_ticket_event_on_loop)
         for name, signal in (("saved", post_save), ("deleted", post_delete)):
             signal.connect(webhooks.subscriptions_changed, sender=WebhookSubscription, dispatch_uid=f"webhook-{name}")
-        events.subscribe(escalation.announce_escalation)
+        events.subscribe(escalation.announce_escalation, on_loop=escalation.announce_escalation_on_loop)

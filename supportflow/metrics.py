@@ -171,6 +171,25 @@ def _increment(ops: Iterable[tuple[str, str, int]]) -> None:
         logger.warning("metrics not recorded (Redis: %s); pausing metric writes for %.0f s", exc, RETRY_AFTER_S)
 
 
+async def _aincrement(ops: list[tuple[str, str, int]]) -> None:
+    """``_increment`` on the event loop (``supportflow.aio``'s client): the same keys, one round trip."""
+    global _paused_until
+    ops = [op for op in ops if op[2]]
+    if not ops or time.monotonic() < _paused_until:
+        return
+    from supportflow import aio
+
+    try:
+        pipe = aio.redis(_store_url(), socket_connect_timeout=SOCKET_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S)
+        pipe = pipe.pipeline(transaction=False)
+        for name, field, amount in ops:
+            pipe.hincrby(_key(name), field, amount)
+        await pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        _paused_until = time.monotonic() + RETRY_AFTER_S
+        logger.warning("metrics not recorded (Redis: %s); pausing metric writes for %.0f s", exc, RETRY_AFTER_S)
+
+
 def reset_pause() -> None:
     """Forget a past Redis failure (tests, or after fixing the connection)."""
     global _paused_until
@@ -319,6 +338,18 @@ def record_event(kind: str, **payload) -> None:
         _increment(list(_operations(kind, payload)))
     except Exception:
         logger.warning("metrics for %s not recorded", kind, exc_info=True)
+
+
+async def arecord_event(kind: str, **payload) -> bool:
+    """``record_event``'s twin on the event loop (``events.subscribe(on_loop=…)``): a chat message is counted
+    there; other kinds may read the database, so they are left to ``record_event`` (False)."""
+    if kind != events.MESSAGE_CREATED:
+        return False
+    try:
+        await _aincrement(list(_operations(kind, payload)))
+    except Exception:
+        logger.warning("metrics for %s not recorded", kind, exc_info=True)
+    return True
 
 
 # --- Scrape -------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ are registered once, at start-up, by the app that owns them (``supportflow.apps`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.db import transaction
@@ -49,13 +49,20 @@ KINDS = frozenset(
 )
 
 Subscriber = Callable[..., None]
+# ``async (kind, **payload) -> bool``: the subscriber's work for the event loop, True when it did it all
+LoopSubscriber = Callable[..., Awaitable[bool]]
 _subscribers: list[Subscriber] = []
+_on_loop: dict[Subscriber, LoopSubscriber] = {}
 
 
-def subscribe(subscriber: Subscriber) -> None:
-    """Call ``subscriber(kind, **payload)`` after every committed event. Idempotent."""
+def subscribe(subscriber: Subscriber, *, on_loop: LoopSubscriber | None = None) -> None:
+    """Call ``subscriber(kind, **payload)`` after every committed event. Idempotent. ``on_loop``: its
+    twin for an event announced from the event loop (``apublish_committed``) — no database, only async
+    I/O — which returns False for what it leaves to ``subscriber`` (on a thread)."""
     if subscriber not in _subscribers:
         _subscribers.append(subscriber)
+    if on_loop is not None:
+        _on_loop[subscriber] = on_loop
 
 
 def publish(kind: str, **payload: Any) -> None:
@@ -73,6 +80,34 @@ def publish_committed(kind: str, **payload: Any) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown ticket event {kind!r}")
     for subscriber in list(_subscribers):
+        _deliver(subscriber, kind, payload)
+
+
+async def apublish_committed(kind: str, **payload: Any) -> list[Subscriber]:
+    """``publish_committed`` from the event loop (the chat's hot path): each subscriber's ``on_loop`` twin
+    runs here; returned are the subscribers still to run, on a thread (``deliver``) — those without a
+    twin, and those whose twin left the event to them (a webhook someone subscribes to needs the
+    database). A failing twin is logged and its subscriber is not run again: the same rule as ``_deliver``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown ticket event {kind!r}")
+    rest = []
+    for subscriber in list(_subscribers):
+        twin = _on_loop.get(subscriber)
+        if twin is None:
+            rest.append(subscriber)
+            continue
+        try:
+            if not await twin(kind, **payload):
+                rest.append(subscriber)
+        except Exception:
+            logger.exception("event subscriber %s failed on %s", getattr(twin, "__qualname__", twin), kind)
+    return rest
+
+
+def deliver(subscribers: list[Subscriber], kind: str, **payload: Any) -> None:
+    """Run ``subscribers`` (what ``apublish_committed`` returned) now, each guarded like ``publish``'s."""
+    for subscriber in subscribers:
         _deliver(subscriber, kind, payload)
 
 

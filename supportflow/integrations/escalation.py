@@ -14,6 +14,11 @@ from tickets import tasks as ticket_tasks
 logger = logging.getLogger(__name__)
 
 
+async def announce_escalation_on_loop(kind: str, **payload) -> bool:
+    """``announce_escalation``'s twin on the event loop: only an escalation is announced, on a thread."""
+    return kind != events.TICKET_ESCALATED
+
+
 def announce_escalation(kind: str, **payload) -> None:
     """``tickets.events`` subscriber. A lost enqueue is logged; the ticket is escalated either way and
     shows in its queue."""

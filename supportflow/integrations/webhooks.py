@@ -249,6 +249,30 @@ def _subscribed_events() -> frozenset[str] | None:
     return _known["events"]
 
 
+async def on_ticket_event_on_loop(kind: str, **payload: Any) -> bool:
+    """``on_ticket_event``'s twin on the event loop (a chat message): True when nobody subscribes to the
+    event — the common case, decided by the generation's one Redis GET on the loop, as
+    ``_subscribed_events`` decides it — and False otherwise (the generation moved, Redis could not say, or
+    someone subscribes: the deliveries are stored by ``on_ticket_event`` on a thread)."""
+    event = _public_event(kind, payload)
+    if event is None:
+        return True
+    from django.core.cache.backends.redis import RedisSerializer
+
+    from supportflow import aio
+
+    try:
+        raw = await aio.redis(settings.REDIS_CACHE_URL).get(cache.make_and_validate_key(GENERATION_KEY))
+        generation = None if raw is None else RedisSerializer().loads(raw)
+    except Exception:
+        logger.warning("webhook subscription generation unavailable on the loop", exc_info=True)
+        return False
+    known = _known
+    if generation is None or generation != known["generation"] or time.monotonic() - known["at"] > KNOWN_FOR_S:
+        return False
+    return str(event) not in known["events"]
+
+
 def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
     """Runs for every committed event (every chat message): the common case — no subscription — is one
     Redis GET (``_subscribed_events``) outside any transaction; only storing deliveries opens one."""

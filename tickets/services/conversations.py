@@ -423,25 +423,34 @@ _EFFECTS = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_pref
 
 
 async def _message_effects_async(message: Message) -> None:
-    """``_message_effects`` for a message stored from the event loop (committed already): the broadcast
-    and the AI enqueue awaited on the loop, then the event subscribers handed to a thread of its own
-    (``_EFFECTS``, so a burst of messages does not queue the sockets' database work behind it) without
-    waiting for them. The AI enqueue is thus no later than the thread path's (after the broadcast), and if
-    the process dies before it runs, the AI's stalled-message sweep enqueues the message, as when the
-    broker is down."""
+    """``_message_effects`` for a message stored from the event loop (committed already): the broadcast,
+    the AI enqueue and the event subscribers' Redis work (metrics, "does anyone subscribe") awaited on the
+    loop; what needs the database handed to a thread of its own (``_EFFECTS``, so a burst of messages does
+    not queue the sockets' database work behind it) without waiting for it. The AI enqueue is thus no
+    later than the thread path's (after the broadcast), and if the process dies before it runs, the AI's
+    stalled-message sweep enqueues the message, as when the broker is down."""
     await realtime.abroadcast_message(message)
     pushed = await tasks.ai_enqueue_async(message.pk)  # one LPUSH on the loop; Celery's producer if it failed
-    asyncio.get_running_loop().run_in_executor(_EFFECTS, _customer_message_effects_in_thread, message, not pushed)
+    announced = {"ticket_id": message.ticket_id, "message_id": message.pk, "message": message}
+    rest = await events.apublish_committed(events.MESSAGE_CREATED, **announced)  # metrics, webhooks: Redis
+    if rest or not pushed:
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(_EFFECTS, _customer_message_effects_in_thread, message, not pushed, rest)
 
 
-def _customer_message_effects_in_thread(message: Message, enqueue: bool) -> None:
-    """After the broadcast, for a customer message the event loop stored and committed: the event (and
-    the AI enqueue, when the loop could not push it), run now (no transaction to wait for)."""
+def _customer_message_effects_in_thread(message: Message, enqueue: bool, subscribers: list) -> None:
+    """After the broadcast, for a customer message the event loop stored and committed, what the loop
+    could not do: the AI enqueue when its push failed, the event's ``subscribers`` that need the database
+    (a webhook someone subscribes to), run now (no transaction to wait for)."""
     try:
         if enqueue:
             tasks.ai_enqueue(message.pk)
-        events.publish_committed(
-            events.MESSAGE_CREATED, ticket_id=message.ticket_id, message_id=message.pk, message=message
+        events.deliver(
+            subscribers,
+            events.MESSAGE_CREATED,
+            ticket_id=message.ticket_id,
+            message_id=message.pk,
+            message=message,
         )
     except Exception:
         logger.exception("the effects of message %s failed", message.pk)
