@@ -92,10 +92,12 @@ def test_a_broker_that_cannot_be_reached_is_reported_not_raised(broker, ai_on, s
 def test_a_chat_message_is_run_by_a_real_worker_from_the_loops_push(department, ai_on, celery_worker):
     chat = make_ticket(department=department, body="Hello")
     message = _write_in_chat(chat, "My notes do not sync", "w-1")
-    deadline = time.monotonic() + 90  # the worker loads the models on its first task
-    while time.monotonic() < deadline and not AIRun.objects.filter(message=message).exists():
-        time.sleep(0.2)
-    assert AIRun.objects.filter(message=message).exists(), "the worker never ran the pushed task"
+    runs = AIRun.objects.filter(message=message)
+    deadline = time.monotonic() + 120  # the worker loads the models on its first task
+    while time.monotonic() < deadline and not (runs.exists() and not runs.filter(status="pending").exists()):
+        time.sleep(0.2)  # finished, so the worker stops idle (its shutdown waits 10 s at most)
+    assert runs.exists(), "the worker never ran the pushed task"
+    assert not runs.filter(status="pending").exists()
 
 
 def test_when_the_loop_cannot_push_the_thread_enqueues_through_celery(department, ai_on, broker, monkeypatch):
