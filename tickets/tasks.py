@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from celery import current_app, shared_task
+from celery import current_app, shared_task, signals
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -95,6 +95,18 @@ def ai_task_envelope(message_id: int) -> tuple[str, str]:
         soft_time_limit=soft_time_limit,
         create_sent_event=False,
         ignore_result=True,
+    )
+    # what Celery's producer announces before it publishes: our handler adds the log context's headers
+    # (supportflow.celery, request id and ticket), any other receiver sees what it would see from Celery
+    signals.before_task_publish.send(
+        sender=AI_PROCESS_MESSAGE,
+        body=body,
+        exchange="",
+        routing_key=queue,
+        headers=headers,
+        properties=properties,
+        declare=[],
+        retry_policy=None,
     )
     content_type, content_encoding, data = dumps(body, serializer=app.conf.task_serializer)
     data = data.encode(content_encoding) if isinstance(data, str) else data

@@ -78,6 +78,15 @@ def test_the_loop_pushes_the_message_celery_publishes(broker, ai_on):
     assert ours["properties"]["delivery_tag"] != celerys["properties"]["delivery_tag"]
 
 
+def test_the_pushed_message_carries_the_log_context_to_the_worker(broker, ai_on):
+    from supportflow import logs
+
+    with logs.bound(request_id="req-on-the-loop", ticket="SF-000042"):
+        assert asyncio.run(tasks.ai_enqueue_async(7)) is True
+    headers = json.loads(broker.rpop("ai"))["headers"]
+    assert (headers["sf_request_id"], headers["sf_ticket"]) == ("req-on-the-loop", "SF-000042")
+
+
 def test_nothing_is_pushed_with_the_ai_pipeline_off(broker, settings):
     settings.FEATURE_AI_PIPELINE = False
     assert asyncio.run(tasks.ai_enqueue_async(7)) is True
