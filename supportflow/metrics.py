@@ -157,37 +157,40 @@ def _client(url: str) -> redis.Redis:
 
 def _increment(ops: Iterable[tuple[str, str, int]]) -> None:
     """``HINCRBY`` each ``(hash, field, amount)`` in one round trip; on failure count nothing."""
-    global _paused_until
-    ops = [op for op in ops if op[2]]
-    if not ops or time.monotonic() < _paused_until:
-        return
-    try:
-        pipe = _client(_store_url()).pipeline(transaction=False)
-        for name, field, amount in ops:
-            pipe.hincrby(_key(name), field, amount)
-        pipe.execute()
-    except (redis.RedisError, OSError) as exc:
-        _paused_until = time.monotonic() + RETRY_AFTER_S
-        logger.warning("metrics not recorded (Redis: %s); pausing metric writes for %.0f s", exc, RETRY_AFTER_S)
+    if ops := _to_send(ops):
+        try:
+            _increments(_client(_store_url()).pipeline(transaction=False), ops).execute()
+        except (redis.RedisError, OSError) as exc:
+            _pause(exc)
 
 
-async def _aincrement(ops: list[tuple[str, str, int]]) -> None:
+async def _aincrement(ops: Iterable[tuple[str, str, int]]) -> None:
     """``_increment`` on the event loop (``supportflow.aio``'s client): the same keys, one round trip."""
-    global _paused_until
-    ops = [op for op in ops if op[2]]
-    if not ops or time.monotonic() < _paused_until:
-        return
-    from supportflow import aio
+    if ops := _to_send(ops):
+        from supportflow import aio
 
-    try:
-        pipe = aio.redis(_store_url(), socket_connect_timeout=SOCKET_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S)
-        pipe = pipe.pipeline(transaction=False)
-        for name, field, amount in ops:
-            pipe.hincrby(_key(name), field, amount)
-        await pipe.execute()
-    except (redis.RedisError, OSError) as exc:
-        _paused_until = time.monotonic() + RETRY_AFTER_S
-        logger.warning("metrics not recorded (Redis: %s); pausing metric writes for %.0f s", exc, RETRY_AFTER_S)
+        client = aio.redis(_store_url(), socket_connect_timeout=SOCKET_TIMEOUT_S, socket_timeout=SOCKET_TIMEOUT_S)
+        try:
+            await _increments(client.pipeline(transaction=False), ops).execute()
+        except (redis.RedisError, OSError) as exc:
+            _pause(exc)
+
+
+def _to_send(ops: Iterable[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """The non-zero increments, or none while writes are paused after a Redis failure."""
+    return [op for op in ops if op[2]] if time.monotonic() >= _paused_until else []
+
+
+def _increments(pipe, ops: list[tuple[str, str, int]]):
+    for name, field, amount in ops:
+        pipe.hincrby(_key(name), field, amount)
+    return pipe
+
+
+def _pause(exc: Exception) -> None:
+    global _paused_until
+    _paused_until = time.monotonic() + RETRY_AFTER_S
+    logger.warning("metrics not recorded (Redis: %s); pausing metric writes for %.0f s", exc, RETRY_AFTER_S)
 
 
 def reset_pause() -> None:
