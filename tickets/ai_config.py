@@ -4,13 +4,9 @@ versions (``tickets.ai.versions`` keeps them per process and compares the stamp 
 
 from __future__ import annotations
 
-import logging
 import string
-import uuid
 
-from django.core.cache import cache
-
-logger = logging.getLogger(__name__)
+from supportflow import generations
 
 GENERATION_KEY = "sf:ai:config:generation"
 
@@ -41,17 +37,10 @@ def prompt_problems(field: str, text: str) -> list[str]:
 
 
 def generation() -> str | None:
-    """The current stamp (made on first read); None when the cache cannot be read."""
-    try:
-        return cache.get_or_set(GENERATION_KEY, lambda: uuid.uuid4().hex, timeout=None)
-    except Exception:  # the cache is down: the caller reads the rows every time rather than serve stale ones
-        logger.warning("AI config generation unreadable; reading versions from the database", exc_info=True)
-        return None
+    """The current stamp; None when the cache cannot be read (then the rows are read every time)."""
+    return generations.current(GENERATION_KEY)
 
 
 def invalidate() -> None:
     """A version or an experiment changed: every process re-reads the rows on its next message."""
-    try:
-        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    except Exception:
-        logger.warning("AI config generation not bumped; other processes keep their versions", exc_info=True)
+    generations.bump(GENERATION_KEY)

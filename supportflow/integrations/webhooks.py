@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from supportflow import outbound
+from supportflow import generations, outbound
 from supportflow.models import WebhookDelivery, WebhookSubscription
 from tickets import events
 
@@ -219,28 +219,15 @@ def subscriptions_changed(**_: Any) -> None:
     fan-out. Bumped now (this transaction's own fan-outs see the change) and again on commit (a process
     that re-read before the commit saw the old rows under the new generation)."""
 
-    def bump() -> None:
-        try:
-            cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-        except Exception:
-            logger.warning("could not bump the webhook subscription generation", exc_info=True)
-
-    bump()
-    transaction.on_commit(bump)
+    generations.bump(GENERATION_KEY)
+    transaction.on_commit(lambda: generations.bump(GENERATION_KEY))
 
 
 def _subscribed_events() -> frozenset[str] | None:
     """The events some active subscription wants, as of the current generation; ``None`` when Redis cannot
     say (then the caller asks PostgreSQL)."""
-    try:
-        generation = cache.get(GENERATION_KEY)
-        if generation is None:
-            cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-            generation = cache.get(GENERATION_KEY)
-    except Exception:
-        logger.warning("webhook subscription generation unavailable; asking the database", exc_info=True)
-        return None
-    if generation is None:
+    generation = generations.current(GENERATION_KEY)
+    if generation is None:  # the cache is down: ask the database
         return None
     now = time.monotonic()
     if _known["generation"] != generation or now - _known["at"] > KNOWN_FOR_S:

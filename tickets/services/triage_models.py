@@ -8,17 +8,16 @@ process re-reads the active version at its next prediction (``tickets/ai/triage/
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from supportflow import generations
 from tickets.models import TriageModel
 from tickets.services.common import TicketRuleError
 
@@ -26,11 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def triage_model_announce() -> None:
-    """Tell every process to re-read the active version at its next prediction."""
-    try:
-        cache.set(TriageModel.GENERATION_CACHE_KEY, time.time_ns(), timeout=None)
-    except Exception:  # a cache outage must not undo a promotion; processes still re-check every 30 s
-        logger.warning("Could not bump the triage model generation; workers pick it up within 30 s.", exc_info=True)
+    """Tell every process to re-read the active version at its next prediction (a cache outage does not
+    undo a promotion: processes still re-check every 30 s)."""
+    generations.bump(TriageModel.GENERATION_CACHE_KEY)
 
 
 @transaction.atomic

@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from knowledge import embeddings
+from supportflow import generations
 from tickets.ai.rules import CATEGORY_DEPARTMENT
 from tickets.ai.triage.decide import MAX_TEXT_CHARS, TriageResult, decide, empty_result
 from tickets.ai.triage.model import (
@@ -278,10 +278,8 @@ def train(
 
 
 def _generation() -> object:
-    try:
-        return cache.get(TriageModel.GENERATION_CACHE_KEY)
-    except Exception:  # predictions go on without the cache; the 30 s re-check still applies
-        return None
+    """None without the cache: predictions go on, and the 30 s re-check still applies."""
+    return generations.current(TriageModel.GENERATION_CACHE_KEY)
 
 
 # --- the in-process model cache -------------------------------------------------------------------
