@@ -40,8 +40,12 @@ def make_key(*, task: str, model: str, request: dict[str, Any], key: dict[str, A
         "request": door,
         "key": key,
     }
-    digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{PREFIX}{task}:{digest}"
+    return f"{PREFIX}{task}:{digest(material)}"
+
+
+def digest(material: dict) -> str:
+    """A stable hash of what a cached result depends on (also ``tickets.ai.cache``'s retrieval keys)."""
+    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def get(cache_key: str) -> dict | None:

@@ -18,7 +18,6 @@ A hit and a miss are counted (``supportflow.metrics.ai_cache_record``): Promethe
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import unicodedata
@@ -31,6 +30,7 @@ from django.core.cache import cache
 from knowledge import embeddings
 from knowledge.selectors import kb_version
 from supportflow import metrics
+from supportflow.llm import cache as llm_cache
 
 logger = logging.getLogger(__name__)
 
@@ -40,20 +40,12 @@ RETRIEVAL_PREFIX = "ai:retrieval:"
 _TRAILING = re.compile(r"[\s?!.。？！]+$")
 
 
-def enabled() -> bool:
-    return bool(getattr(settings, "AI_CACHE_ENABLED", True))
-
-
 def normalise(text: str) -> str:
     """The question as the key reads it: Unicode-normalised, case-folded, whitespace collapsed, without
     trailing punctuation. The bundled embedding model is uncased and full-text search ignores case, so
     "How do I export?" and "how do i export" retrieve the same passages."""
     text = " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
     return _TRAILING.sub("", text)
-
-
-def _digest(material: dict) -> str:
-    return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def record(kind: str, *, hit: bool, saved_cost: Decimal = Decimal(0)) -> None:
@@ -65,10 +57,10 @@ def retrieval_cached(
 ) -> list:
     """``compute()``'s passages, from the cache when the same question was searched at this knowledge-base
     version. The cache failing is a miss, never an error."""
-    if not enabled() or not query.strip():
+    if not llm_cache.enabled() or not query.strip():
         return compute()
     try:
-        key = RETRIEVAL_PREFIX + _digest(
+        key = RETRIEVAL_PREFIX + llm_cache.digest(
             {
                 "q": normalise(query),
                 "about": normalise(about),
