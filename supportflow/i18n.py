@@ -110,6 +110,7 @@ CUSTOMER_FACING_SOURCES = (
     "tickets/forms.py",
     "tickets/consumers.py",
     "tickets/realtime.py",
+    "tickets/message_html.py",
     "tickets/limits.py",
     "tickets/services/conversations.py",
     "tickets/services/customer.py",

@@ -12,7 +12,7 @@ in German), and each ``group_send`` is a Redis PUBLISH the sender pays for wheth
 meant for the agents passes through the customer's consumer on the server, never to its socket: the filter
 is the audience, checked in ``ChatSocket.chat_fanout``.
 
-Messages are rendered with the same partial the pages use (``tickets/chat.html#message``) and sent
+Messages are rendered by the pages' own renderer (``tickets.message_html``) and sent
 as htmx out-of-band fragments. Delivery is best effort (channels_redis is at-most-once): the message
 is already stored, and every client resyncs from its last sequence number when it (re)connects. What
 goes to the customer is rendered in the conversation's language (``tickets.languages``), whoever
@@ -46,11 +46,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from tickets import languages
+from tickets.message_html import message_html
 from tickets.models import Message, Ticket
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_TEMPLATE = "tickets/chat.html#message_batch"
 STATUS_TEMPLATE = "tickets/chat.html#status"
 NOTICE_TEMPLATE = "tickets/chat.html#notice"
 
@@ -118,15 +118,12 @@ def render_messages(
         from tickets.selectors import ticket_customer_token
 
         token = ticket_customer_token(ticket=messages[0].ticket)
-    context = {
-        "messages": messages,
-        "viewer": viewer,
-        "customer_name": customer_name,
-        "token": token,
-        "site_name": settings.SITE_NAME,
-    }
     with _in_language(language):
-        return render_to_string(MESSAGE_TEMPLATE, context)
+        items = "".join(
+            message_html(m, viewer=viewer, customer_name=customer_name, token=token, site_name=settings.SITE_NAME)
+            for m in messages
+        )
+    return f'<ol hx-swap-oob="beforeend:#messages">{items}</ol>'
 
 
 def render_status(ticket: Ticket, *, token: str = "", language: str | None = None) -> str:

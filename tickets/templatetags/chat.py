@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from supportflow.markdown import render_message
+from tickets import message_html
 from tickets.reply_estimates import ticket_reply_estimate_phrase
 
 register = template.Library()
@@ -15,15 +16,21 @@ def chat_markdown(text: str) -> str:
     return mark_safe(render_message(text))  # noqa: S308
 
 
-@register.filter
-def safe_link(url) -> str:
-    """A citation link only if it is ours (path) or http(s); anything else (javascript:, data:) is dropped."""
-    if not isinstance(url, str):
-        return ""
-    url = url.strip()
-    if url.startswith("/") and not url.startswith("//"):
-        return url
-    return url if url.lower().startswith(("http://", "https://")) else ""
+safe_link = register.filter("safe_link", message_html.safe_link)
+
+
+@register.simple_tag(takes_context=True)
+def chat_message(context) -> str:
+    """The message ``m`` of the context as ``viewer`` sees it (``tickets.message_html``): the pages' and the
+    live fragments' one renderer. Reads ``customer_name``, ``token`` and ``site_name`` from the context too."""
+    return message_html.message_html(
+        context["m"],
+        viewer=context.get("viewer", ""),
+        customer_name=context.get("customer_name") or "",
+        token=context.get("token") or "",
+        site_name=context.get("site_name"),
+        context=context,
+    )
 
 
 @register.simple_tag
