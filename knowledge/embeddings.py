@@ -11,7 +11,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -65,14 +65,21 @@ def embed(texts: list[str], *, batch_size: int = BATCH_SIZE) -> np.ndarray:
     )
 
 
-def embed_cached(texts: Sequence[str]) -> np.ndarray:
+def embed_cached(texts: Sequence[str], *, ahead: Callable[[], Sequence[str]] | None = None) -> np.ndarray:
     """``embed(texts)``, each distinct text encoded at most once per process (the last
     ``settings.EMBEDDING_CACHE_SIZE`` texts are kept), the missing ones in one model call.
 
     One customer message is read by the guard (its sentence windows), retrieval and the answer step (the
     query) and triage (the conversation's turns): the pipeline passes all of them here first, so the
     model runs once per message instead of once per step — a call's fixed cost is about a third of a
-    short text's. A text's vector does not depend on what it is batched with (attention is masked)."""
+    short text's. A text's vector does not depend on what it is batched with (attention is masked).
+
+    ``ahead``, called only when there is a model call to make: texts that messages still waiting in the
+    queue will need (``tickets.ai.pipeline``). They go into the same call — batched, a text costs a third
+    of what it costs in a call of its own — and are handed to whichever process runs those messages
+    (``AHEAD_PREFIX`` in the shared cache, for ``AHEAD_SECONDS``; handed over even with the AI cache off:
+    a vector is the same whoever computes it, and it lives about as long as the message waits). Nothing is
+    returned for them."""
     name = model_name()
     keys = [(name, text) for text in texts]
     with _cache_lock:
@@ -80,30 +87,52 @@ def embed_cached(texts: Sequence[str]) -> np.ndarray:
         for key in found:
             _cache.move_to_end(key)
     missing = list(dict.fromkeys(text for key, text in zip(keys, texts, strict=True) if key not in found))
-    shared = _shared_get(missing) if missing else {}
-    if shared:
-        with _cache_lock:
-            for text, vector in shared.items():
-                vector.setflags(write=False)
-                _cache[(name, text)] = found[(name, text)] = vector
-        missing = [text for text in missing if text not in shared]
     if missing:
-        fresh = embed(missing)
-        _shared_put(missing, fresh)
+        _remember(_shared_get(missing), keys, found)
+        missing = [text for text in missing if (name, text) not in found]
+    extra: list[str] = []
+    if missing and ahead is not None:  # batching pays only with a call to make anyway
         with _cache_lock:
-            for text, vector in zip(missing, fresh, strict=True):
-                vector.setflags(write=False)  # shared by every caller: nobody may change it in place
-                _cache[(name, text)] = found[(name, text)] = vector
-            while len(_cache) > settings.EMBEDDING_CACHE_SIZE:
-                _cache.popitem(last=False)
+            extra = [text for text in dict.fromkeys(ahead()) if (name, text) not in _cache and text not in missing]
+        known = _ahead_known(extra)  # another process's call took them already
+        extra = [text for text in extra if text not in known]
+    if missing:
+        fresh = embed(missing + extra)
+        _shared_put(missing, fresh[: len(missing)])
+        if extra:  # handed over only: this process's cache keeps its own message's texts
+            _ahead_put(extra, fresh[len(missing) :])
+            _ahead_record(computed=len(extra))
+        _remember(dict(zip(missing, fresh[: len(missing)], strict=True)), keys, found)
     if not keys:
         return np.zeros((0, 384), dtype=np.float32)
     return np.stack([found[key] for key in keys])
 
 
+def _remember(vectors: dict[str, np.ndarray], keys: list[tuple[str, str]], found: dict) -> None:
+    """Into the process's cache (and ``found``, for the texts asked for)."""
+    if not vectors:
+        return
+    name = model_name()
+    wanted = set(keys)
+    with _cache_lock:
+        for text, vector in vectors.items():
+            vector.setflags(write=False)  # shared by every caller: nobody may change it in place
+            _cache[(name, text)] = vector
+            if (name, text) in wanted:
+                found[(name, text)] = vector
+        while len(_cache) > settings.EMBEDDING_CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
 # A query-sized call (one message's texts) looks in the shared cache; a bulk one (indexing, evaluations) does not.
 SHARED_MAX_TEXTS = 16
 SHARED_PREFIX = "ai:emb:"
+AHEAD_PREFIX = "ai:ahead:"
+AHEAD_SECONDS = 300
+
+
+def ahead_enabled() -> bool:
+    return int(getattr(settings, "AI_EMBED_AHEAD", 0)) > 0
 
 
 def _shared_enabled(texts: list[str]) -> bool:
@@ -113,26 +142,59 @@ def _shared_enabled(texts: list[str]) -> bool:
 def _shared_get(texts: list[str]) -> dict[str, np.ndarray]:
     """Vectors another process already computed (the Django cache, Redis): a repeated question reaching
     another worker process skips the model call (~30–90 ms on a loaded 2-core machine, docs/ai-pipeline.md
-    "Caching") for a ~1 ms round trip. The cache failing is a miss."""
-    if not _shared_enabled(texts):
+    "Caching") for a ~1 ms round trip; and those a process computed ahead for this waiting message
+    (``embed_cached``'s ``ahead``), in the same round trip. The cache failing is a miss."""
+    if len(texts) > SHARED_MAX_TEXTS:
         return {}
-    from django.core.cache import cache
-
     from supportflow import metrics
 
-    keys = {SHARED_PREFIX + content_hash(text): text for text in texts}
+    cached = _shared_enabled(texts)
+    keys = {SHARED_PREFIX + content_hash(text): text for text in (texts if cached else ())}
+    if ahead_enabled():
+        keys.update({AHEAD_PREFIX + content_hash(text): text for text in texts})
+    if not keys:
+        return {}
+    stored = _get_many(keys)
+    if cached:
+        hits = len({text for key, text in keys.items() if key.startswith(SHARED_PREFIX) and text in stored[key]})
+        metrics.ai_cache_record(cache="embedding", hit=True, count=hits)
+        metrics.ai_cache_record(cache="embedding", hit=False, count=len(texts) - hits)
+    handed = {text for key, text in keys.items() if key.startswith(AHEAD_PREFIX) and text in stored[key]}
+    _ahead_record(used=len(handed))
+    return {text: vector for found in stored.values() for text, vector in found.items()}
+
+
+def _ahead_known(texts: list[str]) -> set[str]:
+    """Of the texts about to be encoded ahead, those another process already encoded ahead."""
+    if not texts:
+        return set()
+    stored = _get_many({AHEAD_PREFIX + content_hash(text): text for text in texts})
+    return {text for found in stored.values() for text in found}
+
+
+def _get_many(keys: dict[str, str]) -> dict[str, dict[str, np.ndarray]]:
+    """``{key: {text: vector}}`` (empty for a key not stored); the cache failing finds nothing."""
+    from django.core.cache import cache
+
     try:
         stored = cache.get_many(list(keys))
     except Exception:
-        return {}
-    found = {
-        keys[key]: np.frombuffer(raw, dtype=np.float32).copy()
-        for key, raw in stored.items()
-        if isinstance(raw, bytes) and len(raw) % 4 == 0
+        stored = {}
+    return {
+        key: (
+            {text: np.frombuffer(raw, dtype=np.float32).copy()}
+            if isinstance(raw := stored.get(key), bytes) and raw and len(raw) % 4 == 0
+            else {}
+        )
+        for key, text in keys.items()
     }
-    metrics.ai_cache_record(cache="embedding", hit=True, count=len(found))
-    metrics.ai_cache_record(cache="embedding", hit=False, count=len(texts) - len(found))
-    return found
+
+
+def _vectors(prefix: str, texts: list[str], vectors: np.ndarray) -> dict[str, bytes]:
+    return {
+        prefix + content_hash(text): np.asarray(vector, dtype=np.float32).tobytes()
+        for text, vector in zip(texts, vectors, strict=True)
+    }
 
 
 def _shared_put(texts: list[str], vectors: np.ndarray) -> None:
@@ -141,15 +203,27 @@ def _shared_put(texts: list[str], vectors: np.ndarray) -> None:
     from django.core.cache import cache
 
     try:
-        cache.set_many(
-            {
-                SHARED_PREFIX + content_hash(text): np.asarray(vector, dtype=np.float32).tobytes()
-                for text, vector in zip(texts, vectors, strict=True)
-            },
-            timeout=int(settings.AI_CACHE_TTL_SECONDS),
-        )
+        cache.set_many(_vectors(SHARED_PREFIX, texts, vectors), timeout=int(settings.AI_CACHE_TTL_SECONDS))
     except Exception:
         return
+
+
+def _ahead_put(texts: list[str], vectors: np.ndarray) -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.set_many(_vectors(AHEAD_PREFIX, texts, vectors), timeout=AHEAD_SECONDS)
+    except Exception:
+        return
+
+
+def _ahead_record(*, computed: int = 0, used: int = 0) -> None:
+    """``supportflow_ai_embed_ahead_total{result}``: texts encoded ahead for a waiting message, and found by it."""
+    from supportflow import metrics
+
+    for result, count in (("computed", computed), ("used", used)):
+        if count:
+            metrics.embed_ahead_record(result=result, count=count)
 
 
 def embed_query(text: str) -> list[float]:

@@ -89,6 +89,12 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("cache", "result"),
         "ai_cache",
     ),
+    "supportflow_ai_embed_ahead": (
+        "Texts of messages waiting in the AI queue: encoded ahead in another message's model call (computed), "
+        "and found by the waiting message when it ran (used).",
+        ("result",),
+        "embed_ahead",
+    ),
 }
 COST_NAME, COST_HASH = "supportflow_ai_cost_usd", "ai_cost_microusd"
 COST_LABELS = ("kind", "provider")
@@ -302,6 +308,11 @@ def ai_cache_record(
             (CACHE_DAILY_HASH, f"{day.isoformat()}{SEP}{_label(cache)}{SEP}saved_microusd", micro_usd),
         ]
     )
+
+
+def embed_ahead_record(*, result: str, count: int) -> None:
+    """``result``: computed or used (``knowledge.embeddings.embed_cached``'s ``ahead``). Never raises."""
+    _increment([("embed_ahead", _field(result), count)])
 
 
 def ai_cache_daily(*, start: dt.date, end: dt.date) -> dict[str, dict[str, int]]:

@@ -324,6 +324,11 @@ EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)
 # The AI cache (docs/ai-pipeline.md, "Caching"): retrieval results and LLM answers in the Django cache, keyed by
 # the normalised question, the knowledge base's version and the prompt's; the TTL is only a backstop.
 AI_CACHE_ENABLED = env.bool("AI_CACHE_ENABLED", default=True)
+# Under load, a worker's model call also encodes the texts of up to this many customer messages still waiting
+# in the AI queue (tickets.ai.pipeline._waiting_texts), handed to whichever process runs them: batched, a
+# text costs about a third of a call of its own. 0 turns it off. Waiting = stored within the window.
+AI_EMBED_AHEAD = env.int("AI_EMBED_AHEAD", default=3)
+AI_EMBED_AHEAD_WINDOW_SECONDS = env.int("AI_EMBED_AHEAD_WINDOW_SECONDS", default=120)
 AI_CACHE_TTL_SECONDS = env.int("AI_CACHE_TTL_SECONDS", default=24 * 3600)
 AI_RETRIEVAL_CACHE_TTL_SECONDS = env.int("AI_RETRIEVAL_CACHE_TTL_SECONDS", default=3600)
 

@@ -73,3 +73,54 @@ def test_cached_vectors_cannot_be_changed_in_place_by_a_caller(model_calls):
 def test_no_texts_give_an_empty_matrix(model_calls):
     assert embeddings.embed_cached([]).shape == (0, 384)
     assert model_calls == []
+
+
+# --- texts of waiting messages, encoded ahead -------------------------------------------------------------
+# (the pipeline's side, which messages are waiting: tickets/tests/test_embed_ahead.py)
+
+
+def test_waiting_messages_texts_ride_along_in_the_same_call_and_reach_another_process(model_calls):
+    # given a message to embed, two waiting messages' texts, and the AI cache off (as in these tests)
+    own, waiting = ["Where is my invoice for March?"], ["My export is stuck at 80%", "Can I share a notebook?"]
+
+    # when the message is embedded with the waiting texts along
+    vectors = embeddings.embed_cached(own, ahead=lambda: waiting)
+
+    # then one model call took all three, and only the message's own vector came back
+    assert model_calls == [own + waiting]
+    assert vectors.shape == (1, 384)
+
+    # and another process (nothing in its memory) finds the waiting texts' vectors without the model
+    embeddings._cache.clear()
+    handed = embeddings.embed_cached(waiting)
+    assert model_calls == [own + waiting]
+    np.testing.assert_allclose(handed, embeddings.embed(waiting), atol=1e-6)
+
+
+def test_waiting_texts_are_not_even_listed_when_the_message_needs_no_model_call(model_calls):
+    embeddings.embed_cached(["How do I add a member?"])
+    asked = []
+
+    embeddings.embed_cached(["How do I add a member?"], ahead=lambda: asked.append(1) or ["other"])
+
+    assert asked == []
+    assert model_calls == [["How do I add a member?"]]
+
+
+def test_texts_another_process_already_encoded_ahead_are_not_encoded_again(model_calls):
+    embeddings.embed_cached(["first message"], ahead=lambda: ["waiting one"])
+    embeddings._cache.clear()  # the other process
+
+    embeddings.embed_cached(["second message"], ahead=lambda: ["waiting one", "waiting two", "second message"])
+
+    assert model_calls == [["first message", "waiting one"], ["second message", "waiting two"]]
+
+
+def test_with_ahead_off_nothing_is_handed_over(model_calls, settings):
+    settings.AI_EMBED_AHEAD = 0
+    embeddings.embed_cached(["a message"], ahead=lambda: ["waiting"])  # the pipeline lists none when off
+    embeddings._cache.clear()
+
+    embeddings.embed_cached(["waiting"])
+
+    assert model_calls == [["a message", "waiting"], ["waiting"]]

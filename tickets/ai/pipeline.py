@@ -21,10 +21,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from knowledge.models import DEFAULT_NAMESPACE
 from supportflow.logs import set_log_context
@@ -339,13 +342,70 @@ def _embed_together(
     the turns triage reads. A greeting or a thanks only needs the guard's. Vectors are the same as the
     steps' own calls would give; only the model's per-call cost is paid once instead of three times."""
     from knowledge import embeddings
+
+    embeddings.embed_cached(
+        _texts_to_embed(message, reading, state, turns), ahead=partial(_waiting_texts, message.ticket_id)
+    )
+
+
+def _texts_to_embed(
+    message: Message, reading: conversation.Reading, state: conversation.State, turns: list[str]
+) -> list[str]:
     from tickets.ai import guard
     from tickets.ai.triage.local import prepare_text
 
     texts = guard.windows(message.body)
     if reading.act not in conversation.SOCIAL_ACTS:
         texts += [_search_query(message, reading, state)[0], prepare_text(answering.conversation_query(turns))]
-    embeddings.embed_cached([text for text in texts if text.strip()])
+    return [text for text in texts if text.strip()]
+
+
+def _waiting_texts(ticket_id: int) -> list[str]:
+    """What the customer messages waiting for the AI will embed (``_texts_to_embed``), for this message's
+    model call to take along (``embeddings.embed_cached``'s ``ahead``): under load a process then encodes
+    several messages' texts in one call, each text for about a third of a call of its own.
+
+    Waiting: a customer's message of another conversation, recent (``AI_EMBED_AHEAD_WINDOW_SECONDS``), the
+    last of its conversation, without an AI answer, that no process holds yet — at most ``AI_EMBED_AHEAD``
+    of them, the oldest first (the queue's order). Two statements and one cache round trip, paid only when
+    this message needs the model. A guess that turns out wrong (the customer writes again) costs a few
+    milliseconds of encoding; the answer never depends on it."""
+    limit = int(settings.AI_EMBED_AHEAD)
+    if limit <= 0:
+        return []
+    since = timezone.now() - timedelta(seconds=settings.AI_EMBED_AHEAD_WINDOW_SECONDS)
+    candidates = list(
+        Message.objects.filter(
+            author_kind=AuthorKind.CUSTOMER, is_internal=False, created_at__gte=since, seq=F("ticket__last_message_seq")
+        )
+        .exclude(ticket_id=ticket_id)
+        .exclude(ticket__status=Ticket.Status.CLOSED)
+        .exclude(Exists(AIDraft.objects.filter(in_reply_to=OuterRef("pk"))))
+        .select_related("ticket")
+        .only("id", "seq", "body", "ticket_id", "ticket__conversation")
+        .order_by("created_at")[: limit * 2]
+    )
+    held = runs.messages_held([m.pk for m in candidates])
+    waiting = [m for m in candidates if m.pk not in held][:limit]
+    if not waiting:
+        return []
+    turns: dict[int, list[str]] = {}
+    recent = (
+        Message.objects.filter(ticket_id__in=[m.ticket_id for m in waiting], author_kind=AuthorKind.CUSTOMER)
+        .filter(is_internal=False)
+        .annotate(nth=Window(RowNumber(), partition_by=F("ticket_id"), order_by=F("seq").desc()))
+        .filter(nth__lte=answering.MAX_TURNS)
+        .order_by("ticket_id", "seq")
+        .values_list("ticket_id", "body")
+    )
+    for ticket, body in recent:
+        turns.setdefault(ticket, []).append(body)
+    texts = []
+    for m in waiting:
+        state = conversation.State.from_dict(m.ticket.conversation)
+        reading = conversation.read(m.body, answered_before=state.last_outcome == "answered")
+        texts += _texts_to_embed(m, reading, state, turns.get(m.ticket_id, [m.body]))
+    return texts
 
 
 def _retrieve(

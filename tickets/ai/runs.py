@@ -72,6 +72,16 @@ def message_unlock(message_id: int) -> None:
         cache.delete(_lock_key(message_id))
 
 
+def messages_held(message_ids: list[int]) -> set[int]:
+    """Of these messages, those some process holds the lock of (one round trip; a dead holder counts: this
+    is a hint, ``message_locked`` is the answer). The cache failing holds none."""
+    try:
+        held = cache.get_many([_lock_key(pk) for pk in message_ids])
+    except Exception:
+        return set()
+    return {pk for pk in message_ids if _lock_key(pk) in held}
+
+
 def message_locked(message_id: int) -> bool:
     """Whether a live process is working on the message."""
     holder = cache.get(_lock_key(message_id))
