@@ -156,37 +156,31 @@ def _shared_get(texts: list[str]) -> dict[str, np.ndarray]:
         return {}
     stored = _get_many(keys)
     if cached:
-        hits = len({text for key, text in keys.items() if key.startswith(SHARED_PREFIX) and text in stored[key]})
+        hits = sum(key.startswith(SHARED_PREFIX) for key in stored)
         metrics.ai_cache_record(cache="embedding", hit=True, count=hits)
         metrics.ai_cache_record(cache="embedding", hit=False, count=len(texts) - hits)
-    handed = {text for key, text in keys.items() if key.startswith(AHEAD_PREFIX) and text in stored[key]}
-    _ahead_record(used=len(handed))
-    return {text: vector for found in stored.values() for text, vector in found.items()}
+    _ahead_record(used=sum(key.startswith(AHEAD_PREFIX) for key in stored))
+    return {keys[key]: vector for key, vector in stored.items()}
 
 
 def _ahead_known(texts: list[str]) -> set[str]:
     """Of the texts about to be encoded ahead, those another process already encoded ahead."""
-    if not texts:
-        return set()
-    stored = _get_many({AHEAD_PREFIX + content_hash(text): text for text in texts})
-    return {text for found in stored.values() for text in found}
+    keys = {AHEAD_PREFIX + content_hash(text): text for text in texts}
+    return {keys[key] for key in _get_many(keys)} if keys else set()
 
 
-def _get_many(keys: dict[str, str]) -> dict[str, dict[str, np.ndarray]]:
-    """``{key: {text: vector}}`` (empty for a key not stored); the cache failing finds nothing."""
+def _get_many(keys) -> dict[str, np.ndarray]:
+    """The vectors stored under ``keys``, by key; the cache failing finds nothing."""
     from django.core.cache import cache
 
     try:
         stored = cache.get_many(list(keys))
     except Exception:
-        stored = {}
+        return {}
     return {
-        key: (
-            {text: np.frombuffer(raw, dtype=np.float32).copy()}
-            if isinstance(raw := stored.get(key), bytes) and raw and len(raw) % 4 == 0
-            else {}
-        )
-        for key, text in keys.items()
+        key: np.frombuffer(raw, dtype=np.float32).copy()
+        for key, raw in stored.items()
+        if isinstance(raw, bytes) and raw and len(raw) % 4 == 0
     }
 
 

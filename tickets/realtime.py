@@ -119,10 +119,7 @@ def render_messages(
 
         token = ticket_customer_token(ticket=messages[0].ticket)
     with _in_language(language):
-        items = "".join(
-            message_html(m, viewer=viewer, customer_name=customer_name, token=token, site_name=settings.SITE_NAME)
-            for m in messages
-        )
+        items = "".join(message_html(m, viewer=viewer, customer_name=customer_name, token=token) for m in messages)
     return f'<ol hx-swap-oob="beforeend:#messages">{items}</ol>'
 
 

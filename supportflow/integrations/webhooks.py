@@ -229,11 +229,18 @@ def _subscribed_events() -> frozenset[str] | None:
     generation = generations.current(GENERATION_KEY)
     if generation is None:  # the cache is down: ask the database
         return None
-    now = time.monotonic()
-    if _known["generation"] != generation or now - _known["at"] > KNOWN_FOR_S:
+    if not _known_current(generation):
         rows = WebhookSubscription.objects.filter(is_active=True).values_list("events", flat=True)
-        _known.update(events=frozenset(event for events_ in rows for event in events_), generation=generation, at=now)
+        _known.update(
+            events=frozenset(event for events_ in rows for event in events_), generation=generation, at=time.monotonic()
+        )
     return _known["events"]
+
+
+def _known_current(generation: str | None) -> bool:
+    """Whether this process's copy of the subscribed events was read under ``generation``, recently."""
+    fresh = time.monotonic() - _known["at"] <= KNOWN_FOR_S
+    return generation is not None and _known["generation"] == generation and fresh
 
 
 async def on_ticket_event_on_loop(kind: str, **payload: Any) -> bool:
@@ -254,10 +261,9 @@ async def on_ticket_event_on_loop(kind: str, **payload: Any) -> bool:
     except Exception:
         logger.warning("webhook subscription generation unavailable on the loop", exc_info=True)
         return False
-    known = _known
-    if generation is None or generation != known["generation"] or time.monotonic() - known["at"] > KNOWN_FOR_S:
+    if not _known_current(generation):
         return False
-    return str(event) not in known["events"]
+    return str(event) not in _known["events"]
 
 
 def webhook_event_fan_out(*, kind: str, payload: dict) -> list[int]:
