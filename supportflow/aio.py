@@ -11,6 +11,13 @@ for what is one Redis pipeline and one SQL statement. Here they are awaited on t
   from a database restart is replaced (as the ORM's pool does with ``CONN_HEALTH_CHECKS``). Database
   errors come out as Django's (``OperationalError``, ``IntegrityError``…), and the connection that
   raised one of the operational kind is closed, not reused.
+- Statements run with ``prepare=True`` are prepared once per connection and then run on their generic
+  plan (``DB_ASYNC_PREPARE``, on by default): the chat's append is one statement of primary-key lookups
+  whose parse and plan cost PostgreSQL twice its execution (0.6 → 0.2 ms of backend CPU per message,
+  ``docs/benchmarks.md``). Django's own connections prepare nothing (``prepare_threshold`` None), to suit
+  transaction-mode poolers; behind one of those (PgBouncer before 1.21) set ``DB_ASYNC_PREPARE=0``. A
+  connection whose prepared statement fails (the schema changed under it, or a pooler lost it) is
+  closed, so the next message prepares afresh on a new one.
 - ``redis()``: a ``redis.asyncio`` client for a URL (plain or Sentinel, ``supportflow.redis_roles``), one
   per event loop, whose pool waits for a free connection (up to ``REDIS_MAX_CONNECTIONS``) instead of failing.
 
@@ -33,6 +40,7 @@ from django import db as django_db
 from django.conf import settings
 
 CHECK_AFTER_IDLE_S = 1.0
+PREPARE_AFTER = 5  # psycopg's default: a statement run this often is prepared even without prepare=True
 REDIS_MAX_CONNECTIONS = 50
 REDIS_WAIT_S = 5.0
 
@@ -47,7 +55,12 @@ _DJANGO_ERRORS = [
     (psycopg.InterfaceError, django_db.InterfaceError),
     (psycopg.DatabaseError, django_db.DatabaseError),
 ]
-_BREAKS_CONNECTION = (psycopg.OperationalError, psycopg.InterfaceError)
+_BREAKS_CONNECTION = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.FeatureNotSupported,  # "cached plan must not change result type": a migration ran
+    psycopg.errors.InvalidSqlStatementName,  # "prepared statement … does not exist": a pooler switched servers
+)
 
 
 class _Pool:
@@ -92,6 +105,11 @@ async def _connect() -> psycopg.AsyncConnection:
     conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
     if conn.info.parameter_status("TimeZone") != "UTC":
         await conn.execute("SET TIME ZONE 'UTC'")
+    if settings.DB_ASYNC_PREPARE:
+        conn.prepare_threshold = PREPARE_AFTER
+        # the hot statements are primary-key lookups: the generic plan is the custom one, without
+        # re-planning on every run (``auto`` kept choosing custom plans for the chat's append)
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
     return conn
 
 

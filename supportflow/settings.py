@@ -128,6 +128,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
 }
 # The chat's hot path awaits its one statement on the event loop (supportflow/aio.py), on its own small pool.
 DB_ASYNC_POOL_MAX_SIZE = env.int("DB_ASYNC_POOL_MAX_SIZE", default=4)
+# ... and prepares it once per connection (off behind a transaction-mode pooler such as PgBouncer < 1.21)
+DB_ASYNC_PREPARE = env.bool("DB_ASYNC_PREPARE", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis by role (supportflow/redis_roles.py, docs/deploy.md): broker, cache, channel layer and locks

@@ -100,6 +100,91 @@ def test_a_connection_idle_past_the_check_is_checked_and_replaced_when_dead(monk
     asyncio.run(scenario())
 
 
+def _prepared(conn_statements: list[tuple]) -> list[tuple]:
+    return [(generic, custom) for _name, statement, generic, custom in conn_statements if "tickets_ticket" in statement]
+
+
+def test_the_chat_append_is_prepared_once_and_run_on_its_generic_plan():
+    """Parse and plan cost PostgreSQL more than running the append itself: after the first message on a
+    connection, each further one runs the statement prepared then, on its generic plan."""
+    from tickets import services
+    from tickets.models import Message
+
+    customer = services.customer_get_or_create(email="prep@example.com", name="Prep")
+    ticket = services.ticket_create(customer=customer, subject="Prepared", body="Hello")
+
+    async def scenario():
+        for n in range(7):
+            stored = await services.message_create_customer_async(
+                ticket_id=ticket.pk, body=f"message {n}", client_msg_id=f"prep-{n}"
+            )
+            assert stored is not None
+        async with aio.connection() as conn:
+            return await (
+                await conn.execute("SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements")
+            ).fetchall()
+
+    prepared = _prepared(asyncio.run(scenario()))
+    assert prepared == [(7, 0)]  # one statement, seven runs, never re-planned for its parameters
+    assert list(Message.objects.filter(ticket=ticket).order_by("seq").values_list("seq", flat=True)) == list(
+        range(1, 9)
+    )
+
+
+def test_with_prepare_off_nothing_is_prepared(settings):
+    """Behind a transaction-mode pooler a prepared statement may be gone on the next server connection."""
+    settings.DB_ASYNC_PREPARE = False
+    from tickets import services
+
+    customer = services.customer_get_or_create(email="noprep@example.com", name="No prep")
+    ticket = services.ticket_create(customer=customer, subject="Not prepared", body="Hello")
+
+    async def scenario():
+        for n in range(7):
+            assert await services.message_create_customer_async(
+                ticket_id=ticket.pk, body=f"message {n}", client_msg_id=f"noprep-{n}"
+            )
+        async with aio.connection() as conn:
+            return await (
+                await conn.execute("SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements")
+            ).fetchall()
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_a_connection_whose_prepared_statement_broke_is_not_reused():
+    """A migration that changes what a prepared statement returns makes PostgreSQL refuse to run it
+    ("cached plan must not change result type"): the connection is dropped, and the next use prepares
+    afresh on a new one."""
+
+    async def run_again(expected_pid: int) -> None:
+        async with aio.connection() as conn:
+            assert conn.info.backend_pid == expected_pid
+            await conn.execute("SELECT * FROM aio_prep_t", prepare=True)
+
+    async def scenario():
+        async with aio.connection() as conn:
+            await conn.execute("CREATE TABLE aio_prep_t (a int)")
+            await conn.execute("INSERT INTO aio_prep_t VALUES (1)")
+            assert await (await conn.execute("SELECT * FROM aio_prep_t", prepare=True)).fetchone() == (1,)
+            await asyncio.to_thread(_alter_elsewhere)  # a migration, on another connection
+            broken = conn.info.backend_pid
+        with pytest.raises(django_db.NotSupportedError):
+            await run_again(broken)
+        async with aio.connection() as conn:
+            assert conn.info.backend_pid != broken
+            row = await (await conn.execute("SELECT * FROM aio_prep_t", prepare=True)).fetchone()
+            await conn.execute("DROP TABLE aio_prep_t")
+            return row
+
+    assert asyncio.run(scenario()) == (1, None)
+
+
+def _alter_elsewhere() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE aio_prep_t ADD COLUMN b int")
+
+
 def test_no_more_connections_than_the_pool_allows_at_once(settings):
     settings.DB_ASYNC_POOL_MAX_SIZE = 2
     busy, most = 0, 0

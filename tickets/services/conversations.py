@@ -288,7 +288,7 @@ async def _customer_message_append_async(*, ticket_id: int, body, client_msg_id:
     draft, sql, params = _append_draft(ticket_id=ticket_id, body=_clean_body(body), client_msg_id=client_msg_id)
     try:
         async with aio.connection() as conn:
-            row = await (await conn.execute(sql, params)).fetchone()
+            row = await (await conn.execute(sql, params, prepare=True)).fetchone()
     except IntegrityError:
         return None
     return _appended(draft, row)
