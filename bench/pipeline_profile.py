@@ -24,7 +24,9 @@ import re
 import statistics
 import sys
 import time
+import traceback
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,6 +51,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--dump", default="", help="also write the cProfile stats to this file")
     parser.add_argument("--sql", type=int, default=0, help="print the N most frequent query shapes")
+    parser.add_argument(
+        "--sql-origin", action="store_true", help="with --sql: under each shape, the lines of our code that sent it"
+    )
     args = parser.parse_args(argv)
 
     os.environ["FEATURE_AI_PIPELINE"] = "false"
@@ -99,12 +104,16 @@ def main(argv=None) -> int:
 
     profiler = cProfile.Profile()
     rows, outcomes, shapes = [], Counter(), Counter()
+    origins: dict[str, Counter] = {}
     for message_id in message_ids[args.warmup :]:
         encoded.append([])
         if args.fresh_texts:
             _forget_message_texts(embeddings)
         connection.queries_log.clear()  # a bounded deque: a full one would miscount
-        with CaptureQueriesContext(connection) as queries:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            connection.execute_wrapper(partial(_note_origin, origins) if args.sql_origin else _pass_through),
+        ):
             wall, cpu = time.perf_counter(), time.process_time()
             if not args.no_profile:
                 profiler.enable()
@@ -146,6 +155,8 @@ def main(argv=None) -> int:
             print(out.getvalue())
     for shape, count in shapes.most_common(args.sql):
         print(f"{count / len(rows):6.2f}/msg  {shape[:220]}")
+        for origin, n in origins.get(shape, Counter()).most_common(4):
+            print(f"          {n / len(rows):5.2f}  {origin}")
     if args.dump and not args.no_profile:
         profiler.dump_stats(args.dump)
     print(json.dumps(summary))
@@ -159,6 +170,22 @@ def _forget_message_texts(embeddings) -> None:
             embeddings._cache.clear()
     if hasattr(embeddings, "_embed_query_cached"):
         embeddings._embed_query_cached.cache_clear()
+
+
+def _pass_through(execute, sql, params, many, context):
+    return execute(sql, params, many, context)
+
+
+def _note_origin(origins: dict[str, Counter], execute, sql, params, many, context):
+    """Count which of our lines (the innermost two outside Django and the bench) sent this query's shape."""
+    root = str(Path(__file__).resolve().parent.parent)
+    ours = [
+        f"{frame.filename[len(root) + 1 :]}:{frame.lineno} {frame.name}"
+        for frame in traceback.extract_stack()
+        if frame.filename.startswith(root) and "/bench/" not in frame.filename and "/.venv/" not in frame.filename
+    ]
+    origins.setdefault(_shape(sql.replace("%s", "?")), Counter())[" < ".join(reversed(ours[-2:]))] += 1
+    return execute(sql, params, many, context)
 
 
 def _shape(sql: str) -> str:

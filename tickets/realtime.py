@@ -289,14 +289,15 @@ def _ai_working() -> str:
     return _("The assistant is preparing an answer…")
 
 
-def ai_status(ticket_id: int, *, working: bool) -> None:
+def ai_status(ticket_id: int, *, working: bool, ticket: Ticket | None = None) -> None:
     """Hook for the AI pipeline (runs in a Celery worker): show or clear 'the assistant is working',
-    to the customer in the conversation's language."""
+    to the customer in the conversation's language (``ticket``: the ticket as the caller just read it)."""
     if not working:
         html = render_notice("ai-status", "")
         send_html((customer_audience(ticket_id), html), (agent_audience(ticket_id), html))
         return
-    ticket = Ticket.objects.only("language", "ui_language", "ui_language_chosen").get(pk=ticket_id)
+    if ticket is None:
+        ticket = Ticket.objects.only("language", "ui_language", "ui_language_chosen").get(pk=ticket_id)
     with translation.override(languages.ticket_language(ticket)):
         to_customer = render_notice("ai-status", _ai_working())
     to_agents = agent_sends(ticket_id, lambda: render_notice("ai-status", _ai_working()))

@@ -71,12 +71,13 @@ def _process(message_id: int, namespace: str) -> str:
     set_log_context(ticket=ticket.reference)
     if ticket.status == Ticket.Status.CLOSED:
         return "closed"
-    if ticket.messages.filter(author_kind=AuthorKind.CUSTOMER, seq__gt=message.seq).exists():
+    counts = _thread_counts(ticket, message)
+    if counts["later"]:
         return "superseded"  # the newer message's own task answers the conversation, this one included
 
     started = time.monotonic()
     stages: dict[str, int] = {}
-    _status(ticket.pk, working=True)
+    _status(ticket, working=True)
     try:
         state = conversation.State.from_dict(ticket.conversation)
         reading = conversation.read(message.body, answered_before=state.last_outcome == "answered")
@@ -91,19 +92,20 @@ def _process(message_id: int, namespace: str) -> str:
         stages["guard_ms"] = _ms(t)
 
         # a person has the conversation: an agent replied, or opened the ticket for the customer (a call, a visit)
-        agent_replied = (
-            ticket.opened_by_id is not None
-            or ticket.messages.filter(author_kind=AuthorKind.AGENT, is_internal=False).exists()
-        )
+        agent_replied = ticket.opened_by_id is not None or counts["agent"] > 0
         detected = detect_language(message.body)
-        config = versions.config_for_ticket(ticket.pk)  # this conversation's prompts, models, threshold
+        ai_settings = versions.snapshot()  # one read of the configuration for this message
+        config = ai_settings.config_for(ticket.pk)  # this conversation's prompts, models, threshold
         gate = {"act": str(reading.act), "stages_ms": stages, "config_version": config.label}
         if config.experiment_id:
             gate["experiment"] = {"id": config.experiment_id, "arm": config.arm}
 
         # the gate is read once, after triage has routed the ticket; a greeting only asks whether it may reply
         social = reading.act in conversation.SOCIAL_ACTS and not verdict.flagged
-        if social and _gate_settings(ticket.department, agent_replied=agent_replied, namespace=namespace)[1]:
+        gate_settings = partial(
+            _gate_settings, agent_replied=agent_replied, namespace=namespace, calibrated=ai_settings.calibrated
+        )
+        if social and gate_settings(ticket.department)[1]:
             language = conversation.reply_language(message.body, detected=detected, state=state)
             state.language = language
             state.last_outcome = "answered" if reading.act == conversation.Act.THANKS else str(reading.act)
@@ -126,7 +128,12 @@ def _process(message_id: int, namespace: str) -> str:
         t = time.monotonic()
         # triage reads the conversation's recent customer turns, so "still broken" keeps its topic and mood
         triage = triage_message(
-            ticket, message, answering.conversation_query(turns), injection=verdict.flagged, config=config
+            ticket,
+            message,
+            answering.conversation_query(turns),
+            injection=verdict.flagged,
+            config=config,
+            customer_messages=counts["customer"],
         )
         triage["injection"] = {"flagged": verdict.flagged, "score": round(verdict.score, 3), "signals": verdict.signals}
         ticket = triage_apply(ticket, triage, routing=not verdict.flagged)
@@ -140,7 +147,7 @@ def _process(message_id: int, namespace: str) -> str:
             "human_requested" in triage.get("signals", ()) and not ticket.escalated
         )
         department = ticket.department
-        threshold, auto, source = _gate_settings(department, agent_replied=agent_replied, namespace=namespace)
+        threshold, auto, source = gate_settings(department)
         if config.threshold is not None:  # the version's own threshold is part of what it tests
             threshold, source = config.threshold, "version"
 
@@ -155,10 +162,6 @@ def _process(message_id: int, namespace: str) -> str:
 
         confident = answer.answerable and answer.confidence >= threshold and not problems
         unanswered_now = not confident and not verdict.flagged
-        counts = ticket.messages.aggregate(
-            customer=Count("pk", filter=Q(author_kind=AuthorKind.CUSTOMER)),
-            ai=Count("pk", filter=Q(author_kind=AuthorKind.AI, is_internal=False)),
-        )
         ctx = rules.Context(
             text=message.body,
             priority=ticket.priority,
@@ -185,7 +188,7 @@ def _process(message_id: int, namespace: str) -> str:
             triggers.append(rules.Trigger("Unsupported statements", "The AI draft says things the articles do not"))
         if ticket.opened_by_id is not None:  # why the draft waits, as the console shows it
             triggers.append(rules.Trigger("Opened by an agent", OPENED_BY_AGENT_REASON))
-        escalation_rules = rules.active_rules()
+        escalation_rules = list(ai_settings.rules)
         triggers += rules.evaluate(ctx, escalation_rules)
         hard = [tr for tr in triggers if not tr.unanswered and tr.condition != Condition.UNANSWERED_STREAK]
         limit = rules.streak_limit(escalation_rules)
@@ -264,7 +267,7 @@ def _process(message_id: int, namespace: str) -> str:
             conversation=state.to_dict(),
         )
     finally:
-        _status(ticket.pk, working=False)
+        _status(ticket, working=False)
 
 
 # --- steps -------------------------------------------------------------------------------------------
@@ -291,11 +294,23 @@ def _ms(since: float) -> int:
     return round((time.monotonic() - since) * 1000)
 
 
-def _status(ticket_id: int, *, working: bool) -> None:
+def _status(ticket: Ticket, *, working: bool) -> None:
     try:
-        realtime.ai_status(ticket_id, working=working)
+        realtime.ai_status(ticket.pk, working=working, ticket=ticket)
     except Exception:
-        logger.warning("could not show the AI status on ticket %s", ticket_id, exc_info=True)
+        logger.warning("could not show the AI status on ticket %s", ticket.pk, exc_info=True)
+
+
+def _thread_counts(ticket: Ticket, message: Message) -> dict[str, int]:
+    """What the pipeline asks of the conversation's messages, in one statement: customer messages after
+    this one (it is superseded), the agents' public replies (a person has it), and the customer's and
+    the assistant's messages (triage and the escalation rules count them)."""
+    return ticket.messages.aggregate(
+        later=Count("pk", filter=Q(author_kind=AuthorKind.CUSTOMER, seq__gt=message.seq)),
+        agent=Count("pk", filter=Q(author_kind=AuthorKind.AGENT, is_internal=False)),
+        customer=Count("pk", filter=Q(author_kind=AuthorKind.CUSTOMER)),
+        ai=Count("pk", filter=Q(author_kind=AuthorKind.AI, is_internal=False)),
+    )
 
 
 HISTORY_TURNS = 8
@@ -439,12 +454,17 @@ def _retrieve(
 
 
 def _gate_settings(
-    department: Department | None, *, agent_replied: bool, namespace: str = DEFAULT_NAMESPACE
+    department: Department | None,
+    *,
+    agent_replied: bool,
+    namespace: str = DEFAULT_NAMESPACE,
+    calibrated: dict[str, float] | None = None,
 ) -> tuple[float, bool, str]:
     """The queue's confidence threshold (its manager's, or calibrated: ``calibration.gate_threshold``)
     and where it came from, and whether the assistant may send on its own: not when the queue or the
-    install switched auto-replies off, and never once a person has replied."""
-    threshold, source = calibration.gate_threshold(department, namespace=namespace)
+    install switched auto-replies off, and never once a person has replied. ``calibrated``: the
+    knowledge bases' thresholds as already read (``versions.Snapshot.calibrated``)."""
+    threshold, source = calibration.gate_threshold(department, namespace=namespace, calibrated=calibrated)
     auto = bool(
         getattr(settings, "FEATURE_AI_AUTO_REPLY", True)
         and (department is None or department.ai_auto_reply)

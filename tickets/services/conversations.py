@@ -198,6 +198,7 @@ def message_create(
     citations: list | None = None,
     set_status: str | None = None,
     client_msg_id: str = "",
+    locked: bool = False,
 ) -> Message:
     """Append a message with the next gap-free sequence number and apply its effect on the ticket.
 
@@ -210,6 +211,9 @@ def message_create(
     ``client_msg_id`` makes a resend idempotent: the message already stored under that id is
     returned and nothing else happens (checked under the ticket's row lock, so race-free). The
     returned message's ``was_created`` says which case it was.
+
+    ``locked``: the caller's transaction already holds the ticket's row lock and ``ticket`` is the
+    instance it read under it (``common._locked``), so it is not read again.
     """
     _check_client_id(client_msg_id)
     body = _clean_body(body)
@@ -237,6 +241,7 @@ def message_create(
         citations=citations,
         set_status=set_status,
         client_msg_id=client_msg_id,
+        locked=locked,
     )
 
 
@@ -470,9 +475,11 @@ def _message_create_locked(
     citations: list | None,
     set_status: str | None,
     client_msg_id: str,
+    locked: bool = False,
 ) -> Message:
     """Every other case, under the ticket's row lock: resends, transitions, first responses, notes."""
-    ticket = _locked(ticket)
+    if not locked:
+        ticket = _locked(ticket)
     if client_msg_id:
         existing = Message.objects.filter(ticket=ticket, client_msg_id=client_msg_id).first()
         if existing is not None:

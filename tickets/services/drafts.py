@@ -25,9 +25,7 @@ def ticket_apply_ai_triage(*, ticket: Ticket, details: dict, **fields: Any) -> T
     """The AI's triage: the fields it may set (see ``tickets.ai.triage.step.triage_apply``) and the full
     details (confidences, signals, model version) kept on the ticket for agents and analytics."""
     with batched_events():
-        ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, **fields)
-        Ticket.objects.filter(pk=ticket.pk).update(triage=details)
-        ticket.triage = details
+        ticket = ticket_update_triage(ticket=ticket, actor_kind=ActorKind.AI, details=details, **fields)
         _event(
             ticket,
             TicketEvent.Kind.AI_TRIAGED,
@@ -138,6 +136,7 @@ def ai_reply_record(
                 body=body,
                 ai_confidence=draft.confidence if kind == "answer" else None,
                 citations=citations,
+                locked=True,  # read under its lock just above, in this transaction
             )
             AIDraft.objects.filter(pk=draft.pk).update(sent_message=message, decided_at=now)
             note = f"confidence {confidence:.2f}" if kind == "answer" else kind

@@ -187,12 +187,14 @@ def ticket_update_triage(
     ticket: Ticket,
     actor: AbstractBaseUser | None = None,
     actor_kind: str | None = None,
+    details: dict | None = None,
     **fields: Any,
 ) -> Ticket:
     """Change triage fields (category, sentiment, language, AI summary, priority, department).
 
     Each change is an event; a change by an agent to what the AI set is the label the triage model
-    later learns from. Priority or department changes recompute the SLA due times.
+    later learns from. Priority or department changes recompute the SLA due times. ``details``: the AI's
+    full triage (``Ticket.triage``), stored in the same statement as the fields.
     """
     unknown = set(fields) - {*TRIAGE_TEXT_FIELDS, "priority", "department"}
     if unknown:
@@ -225,9 +227,13 @@ def ticket_update_triage(
         department=fields.get("department"),
         priority=fields.get("priority"),
     )
+    if details is not None:
+        ticket.triage = details
     if changed:
-        ticket.save(update_fields=sorted({*changed, "updated_at"}))
+        ticket.save(update_fields=sorted({*changed, "updated_at", *(("triage",) if details is not None else ())}))
         events.publish(events.TICKET_UPDATED, ticket_id=ticket.pk, fields=sorted(set(changed)))
+    elif details is not None:
+        Ticket.objects.filter(pk=ticket.pk).update(triage=details)
     return ticket
 
 

@@ -40,7 +40,7 @@ from django.db import transaction
 from knowledge import evaluation as kbev
 from knowledge.evaluation import EvalQuery
 from supportflow.evaluation import percentile, tenths
-from tickets import services
+from tickets import ai_config, services
 from tickets.ai import answer as answering
 from tickets.ai import calibration, passages, pipeline
 from tickets.models import AIDraft, Customer, EscalationRule, KnowledgeCalibration
@@ -98,6 +98,7 @@ def replay(queries: Sequence[EvalQuery], *, namespace: str, pk_to_external: dict
     for done, q in enumerate(queries, start=1):
         with transaction.atomic():
             EscalationRule.objects.filter(condition=EscalationRule.Condition.OUT_OF_SCOPE).update(is_active=False)
+            ai_config.invalidate()  # an update() sends no signal: the pipeline re-reads the rules
             customer.save()
             ticket = services.ticket_create(customer=customer, subject=q.text[:60] or "?", body=q.text)
             message = ticket.messages.get(seq=1)

@@ -32,14 +32,12 @@ ROUTING_REQUEST = re.compile(
 )
 
 
-def _local_triage(ticket: Ticket, query: str) -> dict:
+def _local_triage(ticket: Ticket, query: str, customer_messages: int | None = None) -> dict:
     from tickets.ai.triage import local as triage_local
 
-    result = triage_local.predict(
-        query,
-        customer_messages=ticket.messages.filter(author_kind=AuthorKind.CUSTOMER).count(),
-        is_vip=ticket.customer.is_vip,
-    )
+    if customer_messages is None:
+        customer_messages = ticket.messages.filter(author_kind=AuthorKind.CUSTOMER).count()
+    result = triage_local.predict(query, customer_messages=customer_messages, is_vip=ticket.customer.is_vip)
     out = asdict(result)
     out["signals"] = list(result.signals)
     out["provider"] = "local"
@@ -47,9 +45,12 @@ def _local_triage(ticket: Ticket, query: str) -> dict:
     return out
 
 
-def triage_message(ticket: Ticket, message: Message, query: str, *, injection: bool, config=None) -> dict:
+def triage_message(
+    ticket: Ticket, message: Message, query: str, *, injection: bool, config=None, customer_messages: int | None = None
+) -> dict:
     """The merged triage; ``config`` (``tickets.ai.versions.Config``) gives the LLM's prompt and model and
-    is recorded on every run (looked up for the ticket when not given)."""
+    is recorded on every run (looked up for the ticket when not given); ``customer_messages``: how many
+    the conversation has, when the caller counted them already."""
     config = config or versions.config_for_ticket(ticket.pk)
     local = run_once(
         key=f"triage-local:message:{message.pk}",
@@ -58,7 +59,7 @@ def triage_message(ticket: Ticket, message: Message, query: str, *, injection: b
         message=message,
         provider="local",
         model="triage-local",
-        call=lambda: (_local_triage(ticket, query), {"model": ""}),
+        call=lambda: (_local_triage(ticket, query, customer_messages), {"model": ""}),
         version=config,
     )
     if injection or llm.provider_for("triage") != "openai":
