@@ -490,7 +490,7 @@ def observations(rows: list[dict], db: dict, logs: dict[str, dict], args) -> lis
                 f"{api['max_rps'] / floor['max_rps']:.2f}× the floor."
             )
     if "uvicorn" in args.server_list and "daphne" in args.server_list:
-        for name in ("hello", "django", "floor", "api", "chat"):
+        for name in ("hello", "django", "floor", "floor-prepared", "api", "chat"):
             u, d = by.get(f"uvicorn:{name}"), by.get(f"daphne:{name}")
             if u and d and u["max_rps"] and d["max_rps"]:
                 notes.append(
@@ -713,6 +713,11 @@ def main(argv=None) -> int:
         "hello": ("bare ASGI hello", "/", {}),
         "django": ("bare Django view", "/bench/hello/", {}),
         "floor": ("the API's page statement, raw (floor)", f"/bench/ticket-floor/?user={AGENT}", {}),
+        "floor-prepared": (
+            "the API's page statement, prepared (floor)",
+            f"/bench/ticket-floor/?user={AGENT}&prepared=1",
+            {},
+        ),
         "api": ("ticket-list API", "/api/v1/tickets/", headers),
         "chat": ("chat messages partial", f"/chat/c/{fx['chat_token']}/messages/?after=0", {}),
     }

@@ -9,13 +9,16 @@ Routed only when ``BENCH_ENDPOINTS`` is on (never by default), like the websocke
   its first page (scope, page and bounded count in one), compiled once per user and then only executed —
   one round trip, rows dumped as JSON as PostgreSQL returns them. No key lookup, no roles, no DRF, no
   row formatting, no throttle. What the API costs above it is ours; what this costs above
-  ``bench_hello`` is the query and the round trip any implementation pays.
+  ``bench_hello`` is the query and the round trip any implementation pays. With ``?prepared=1`` the same
+  statement is bound on the server and prepared once per connection (Django's connections bind on the
+  client and prepare nothing): what the floor would be if the API's statement were prepared.
 """
 
 from __future__ import annotations
 
 import json
 
+import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -47,8 +50,18 @@ def bench_ticket_floor(request: HttpRequest) -> HttpResponse:
         except get_user_model().DoesNotExist:
             return JsonResponse({"detail": "no such user"}, status=404)
     sql, params = _FLOOR_SQL[username]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [col.name for col in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    if request.GET.get("prepared"):
+        connection.ensure_connection()
+        raw = connection.connection  # this request's pooled psycopg connection
+        if raw.prepare_threshold is None:
+            raw.prepare_threshold = 5  # Django's client-binding cursors never prepare, so only this statement is
+        with psycopg.Cursor(raw) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            names = [col.name for col in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            names = [col.name for col in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return HttpResponse(json.dumps({"results": rows}, default=str), content_type="application/json")

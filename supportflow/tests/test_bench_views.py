@@ -43,6 +43,15 @@ def test_the_ticket_floor_is_the_api_first_page_as_one_statement(client, django_
     assert {row["_bounded_count"] for row in body["results"]} == {3}
     unknown = bench_ticket_floor(RequestFactory().get("/bench/ticket-floor/", {"user": "nobody"}))
     assert unknown.status_code == 404
+    # prepared on the server: the same rows, and PostgreSQL holds the statement for the next request
+    prepared = RequestFactory().get("/bench/ticket-floor/", {"user": agent.username, "prepared": "1"})
+    assert json.loads(bench_ticket_floor(prepared).content) == body
+    assert json.loads(bench_ticket_floor(prepared).content) == body
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%_bounded_count%"])
+        assert cursor.fetchone()[0] == 1
 
 
 @pytest.mark.django_db(transaction=True)
