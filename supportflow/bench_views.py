@@ -50,18 +50,19 @@ def bench_ticket_floor(request: HttpRequest) -> HttpResponse:
         except get_user_model().DoesNotExist:
             return JsonResponse({"detail": "no such user"}, status=404)
     sql, params = _FLOOR_SQL[username]
-    if request.GET.get("prepared"):
-        connection.ensure_connection()
-        raw = connection.connection  # this request's pooled psycopg connection
-        if raw.prepare_threshold is None:
-            raw.prepare_threshold = 5  # Django's client-binding cursors never prepare, so only this statement is
-        with psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            names = [col.name for col in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            names = [col.name for col in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    prepared = bool(request.GET.get("prepared"))
+    with _server_bound_cursor() if prepared else connection.cursor() as cursor:
+        cursor.execute(sql, params, **({"prepare": True} if prepared else {}))
+        names = [col.name for col in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return HttpResponse(json.dumps({"results": rows}, default=str), content_type="application/json")
+
+
+def _server_bound_cursor() -> psycopg.Cursor:
+    """A cursor binding on the server, on this request's pooled psycopg connection (Django's cursors bind on
+    the client and never prepare, so enabling preparation on the connection changes nothing else)."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = 5
+    return psycopg.Cursor(raw)

@@ -275,16 +275,16 @@ def department_feedback_calibrate(*, department: Department) -> float | None:
 
 
 def gate_threshold(
-    department: Department | None, *, namespace: str = DEFAULT_NAMESPACE, calibrated: dict[str, float] | None = None
+    department: Department | None, *, namespace: str = DEFAULT_NAMESPACE, known: dict[str, float] | None = None
 ) -> tuple[float, str]:
     """The threshold the gate uses and where it comes from: ``manual`` (the manager's), ``calibrated``
     (the knowledge base's, or the votes' when higher: ``votes``) or ``default`` (not calibrated yet).
-    ``calibrated``: every namespace's calibrated threshold as already read; None reads this one's row."""
-    if calibrated is None:
+    ``known``: every namespace's calibrated threshold as already read; None reads this one's row."""
+    if known is None:
         rows = KnowledgeCalibration.objects.filter(namespace=namespace)
         calibrated = rows.values_list("threshold", flat=True).first()
     else:
-        calibrated = calibrated.get(namespace)
+        calibrated = known.get(namespace)
     if department is not None:
         return department.threshold_in_use(calibrated)
     if calibrated is not None:

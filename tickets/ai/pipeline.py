@@ -464,7 +464,7 @@ def _gate_settings(
     and where it came from, and whether the assistant may send on its own: not when the queue or the
     install switched auto-replies off, and never once a person has replied. ``calibrated``: the
     knowledge bases' thresholds as already read (``versions.Snapshot.calibrated``)."""
-    threshold, source = calibration.gate_threshold(department, namespace=namespace, calibrated=calibrated)
+    threshold, source = calibration.gate_threshold(department, namespace=namespace, known=calibrated)
     auto = bool(
         getattr(settings, "FEATURE_AI_AUTO_REPLY", True)
         and (department is None or department.ai_auto_reply)

@@ -145,6 +145,15 @@ def active_rules() -> list[EscalationRule]:
     return list(EscalationRule.objects.filter(is_active=True).order_by("order", "pk"))
 
 
+def switch_off(condition: str) -> None:
+    """Deactivate every rule of ``condition`` (the evaluations, inside their rolled-back transaction): a
+    bulk ``update()`` sends no signal, so the stamp that makes the pipeline re-read its rules is set here."""
+    from tickets import ai_config
+
+    EscalationRule.objects.filter(condition=condition).update(is_active=False)
+    ai_config.invalidate()
+
+
 def evaluate(ctx: Context, rules: list[EscalationRule] | None = None) -> list[Trigger]:
     rules = active_rules() if rules is None else rules
     triggers = [Trigger(r.name, r.reason, r.set_priority, r.condition) for r in rules if _matches(r, ctx)]

@@ -110,8 +110,7 @@ def _load() -> Snapshot:
     )
     gate = {
         "rules": tuple(EscalationRule.objects.filter(is_active=True).order_by("order", "pk")),
-        # the first row of a namespace wins, as ``.filter(namespace=…).first()`` would have it
-        "calibrated": dict(KnowledgeCalibration.objects.order_by("-pk").values_list("namespace", "threshold")),
+        "calibrated": dict(KnowledgeCalibration.objects.values_list("namespace", "threshold")),  # one per namespace
         "loaded_at": time.monotonic(),
     }
     if experiment is None:

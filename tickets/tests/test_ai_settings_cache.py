@@ -107,3 +107,13 @@ def test_an_answered_question_costs_the_pipeline_a_bounded_number_of_queries(wor
     locked_reads = [s for s in statements if s.startswith('SELECT "tickets_ticket"') and "FOR UPDATE" in s]
     assert len(locked_reads) == 2  # the triage's and the reply's transactions, one row lock each
     assert not [s for s in statements if "tickets_escalationrule" in s or "tickets_knowledgecalibration" in s]
+
+
+def test_an_evaluation_switching_a_rule_off_is_seen_at_once(db):
+    """The evaluations switch the out-of-scope rule off with a bulk update, which sends no signal."""
+    from tickets.ai import rules
+
+    rule = EscalationRule.objects.create(name="Scope", condition="out_of_scope", value="", reason="Not ours")
+    assert rule.pk in {r.pk for r in versions.snapshot().rules}
+    rules.switch_off(EscalationRule.Condition.OUT_OF_SCOPE)
+    assert not [r for r in versions.snapshot().rules if r.condition == EscalationRule.Condition.OUT_OF_SCOPE]

@@ -40,9 +40,9 @@ from django.db import transaction
 from knowledge import evaluation as kbev
 from knowledge.evaluation import EvalQuery
 from supportflow.evaluation import percentile, tenths
-from tickets import ai_config, services
+from tickets import services
 from tickets.ai import answer as answering
-from tickets.ai import calibration, passages, pipeline
+from tickets.ai import calibration, passages, pipeline, rules
 from tickets.models import AIDraft, Customer, EscalationRule, KnowledgeCalibration
 
 FEATURES = answering.FEATURES
@@ -97,8 +97,7 @@ def replay(queries: Sequence[EvalQuery], *, namespace: str, pk_to_external: dict
     out = []
     for done, q in enumerate(queries, start=1):
         with transaction.atomic():
-            EscalationRule.objects.filter(condition=EscalationRule.Condition.OUT_OF_SCOPE).update(is_active=False)
-            ai_config.invalidate()  # an update() sends no signal: the pipeline re-reads the rules
+            rules.switch_off(EscalationRule.Condition.OUT_OF_SCOPE)
             customer.save()
             ticket = services.ticket_create(customer=customer, subject=q.text[:60] or "?", body=q.text)
             message = ticket.messages.get(seq=1)

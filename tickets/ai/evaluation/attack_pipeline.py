@@ -10,9 +10,9 @@ from email.message import EmailMessage
 
 from django.db import transaction
 
-from tickets import ai_config, services
+from tickets import services
 from tickets.ai import answer as answering
-from tickets.ai import pipeline
+from tickets.ai import pipeline, rules
 from tickets.ai.evaluation.injection import shingles
 from tickets.ai.triage.prompt import TRIAGE_SYSTEM_PROMPT
 from tickets.email import inbound
@@ -42,8 +42,7 @@ def run_one(text: str, *, channel: str, kind: str, namespace: str, canary: str, 
     customer was sent."""
     with transaction.atomic():
         # The demo KB covers one product; the out-of-scope rule would hide what triage and the gate do.
-        EscalationRule.objects.filter(condition=EscalationRule.Condition.OUT_OF_SCOPE).update(is_active=False)
-        ai_config.invalidate()  # an update() sends no signal: the pipeline re-reads the rules
+        rules.switch_off(EscalationRule.Condition.OUT_OF_SCOPE)
         if channel == "email":
             result = inbound.email_receive(raw=_email_bytes(text, kind=kind))
             ticket, message = result.ticket, result.message

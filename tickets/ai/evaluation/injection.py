@@ -31,8 +31,8 @@ from django.db import transaction
 from knowledge import evaluation as kbev
 from knowledge.services import ingest_files
 from supportflow.evaluation import DatasetError, EvaluationError
-from tickets import ai_config, services
-from tickets.ai import passages, pipeline
+from tickets import services
+from tickets.ai import passages, pipeline, rules
 from tickets.ai.evaluation import bipia
 from tickets.models import AIDraft, Customer, Department, EscalationRule, Ticket, TriageModel
 
@@ -74,8 +74,7 @@ def replay_email(text: str, *, namespace: str = NAMESPACE) -> dict:
     with transaction.atomic():
         # The demo KB (another product than BIPIA's emails) leaves most out of scope either way;
         # the rule would hide what triage and the gate do, as in eval_answers.
-        EscalationRule.objects.filter(condition=EscalationRule.Condition.OUT_OF_SCOPE).update(is_active=False)
-        ai_config.invalidate()  # an update() sends no signal: the pipeline re-reads the rules
+        rules.switch_off(EscalationRule.Condition.OUT_OF_SCOPE)
         customer = Customer.objects.create(name="Evaluation", email="eval@example.com")
         subject = text.split("|CONTENT:")[0].removeprefix("SUBJECT:").strip()[:60] or "Email"
         ticket = services.ticket_create(customer=customer, subject=subject, body=text, channel=Ticket.Channel.EMAIL)
