@@ -10,7 +10,10 @@ database waits show too)::
     python -m supportflow.devservices exec -- .venv/bin/python bench/api_profile.py \\
         [--path /api/v1/tickets/] [--user alice] [--requests 300] [--profile] [--sort tottime] [--lines 40]
 
-``{ref}`` in ``--path`` becomes a ticket the user may see with at least 5 messages.
+``{ref}`` in ``--path`` becomes a ticket the user may see with at least 5 messages. ``--parts`` also times
+the ticket list's own stages one by one, each in a loop of ``--requests`` (CPU ms per run): the key's
+check, building the scoped queryset, compiling it, running the compiled SQL alone, the ORM's rows, and
+the rows formatted as the API's JSON.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def parse_args(argv=None):
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--lines", type=int, default=40)
+    parser.add_argument("--parts", action="store_true", help="time the ticket list's stages one by one")
     return parser.parse_args(argv)
 
 
@@ -83,10 +87,56 @@ def main(argv=None) -> int:
                 client.get(path)
             profile.disable()
             pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
+        if args.parts:
+            _time_parts(user, secret, args.requests)
     finally:
         api_key_revoke(key=key)
         key.delete()
     return 0
+
+
+def _time_parts(user, secret: str, runs: int) -> None:
+    """The first page of ``/api/v1/tickets/`` stage by stage, as ``TicketViewSet.list`` and
+    ``KeysetPagination`` run it (the default ordering, no filters)."""
+    import json
+
+    from django.db import connection
+
+    from supportflow.api import serializers as s
+    from supportflow.api.keys import api_key_check
+    from supportflow.api.pagination import COUNT_COLUMN, COUNT_LIMIT, BoundedCount
+    from tickets import selectors
+    from tickets.roles import user_roles_preload
+
+    def page():
+        scoped = selectors.ticket_queryset_for_user(user=user)
+        bounded = scoped.order_by().values("pk")[: COUNT_LIMIT + 1]
+        rows = scoped.order_by("-created_at", "-pk").values(*s.TICKET_COLUMNS)
+        return rows.annotate(**{COUNT_COLUMN: BoundedCount(bounded)})[:26]
+
+    sql, params = page().query.sql_with_params()
+
+    def raw():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    stages = (
+        ("the key checked, its user's roles loaded", lambda: user_roles_preload(user=api_key_check(secret).user)),
+        ("the scoped page's queryset built", page),
+        ("… and compiled to SQL", lambda: page().query.sql_with_params()),
+        ("the compiled SQL run alone, rows as tuples", raw),
+        ("the ORM's page: built, compiled, run, rows as dicts", lambda: list(page())),
+        ("… and formatted as the API's rows", lambda: s.ticket_rows(list(page()))),
+        ("… and dumped as JSON", lambda: json.dumps(s.ticket_rows(list(page())))),
+    )
+    for label, stage in stages:
+        for _ in range(20):
+            stage()
+        cpu = time.process_time()
+        for _ in range(runs):
+            stage()
+        print(f"  {label}: {1000 * (time.process_time() - cpu) / runs:.2f} ms CPU")
 
 
 if __name__ == "__main__":
