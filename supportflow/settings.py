@@ -532,7 +532,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "supportflow.api.errors.api_exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["supportflow.api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "supportflow.api.parsers.NulSafeJSONParser",
         "rest_framework.parsers.FormParser",

@@ -61,7 +61,11 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         ]
     )
     def list(self, request, *args, **kwargs):
-        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*s.TICKET_COLUMNS))
+        tickets = self.filter_queryset(self.get_queryset())
+        if s.rows_in_sql():  # the page's keys from the ORM, its rows written as JSON by PostgreSQL
+            keys = self.paginate_queryset(tickets.values(*s.TICKET_KEYS))
+            return self.get_paginated_response(s.ticket_json_rows([key["id"] for key in keys]))
+        rows = self.paginate_queryset(tickets.values(*s.TICKET_COLUMNS))
         return self.get_paginated_response(s.ticket_rows(rows))
 
     @extend_schema(request=s.TicketCreateSerializer, responses={201: s.TicketSerializer})
