@@ -66,14 +66,22 @@ def user_roles_preload(*, user: AbstractBaseUser) -> None:
     if user.is_superuser or not user.is_active:
         return
     with connection.cursor() as cursor:
-        cursor.execute(_roles_sql(), {"user": user.pk})
-        codes = {code for (code,) in cursor.fetchall()}
+        cursor.execute(roles_sql("%(user)s"), {"user": user.pk})
+        user_roles_apply(user=user, codes=[code for (code,) in cursor.fetchall()])
+
+
+def user_roles_apply(*, user: AbstractBaseUser, codes: list[str]) -> None:
+    """What ``roles_sql`` returned for this user, put where the role checks and ``has_perm`` read it."""
+    if user.is_superuser or not user.is_active:
+        return
     setattr(user, GROUP_NAMES_ATTR, {code[len(_GROUP_MARK) :] for code in codes if code.startswith(_GROUP_MARK)})
     user._perm_cache = {code for code in codes if not code.startswith(_GROUP_MARK)}
 
 
 @functools.cache
-def _roles_sql() -> str:
+def roles_sql(user: str) -> str:
+    """The user's permissions (``app_label.codename``) and group names (``group:Name``), for the user id
+    ``user`` (a placeholder, or a column of an enclosing statement)."""
     from django.contrib.auth import get_user_model
     from django.contrib.contenttypes.models import ContentType
 
@@ -86,15 +94,15 @@ def _roles_sql() -> str:
     return f"""
         SELECT ct.app_label || '.' || p.codename
           FROM {Permission._meta.db_table} p JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
-         WHERE p.id IN (SELECT up.permission_id FROM {user_perms.db_table} up WHERE up.{up_user} = %(user)s
+         WHERE p.id IN (SELECT up.permission_id FROM {user_perms.db_table} up WHERE up.{up_user} = {user}
                         UNION
                         SELECT gp.permission_id FROM {group_perms.db_table} gp
                           JOIN {user_groups.db_table} ug ON ug.group_id = gp.group_id
-                         WHERE ug.{ug_user} = %(user)s)
+                         WHERE ug.{ug_user} = {user})
         UNION ALL
         SELECT '{_GROUP_MARK}' || g.name FROM {Group._meta.db_table} g
-          JOIN {user_groups.db_table} ug ON ug.group_id = g.id WHERE ug.{ug_user} = %(user)s
-    """  # noqa: S608 — table and column names from the models' own metadata; the user id is a parameter
+          JOIN {user_groups.db_table} ug ON ug.group_id = g.id WHERE ug.{ug_user} = {user}
+    """  # noqa: S608 — table and column names from the models' own metadata; the user id a parameter or a column
 
 
 AGENT_PERMISSIONS = (

@@ -9,7 +9,7 @@ from rest_framework import authentication, exceptions, permissions
 
 from supportflow.api.keys import api_key_check
 from supportflow.models import APIKey
-from tickets.roles import user_is_agent, user_roles_preload
+from tickets.roles import user_is_agent
 
 
 class APIKeyAuthentication(authentication.BaseAuthentication):
@@ -25,8 +25,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         key = api_key_check(secret)
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid (unknown, revoked or expired).")
-        user_roles_preload(user=key.user)
-        return key.user, key
+        return key.user, key  # its roles loaded with it (api_key_check)
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

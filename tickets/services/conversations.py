@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from supportflow.rows import model_from_row, select_columns
 from tickets import events, realtime, tasks
 from tickets.models import ActorKind, Customer, Department, Message, Priority, Ticket, TicketEvent
 from tickets.services.common import (
@@ -332,8 +333,8 @@ def _appended(draft: Message, row) -> Message | None:
     if row is None:
         return None
     split = 2 + len(Ticket._meta.concrete_fields)
-    ticket = _from_row(Ticket, row[2:split])
-    ticket.customer = _from_row(Customer, row[split:])
+    ticket = model_from_row(Ticket, row[2:split])
+    ticket.customer = model_from_row(Customer, row[split:])
     draft.pk, draft.seq, draft.ticket = row[0], row[1], ticket
     draft._state.adding, draft._state.db = False, connection.alias
     draft.was_created = True
@@ -346,7 +347,6 @@ def _append_statement() -> tuple[str, list]:
     whose values it takes as parameters, in order."""
     qn = connection.ops.quote_name
     ticket_fields = Ticket._meta.concrete_fields
-    customer_fields = Customer._meta.concrete_fields
     message_fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
     from_t = {"ticket_id": "t.id", "seq": "t.last_message_seq"}
     values = [from_t.get(f.attname, f"%s::{f.cast_db_type(connection)}") for f in message_fields]
@@ -363,32 +363,10 @@ def _append_statement() -> tuple[str, list]:
             SELECT {", ".join(values)} FROM t
             RETURNING id, seq
         )
-        SELECT m.id, m.seq, {", ".join(f"t.{qn(f.column)}" for f in ticket_fields)},
-               {", ".join(f"c.{qn(f.column)}" for f in customer_fields)}
+        SELECT m.id, m.seq, {select_columns(Ticket, "t")}, {select_columns(Customer, "c")}
         FROM m CROSS JOIN t JOIN {qn(Customer._meta.db_table)} c ON c.id = t.customer_id
     """  # noqa: S608 — identifiers from the models' metadata, every value a parameter
     return sql, [f for f in message_fields if f.attname not in from_t]
-
-
-@functools.cache
-def _row_converters(model) -> list[tuple[object, list]]:
-    table = model._meta.db_table
-    found = []
-    for field in model._meta.concrete_fields:
-        col = field.get_col(table)
-        found.append((col, connection.ops.get_db_converters(col) + field.get_db_converters(connection)))
-    return found
-
-
-def _from_row(model, values):
-    """A model instance from raw column values (all its concrete fields, in order), through each field's
-    database converters (Django reads JSON as text and the field decodes it)."""
-    converted = []
-    for (col, converters), value in zip(_row_converters(model), values, strict=True):
-        for converter in converters:
-            value = converter(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], converted)
 
 
 def message_email_kind(message: Message) -> str:

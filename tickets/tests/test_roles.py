@@ -39,3 +39,21 @@ def test_preloaded_answers_equal_djangos_own_in_one_query(kind, django_assert_nu
         user_roles_preload(user=loaded)
         assert answers(loaded) == expected
     assert expected[2]["tickets.view_ticket"] is (kind in ("agent", "manager"))
+
+
+@pytest.mark.parametrize("kind", ["agent", "manager", "direct permission"])
+def test_an_api_keys_check_loads_its_user_and_roles_in_one_query(kind, django_assert_num_queries):
+    from supportflow.api.keys import api_key_check, api_key_create
+
+    department = DepartmentFactory()
+    user = make_manager(department) if kind == "manager" else make_agent(department)
+    if kind == "direct permission":
+        user.user_permissions.add(Permission.objects.get(codename="view_all_departments_ticket"))
+    key, secret = api_key_create(name="roles", user=user, scopes=["tickets:read", "kb:read"])
+    expected = answers(fresh(user))
+    api_key_check(secret)  # the first check of a minute also stamps last_used_at (an UPDATE)
+    with django_assert_num_queries(1):
+        checked = api_key_check(secret)
+        assert answers(checked.user) == expected
+    assert (checked.pk, checked.user.pk, checked.scopes) == (key.pk, user.pk, ["kb:read", "tickets:read"])
+    assert api_key_check(secret[:-1] + ("A" if secret[-1] != "A" else "B")) is None  # the right prefix, wrong secret
