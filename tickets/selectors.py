@@ -5,6 +5,7 @@ through ``ticket_queryset_for_user`` so an agent never reaches a ticket outside 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -12,7 +13,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
+from django.db import connection
 from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.http import Http404
 from django.utils import timezone
@@ -116,9 +119,26 @@ def ticket_queryset_for_user(*, user: AbstractBaseUser) -> QuerySet[Ticket]:
     if user_sees_all_departments(user):
         return tickets
     # A subquery, not a join: no DISTINCT, so lists and their counts stay index scans (the join +
-    # DISTINCT made an agent's API ticket list twice as slow as a manager's at 12k tickets).
-    served = Department.objects.filter(agents__user=user).values("pk")
+    # DISTINCT made an agent's API ticket list twice as slow as a manager's at 12k tickets). Plain SQL
+    # written once: composed by the ORM, for the page and again for its bounded count, it cost an agent's
+    # list about 1 ms of CPU more than a manager's on every request.
+    served = RawSQL(_served_departments_sql(), [user.pk])  # noqa: S611 — our SQL; the id is a parameter
     return tickets.filter(Q(department__in=served) | Q(department__isnull=True) | Q(assignee=user))
+
+
+@functools.cache
+def _served_departments_sql() -> str:
+    """The ids of the departments (queues) a user serves, for the user id as the one parameter."""
+    from tickets.models import AgentProfile
+
+    qn = connection.ops.quote_name
+    through = AgentProfile._meta.get_field("departments").remote_field.through._meta
+    profile, department = (through.get_field(name).column for name in ("agentprofile", "department"))
+    return (
+        f"SELECT d.{qn(department)} FROM {qn(through.db_table)} d "  # noqa: S608 — names from the models
+        f"JOIN {qn(AgentProfile._meta.db_table)} p ON p.{qn('id')} = d.{qn(profile)} "
+        f"WHERE p.{qn(AgentProfile._meta.get_field('user').column)} = %s"
+    )
 
 
 def ticket_get_for_user(*, user: AbstractBaseUser, pk: int | str) -> Ticket:
