@@ -211,8 +211,9 @@ class RawRows(list):
 
 
 def rows_in_sql() -> bool:
-    """Whether the rows may be written by PostgreSQL: ``_iso_utc`` writes what ``_date_formatter`` writes
-    only in UTC (the default ``TIME_ZONE``); in any other zone the rows are made in Python."""
+    """Whether the rows may be written by PostgreSQL: its timestamps (``_ticket_json_sql``) are what
+    ``_date_formatter`` writes only in UTC (the default ``TIME_ZONE``); in any other zone the rows are made
+    in Python."""
     return timezone.get_current_timezone_name() == "UTC"
 
 
@@ -221,14 +222,15 @@ TICKET_KEYS = ("id", "created_at", "updated_at", "priority", "status")  # what a
 
 def ticket_json_rows(ids: list[int]) -> RawRows:
     """``ticket_rows``' rows for the tickets ``ids`` (a page the view already cut and scoped), in that
-    order, each written as JSON by PostgreSQL in one statement whose text never changes (so it is not
-    composed by the ORM on every request, and PostgreSQL caches its plan on the connection)."""
+    order, each written as JSON by PostgreSQL in one statement whose text never changes (not composed by
+    the ORM on every request). A ticket deleted since the page was cut is left out, as a page read a
+    moment later would."""
     if not ids:
         return RawRows()
     with connection.cursor() as cursor:
         cursor.execute(_ticket_json_sql(), [list(ids)])
         written = dict(cursor.fetchall())
-    return RawRows(written[pk] for pk in ids)
+    return RawRows(written[pk] for pk in ids if pk in written)
 
 
 @functools.cache

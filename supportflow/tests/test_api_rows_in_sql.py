@@ -124,3 +124,11 @@ def test_in_another_time_zone_the_rows_are_made_in_python_in_that_zone(manager_a
     rows = json.loads(_client(manager).get("/api/v1/tickets/?ordering=created_at").content)["results"]
     assert rows[0]["created_at"] == "2026-03-04T06:06:07+01:00"
     assert sorted(rows, key=lambda r: r["reference"]) == sorted(_expected(tickets), key=lambda r: r["reference"])
+
+
+def test_rows_come_in_the_pages_order_and_a_ticket_gone_since_is_left_out(manager_and_tickets):
+    _, tickets = manager_and_tickets
+    ids = [tickets[3].pk, 987654321, tickets[0].pk]  # the middle one deleted between the page and its rows
+    rows = [json.loads(row) for row in s.ticket_json_rows(ids)]
+    assert [row["reference"] for row in rows] == [tickets[3].reference, tickets[0].reference]
+    assert s.ticket_json_rows([]) == []
