@@ -217,9 +217,6 @@ def rows_in_sql() -> bool:
     return timezone.get_current_timezone_name() == "UTC"
 
 
-TICKET_KEYS = ("id", "created_at", "updated_at", "priority", "status")  # what a page and its cursor need
-
-
 def ticket_json_rows(ids: list[int]) -> RawRows:
     """``ticket_rows``' rows for the tickets ``ids`` (a page the view already cut and scoped), in that
     order, each written as JSON by PostgreSQL in one statement whose text never changes (not composed by

@@ -63,7 +63,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def list(self, request, *args, **kwargs):
         tickets = self.filter_queryset(self.get_queryset())
         if s.rows_in_sql():  # the page's keys from the ORM, its rows written as JSON by PostgreSQL
-            keys = self.paginate_queryset(tickets.values(*s.TICKET_KEYS))
+            keys = self.paginate_queryset(tickets.values("id", *self.ordering_fields))  # what a cursor needs
             return self.get_paginated_response(s.ticket_json_rows([key["id"] for key in keys]))
         rows = self.paginate_queryset(tickets.values(*s.TICKET_COLUMNS))
         return self.get_paginated_response(s.ticket_rows(rows))
