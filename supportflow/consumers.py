@@ -1,4 +1,5 @@
-"""Bare Channels echoes over the same Redis layer: the baselines the chat benchmark compares against.
+"""Bare Channels echoes over the same Redis layer: the baselines the chat benchmark compares against;
+and the consumer that refuses a socket no route matches.
 
 Routed only when ``BENCH_ENDPOINTS`` is on (never by default). Every socket of a room gets what any
 socket of the room sends, through ``group_send`` — the same path as a chat message, minus our work.
@@ -18,6 +19,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import connection
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+class NoRouteConsumer(AsyncWebsocketConsumer):
+    """Refuses a socket on a path no other route matches: the handshake is answered 403, nothing runs."""
+
+    async def connect(self) -> None:
+        await self.close()
 
 
 class EchoConsumer(AsyncWebsocketConsumer):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import path
+from django.urls import path, re_path
 
-from supportflow.consumers import EchoConsumer, StoreEchoConsumer
+from supportflow.consumers import EchoConsumer, NoRouteConsumer, StoreEchoConsumer
 from tickets.consumers import AgentTicketConsumer, CustomerChatConsumer
 from tickets.consumers_console import ListPresenceConsumer, TicketPresenceConsumer
 
@@ -19,3 +19,7 @@ websocket_urlpatterns = [
 if settings.BENCH_ENDPOINTS:
     websocket_urlpatterns.append(path("ws/bench/echo/<str:room>/", EchoConsumer.as_asgi()))
     websocket_urlpatterns.append(path("ws/bench/store-echo/<str:room>/", StoreEchoConsumer.as_asgi()))
+
+# Last: a socket on a path no route matches is refused (HTTP 403 at the handshake), not left to the
+# router, whose ``ValueError: No route found`` became a 500 and a stack trace in the log.
+websocket_urlpatterns.append(re_path(r"", NoRouteConsumer.as_asgi()))

@@ -371,6 +371,7 @@ WS_ROUTES = {
     "ws/agent/tickets/<int:ticket_id>/": DEPT1,
     "ws/bench/echo/<str:room>/": PUBLIC,  # only with BENCH_ENDPOINTS (never in production): a bare echo
     "ws/bench/store-echo/<str:room>/": PUBLIC,  # the same, storing each message first
+    "": NOBODY,  # last, any other path (tried as "/"): refused at the handshake, never a 500
 }
 
 SUMMARY = {
@@ -633,13 +634,35 @@ def test_websocket_route_by_role(pattern, tmp_path, settings):
         SUMMARY["websocket_cells"] += 1
         SUMMARY["websocket_allowed" if connected else "websocket_denied"] += 1
 
-    if expect != PUBLIC:  # cross-site websocket hijacking: the allowed role's cookie, a foreign page
+    if "y" in expect and expect != PUBLIC:  # cross-site websocket hijacking: the allowed role's cookie, a foreign page
         role = ROLES[expect.index("y")]
         headers = [(b"origin", b"https://evil.example"), *headers_for(role)[1:]]
         connected, _ = async_to_sync(attempt)(path_for(role), headers)
         assert not connected, f"{pattern} as {role} from a foreign origin: connected"
         SUMMARY["websocket_cells"] += 1
         SUMMARY["websocket_denied"] += 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "path", ["/ws/chat//", "/ws/agent/tickets/abc/", "/ws/agent/tickets/1/extra/", "/ws/nope/", "/"]
+)
+def test_websocket_on_an_unknown_path_is_refused(path):
+    """No route matches: the handshake is refused (403), where the router used to raise (a 500)."""
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+
+    from supportflow.asgi import application
+
+    async def attempt() -> tuple[bool, object]:
+        communicator = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://localhost")])
+        connected, code = await communicator.connect(timeout=10)
+        await communicator.wait(timeout=1)
+        return connected, code
+
+    connected, code = async_to_sync(attempt)()
+    assert not connected
+    assert code in (None, 1000), code
 
 
 @pytest.mark.django_db
