@@ -489,8 +489,17 @@ def observations(rows: list[dict], db: dict, logs: dict[str, dict], args) -> lis
                 f"bare view ({fmt(floor['server_cpu_ms_per_req'], 2)} ms server CPU per request); the API does "
                 f"{api['max_rps'] / floor['max_rps']:.2f}× the floor."
             )
+        framework = by.get(f"{server}:api-floor")
+        if framework and django and api and framework["max_rps"] and django["max_rps"] and api["max_rps"]:
+            notes.append(
+                f"- {server}: the API's framework alone — DRF with the key check, the scope permission, the rate "
+                f"limit and the renderer, answering an empty page without a query — does "
+                f"{fmt(framework['max_rps'], 0)} req/s, {framework['max_rps'] / django['max_rps']:.2f}× the bare "
+                f"view ({fmt(framework['server_cpu_ms_per_req'], 2)} ms server CPU per request); the ticket list "
+                f"does {api['max_rps'] / framework['max_rps']:.2f}× that."
+            )
     if "uvicorn" in args.server_list and "daphne" in args.server_list:
-        for name in ("hello", "django", "floor", "floor-prepared", "api", "chat"):
+        for name in ("hello", "django", "floor", "floor-prepared", "api-floor", "api", "chat"):
             u, d = by.get(f"uvicorn:{name}"), by.get(f"daphne:{name}")
             if u and d and u["max_rps"] and d["max_rps"]:
                 notes.append(
@@ -718,6 +727,7 @@ def main(argv=None) -> int:
             f"/bench/ticket-floor/?user={AGENT}&prepared=1",
             {},
         ),
+        "api-floor": ("the API's framework: key, scope, rate limit, no query (floor)", "/bench/api-floor/", headers),
         "api": ("ticket-list API", "/api/v1/tickets/", headers),
         "chat": ("chat messages partial", f"/chat/c/{fx['chat_token']}/messages/?after=0", {}),
     }

@@ -12,6 +12,9 @@ Routed only when ``BENCH_ENDPOINTS`` is on (never by default), like the websocke
   ``bench_hello`` is the query and the round trip any implementation pays. With ``?prepared=1`` the same
   statement is bound on the server and prepared once per connection (Django's connections bind on the
   client and prepare nothing): what the floor would be if the API's statement were prepared.
+- ``BenchApiFloor`` is the other floor under every API endpoint: DRF with the API's own key check, scope
+  permission, rate limit and renderer, answering an empty page — no query of its own. What the ticket
+  list costs above it is the list; what it costs above ``bench_hello`` is the API's framework.
 """
 
 from __future__ import annotations
@@ -22,8 +25,17 @@ import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 _FLOOR_SQL: dict[str, tuple[str, tuple]] = {}
+
+
+class BenchApiFloor(APIView):
+    required_scopes = {"GET": "tickets:read"}
+
+    def get(self, request):
+        return Response({"count": 0, "count_is_exact": True, "next": None, "previous": None, "results": []})
 
 
 def bench_hello(request: HttpRequest) -> HttpResponse:

@@ -33,7 +33,8 @@ urlpatterns = [
 ]
 
 if settings.BENCH_ENDPOINTS:  # benchmark-only baseline, never on in production (see bench/http_bench.py)
-    from supportflow.bench_views import bench_hello, bench_ticket_floor
+    from supportflow.bench_views import BenchApiFloor, bench_hello, bench_ticket_floor
 
     urlpatterns.append(path("bench/hello/", bench_hello, name="bench-hello"))
     urlpatterns.append(path("bench/ticket-floor/", bench_ticket_floor, name="bench-ticket-floor"))
+    urlpatterns.append(path("bench/api-floor/", BenchApiFloor.as_view(), name="bench-api-floor"))

@@ -109,6 +109,7 @@ ROUTES: dict[str, Route] = {
     "healthz": _r(PUBLIC, "/healthz"),
     "bench/hello/": _r(PUBLIC, "/bench/hello/"),  # only with BENCH_ENDPOINTS (never in production)
     "bench/ticket-floor/": _r(PUBLIC, "/bench/ticket-floor/"),  # only with BENCH_ENDPOINTS, like bench/hello/
+    "bench/api-floor/": _r(STAFF_ONLY, "/bench/api-floor/"),  # the same; the API's own permission, no data
     "readyz": _r(PUBLIC, "/readyz"),
     "metrics": _r(NOBODY, "/metrics"),  # loopback or METRICS_TOKEN only; these clients are external
     # --- the console (Django admin): sign-in for anyone, the rest for staff
@@ -292,7 +293,11 @@ ROUTES: dict[str, Route] = {
     "integrations/discord/interactions/": _r(NOBODY, "/integrations/discord/interactions/", method="post"),
 }
 
-CONDITIONAL_ROUTES = {"bench/hello/", "bench/ticket-floor/"}  # in the URL conf only when BENCH_ENDPOINTS is on
+CONDITIONAL_ROUTES = {
+    "bench/hello/",
+    "bench/ticket-floor/",
+    "bench/api-floor/",
+}  # in the URL conf only when BENCH_ENDPOINTS is on
 
 # Admin model pages, per model: the object addressed, then changelist, add, change, history, delete.
 # The generic "<object_id>/" route only redirects to the change page (no data): staff get the redirect.

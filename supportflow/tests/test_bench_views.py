@@ -54,6 +54,37 @@ def test_the_ticket_floor_is_the_api_first_page_as_one_statement(client, django_
         assert cursor.fetchone()[0] == 1
 
 
+@pytest.mark.django_db
+def test_the_api_floor_is_the_apis_framework_without_a_query(django_assert_num_queries):
+    """The floor under every API endpoint: the same key check, scope permission and renderer as the API
+    (one statement: the key), and the same refusals; its page is empty."""
+    from rest_framework.test import APIRequestFactory
+
+    from supportflow.api.keys import api_key_create
+    from supportflow.bench_views import BenchApiFloor
+    from tickets.tests.factories import DepartmentFactory, make_agent
+
+    agent = make_agent(DepartmentFactory(), username="floor-agent")
+    _, secret = api_key_create(name="floor", user=agent, scopes=["tickets:read"])
+    view = BenchApiFloor.as_view()
+    factory = APIRequestFactory()
+    view(factory.get("/bench/api-floor/", HTTP_AUTHORIZATION=f"Bearer {secret}"))  # the first use is recorded
+    with django_assert_num_queries(1):
+        response = view(factory.get("/bench/api-floor/", HTTP_AUTHORIZATION=f"Bearer {secret}"))
+        response.render()
+    assert response.status_code == 200
+    assert json.loads(response.content) == {
+        "count": 0,
+        "count_is_exact": True,
+        "next": None,
+        "previous": None,
+        "results": [],
+    }
+    assert view(factory.get("/bench/api-floor/")).status_code in (401, 403)
+    _, wrong_scope = api_key_create(name="floor-write", user=agent, scopes=["kb:read"])
+    assert view(factory.get("/bench/api-floor/", HTTP_AUTHORIZATION=f"Bearer {wrong_scope}")).status_code == 403
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_store_echo_stores_each_message_before_it_echoes():
     from channels.routing import URLRouter
