@@ -15,20 +15,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 from collections import OrderedDict
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from django.db.models import IntegerField, Q, QuerySet, Subquery
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from supportflow.compiled import CompiledQueries
+
 COUNT_LIMIT = 1000
 COUNT_COLUMN = "_bounded_count"
+ROW_COLUMN = "_row"  # paginate_compiled(row_sql=…): the row as the statement wrote it
 BAD_CURSOR = "The cursor is not valid: follow the next/previous links as given, with the same ordering."
+_PAGES = CompiledQueries()  # page statements by shape (paginate_compiled)
 
 
 class BoundedCount(Subquery):
@@ -65,16 +72,70 @@ class KeysetPagination(BasePagination):
         if self.page_query_param in request.query_params:
             self.legacy = _LegacyPages()  # with the pk tie-break too: tied rows no longer swap between pages
             return self.legacy.paginate_queryset(queryset.order_by(*ordering), request, view)
+        cursor = self._start(request, ordering, queryset.model)
+        bounded = queryset.order_by().values("pk")[: self.count_limit + 1]
+        return self._finish(list(self._page(queryset, cursor, bounded)), cursor, bounded.count)
+
+    def paginate_compiled(
+        self, request, *, model, ordering: list[str], shape, values: list, build, row_sql=None
+    ) -> list[dict]:
+        """``paginate_queryset(build(values).values(…))`` with the page's statement composed and compiled
+        by the ORM once per shape (``supportflow.compiled``), then bound to this request's values and
+        cursor. ``build(values)`` is the view's scoped, filtered ``.values()`` queryset; ``shape`` names
+        everything that changes its SQL's text; ``ordering`` is what the view orders it by.
+
+        ``row_sql(id_column)``: a scalar subquery for a row's ``ROW_COLUMN``, run in the same statement
+        as the page (a page composed by the ORM, when its shape cannot be bound, has no such column)."""
+        self.request = request
+        self.legacy = None
+        if self.page_query_param in request.query_params:
+            return self.paginate_queryset(build(values), request)
+        ordering = _keyset_ordering(ordering)
+        cursor = self._start(request, ordering, model)
+        given = len(values)
+
+        def page(all_values: list) -> QuerySet:
+            queryset = build(all_values[:given])
+            bounded = queryset.order_by().values("pk")[: self.count_limit + 1]
+            at = None if cursor is None else {"values": all_values[given:], "reverse": cursor["reverse"]}
+            return self._page(queryset, at, bounded)
+
+        all_values = [*values, *(cursor["values"] if cursor else ())]
+        reverse = None if cursor is None else cursor["reverse"]
+        page_shape = (shape, tuple(ordering), reverse, self.page_size, self.count_limit)  # the LIMITs are SQL text
+        bound = _PAGES.bind(page_shape, all_values, page)
+        if bound is None:
+            rows = list(page(all_values))
+        else:
+            rows = _dict_rows(*(bound if row_sql is None else self._with_rows(*bound, row_sql, cursor)))
+        return self._finish(rows, cursor, lambda: build(values).order_by().values("pk")[: self.count_limit + 1].count())
+
+    def _with_rows(self, sql: str, params: list, row_sql, cursor: dict | None) -> tuple[str, list]:
+        """The page's statement as a subquery, each of its rows with ``row_sql``'s column, in its order."""
+        qn = connection.ops.quote_name
+        reverse = bool(cursor and cursor["reverse"])
+        terms = (_flip(term) for term in self.ordering) if reverse else self.ordering
+        order = ", ".join(f"page.{qn(t.lstrip('-'))}{' DESC' if t.startswith('-') else ''}" for t in terms)
+        row = row_sql(f"page.{qn('id')}")
+        # the SQL the ORM compiled; names from the ordering's fields
+        return f"SELECT page.*, ({row}) AS {qn(ROW_COLUMN)} FROM ({sql}) page ORDER BY {order}", params  # noqa: S608
+
+    def _start(self, request, ordering: list[str], model) -> dict | None:
         self.ordering = ordering
         self.fields = [term.lstrip("-") for term in ordering]
-        cursor = self._decode(request.query_params.get(self.cursor_query_param), queryset)
+        cursor = self._decode(request.query_params.get(self.cursor_query_param), model)
         self.cursor_given = cursor is not None
+        return cursor
+
+    def _page(self, queryset: QuerySet, cursor: dict | None, bounded: QuerySet) -> QuerySet:
         reverse = bool(cursor and cursor["reverse"])
-        page_qs = queryset.order_by(*(_flip(term) for term in ordering) if reverse else ordering)
+        page_qs = queryset.order_by(*(_flip(term) for term in self.ordering) if reverse else self.ordering)
         if cursor is not None:
-            page_qs = page_qs.filter(_beyond(ordering, cursor["values"], reverse=reverse))
-        bounded = queryset.order_by().values("pk")[: self.count_limit + 1]
-        rows = list(page_qs.annotate(**{COUNT_COLUMN: BoundedCount(bounded)})[: self.page_size + 1])
+            page_qs = page_qs.filter(_beyond(self.ordering, cursor["values"], reverse=reverse))
+        return page_qs.annotate(**{COUNT_COLUMN: BoundedCount(bounded)})[: self.page_size + 1]
+
+    def _finish(self, rows: list, cursor: dict | None, count_all) -> list:
+        reverse = bool(cursor and cursor["reverse"])
         more = len(rows) > self.page_size
         rows = rows[: self.page_size]
         if reverse:
@@ -83,7 +144,7 @@ class KeysetPagination(BasePagination):
         else:
             self.has_next, self.has_previous = more, self.cursor_given
         self.rows = rows
-        count = _value_of(rows[0], COUNT_COLUMN) if rows else bounded.count()
+        count = _value_of(rows[0], COUNT_COLUMN) if rows else count_all()
         self.count, self.count_is_exact = min(count, self.count_limit), count <= self.count_limit
         return rows
 
@@ -109,7 +170,7 @@ class KeysetPagination(BasePagination):
         url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
         return replace_query_param(url, self.cursor_query_param, token)
 
-    def _decode(self, token: str | None, queryset: QuerySet) -> dict | None:
+    def _decode(self, token: str | None, model) -> dict | None:
         if token is None:
             return None
         try:
@@ -121,7 +182,7 @@ class KeysetPagination(BasePagination):
             raw = data.get("v")
             if not isinstance(raw, list) or len(raw) != len(self.fields):
                 raise ValueError("values")
-            values = [_field_value(queryset.model, field, value) for field, value in zip(self.fields, raw, strict=True)]
+            values = [_field_value(model, field, value) for field, value in zip(self.fields, raw, strict=True)]
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, DjangoValidationError, FieldDoesNotExist):
             raise exceptions.ValidationError({self.cursor_query_param: [BAD_CURSOR]}) from None
         return {"values": values, "reverse": data["r"]}
@@ -170,6 +231,13 @@ def _ordering_of(queryset: QuerySet) -> list[str]:
     terms = [term for term in queryset.query.order_by if isinstance(term, str)]
     if not terms or len(terms) != len(queryset.query.order_by):
         raise TypeError("KeysetPagination needs a queryset ordered by field names.")
+    return _keyset_ordering(terms)
+
+
+def _keyset_ordering(terms: list[str]) -> list[str]:
+    """The ordering's terms with ``pk`` spelled ``id`` and ``id`` appended as the tie-break."""
+    if not terms:
+        raise TypeError("KeysetPagination needs an ordering.")
     terms = [("-id" if term.startswith("-") else "id") if term.lstrip("-") == "pk" else term for term in terms]
     if "id" not in {term.lstrip("-") for term in terms}:
         terms.append("-id" if terms[0].startswith("-") else "id")
@@ -198,10 +266,23 @@ def _value_of(row, field: str):
 
 
 def _field_value(model, field: str, value):
-    """A cursor's value converted by the model field (so a bad date is a 400, not a database error)."""
+    """A cursor's value converted by the model field (so a bad date is a 400, not a database error); a
+    time without an offset is taken in the default time zone, as the ORM would take it."""
     if value is None or isinstance(value, dict | list):
         raise ValueError("a cursor value is a scalar")
-    return model._meta.get_field(field).to_python(value)
+    value = model._meta.get_field(field).to_python(value)
+    if isinstance(value, dt.datetime) and timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+def _dict_rows(sql: str, params: list) -> list[dict]:
+    """A bound page statement's rows as the ``.values()`` dicts the ORM would make (its columns are named
+    as the dict's keys; the keys a cursor needs are ids, texts and times, which need no converter)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def cursor_for(values: list, ordering: list[str], *, reverse: bool = False) -> str:

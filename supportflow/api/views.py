@@ -15,12 +15,27 @@ from rest_framework.views import APIView
 from knowledge.models import Article
 from knowledge.selectors import kb_search
 from supportflow.api import serializers as s
-from supportflow.api.pagination import KeysetPagination
+from supportflow.api.pagination import ROW_COLUMN, KeysetPagination
 from supportflow.errors import api_error_response
 from supportflow.models import APIKey
 from tickets import selectors, services
 from tickets.models import Customer, Message, Ticket
 from tickets.roles import user_is_manager
+
+TICKET_FILTERS = {  # query parameter → lookup: the ticket list's filters by exact value
+    "status": "status",
+    "priority": "priority",
+    "channel": "channel",
+    "department": "department__slug",
+    "assignee": "assignee__username",
+}
+
+
+def _tickets(scope: str, user_id: int | None, given: dict[str, str], escalated: bool | None):
+    tickets = selectors.tickets_in_scope(scope=scope, user_id=user_id)
+    for name, value in given.items():
+        tickets = tickets.filter(**{TICKET_FILTERS[name]: value})
+    return tickets if escalated is None else tickets.filter(escalated=escalated)
 
 
 class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -37,18 +52,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     required_scopes = {"GET": "tickets:read", "*": "tickets:write"}
 
     def get_queryset(self):
-        qs = selectors.ticket_queryset_for_user(user=self.request.user)
+        filters, escalated = self._filters()
+        return _tickets(selectors.ticket_scope(self.request.user), self.request.user.pk, filters, escalated)
+
+    def _filters(self) -> tuple[dict[str, str], bool | None]:
         params = self.request.query_params
-        for field in ("status", "priority", "channel"):
-            if params.get(field):
-                qs = qs.filter(**{field: params[field]})
-        if params.get("department"):
-            qs = qs.filter(department__slug=params["department"])
-        if params.get("assignee"):
-            qs = qs.filter(assignee__username=params["assignee"])
-        if params.get("escalated") in ("true", "false"):
-            qs = qs.filter(escalated=params["escalated"] == "true")
-        return qs
+        filters = {name: params[name] for name in TICKET_FILTERS if params.get(name)}
+        return filters, {"true": True, "false": False}.get(params.get("escalated"))
 
     @extend_schema(
         parameters=[
@@ -61,12 +71,43 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         ]
     )
     def list(self, request, *args, **kwargs):
-        tickets = self.filter_queryset(self.get_queryset())
         if s.rows_in_sql():  # the page's keys from the ORM, its rows written as JSON by PostgreSQL
-            keys = self.paginate_queryset(tickets.values("id", *self.ordering_fields))  # what a cursor needs
+            keys = self._keys_page(request)
+            if keys and ROW_COLUMN in keys[0]:  # written by the page's own statement
+                return self.get_paginated_response(s.RawRows(key[ROW_COLUMN] for key in keys))
             return self.get_paginated_response(s.ticket_json_rows([key["id"] for key in keys]))
-        rows = self.paginate_queryset(tickets.values(*s.TICKET_COLUMNS))
+        rows = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*s.TICKET_COLUMNS))
         return self.get_paginated_response(s.ticket_rows(rows))
+
+    def _keys_page(self, request) -> list[dict]:
+        """The page's ids and the ordering values a cursor needs. Without a search, its statement is
+        composed by the ORM once per shape (the scope, which filters, the ordering, the cursor's direction)
+        and bound to this request's values (``KeysetPagination.paginate_compiled``); a search's ``LIKE``
+        patterns are composed on every request."""
+        ordering = filters.OrderingFilter().get_ordering(request, Ticket.objects.none(), self)
+        columns = ("id", *(term.lstrip("-") for term in ordering))  # what the page's cursors need
+        if filters.SearchFilter().get_search_terms(request):
+            return self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*columns))
+        scope = selectors.ticket_scope(request.user)
+        given, escalated = self._filters()
+        names = tuple(given)
+
+        by_user = scope == selectors.TicketScope.SERVED  # only that scope's SQL has the user's id in it
+
+        def build(values: list):
+            user_id, chosen = (values[0], values[1:]) if by_user else (None, values)
+            tickets = _tickets(scope, user_id, dict(zip(names, chosen, strict=True)), escalated)
+            return self.filter_queryset(tickets).values(*columns)  # the ordering; no search terms here
+
+        return self.paginator.paginate_compiled(
+            request,
+            model=Ticket,
+            ordering=list(ordering),
+            shape=("tickets", scope, names, escalated),
+            values=[*([request.user.pk] if by_user else []), *given.values()],
+            build=build,
+            row_sql=s.ticket_json_row_sql,
+        )
 
     @extend_schema(request=s.TicketCreateSerializer, responses={201: s.TicketSerializer})
     def create(self, request):

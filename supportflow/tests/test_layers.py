@@ -28,7 +28,8 @@ INFRASTRUCTURE = ("supportflow.settings", "supportflow.test_settings", "supportf
                   "supportflow.beat", "supportflow.devservices", "supportflow.context_processors",
                   "supportflow.evaluation", "supportflow.readiness", "supportflow.i18n",
                   "supportflow.spreadsheet", "supportflow.aio", "supportflow.redis_roles",
-                  "supportflow.storage", "supportflow.generations", "supportflow.rows")  # fmt: skip
+                  "supportflow.storage", "supportflow.generations", "supportflow.rows",
+                  "supportflow.compiled")  # fmt: skip
 AI_DOOR = "tickets.ai.tasks"
 WORKBENCH = ("supportflow.demo",)  # the commands' libraries: seed_demo's simulated history mimics AI replies
 ALLOWED_CYCLES = (  # each import-time cycle must lie within one of these groups
