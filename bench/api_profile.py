@@ -10,7 +10,8 @@ database waits show too)::
     python -m supportflow.devservices exec -- .venv/bin/python bench/api_profile.py \\
         [--path /api/v1/tickets/] [--user alice] [--requests 300] [--profile] [--sort tottime] [--lines 40]
 
-``{ref}`` in ``--path`` becomes a ticket the user may see with at least 5 messages. ``--parts`` also times
+A ``--path`` under ``/bench/`` turns ``BENCH_ENDPOINTS`` on (``/bench/api-floor/``: the API's framework
+alone). ``{ref}`` in ``--path`` becomes a ticket the user may see with at least 5 messages. ``--parts`` also times
 the ticket list's own stages one by one, each in a loop of ``--requests`` (CPU ms per run): the key's
 check, building the scoped queryset, compiling it, running the compiled SQL alone, the ORM's rows, and
 the rows formatted as the API's JSON.
@@ -44,7 +45,10 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    django_setup(bench_env(dict(os.environ), Path(tempfile.mkdtemp(prefix="supportflow-api-profile-"))))
+    env = bench_env(dict(os.environ), Path(tempfile.mkdtemp(prefix="supportflow-api-profile-")))
+    if args.path.startswith("/bench/"):  # the benchmarks' own floors (/bench/api-floor/, …)
+        env["BENCH_ENDPOINTS"] = "1"
+    django_setup(env)
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
