@@ -52,13 +52,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     required_scopes = {"GET": "tickets:read", "*": "tickets:write"}
 
     def get_queryset(self):
-        filters, escalated = self._filters()
-        return _tickets(selectors.ticket_scope(self.request.user), self.request.user.pk, filters, escalated)
+        given, escalated = self._filters()
+        return _tickets(selectors.ticket_scope(self.request.user), self.request.user.pk, given, escalated)
 
     def _filters(self) -> tuple[dict[str, str], bool | None]:
         params = self.request.query_params
-        filters = {name: params[name] for name in TICKET_FILTERS if params.get(name)}
-        return filters, {"true": True, "false": False}.get(params.get("escalated"))
+        given = {name: params[name] for name in TICKET_FILTERS if params.get(name)}
+        return given, {"true": True, "false": False}.get(params.get("escalated"))
 
     @extend_schema(
         parameters=[
