@@ -73,7 +73,7 @@ class KeysetPagination(BasePagination):
             self.legacy = _LegacyPages()  # with the pk tie-break too: tied rows no longer swap between pages
             return self.legacy.paginate_queryset(queryset.order_by(*ordering), request, view)
         cursor = self._start(request, ordering, queryset.model)
-        bounded = queryset.order_by().values("pk")[: self.count_limit + 1]
+        bounded = self._bounded(queryset)
         return self._finish(list(self._page(queryset, cursor, bounded)), cursor, bounded.count)
 
     def paginate_compiled(
@@ -96,7 +96,7 @@ class KeysetPagination(BasePagination):
 
         def page(all_values: list) -> QuerySet:
             queryset = build(all_values[:given])
-            bounded = queryset.order_by().values("pk")[: self.count_limit + 1]
+            bounded = self._bounded(queryset)
             at = None if cursor is None else {"values": all_values[given:], "reverse": cursor["reverse"]}
             return self._page(queryset, at, bounded)
 
@@ -108,7 +108,7 @@ class KeysetPagination(BasePagination):
             rows = list(page(all_values))
         else:
             rows = _dict_rows(*(bound if row_sql is None else self._with_rows(*bound, row_sql, cursor)))
-        return self._finish(rows, cursor, lambda: build(values).order_by().values("pk")[: self.count_limit + 1].count())
+        return self._finish(rows, cursor, lambda: self._bounded(build(values)).count())
 
     def _with_rows(self, sql: str, params: list, row_sql, cursor: dict | None) -> tuple[str, list]:
         """The page's statement as a subquery, each of its rows with ``row_sql``'s column, in its order."""
@@ -126,6 +126,10 @@ class KeysetPagination(BasePagination):
         cursor = self._decode(request.query_params.get(self.cursor_query_param), model)
         self.cursor_given = cursor is not None
         return cursor
+
+    def _bounded(self, queryset: QuerySet) -> QuerySet:
+        """The rows ``count`` counts: at most one past ``count_limit``, so the count stays bounded."""
+        return queryset.order_by().values("pk")[: self.count_limit + 1]
 
     def _page(self, queryset: QuerySet, cursor: dict | None, bounded: QuerySet) -> QuerySet:
         reverse = bool(cursor and cursor["reverse"])

@@ -12,10 +12,9 @@ from decimal import Decimal
 
 import pytest
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from supportflow.api import serializers as s
-from supportflow.api.keys import api_key_create
+from supportflow.tests.test_api_lists import client_for
 from tickets.models import Customer, Ticket
 from tickets.tests.factories import DepartmentFactory, make_manager, make_ticket
 
@@ -52,13 +51,6 @@ def manager_and_tickets():
     return manager, tickets
 
 
-def _client(user) -> APIClient:
-    _, secret = api_key_create(name="test", user=user, scopes=["tickets:read"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
 def _expected(tickets) -> list[dict]:
     """The serializer's rows, newest first (the list's default order)."""
     fresh = Ticket.objects.select_related("customer", "department", "assignee").filter(pk__in=[t.pk for t in tickets])
@@ -68,7 +60,7 @@ def _expected(tickets) -> list[dict]:
 def test_every_row_is_the_serializers_key_for_key_and_in_order(manager_and_tickets):
     manager, tickets = manager_and_tickets
     assert s.rows_in_sql()
-    response = _client(manager).get("/api/v1/tickets/")
+    response = client_for(manager).get("/api/v1/tickets/")
     assert response.status_code == 200
     body = json.loads(response.content)
     expected = _expected(tickets)
@@ -81,7 +73,7 @@ def test_every_row_is_the_serializers_key_for_key_and_in_order(manager_and_ticke
 
 def test_timestamps_and_costs_read_as_the_serializer_writes_them(manager_and_tickets):
     manager, _ = manager_and_tickets
-    rows = json.loads(_client(manager).get("/api/v1/tickets/?ordering=created_at").content)["results"]
+    rows = json.loads(client_for(manager).get("/api/v1/tickets/?ordering=created_at").content)["results"]
     created = [row["created_at"] for row in rows[:3]]
     assert created == ["2026-03-04T05:06:07Z", "2026-03-04T05:06:07.000005Z", "2026-03-04T05:06:07.120000Z"]
     assert [row["ai_cost"] for row in rows[:3]] == ["0.000000", "0.000001", "123456.500000"]
@@ -89,7 +81,7 @@ def test_timestamps_and_costs_read_as_the_serializer_writes_them(manager_and_tic
 
 def test_the_document_is_valid_json_and_javascript(manager_and_tickets):
     manager, _ = manager_and_tickets
-    raw = _client(manager).get("/api/v1/tickets/").content
+    raw = client_for(manager).get("/api/v1/tickets/").content
     assert "\u2028".encode() not in raw
     assert "\u2029".encode() not in raw
     assert b"\\u2028" in raw
@@ -99,7 +91,7 @@ def test_the_document_is_valid_json_and_javascript(manager_and_tickets):
 
 def test_indented_output_is_the_same_document(manager_and_tickets):
     manager, tickets = manager_and_tickets
-    response = _client(manager).get("/api/v1/tickets/", HTTP_ACCEPT="application/json; indent=2")
+    response = client_for(manager).get("/api/v1/tickets/", HTTP_ACCEPT="application/json; indent=2")
     assert b'\n  "results": [' in response.content
     assert json.loads(response.content)["results"] == _expected(tickets)
 
@@ -109,7 +101,7 @@ def test_cursor_pages_carry_every_row_once(manager_and_tickets, monkeypatch):
 
     monkeypatch.setattr(KeysetPagination, "page_size", 2)
     manager, tickets = manager_and_tickets
-    client, url, seen = _client(manager), "/api/v1/tickets/?ordering=-updated_at", []
+    client, url, seen = client_for(manager), "/api/v1/tickets/?ordering=-updated_at", []
     while url:
         page = json.loads(client.get(url).content)
         seen += page["results"]
@@ -121,7 +113,7 @@ def test_cursor_pages_carry_every_row_once(manager_and_tickets, monkeypatch):
 def test_in_another_time_zone_the_rows_are_made_in_python_in_that_zone(manager_and_tickets):
     manager, tickets = manager_and_tickets
     assert not s.rows_in_sql()
-    rows = json.loads(_client(manager).get("/api/v1/tickets/?ordering=created_at").content)["results"]
+    rows = json.loads(client_for(manager).get("/api/v1/tickets/?ordering=created_at").content)["results"]
     assert rows[0]["created_at"] == "2026-03-04T06:06:07+01:00"
     assert sorted(rows, key=lambda r: r["reference"]) == sorted(_expected(tickets), key=lambda r: r["reference"])
 
