@@ -1,7 +1,8 @@
 """Bare Channels echoes over the same Redis layer: the baselines the chat benchmark compares against;
 and the consumer that refuses a socket no route matches.
 
-Routed only when ``BENCH_ENDPOINTS`` is on (never by default). Every socket of a room gets what any
+The echoes are routed only when ``BENCH_ENDPOINTS`` is on (never by default); ``NoRouteConsumer`` always,
+as the last route. Every socket of a room gets what any
 socket of the room sends, through ``group_send`` — the same path as a chat message, minus our work.
 
 ``StoreEchoConsumer`` is the floor of "stored before delivered" (DESIGN: a message is in PostgreSQL
